@@ -1,0 +1,158 @@
+//! `cargo bench -p owi-cli --bench inspect`: how fast `owi inspect` reads a
+//! large export, next to the floor of quick-xml merely reading it.
+//!
+//! Generates (once, cached) a synthetic export of `OWI_BENCH_RECORDS`
+//! records (default 3,000,000 ≈ 1 GB of XML) with `owi sample`'s generator,
+//! then reports for the XML and for the zip:
+//! - the floor: quick-xml reading and unescaping every attribute, storing nothing;
+//! - the reader alone (parsing into typed items, no database);
+//! - `owi inspect` into a fresh database, as a separate process: MB/s,
+//!   records/s, peak RSS, and the ratio to the floor;
+//! - a repeat `owi inspect` of the same export (recognised, not re-read).
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use owi_export::{ExportSource, ReadOptions, Record, Visitor, read_export};
+use quick_xml::events::Event;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let records: u64 = std::env::var("OWI_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000_000);
+    let workouts = (records / 1500).max(10);
+    let dir = std::env::var_os("OWI_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
+        .join(format!("sample-{records}"));
+    let xml_marker = dir.join("manifest.json");
+    let manifest = if xml_marker.exists() {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&xml_marker)?)?
+    } else {
+        println!("generating a sample of {records} records in {} …", dir.display());
+        let _ = std::fs::remove_dir_all(&dir);
+        let spec = owi_sample::SampleSpec {
+            records,
+            workouts,
+            seed: 7,
+            locale: "en_US".into(),
+            zip: true,
+            junk_values: 0,
+        };
+        let m = owi_sample::generate(&spec, &dir)?;
+        let value = serde_json::to_value(&m)?;
+        std::fs::write(&xml_marker, serde_json::to_vec_pretty(&value)?)?;
+        value
+    };
+    let xml = PathBuf::from(manifest["xml_path"].as_str().ok_or("manifest without xml_path")?);
+    let zip = PathBuf::from(manifest["zip_path"].as_str().ok_or("manifest without zip_path")?);
+    let xml_bytes = manifest["xml_bytes"].as_u64().unwrap_or(0);
+    let mb = xml_bytes as f64 / 1e6;
+    println!(
+        "export: {mb:.0} MB of XML, {records} records, {workouts} workouts; zip {:.0} MB",
+        std::fs::metadata(&zip)?.len() as f64 / 1e6
+    );
+    println!("{:<44} {:>8} {:>9} {:>12} {:>10} {:>9}", "", "seconds", "MB/s", "records/s", "peak RSS", "of floor");
+
+    let owi = PathBuf::from(env!("CARGO_BIN_EXE_owi"));
+    for (label, input) in [("xml", &xml), ("zip", &zip)] {
+        let floor = time(|| floor_pass(input))?;
+        row(&format!("floor: quick-xml, attributes only ({label})"), floor, mb, records, None, None);
+        let reader = time(|| reader_pass(input))?;
+        row(&format!("reader, no database ({label})"), reader, mb, records, None, Some(floor / reader));
+
+        let db = dir.join(format!("bench-{label}.sqlite"));
+        let _ = std::fs::remove_file(&db);
+        let (secs, rss) = inspect(&owi, input, &db)?;
+        row(&format!("owi inspect, fresh database ({label})"), secs, mb, records, Some(rss), Some(floor / secs));
+        let (again, rss) = inspect(&owi, input, &db)?;
+        row(&format!("owi inspect again, recognised ({label})"), again, mb, records, Some(rss), None);
+        let _ = std::fs::remove_file(&db);
+    }
+    Ok(())
+}
+
+fn row(label: &str, secs: f64, mb: f64, records: u64, rss: Option<u64>, ratio: Option<f64>) {
+    println!(
+        "{label:<44} {secs:>8.2} {:>9.0} {:>12.0} {:>10} {:>9}",
+        mb / secs,
+        records as f64 / secs,
+        rss.map(|r| format!("{:.0} MB", r as f64 / 1e6)).unwrap_or_default(),
+        ratio.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_default(),
+    );
+}
+
+fn time(f: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>) -> Result<f64, Box<dyn std::error::Error>> {
+    let t = Instant::now();
+    f()?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// quick-xml reading every attribute of every element and unescaping it.
+fn floor_pass(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let source = ExportSource::open(path)?;
+    let stream = std::io::BufReader::with_capacity(1 << 20, source.open_xml()?);
+    let mut reader = quick_xml::Reader::from_reader(stream);
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    loop {
+        match reader.read_event_into(&mut buf)? {
+            Event::Start(e) | Event::Empty(e) => {
+                for attr in e.attributes().with_checks(false) {
+                    total += attr?.unescape_value()?.len();
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    std::hint::black_box(total);
+    Ok(())
+}
+
+struct Count(u64);
+
+impl Visitor for Count {
+    fn record(&mut self, r: &Record<'_>) -> ControlFlow<()> {
+        self.0 += r.kind.len() as u64;
+        ControlFlow::Continue(())
+    }
+}
+
+fn reader_pass(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let source = ExportSource::open(path)?;
+    let mut count = Count(0);
+    read_export(&source, &mut count, ReadOptions::default()).map_err(|f| f.error)?;
+    std::hint::black_box(count.0);
+    Ok(())
+}
+
+/// Runs `owi inspect --json` and returns its own timing and peak RSS.
+fn inspect(owi: &Path, input: &Path, db: &Path) -> Result<(f64, u64), Box<dyn std::error::Error>> {
+    let t = Instant::now();
+    let out = Command::new(owi)
+        .arg("inspect")
+        .arg(input)
+        .arg("--db")
+        .arg(db)
+        .arg("--json")
+        .output()?;
+    let wall = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!("owi inspect failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let rss = report["peak_rss_bytes"].as_u64().unwrap_or(0);
+    Ok((wall, rss))
+}

@@ -1,0 +1,53 @@
+//! `owi`: the command line over the importer's core.
+//!
+//! Each subcommand parses its arguments, calls one core function and prints
+//! the result (a table for people, `--json` for scripts). Errors end the
+//! process with one sentence on stderr and a non-zero exit code.
+
+mod bar;
+mod inspect;
+mod paths;
+mod sample;
+mod workouts;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "owi", version, about = "Bring an Apple Health export into Open Wearables")]
+struct Cli {
+    /// Log details to stderr as well as to the log file.
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read an export (export.zip or the XML) into the local database and summarise it.
+    Inspect(inspect::Args),
+    /// List the workouts of an export already read.
+    Workouts(workouts::Args),
+    /// Write a synthetic export, for trying things out without an iPhone.
+    Sample(sample::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log_guard = paths::init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+        Command::Workouts(args) => workouts::run(args),
+        Command::Sample(args) => sample::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "command failed");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! The GPX 1.1 route files Apple writes next to the export
+//! (`workout-routes/route_….gpx`).
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::model::RoutePoint;
+use crate::text::decode_into;
+use crate::time::parse_gpx_time;
+
+/// What reading one GPX file gave.
+#[derive(Debug, Default, PartialEq)]
+pub struct GpxOutcome {
+    pub points: usize,
+    /// Track points without usable coordinates or time.
+    pub invalid: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Field {
+    None,
+    Ele,
+    Time,
+    Speed,
+    Course,
+    HAcc,
+    VAcc,
+}
+
+/// Appends the track points of `gpx` to `out`.
+pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, String> {
+    let mut reader = Reader::from_reader(gpx);
+    let mut outcome = GpxOutcome::default();
+    let mut buf = Vec::new();
+    let mut text = String::new();
+    let mut point: Option<(Option<f64>, Option<f64>, PartialPoint)> = None;
+    let mut field = Field::None;
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| format!("at byte {}: {e}", reader.error_position()))?;
+        match event {
+            Event::Empty(e) if e.local_name().as_ref() == b"trkpt" => {
+                // A point without children has no time: not usable.
+                outcome.invalid += 1;
+            }
+            Event::Start(e) if e.local_name().as_ref() == b"trkpt" => {
+                let mut lat = None;
+                let mut lon = None;
+                for attr in e.attributes().with_checks(false).flatten() {
+                    let v = std::str::from_utf8(&attr.value).ok().and_then(|s| s.trim().parse().ok());
+                    match attr.key.local_name().as_ref() {
+                        b"lat" => lat = v,
+                        b"lon" => lon = v,
+                        _ => {}
+                    }
+                }
+                point = Some((lat, lon, PartialPoint::default()));
+            }
+            Event::Start(e) => {
+                field = match e.local_name().as_ref() {
+                    b"ele" => Field::Ele,
+                    b"time" => Field::Time,
+                    b"speed" => Field::Speed,
+                    b"course" => Field::Course,
+                    b"hAcc" => Field::HAcc,
+                    b"vAcc" => Field::VAcc,
+                    _ => Field::None,
+                };
+                text.clear();
+            }
+            Event::Text(t) if field != Field::None => {
+                let mut piece = String::new();
+                decode_into(&t, &mut piece).map_err(|e| e.to_string())?;
+                text.push_str(&piece);
+            }
+            Event::End(e) => {
+                if e.local_name().as_ref() == b"trkpt" {
+                    if let Some((lat, lon, partial)) = point.take() {
+                        match finish(lat, lon, partial) {
+                            Some(p) => {
+                                out.push(p);
+                                outcome.points += 1;
+                            }
+                            None => outcome.invalid += 1,
+                        }
+                    }
+                } else if let Some((_, _, partial)) = point.as_mut() {
+                    let value = text.trim();
+                    match field {
+                        Field::Time => partial.at_ms = parse_gpx_time(value),
+                        Field::Ele => partial.ele = value.parse().ok(),
+                        Field::Speed => partial.speed = value.parse().ok(),
+                        Field::Course => partial.course = value.parse().ok(),
+                        Field::HAcc => partial.h_acc = value.parse().ok(),
+                        Field::VAcc => partial.v_acc = value.parse().ok(),
+                        Field::None => {}
+                    }
+                }
+                field = Field::None;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(outcome)
+}
+
+#[derive(Default)]
+struct PartialPoint {
+    at_ms: Option<i64>,
+    ele: Option<f64>,
+    speed: Option<f64>,
+    course: Option<f64>,
+    h_acc: Option<f64>,
+    v_acc: Option<f64>,
+}
+
+fn finish(lat: Option<f64>, lon: Option<f64>, p: PartialPoint) -> Option<RoutePoint> {
+    let (lat, lon, at_ms) = (lat?, lon?, p.at_ms?);
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return None;
+    }
+    Some(RoutePoint {
+        at_ms,
+        lat,
+        lon,
+        elevation_m: p.ele,
+        speed_mps: p.speed,
+        course_deg: p.course,
+        h_acc_m: p.h_acc,
+        v_acc_m: p.v_acc,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_apple_gpx_track_points() {
+        let gpx = br#"<?xml version="1.0" encoding="UTF-8"?>
+<gpx version="1.1" creator="Apple Health Export" xmlns="http://www.topografix.com/GPX/1/1">
+  <metadata><time>2019-11-07T03:43:52Z</time></metadata>
+  <trk><name>Route</name><trkseg>
+    <trkpt lon="-122.396397" lat="37.781672"><ele>4.076904</ele><time>2019-06-11T22:00:42Z</time><extensions><speed>0.180883</speed><course>206.25</course><hAcc>8.06</hAcc><vAcc>6.42</vAcc></extensions></trkpt>
+    <trkpt lon="-122.396396" lat="37.781670"><time>2019-06-11T22:00:43Z</time></trkpt>
+    <trkpt lon="-122.4" lat="95.0"><time>2019-06-11T22:00:44Z</time></trkpt>
+    <trkpt lon="-122.4" lat="37.7"></trkpt>
+  </trkseg></trk>
+</gpx>"#;
+        let mut points = Vec::new();
+        let outcome = read_gpx(gpx, &mut points).expect("valid gpx");
+        assert_eq!(outcome, GpxOutcome { points: 2, invalid: 2 });
+        assert_eq!(points[0].lat, 37.781672);
+        assert_eq!(points[0].speed_mps, Some(0.180883));
+        assert_eq!(points[0].elevation_m, Some(4.076904));
+        assert_eq!(points[1].at_ms - points[0].at_ms, 1000);
+        assert_eq!(points[1].elevation_m, None);
+    }
+
+    #[test]
+    fn broken_gpx_is_an_error() {
+        let mut points = Vec::new();
+        assert!(read_gpx(b"<gpx><trk></gpx>", &mut points).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! Reading Apple Health exports.
+//!
+//! [`ExportSource::open`] takes what the Health app wrote — `export.zip`, or
+//! the XML inside it under any locale's name — and finds the HealthData
+//! document by its content. [`read_export`] then streams it once, straight
+//! out of the zip, handing every element to a [`Visitor`] while hashing the
+//! bytes into a fingerprint and reporting progress. Memory stays bounded
+//! whatever the export's size: records are lent to the visitor from reused
+//! buffers, and only rare elements (workouts, correlations) are built whole.
+//!
+//! Nothing here touches a database or the network; see `FORMAT.md` for the
+//! facts about the format this code relies on.
+
+mod error;
+mod gpx;
+pub mod model;
+pub mod prolog;
+mod read;
+mod source;
+pub mod text;
+pub mod time;
+pub mod units;
+
+pub use error::{Error, Result};
+pub use model::*;
+pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};
+pub use source::{ExportSource, MAX_COMPRESSION_RATIO, RouteLoad, Routes, SkippedEntry};
+pub use time::Timestamp;

@@ -1,0 +1,205 @@
+//! The bulk load: the reader's thread parses, interns and aggregates into
+//! batches; a writer thread owns the connection and inserts them. Both run
+//! at once, so parsing and writing never wait for each other for long.
+//!
+//! Everything happens in one transaction: a cancelled or failed ingest rolls
+//! back and leaves the database as it was. An export cut short (truncated,
+//! malformed midway) keeps what was read before the damage and is stored as
+//! `partial`, with the reason.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Instant;
+
+use crossbeam_channel::bounded;
+use owi_export::{ExportSource, ReadOptions, Stats, read_export};
+use owi_progress::{CancelToken, ProgressSink, Silent};
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use crate::Store;
+use crate::error::{Error, Result};
+use crate::preview::ExportState;
+
+mod loader;
+mod writer;
+
+use loader::{Loader, Plan};
+use writer::{Msg, WriteError, write_all};
+
+/// Batches in flight between the threads; bounds memory.
+const CHANNEL_DEPTH: usize = 4;
+
+/// Knobs of one ingest.
+#[derive(Clone, Copy)]
+pub struct IngestOptions<'a> {
+    /// Read the export again even if the store already holds it.
+    pub force: bool,
+    pub progress: &'a dyn ProgressSink,
+    pub cancel: Option<&'a CancelToken>,
+}
+
+impl Default for IngestOptions<'_> {
+    fn default() -> Self {
+        IngestOptions {
+            force: false,
+            progress: &Silent,
+            cancel: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for IngestOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestOptions")
+            .field("force", &self.force)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestOutcome {
+    pub export_id: i64,
+    /// The store already held this export; nothing was read.
+    pub reused: bool,
+    pub state: ExportState,
+    /// Why a partial export stopped.
+    pub error: Option<String>,
+    pub stats: Stats,
+    pub seconds: f64,
+}
+
+/// Identifies a file on disk in milliseconds whatever its size: its length
+/// and a hash of its first and last mebibyte.
+pub fn quick_key(path: &Path) -> std::io::Result<String> {
+    const SPAN: u64 = 1 << 20;
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(&len.to_le_bytes());
+    let mut buf = Vec::with_capacity(SPAN as usize);
+    (&mut file).take(SPAN).read_to_end(&mut buf)?;
+    hasher.update(&buf);
+    if len > SPAN {
+        buf.clear();
+        file.seek(SeekFrom::Start(len.saturating_sub(SPAN).max(SPAN)))?;
+        file.take(SPAN).read_to_end(&mut buf)?;
+        hasher.update(&buf);
+    }
+    Ok(format!("{:032x}", hasher.digest128()))
+}
+
+impl Store {
+    /// Reads the export at `path` into the store, or finds it already there.
+    pub fn ingest(&mut self, path: &Path, options: IngestOptions<'_>) -> Result<IngestOutcome> {
+        let started = Instant::now();
+        let key = quick_key(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        if !options.force {
+            if let Some(existing) = self.find_complete(&key)? {
+                tracing::info!(export = existing, "export already in the store");
+                let stats = self.export_stats(existing)?;
+                return Ok(IngestOutcome {
+                    export_id: existing,
+                    reused: true,
+                    state: ExportState::Complete,
+                    error: None,
+                    stats,
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        let source = ExportSource::open(path)?;
+        let db_path = self.path.clone();
+        let plan = Plan::load(&self.conn).map_err(|e| Error::db(&db_path, e))?;
+        let routes = source.routes()?;
+        let export_id = plan.export_id;
+        let (tx, rx) = bounded::<Msg>(CHANNEL_DEPTH);
+
+        let (read, written) = std::thread::scope(|scope| {
+            let conn = &mut self.conn;
+            let progress = options.progress;
+            let writer = std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn_scoped(scope, move || write_all(conn, export_id, rx, routes, progress));
+            let writer = match writer {
+                Ok(handle) => handle,
+                Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked)),
+            };
+            let mut loader = Loader::new(tx, plan);
+            let read = read_export(
+                &source,
+                &mut loader,
+                ReadOptions {
+                    progress: options.progress,
+                    cancel: options.cancel,
+                    // The writer thread has time to spare: it reads routes.
+                    read_routes: false,
+                },
+            );
+            tracing::debug!(read_ms = started.elapsed().as_millis() as u64, "reader reached the end");
+            loader.finish(&source, &key, &read, started);
+            let written = writer.join().unwrap_or(Err(WriteError::Panicked));
+            (read, written)
+        });
+        let state = match (read, written) {
+            (_, Err(WriteError::Db(e))) => return Err(Error::db(&db_path, e)),
+            (_, Err(WriteError::Panicked)) => return Err(Error::WriterGone),
+            (Ok(_), Ok(Some(state))) => state,
+            (Err(failure), Ok(Some(state))) => {
+                tracing::warn!(error = %failure.error, "stored a partial export");
+                state
+            }
+            (Err(failure), Ok(None)) => return Err(Error::Export(failure.error)),
+            (Ok(_), Ok(None)) => return Err(Error::WriterGone),
+        };
+        let stats = self.export_stats(export_id)?;
+        let error: Option<String> = self
+            .conn
+            .query_row("SELECT error FROM exports WHERE id = ?", [export_id], |r| r.get(0))
+            .map_err(|e| Error::db(&db_path, e))?;
+        Ok(IngestOutcome {
+            export_id,
+            reused: false,
+            state,
+            error,
+            stats,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn find_complete(&self, key: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT id FROM exports WHERE quick_key = ? AND state = 'complete' ORDER BY id DESC LIMIT 1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::db(&self.path, e))
+    }
+
+    pub(crate) fn export_stats(&self, export_id: i64) -> Result<Stats> {
+        let json: String = self
+            .conn
+            .query_row("SELECT stats_json FROM exports WHERE id = ?", [export_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| Error::db(&self.path, e))?
+            .ok_or(Error::UnknownExport(export_id))?;
+        Ok(serde_json::from_str(&json).unwrap_or_default())
+    }
+}
+
+fn spawn_failure(e: std::io::Error) -> owi_export::Failure {
+    owi_export::Failure {
+        error: owi_export::Error::Io {
+            path: std::path::PathBuf::from("<writer thread>"),
+            source: e,
+        },
+        stats: Stats::default(),
+    }
+}

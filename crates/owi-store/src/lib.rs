@@ -1,0 +1,95 @@
+//! The local store: one SQLite file holding every export a person opened.
+//!
+//! [`Store::ingest`] streams an export into it on two threads (the reader
+//! parses, interns and aggregates; a writer thread inserts), in one
+//! transaction, so a failed or cancelled ingest leaves what was stored
+//! before untouched. Preview queries ([`Store::summary`],
+//! [`Store::workouts`], [`Store::workout_detail`], [`Store::daily_series`])
+//! read aggregates computed during that pass and never scan all records.
+//!
+//! The schema lives in `schema.sql`; migrations are numbered by SQLite's
+//! `user_version`.
+
+mod catalog;
+mod error;
+mod ingest;
+mod preview;
+mod route_blob;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+pub use catalog::{Aggregation, aggregation_of};
+pub use error::{Error, Result};
+pub use ingest::{IngestOptions, IngestOutcome, quick_key};
+pub use preview::*;
+
+/// Migrations in order; index + 1 is the `user_version` each one reaches.
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+
+/// A handle on the local database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| Error::db(path, e))?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.configure().map_err(|e| Error::db(path, e))?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| Error::db(&self.path, e))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(Error::TooNew {
+                path: self.path.clone(),
+                version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let to = i + 1;
+            let batch = format!("BEGIN;\n{sql}\nPRAGMA user_version = {to};\nCOMMIT;");
+            if let Err(e) = self.conn.execute_batch(&batch) {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(Error::db(&self.path, e));
+            }
+            tracing::info!(path = %self.path.display(), version = to, "migrated the local store");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
