@@ -39,7 +39,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let manifest = if xml_marker.exists() {
         serde_json::from_slice::<serde_json::Value>(&std::fs::read(&xml_marker)?)?
     } else {
-        println!("generating a sample of {records} records in {} …", dir.display());
+        println!(
+            "generating a sample of {records} records in {} …",
+            dir.display()
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let spec = owi_sample::SampleSpec {
             records,
@@ -54,29 +57,68 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(&xml_marker, serde_json::to_vec_pretty(&value)?)?;
         value
     };
-    let xml = PathBuf::from(manifest["xml_path"].as_str().ok_or("manifest without xml_path")?);
-    let zip = PathBuf::from(manifest["zip_path"].as_str().ok_or("manifest without zip_path")?);
+    let xml = PathBuf::from(
+        manifest["xml_path"]
+            .as_str()
+            .ok_or("manifest without xml_path")?,
+    );
+    let zip = PathBuf::from(
+        manifest["zip_path"]
+            .as_str()
+            .ok_or("manifest without zip_path")?,
+    );
     let xml_bytes = manifest["xml_bytes"].as_u64().unwrap_or(0);
     let mb = xml_bytes as f64 / 1e6;
     println!(
         "export: {mb:.0} MB of XML, {records} records, {workouts} workouts; zip {:.0} MB",
         std::fs::metadata(&zip)?.len() as f64 / 1e6
     );
-    println!("{:<44} {:>8} {:>9} {:>12} {:>10} {:>9}", "", "seconds", "MB/s", "records/s", "peak RSS", "of floor");
+    println!(
+        "{:<44} {:>8} {:>9} {:>12} {:>10} {:>9}",
+        "", "seconds", "MB/s", "records/s", "peak RSS", "of floor"
+    );
 
     let owi = PathBuf::from(env!("CARGO_BIN_EXE_owi"));
     for (label, input) in [("xml", &xml), ("zip", &zip)] {
         let floor = time(|| floor_pass(input))?;
-        row(&format!("floor: quick-xml, attributes only ({label})"), floor, mb, records, None, None);
+        row(
+            &format!("floor: quick-xml, attributes only ({label})"),
+            floor,
+            mb,
+            records,
+            None,
+            None,
+        );
         let reader = time(|| reader_pass(input))?;
-        row(&format!("reader, no database ({label})"), reader, mb, records, None, Some(floor / reader));
+        row(
+            &format!("reader, no database ({label})"),
+            reader,
+            mb,
+            records,
+            None,
+            Some(floor / reader),
+        );
 
         let db = dir.join(format!("bench-{label}.sqlite"));
         let _ = std::fs::remove_file(&db);
         let (secs, rss) = inspect(&owi, input, &db)?;
-        row(&format!("owi inspect, fresh database ({label})"), secs, mb, records, Some(rss), Some(floor / secs));
+        row(
+            &format!("owi inspect, fresh database ({label})"),
+            secs,
+            mb,
+            records,
+            Some(rss),
+            Some(floor / secs),
+        );
         let (again, rss) = inspect(&owi, input, &db)?;
-        row(&format!("owi inspect again, recognised ({label})"), again, mb, records, Some(rss), None);
+        row(
+            &format!("owi inspect again, recognised ({label})"),
+            again,
+            mb,
+            records,
+            Some(rss),
+            None,
+        );
         let _ = std::fs::remove_file(&db);
     }
     Ok(())
@@ -87,12 +129,17 @@ fn row(label: &str, secs: f64, mb: f64, records: u64, rss: Option<u64>, ratio: O
         "{label:<44} {secs:>8.2} {:>9.0} {:>12.0} {:>10} {:>9}",
         mb / secs,
         records as f64 / secs,
-        rss.map(|r| format!("{:.0} MB", r as f64 / 1e6)).unwrap_or_default(),
-        ratio.map(|r| format!("{:.0} %", r * 100.0)).unwrap_or_default(),
+        rss.map(|r| format!("{:.0} MB", r as f64 / 1e6))
+            .unwrap_or_default(),
+        ratio
+            .map(|r| format!("{:.0} %", r * 100.0))
+            .unwrap_or_default(),
     );
 }
 
-fn time(f: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>) -> Result<f64, Box<dyn std::error::Error>> {
+fn time(
+    f: impl FnOnce() -> Result<(), Box<dyn std::error::Error>>,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let t = Instant::now();
     f()?;
     Ok(t.elapsed().as_secs_f64())
@@ -109,7 +156,9 @@ fn floor_pass(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         match reader.read_event_into(&mut buf)? {
             Event::Start(e) | Event::Empty(e) => {
                 for attr in e.attributes().with_checks(false) {
-                    total += attr?.unescape_value()?.len();
+                    total += attr?
+                        .normalized_value(quick_xml::XmlVersion::Implicit1_0)?
+                        .len();
                 }
             }
             Event::Eof => break,
@@ -150,7 +199,11 @@ fn inspect(owi: &Path, input: &Path, db: &Path) -> Result<(f64, u64), Box<dyn st
         .output()?;
     let wall = t.elapsed().as_secs_f64();
     if !out.status.success() {
-        return Err(format!("owi inspect failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!(
+            "owi inspect failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
     }
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let rss = report["peak_rss_bytes"].as_u64().unwrap_or(0);

@@ -60,7 +60,10 @@ impl ProgressSink for Bar {
                 delay_ms, reason, ..
             } => {
                 if let Some(bar) = slot.as_ref() {
-                    bar.set_message(format!("retrying in {:.0} s: {reason}", delay_ms as f64 / 1000.0));
+                    bar.set_message(format!(
+                        "retrying in {:.0} s: {reason}",
+                        delay_ms as f64 / 1000.0
+                    ));
                 }
             }
             Progress::Finished { .. } => {

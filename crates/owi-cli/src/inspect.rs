@@ -114,10 +114,16 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) {
     let e = &s.export;
     println!("{} ({})", e.source_path, e.xml_name);
     if reused {
-        println!("  already in the local database (export #{}); --force reads it again", e.id);
+        println!(
+            "  already in the local database (export #{}); --force reads it again",
+            e.id
+        );
     } else {
         let mb = e.xml_bytes as f64 / 1e6;
-        println!("  read {mb:.1} MB of XML in {seconds:.2} s ({:.0} MB/s)", mb / seconds.max(1e-9));
+        println!(
+            "  read {mb:.1} MB of XML in {seconds:.2} s ({:.0} MB/s)",
+            mb / seconds.max(1e-9)
+        );
     }
     if let Some(err) = &e.error {
         println!("  PARTIAL: {err}");
@@ -129,15 +135,24 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) {
     if let (Some(first), Some(last)) = (&s.first_record_start, &s.last_record_start) {
         println!("  from {first} to {last}");
     }
-    println!("\n  {:<58} {:>10}  {:<12} first → last", "record type", "count", "unit");
+    println!(
+        "\n  {:<58} {:>10}  {:<12} first → last",
+        "record type", "count", "unit"
+    );
     for t in &s.record_types {
         println!(
             "  {:<58} {:>10}  {:<12} {} → {}",
             t.kind,
             t.count,
             t.units.join(","),
-            t.first_start.as_deref().map(|d| &d[..10.min(d.len())]).unwrap_or("-"),
-            t.last_start.as_deref().map(|d| &d[..10.min(d.len())]).unwrap_or("-"),
+            t.first_start
+                .as_deref()
+                .map(|d| &d[..10.min(d.len())])
+                .unwrap_or("-"),
+            t.last_start
+                .as_deref()
+                .map(|d| &d[..10.min(d.len())])
+                .unwrap_or("-"),
         );
     }
     if !s.workout_types.is_empty() {
@@ -156,6 +171,9 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) {
         }
     }
     if s.repaired_chars > 0 {
-        println!("  {} characters XML forbids were removed from values", s.repaired_chars);
+        println!(
+            "  {} characters XML forbids were removed from values",
+            s.repaired_chars
+        );
     }
 }

@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "owi", version, about = "Bring an Apple Health export into Open Wearables")]
+#[command(
+    name = "owi",
+    version,
+    about = "Bring an Apple Health export into Open Wearables"
+)]
 struct Cli {
     /// Log details to stderr as well as to the log file.
     #[arg(long, short, global = true)]

@@ -44,7 +44,11 @@ pub fn init_logging(verbose: bool) -> Option<()> {
             .with_ansi(false)
             .with_filter(filter())
     });
-    let stderr_layer = verbose.then(|| fmt::layer().with_writer(std::io::stderr).with_filter(filter()));
+    let stderr_layer = verbose.then(|| {
+        fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+    });
     tracing_subscriber::registry()
         .with(file_layer)
         .with(stderr_layer)

@@ -80,11 +80,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let store = Store::open(&db)?;
     let export = match args.export {
         Some(id) => id,
-        None => store
-            .exports()?
-            .first()
-            .map(|e| e.id)
-            .with_context(|| format!("{} holds no export yet; run `owi inspect PATH` first", db.display()))?,
+        None => store.exports()?.first().map(|e| e.id).with_context(|| {
+            format!(
+                "{} holds no export yet; run `owi inspect PATH` first",
+                db.display()
+            )
+        })?,
     };
     let filter = WorkoutFilter {
         activity_type: args.activity_type,
@@ -103,7 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "type", "start", "duration", "distance", "energy", "hr min/avg/max", "route"
     );
     let opt = |v: Option<f64>, scale: f64, unit: &str| {
-        v.map(|v| format!("{:.1} {unit}", v * scale)).unwrap_or_else(|| "-".into())
+        v.map(|v| format!("{:.1} {unit}", v * scale))
+            .unwrap_or_else(|| "-".into())
     };
     let hr = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
     for w in &rows {

@@ -13,7 +13,9 @@ pub enum Error {
     )]
     UnknownFormat { path: PathBuf },
 
-    #[error("{path} is damaged or incomplete as a zip archive ({detail}); export it again from the Health app")]
+    #[error(
+        "{path} is damaged or incomplete as a zip archive ({detail}); export it again from the Health app"
+    )]
     BadZip { path: PathBuf, detail: String },
 
     #[error(

@@ -48,7 +48,9 @@ pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, Str
                 let mut lat = None;
                 let mut lon = None;
                 for attr in e.attributes().with_checks(false).flatten() {
-                    let v = std::str::from_utf8(&attr.value).ok().and_then(|s| s.trim().parse().ok());
+                    let v = std::str::from_utf8(&attr.value)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok());
                     match attr.key.local_name().as_ref() {
                         b"lat" => lat = v,
                         b"lon" => lon = v,
@@ -152,7 +154,13 @@ mod tests {
 </gpx>"#;
         let mut points = Vec::new();
         let outcome = read_gpx(gpx, &mut points).expect("valid gpx");
-        assert_eq!(outcome, GpxOutcome { points: 2, invalid: 2 });
+        assert_eq!(
+            outcome,
+            GpxOutcome {
+                points: 2,
+                invalid: 2
+            }
+        );
         assert_eq!(points[0].lat, 37.781672);
         assert_eq!(points[0].speed_mps, Some(0.180883));
         assert_eq!(points[0].elevation_m, Some(4.076904));

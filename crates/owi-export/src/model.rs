@@ -306,7 +306,9 @@ impl Element {
 
 /// Why something was left out. Serialized in snake_case as the key of the
 /// `skipped` counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// A quantity record whose value is empty.

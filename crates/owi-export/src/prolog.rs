@@ -66,7 +66,12 @@ pub fn read_prolog(input: &mut impl BufRead) -> Result<(Prolog, Vec<u8>), Prolog
     let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         match scan(&buf, false)? {
-            Scan::Root { offset, name, declaration, doctype } => {
+            Scan::Root {
+                offset,
+                name,
+                declaration,
+                doctype,
+            } => {
                 if name != "HealthData" {
                     return Err(PrologError::NotHealthData(Sniff::OtherXml(name)));
                 }
@@ -112,7 +117,11 @@ enum Scan {
 }
 
 fn scan(buf: &[u8], sniffing: bool) -> Result<Scan, PrologError> {
-    let mut pos = if buf.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let mut pos = if buf.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let mut declaration = None;
     let mut doctype = None;
     loop {
@@ -156,7 +165,9 @@ fn scan(buf: &[u8], sniffing: bool) -> Result<Scan, PrologError> {
             };
             doctype = Some((pos as u64, (pos + len) as u64));
             pos += len;
-        } else if rest.len() > 1 && (rest[1].is_ascii_alphabetic() || rest[1] == b'_' || rest[1] >= 0x80) {
+        } else if rest.len() > 1
+            && (rest[1].is_ascii_alphabetic() || rest[1] == b'_' || rest[1] >= 0x80)
+        {
             let name_len = rest[1..].iter().take_while(|&&b| is_name_byte(b)).count();
             if 1 + name_len == rest.len() {
                 return Ok(Scan::NeedMore);
@@ -242,8 +253,14 @@ mod tests {
 
     #[test]
     fn sniffs_by_content() {
-        assert_eq!(sniff(b"<?xml version=\"1.0\"?>\n<HealthData locale=\"en_US\">"), Sniff::HealthData);
-        assert_eq!(sniff(b"\xEF\xBB\xBF<!DOCTYPE HealthData [\n<!ELEMENT"), Sniff::HealthData);
+        assert_eq!(
+            sniff(b"<?xml version=\"1.0\"?>\n<HealthData locale=\"en_US\">"),
+            Sniff::HealthData
+        );
+        assert_eq!(
+            sniff(b"\xEF\xBB\xBF<!DOCTYPE HealthData [\n<!ELEMENT"),
+            Sniff::HealthData
+        );
         assert_eq!(sniff(b"<HealthData>"), Sniff::HealthData);
         assert_eq!(
             sniff(b"<?xml version=\"1.0\"?><!-- x --><svg xmlns=\"\">"),
@@ -260,7 +277,10 @@ mod tests {
         let (prolog, buf) = read_prolog(&mut &doc[..]).expect("prolog");
         let root = prolog.root_offset as usize;
         assert!(buf[root..].starts_with(b"<HealthData"));
-        assert_eq!(prolog.declaration.as_deref(), Some("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+        assert_eq!(
+            prolog.declaration.as_deref(),
+            Some("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+        );
         let (start, end) = prolog.doctype.expect("doctype");
         assert!(doc[start as usize..end as usize].starts_with(b"<!DOCTYPE"));
         assert!(doc[..end as usize].ends_with(b"]>"));

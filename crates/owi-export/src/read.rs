@@ -1,8 +1,8 @@
 //! The streaming pass over an export: one read of the XML, hashed as it goes,
 //! handing each element to a [`Visitor`].
 
-use std::collections::BTreeMap;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -118,10 +118,12 @@ pub fn read_export(
     source: &ExportSource,
     visitor: &mut dyn Visitor,
     options: ReadOptions<'_>,
-) -> Result<Report, Failure> {
-    let fail = |error| Failure {
-        error,
-        stats: Stats::default(),
+) -> Result<Report, Box<Failure>> {
+    let fail = |error| {
+        Box::new(Failure {
+            error,
+            stats: Stats::default(),
+        })
     };
     let stream = source.open_xml().map_err(fail)?;
     let routes = if options.read_routes {
@@ -170,14 +172,14 @@ pub fn read_export(
     drop(parser);
     if let Err(error) = outcome {
         stats.bytes = tap.get_ref().bytes;
-        return Err(Failure { error, stats });
+        return Err(Box::new(Failure { error, stats }));
     }
     // Hash whatever trails the root element, so the fingerprint covers the file.
     if let Err(e) = io::copy(&mut tap, &mut io::sink()) {
-        return Err(Failure {
+        return Err(Box::new(Failure {
             error: Error::io(&path, e),
             stats,
-        });
+        }));
     }
     stats.bytes = tap.get_ref().bytes;
     tracker.advance(stats.bytes);
@@ -346,7 +348,7 @@ impl<R: BufRead> Parser<'_, R> {
                 _ => {}
             }
             seen += 1;
-            if seen % CHECK_EVERY == 0 {
+            if seen.is_multiple_of(CHECK_EVERY) {
                 self.checkpoint(tracker)?;
             }
         }
@@ -445,7 +447,13 @@ impl<R: BufRead> Parser<'_, R> {
         self.flow(flow)
     }
 
-    fn skip(&mut self, reason: SkipReason, element: &'static str, offset: u64, detail: &str) -> Res<()> {
+    fn skip(
+        &mut self,
+        reason: SkipReason,
+        element: &'static str,
+        offset: u64,
+        detail: &str,
+    ) -> Res<()> {
         self.skip_typed(reason, element, offset, detail, None)
     }
 
@@ -516,7 +524,11 @@ impl<R: BufRead> Parser<'_, R> {
             fn lossy(b: Option<&[u8]>) -> Option<Cow<'_, str>> {
                 b.map(String::from_utf8_lossy)
             }
-            let detail = format!("{kind} startDate={:?} endDate={:?}", lossy(raw[START]), lossy(raw[END]));
+            let detail = format!(
+                "{kind} startDate={:?} endDate={:?}",
+                lossy(raw[START]),
+                lossy(raw[END])
+            );
             let kind = Some(kind.to_string());
             return self.skip_typed(SkipReason::InvalidDate, "Record", offset, &detail, kind);
         };
@@ -535,7 +547,13 @@ impl<R: BufRead> Parser<'_, R> {
                 Err(err) if kind.starts_with("HKQuantityTypeIdentifier") => {
                     let detail = format!("{kind} value={v:?}");
                     let kind = Some(kind.to_string());
-                    return self.skip_typed(number_skip_reason(err), "Record", offset, &detail, kind);
+                    return self.skip_typed(
+                        number_skip_reason(err),
+                        "Record",
+                        offset,
+                        &detail,
+                        kind,
+                    );
                 }
                 Err(_) => Value::Text(v),
             },
@@ -655,9 +673,16 @@ impl<R: BufRead> Parser<'_, R> {
             self.skip_subtree(empty)?;
             let bpm = bpm.as_deref().and_then(|b| parse_number(b).ok());
             let tod = time.as_deref().and_then(parse_time_of_day);
-            let (Some(bpm), Some(tod), Some(start), Some(reference)) = (bpm, tod, start, reference_ms) else {
+            let (Some(bpm), Some(tod), Some(start), Some(reference)) =
+                (bpm, tod, start, reference_ms)
+            else {
                 let detail = format!("bpm={bpm:?} time={time:?}");
-                self.skip(SkipReason::InvalidBeat, "InstantaneousBeatsPerMinute", offset, &detail)?;
+                self.skip(
+                    SkipReason::InvalidBeat,
+                    "InstantaneousBeatsPerMinute",
+                    offset,
+                    &detail,
+                )?;
                 continue;
             };
             let midnight_ms = start.local_day() * 86_400_000;
@@ -782,10 +807,16 @@ impl<R: BufRead> Parser<'_, R> {
     fn workout(&mut self, el: Element, locations: Vec<RoutePoint>) -> Res<Option<Workout>> {
         let offset = el.offset;
         let Some(activity_type) = el.attr("workoutActivityType").map(str::to_string) else {
-            self.skip(SkipReason::MissingAttribute, "Workout", offset, "workoutActivityType")?;
+            self.skip(
+                SkipReason::MissingAttribute,
+                "Workout",
+                offset,
+                "workoutActivityType",
+            )?;
             return Ok(None);
         };
-        let (Some(start), Some(end)) = (self.date(&el, "startDate"), self.date(&el, "endDate")) else {
+        let (Some(start), Some(end)) = (self.date(&el, "startDate"), self.date(&el, "endDate"))
+        else {
             let detail = format!(
                 "{activity_type} startDate={:?} endDate={:?}",
                 el.attr("startDate"),
@@ -797,13 +828,19 @@ impl<R: BufRead> Parser<'_, R> {
         let duration_s = self.measure(&el, "duration", "durationUnit", units::seconds_per)?;
         let total_distance_m =
             self.measure(&el, "totalDistance", "totalDistanceUnit", units::metres_per)?;
-        let total_energy_kcal =
-            self.measure(&el, "totalEnergyBurned", "totalEnergyBurnedUnit", units::kcal_per)?;
+        let total_energy_kcal = self.measure(
+            &el,
+            "totalEnergyBurned",
+            "totalEnergyBurnedUnit",
+            units::kcal_per,
+        )?;
         let mut workout = Workout {
             activity_type,
             source_name: el.attr("sourceName").unwrap_or_default().to_string(),
             source_version: el.attr("sourceVersion").map(str::to_string),
-            device: el.attr("device").map(|d| strip_device_pointer(d).to_string()),
+            device: el
+                .attr("device")
+                .map(|d| strip_device_pointer(d).to_string()),
             created: self.date(&el, "creationDate"),
             start,
             end,
@@ -827,7 +864,12 @@ impl<R: BufRead> Parser<'_, R> {
         Ok(Some(workout))
     }
 
-    fn workout_child(&mut self, w: &mut Workout, child: Element, activity: Option<usize>) -> Res<()> {
+    fn workout_child(
+        &mut self,
+        w: &mut Workout,
+        child: Element,
+        activity: Option<usize>,
+    ) -> Res<()> {
         match child.name.as_str() {
             "MetadataEntry" => {
                 let meta = meta_of(&child);
@@ -839,14 +881,29 @@ impl<R: BufRead> Parser<'_, R> {
             "WorkoutEvent" => {
                 let Some(date) = self.date(&child, "date") else {
                     let detail = format!("WorkoutEvent date={:?}", child.attr("date"));
-                    return self.skip(SkipReason::InvalidDate, "WorkoutEvent", child.offset, &detail);
+                    return self.skip(
+                        SkipReason::InvalidDate,
+                        "WorkoutEvent",
+                        child.offset,
+                        &detail,
+                    );
                 };
                 w.events.push(WorkoutEvent {
                     activity,
                     kind: child.attr("type").unwrap_or_default().to_string(),
                     date,
-                    duration_s: self.measure(&child, "duration", "durationUnit", units::seconds_per)?,
-                    metadata: child.children.iter().filter(|c| c.name == "MetadataEntry").map(meta_of).collect(),
+                    duration_s: self.measure(
+                        &child,
+                        "duration",
+                        "durationUnit",
+                        units::seconds_per,
+                    )?,
+                    metadata: child
+                        .children
+                        .iter()
+                        .filter(|c| c.name == "MetadataEntry")
+                        .map(meta_of)
+                        .collect(),
                 });
             }
             "WorkoutStatistics" => {
@@ -871,7 +928,12 @@ impl<R: BufRead> Parser<'_, R> {
                     activity_type: child.attr("workoutActivityType").map(str::to_string),
                     start: self.date(&child, "startDate"),
                     end: self.date(&child, "endDate"),
-                    duration_s: self.measure(&child, "duration", "durationUnit", units::seconds_per)?,
+                    duration_s: self.measure(
+                        &child,
+                        "duration",
+                        "durationUnit",
+                        units::seconds_per,
+                    )?,
                     metadata: Vec::new(),
                 });
                 for grandchild in child.children {
@@ -911,11 +973,21 @@ impl<R: BufRead> Parser<'_, R> {
                     }
                 }
                 RouteLoad::Missing => {
-                    self.skip(SkipReason::RouteFileMissing, "WorkoutRoute", el.offset, &file)?;
+                    self.skip(
+                        SkipReason::RouteFileMissing,
+                        "WorkoutRoute",
+                        el.offset,
+                        &file,
+                    )?;
                 }
                 RouteLoad::Invalid(message) => {
                     let detail = format!("{file}: {message}");
-                    self.skip(SkipReason::InvalidRouteFile, "WorkoutRoute", el.offset, &detail)?;
+                    self.skip(
+                        SkipReason::InvalidRouteFile,
+                        "WorkoutRoute",
+                        el.offset,
+                        &detail,
+                    )?;
                 }
             }
         }
@@ -929,7 +1001,8 @@ impl<R: BufRead> Parser<'_, R> {
             self.skip(SkipReason::MissingAttribute, "Correlation", offset, "type")?;
             return Ok(None);
         };
-        let (Some(start), Some(end)) = (self.date(&el, "startDate"), self.date(&el, "endDate")) else {
+        let (Some(start), Some(end)) = (self.date(&el, "startDate"), self.date(&el, "endDate"))
+        else {
             let detail = format!("{kind} startDate={:?}", el.attr("startDate"));
             self.skip(SkipReason::InvalidDate, "Correlation", offset, &detail)?;
             return Ok(None);
@@ -938,12 +1011,24 @@ impl<R: BufRead> Parser<'_, R> {
             kind,
             source_name: el.attr("sourceName").unwrap_or_default().to_string(),
             source_version: el.attr("sourceVersion").map(str::to_string),
-            device: el.attr("device").map(|d| strip_device_pointer(d).to_string()),
+            device: el
+                .attr("device")
+                .map(|d| strip_device_pointer(d).to_string()),
             created: self.date(&el, "creationDate"),
             start,
             end,
-            metadata: el.children.iter().filter(|c| c.name == "MetadataEntry").map(meta_of).collect(),
-            records: el.children.iter().filter(|c| c.name == "Record").map(nested_record).collect(),
+            metadata: el
+                .children
+                .iter()
+                .filter(|c| c.name == "MetadataEntry")
+                .map(meta_of)
+                .collect(),
+            records: el
+                .children
+                .iter()
+                .filter(|c| c.name == "Record")
+                .map(nested_record)
+                .collect(),
             offset,
         }))
     }
@@ -951,7 +1036,12 @@ impl<R: BufRead> Parser<'_, R> {
     fn activity_summary(&mut self, el: &Element) -> Res<Option<ActivitySummary>> {
         let Some(day) = el.attr("dateComponents").and_then(parse_date) else {
             let detail = format!("dateComponents={:?}", el.attr("dateComponents"));
-            self.skip(SkipReason::InvalidDate, "ActivitySummary", el.offset, &detail)?;
+            self.skip(
+                SkipReason::InvalidDate,
+                "ActivitySummary",
+                el.offset,
+                &detail,
+            )?;
             return Ok(None);
         };
         let move_minutes = match self.number(el, "appleMoveTime")? {
@@ -1030,7 +1120,12 @@ impl<R: BufRead> Parser<'_, R> {
             if attr.key.as_ref() == name {
                 let mut out = String::new();
                 let repaired = decode_into(&attr.value, &mut out).map_err(|err| {
-                    self_text_error(&self.path, self.offset(), &String::from_utf8_lossy(e.name().as_ref()), err)
+                    self_text_error(
+                        &self.path,
+                        self.offset(),
+                        &String::from_utf8_lossy(e.name().as_ref()),
+                        err,
+                    )
                 })?;
                 self.stats.repaired_chars += u64::from(repaired);
                 return Ok(Some(out));
@@ -1045,19 +1140,34 @@ impl<R: BufRead> Parser<'_, R> {
             let attr = attr.map_err(|err| self.attribute_error(e, err))?;
             let mut value = String::new();
             let repaired = decode_into(&attr.value, &mut value).map_err(|err| {
-                self_text_error(&self.path, self.offset(), &String::from_utf8_lossy(e.name().as_ref()), err)
+                self_text_error(
+                    &self.path,
+                    self.offset(),
+                    &String::from_utf8_lossy(e.name().as_ref()),
+                    err,
+                )
             })?;
             self.stats.repaired_chars += u64::from(repaired);
-            out.push((String::from_utf8_lossy(attr.key.as_ref()).into_owned(), value));
+            out.push((
+                String::from_utf8_lossy(attr.key.as_ref()).into_owned(),
+                value,
+            ));
         }
         Ok(out)
     }
 
-    fn attribute_error(&self, e: &BytesStart<'_>, err: quick_xml::events::attributes::AttrError) -> Error {
+    fn attribute_error(
+        &self,
+        e: &BytesStart<'_>,
+        err: quick_xml::events::attributes::AttrError,
+    ) -> Error {
         Error::Malformed {
             path: self.path.clone(),
             offset: self.offset(),
-            message: format!("bad attribute in <{}>: {err}", String::from_utf8_lossy(e.name().as_ref())),
+            message: format!(
+                "bad attribute in <{}>: {err}",
+                String::from_utf8_lossy(e.name().as_ref())
+            ),
         }
     }
 
@@ -1110,12 +1220,14 @@ impl<R: BufRead> Parser<'_, R> {
                 | SyntaxError::UnclosedXmlDecl
                 | SyntaxError::UnclosedDoctype,
             ) => self.truncated(inside),
-            quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => Error::Truncated {
-                path: self.path.clone(),
-                offset: self.offset(),
-                expected: self.expected,
-                inside: inside.to_string(),
-            },
+            quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
+                Error::Truncated {
+                    path: self.path.clone(),
+                    offset: self.offset(),
+                    expected: self.expected,
+                    inside: inside.to_string(),
+                }
+            }
             quick_xml::Error::Io(io) => Error::Malformed {
                 path: self.path.clone(),
                 offset: self.offset(),
@@ -1174,7 +1286,12 @@ fn nested_record(el: &Element) -> NestedRecord {
         value: el.attr("value").map(str::to_string),
         start: el.attr("startDate").and_then(Timestamp::parse),
         end: el.attr("endDate").and_then(Timestamp::parse),
-        metadata: el.children.iter().filter(|c| c.name == "MetadataEntry").map(meta_of).collect(),
+        metadata: el
+            .children
+            .iter()
+            .filter(|c| c.name == "MetadataEntry")
+            .map(meta_of)
+            .collect(),
     }
 }
 

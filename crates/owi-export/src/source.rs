@@ -66,7 +66,8 @@ impl ExportSource {
         let file_size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let mut magic = [0u8; 4];
         let n = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
-        file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(path, e))?;
         if n == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
             return Self::open_zip(path, file, file_size);
         }
@@ -226,7 +227,8 @@ impl ExportSource {
             Kind::Zip { entry, .. } => {
                 file.seek(SeekFrom::Start(entry.data_start))
                     .map_err(|e| Error::io(&self.path, e))?;
-                let compressed = BufReader::with_capacity(256 * 1024, file).take(entry.compressed_size);
+                let compressed =
+                    BufReader::with_capacity(256 * 1024, file).take(entry.compressed_size);
                 let inflated: Box<dyn Read + Send> = match entry.method {
                     CompressionMethod::Stored => Box::new(compressed),
                     CompressionMethod::Deflated => {
@@ -263,7 +265,10 @@ impl ExportSource {
     fn route_opener(&self) -> Result<RouteOpener> {
         match &self.kind {
             Kind::Xml => Ok(RouteOpener::Dir(
-                self.path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                self.path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default(),
             )),
             Kind::Zip {
                 export_dir, routes, ..
@@ -332,7 +337,10 @@ impl Routes {
 
     /// The key a `FileReference` path is known by: NFC, one leading `/`.
     pub fn key(reference: &str) -> String {
-        format!("/{}", reference.trim_start_matches('/').nfc().collect::<String>())
+        format!(
+            "/{}",
+            reference.trim_start_matches('/').nfc().collect::<String>()
+        )
     }
 
     /// Appends the track points of the route file `reference` to `points`.
@@ -447,7 +455,10 @@ fn junk_reason(name: &str, escapes: bool) -> Option<&'static str> {
     None
 }
 
-fn is_health_data_entry(archive: &mut ZipArchive<BufReader<File>>, index: usize) -> io::Result<bool> {
+fn is_health_data_entry(
+    archive: &mut ZipArchive<BufReader<File>>,
+    index: usize,
+) -> io::Result<bool> {
     let entry = archive.by_index(index).map_err(io::Error::other)?;
     let mut head = Vec::new();
     entry.take(SNIFF_BYTES).read_to_end(&mut head)?;
@@ -499,7 +510,9 @@ impl Read for CheckedEntry {
             return Ok(0);
         }
         // Ask for one byte more than remains, to notice an overrun.
-        let want = buf.len().min(usize::try_from(self.remaining.saturating_add(1)).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining.saturating_add(1)).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n as u64 > self.remaining {
             return Err(io::Error::new(
@@ -513,7 +526,10 @@ impl Read for CheckedEntry {
             if self.remaining > 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("the zip entry ends {} bytes before its declared size", self.remaining),
+                    format!(
+                        "the zip entry ends {} bytes before its declared size",
+                        self.remaining
+                    ),
                 ));
             }
             let crc = std::mem::take(&mut self.crc).finalize();

@@ -48,7 +48,9 @@ pub fn decode_into(raw: &[u8], out: &mut String) -> Result<u32, TextError> {
             b"gt" => out.push('>'),
             b"quot" => out.push('"'),
             b"apos" => out.push('\''),
-            [b'#', b'x' | b'X', hex @ ..] => repaired += push_code(parse_radix(hex, 16), name, out)?,
+            [b'#', b'x' | b'X', hex @ ..] => {
+                repaired += push_code(parse_radix(hex, 16), name, out)?
+            }
             [b'#', dec @ ..] => repaired += push_code(parse_radix(dec, 10), name, out)?,
             _ => {
                 return Err(TextError::UnknownEntity(
@@ -66,10 +68,10 @@ pub fn decode_into(raw: &[u8], out: &mut String) -> Result<u32, TextError> {
 /// (the common case: no reference, nothing to repair). Returns the text and
 /// the number of characters dropped.
 pub fn decode_cow(raw: &[u8]) -> Result<(Cow<'_, str>, u32), TextError> {
-    if is_plain(raw) {
-        if let Ok(s) = std::str::from_utf8(raw) {
-            return Ok((Cow::Borrowed(s), 0));
-        }
+    if is_plain(raw)
+        && let Ok(s) = std::str::from_utf8(raw)
+    {
+        return Ok((Cow::Borrowed(s), 0));
     }
     let mut out = String::with_capacity(raw.len());
     let repaired = decode_into(raw, &mut out)?;
@@ -78,8 +80,7 @@ pub fn decode_cow(raw: &[u8]) -> Result<(Cow<'_, str>, u32), TextError> {
 
 /// No `&`, no control character, and nothing that could be U+FFFE/U+FFFF.
 fn is_plain(raw: &[u8]) -> bool {
-    raw.iter()
-        .all(|&b| b >= 0x20 && b != b'&' && b != 0xEF)
+    raw.iter().all(|&b| b >= 0x20 && b != b'&' && b != 0xEF)
 }
 
 /// Whether a character may appear in an XML 1.0 document.
@@ -105,7 +106,9 @@ fn parse_radix(digits: &[u8], radix: u32) -> Option<u32> {
     }
     let mut n: u32 = 0;
     for &d in digits {
-        n = n.checked_mul(radix)?.checked_add(char::from(d).to_digit(radix)?)?;
+        n = n
+            .checked_mul(radix)?
+            .checked_add(char::from(d).to_digit(radix)?)?;
     }
     Some(n)
 }
@@ -177,15 +180,24 @@ mod tests {
 
     #[test]
     fn drops_and_counts_illegal_control_characters() {
-        assert_eq!(decode("Simon\u{b}s iPhone"), Ok(("Simons iPhone".into(), 1)));
+        assert_eq!(
+            decode("Simon\u{b}s iPhone"),
+            Ok(("Simons iPhone".into(), 1))
+        );
         assert_eq!(decode("a&#11;b&#x0B;c"), Ok(("abc".into(), 2)));
         assert_eq!(decode("tab\there"), Ok(("tab\there".into(), 0)));
     }
 
     #[test]
     fn borrows_plain_text_and_decodes_the_rest() {
-        assert!(matches!(decode_cow(b"count/min"), Ok((Cow::Borrowed("count/min"), 0))));
-        assert!(matches!(decode_cow("Simon’s iPhone".as_bytes()), Ok((Cow::Owned(_), 0))));
+        assert!(matches!(
+            decode_cow(b"count/min"),
+            Ok((Cow::Borrowed("count/min"), 0))
+        ));
+        assert!(matches!(
+            decode_cow("Simon’s iPhone".as_bytes()),
+            Ok((Cow::Owned(_), 0))
+        ));
         let (text, n) = decode_cow(b"a&amp;b\x0b").expect("decodes");
         assert_eq!((text.as_ref(), n), ("a&b", 1));
         let (text, n) = decode_cow("x\u{FFFE}y".as_bytes()).expect("decodes");

@@ -35,7 +35,11 @@ impl Timestamp {
         let year = digits(&b[0..4])?;
         let month = digits(&b[5..7])?;
         let day = digits(&b[8..10])?;
-        let (hour, minute, second) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+        let (hour, minute, second) = (
+            digits(&b[11..13])?,
+            digits(&b[14..16])?,
+            digits(&b[17..19])?,
+        );
         let sign = match b[20] {
             b'+' => 1,
             b'-' => -1,
@@ -50,10 +54,8 @@ impl Timestamp {
             return None;
         }
         let offset_min = sign * (off_h * 60 + off_m);
-        let local = days_from_civil(year, month, day) * SECS_PER_DAY
-            + hour * 3600
-            + minute * 60
-            + second;
+        let local =
+            days_from_civil(year, month, day) * SECS_PER_DAY + hour * 3600 + minute * 60 + second;
         Some(Timestamp {
             utc: local - offset_min * 60,
             offset_min: offset_min as i16,
@@ -125,7 +127,11 @@ pub fn parse_gpx_time(s: &str) -> Option<i64> {
         return None;
     }
     let day = parse_date(s.get(..10)?)?;
-    let (h, m, sec) = (digits(&b[11..13])?, digits(&b[14..16])?, digits(&b[17..19])?);
+    let (h, m, sec) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
     if b[13] != b':' || b[16] != b':' || h > 23 || m > 59 || sec > 60 {
         return None;
     }
@@ -292,11 +298,17 @@ mod tests {
     #[test]
     fn reads_locale_times_of_day() {
         let ms = |h: i64, m: i64, s: i64, f: i64| ((h * 60 + m) * 60 + s) * 1000 + f;
-        assert_eq!(parse_time_of_day("7:47:41.86 PM"), Some(ms(19, 47, 41, 860)));
+        assert_eq!(
+            parse_time_of_day("7:47:41.86 PM"),
+            Some(ms(19, 47, 41, 860))
+        );
         assert_eq!(parse_time_of_day("12:21:00,30"), Some(ms(12, 21, 0, 300)));
         assert_eq!(parse_time_of_day("12:05:01.5 AM"), Some(ms(0, 5, 1, 500)));
         assert_eq!(parse_time_of_day("12:05:01 p.m."), Some(ms(12, 5, 1, 0)));
-        assert_eq!(parse_time_of_day("下午7:47:41.86"), Some(ms(19, 47, 41, 860)));
+        assert_eq!(
+            parse_time_of_day("下午7:47:41.86"),
+            Some(ms(19, 47, 41, 860))
+        );
         assert_eq!(parse_time_of_day("午前0:10:00"), Some(ms(0, 10, 0, 0)));
         assert_eq!(parse_time_of_day("23:59:59,999"), Some(ms(23, 59, 59, 999)));
         assert_eq!(parse_time_of_day("soon"), None);

@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn conversions() {
-        assert_eq!(metres_per("mi").map(|f| (0.4971749504535062 * f).round()), Some(800.0));
+        assert_eq!(
+            metres_per("mi").map(|f| (0.4971749504535062 * f).round()),
+            Some(800.0)
+        );
         assert_eq!(kcal_per("kJ").map(|f| (4184.0 * f).round()), Some(1000.0));
         assert_eq!(seconds_per("min"), Some(60.0));
         assert_eq!(metres_per("furlong"), None);

@@ -316,8 +316,21 @@ mod tests {
 
         let events = recorder.events();
         assert_eq!(advanced(&events), vec![1, 500, 600]);
-        assert!(matches!(events.first(), Some(Progress::Started { total: Some(1000), .. })));
-        assert!(matches!(events.last(), Some(Progress::Finished { done: 600, elapsed_ms: 270, .. })));
+        assert!(matches!(
+            events.first(),
+            Some(Progress::Started {
+                total: Some(1000),
+                ..
+            })
+        ));
+        assert!(matches!(
+            events.last(),
+            Some(Progress::Finished {
+                done: 600,
+                elapsed_ms: 270,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -341,6 +354,9 @@ mod tests {
             message: "building indexes".into(),
         })
         .unwrap_or_default();
-        assert_eq!(json, r#"{"event":"stage","phase":"index","message":"building indexes"}"#);
+        assert_eq!(
+            json,
+            r#"{"event":"stage","phase":"index","message":"building indexes"}"#
+        );
     }
 }

@@ -64,13 +64,37 @@ mod tests {
 
     #[test]
     fn classifies_common_types() {
-        assert_eq!(aggregation_of("HKQuantityTypeIdentifierStepCount"), Aggregation::Sum);
-        assert_eq!(aggregation_of("HKQuantityTypeIdentifierActiveEnergyBurned"), Aggregation::Sum);
-        assert_eq!(aggregation_of("HKQuantityTypeIdentifierDietaryWater"), Aggregation::Sum);
-        assert_eq!(aggregation_of("HKQuantityTypeIdentifierHeartRate"), Aggregation::Discrete);
-        assert_eq!(aggregation_of("HKQuantityTypeIdentifierRestingHeartRate"), Aggregation::Discrete);
-        assert_eq!(aggregation_of("HKCategoryTypeIdentifierSleepAnalysis"), Aggregation::Duration);
-        assert!(counts_toward_duration("HKCategoryTypeIdentifierSleepAnalysis", "HKCategoryValueSleepAnalysisAsleepCore"));
-        assert!(!counts_toward_duration("HKCategoryTypeIdentifierSleepAnalysis", "HKCategoryValueSleepAnalysisInBed"));
+        assert_eq!(
+            aggregation_of("HKQuantityTypeIdentifierStepCount"),
+            Aggregation::Sum
+        );
+        assert_eq!(
+            aggregation_of("HKQuantityTypeIdentifierActiveEnergyBurned"),
+            Aggregation::Sum
+        );
+        assert_eq!(
+            aggregation_of("HKQuantityTypeIdentifierDietaryWater"),
+            Aggregation::Sum
+        );
+        assert_eq!(
+            aggregation_of("HKQuantityTypeIdentifierHeartRate"),
+            Aggregation::Discrete
+        );
+        assert_eq!(
+            aggregation_of("HKQuantityTypeIdentifierRestingHeartRate"),
+            Aggregation::Discrete
+        );
+        assert_eq!(
+            aggregation_of("HKCategoryTypeIdentifierSleepAnalysis"),
+            Aggregation::Duration
+        );
+        assert!(counts_toward_duration(
+            "HKCategoryTypeIdentifierSleepAnalysis",
+            "HKCategoryValueSleepAnalysisAsleepCore"
+        ));
+        assert!(!counts_toward_duration(
+            "HKCategoryTypeIdentifierSleepAnalysis",
+            "HKCategoryValueSleepAnalysisInBed"
+        ));
     }
 }

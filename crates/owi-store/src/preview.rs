@@ -8,10 +8,10 @@ use owi_export::time::format_day;
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use crate::catalog::{Aggregation, aggregation_of};
-use crate::route_blob;
-use crate::error::{Error, Result};
 use crate::Store;
+use crate::catalog::{Aggregation, aggregation_of};
+use crate::error::{Error, Result};
+use crate::route_blob;
 
 /// Whether an export was read to its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -251,11 +251,20 @@ pub struct DailySeries {
     pub days: Vec<DayPoint>,
 }
 
+/// Count, first and last start, units, sources of one type.
+type TypeAcc = (u64, Timestamp, Timestamp, Vec<String>, Vec<String>);
+
 const WORKOUT_COLUMNS: &str = "id, activity_type, start, end, tz, duration_s, distance_m, energy_kcal, hr_min, hr_avg, hr_max, source, device, route_points";
 
 fn workout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkoutRow> {
     let tz: i16 = r.get(4)?;
-    let at = |utc: i64| Timestamp { utc, offset_min: tz }.to_rfc3339();
+    let at = |utc: i64| {
+        Timestamp {
+            utc,
+            offset_min: tz,
+        }
+        .to_rfc3339()
+    };
     Ok(WorkoutRow {
         id: r.get(0)?,
         activity_type: r.get(1)?,
@@ -351,7 +360,7 @@ impl Store {
                 Timestamp { utc: r.get(6)?, offset_min: r.get(7)? },
             ))
         })?;
-        let mut types: BTreeMap<String, (u64, Timestamp, Timestamp, Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut types: BTreeMap<String, TypeAcc> = BTreeMap::new();
         let mut all_sources = std::collections::BTreeSet::new();
         for row in rows {
             let (kind, source, unit, count, first, last) = row;
@@ -427,13 +436,17 @@ impl Store {
             .into_iter()
             .collect();
 
-        let devices = self.all("SELECT s.text, d.count FROM devices d JOIN strings s ON s.id = d.device_id
-             WHERE d.export_id = ? ORDER BY d.count DESC", [export_id], |r| {
+        let devices = self.all(
+            "SELECT s.text, d.count FROM devices d JOIN strings s ON s.id = d.device_id
+             WHERE d.export_id = ? ORDER BY d.count DESC",
+            [export_id],
+            |r| {
                 Ok(DeviceSummary {
                     device: r.get(0)?,
                     records: r.get::<_, i64>(1)? as u64,
                 })
-            })?;
+            },
+        )?;
 
         let skipped = self.all("SELECT reason, element, count, first_offset, example FROM skips WHERE export_id = ? ORDER BY count DESC", [export_id], |r| {
                 Ok(SkipSummary {
@@ -496,16 +509,26 @@ impl Store {
     /// One workout with its statistics, events, route and heart rate.
     pub fn workout_detail(&self, workout_id: i64) -> Result<WorkoutDetail> {
         let conn = self.conn();
-        let sql = format!("SELECT {WORKOUT_COLUMNS}, export_id, start, end FROM workouts WHERE id = ?");
+        let sql =
+            format!("SELECT {WORKOUT_COLUMNS}, export_id, start, end FROM workouts WHERE id = ?");
         let (workout, export_id, start, end) = self
             .db(conn
                 .query_row(&sql, [workout_id], |r| {
-                    Ok((workout_row(r)?, r.get::<_, i64>(14)?, r.get::<_, i64>(15)?, r.get::<_, i64>(16)?))
+                    Ok((
+                        workout_row(r)?,
+                        r.get::<_, i64>(14)?,
+                        r.get::<_, i64>(15)?,
+                        r.get::<_, i64>(16)?,
+                    ))
                 })
                 .optional())?
             .ok_or(Error::UnknownWorkout(workout_id))?;
 
-        let metadata = self.all("SELECT key, value FROM workout_metadata WHERE workout_id = ? AND activity IS NULL", [workout_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let metadata = self.all(
+            "SELECT key, value FROM workout_metadata WHERE workout_id = ? AND activity IS NULL",
+            [workout_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
 
         let activities = self.all("SELECT idx, activity_type, start, end, duration_s FROM workout_activities WHERE workout_id = ? ORDER BY idx", [workout_id], |r| {
                 Ok(ActivityRow {
@@ -545,15 +568,14 @@ impl Store {
         ))?;
         let blob: Option<Vec<u8>> = match &route_file {
             None => None,
-            Some(file) => self.db(
-                self.conn()
-                    .query_row(
-                        "SELECT data FROM routes WHERE export_id = ? AND file = ?",
-                        params![export_id, file],
-                        |r| r.get(0),
-                    )
-                    .optional(),
-            )?,
+            Some(file) => self.db(self
+                .conn()
+                .query_row(
+                    "SELECT data FROM routes WHERE export_id = ? AND file = ?",
+                    params![export_id, file],
+                    |r| r.get(0),
+                )
+                .optional())?,
         };
         let route = blob
             .as_deref()
@@ -597,11 +619,12 @@ impl Store {
     }
 
     fn type_id(&self, kind: &str) -> Result<Option<i64>> {
-        self.db(
-            self.conn()
-                .query_row("SELECT id FROM strings WHERE text = ?", [kind], |r| r.get(0))
-                .optional(),
-        )
+        self.db(self
+            .conn()
+            .query_row("SELECT id FROM strings WHERE text = ?", [kind], |r| {
+                r.get(0)
+            })
+            .optional())
     }
 
     /// A type's values per local day, between two days (inclusive).
@@ -612,32 +635,35 @@ impl Store {
         from_day: Option<i64>,
         to_day: Option<i64>,
     ) -> Result<DailySeries> {
-        let type_id = self.type_id(kind)?.ok_or_else(|| Error::UnknownType(kind.to_string()))?;
+        let type_id = self
+            .type_id(kind)?
+            .ok_or_else(|| Error::UnknownType(kind.to_string()))?;
         let aggregation = aggregation_of(kind);
-        let unit: Option<String> = self.db(
-            self.conn()
-                .query_row(
-                    "SELECT u.text FROM type_sources ts JOIN strings u ON u.id = ts.unit_id
+        let unit: Option<String> = self.db(self
+            .conn()
+            .query_row(
+                "SELECT u.text FROM type_sources ts JOIN strings u ON u.id = ts.unit_id
                      WHERE ts.export_id = ? AND ts.type_id = ? ORDER BY ts.count DESC LIMIT 1",
-                    params![export_id, type_id],
-                    |r| r.get(0),
-                )
-                .optional(),
-        )?;
+                params![export_id, type_id],
+                |r| r.get(0),
+            )
+            .optional())?;
         let mut stmt = self.db(self.conn().prepare(
             "SELECT day, source_id, count, sum, min, max FROM daily
              WHERE export_id = ?1 AND type_id = ?2 AND day >= COALESCE(?3, -1000000) AND day <= COALESCE(?4, 1000000)
              ORDER BY day",
         ))?;
-        let rows = self.db(stmt.query_map(params![export_id, type_id, from_day, to_day], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(2)? as u64,
-                r.get::<_, f64>(3)?,
-                r.get::<_, Option<f64>>(4)?,
-                r.get::<_, Option<f64>>(5)?,
-            ))
-        }))?;
+        let rows = self.db(
+            stmt.query_map(params![export_id, type_id, from_day, to_day], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, f64>(3)?,
+                    r.get::<_, Option<f64>>(4)?,
+                    r.get::<_, Option<f64>>(5)?,
+                ))
+            }),
+        )?;
         let mut days: Vec<DayPoint> = Vec::new();
         let mut current: Option<(i64, DayAcc)> = None;
         for row in rows {

@@ -16,7 +16,13 @@ pub fn encode(points: &[RoutePoint]) -> Vec<u8> {
         out.extend_from_slice(&p.at_ms.to_le_bytes());
         out.extend_from_slice(&p.lat.to_le_bytes());
         out.extend_from_slice(&p.lon.to_le_bytes());
-        for v in [p.elevation_m, p.speed_mps, p.course_deg, p.h_acc_m, p.v_acc_m] {
+        for v in [
+            p.elevation_m,
+            p.speed_mps,
+            p.course_deg,
+            p.h_acc_m,
+            p.v_acc_m,
+        ] {
             out.extend_from_slice(&v.map_or(f32::NAN, |v| v as f32).to_le_bytes());
         }
     }

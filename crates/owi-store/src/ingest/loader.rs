@@ -33,7 +33,11 @@ pub(crate) struct Plan {
 impl Plan {
     pub(crate) fn load(conn: &Connection) -> rusqlite::Result<Plan> {
         let max = |table: &str| -> rusqlite::Result<i64> {
-            conn.query_row(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"), [], |r| r.get(0))
+            conn.query_row(
+                &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )
         };
         let mut strings = FxHashMap::default();
         let mut stmt = conn.prepare("SELECT id, text FROM strings")?;
@@ -91,10 +95,10 @@ impl Loader {
     }
 
     fn intern_cached(&mut self, slot: usize, s: &str) -> i64 {
-        if let Some((last, id)) = &self.last[slot] {
-            if last.as_ref() == s {
-                return *id;
-            }
+        if let Some((last, id)) = &self.last[slot]
+            && last.as_ref() == s
+        {
+            return *id;
         }
         let id = self.intern(s);
         self.last[slot] = Some((s.into(), id));
@@ -102,10 +106,10 @@ impl Loader {
     }
 
     fn series(&mut self, key: SeriesKey, kind: &str) -> i64 {
-        if let Some((last, id)) = self.last_series {
-            if last == key {
-                return id;
-            }
+        if let Some((last, id)) = self.last_series
+            && last == key
+        {
+            return id;
         }
         let id = match self.series.get(&key) {
             Some(&id) => id,
@@ -143,7 +147,7 @@ impl Loader {
         mut self,
         source: &ExportSource,
         quick_key: &str,
-        read: &Result<Report, Failure>,
+        read: &Result<Report, Box<Failure>>,
         started: Instant,
     ) {
         let (stats, fingerprint, state, error) = match read {
@@ -216,7 +220,11 @@ impl Visitor for Loader {
         let series_id = self.series((type_id, source_id, version_id, device_id, unit_id), r.kind);
         let (value, value_id, counted) = match r.value {
             Value::Number(v) => (Some(v), None, true),
-            Value::Text(t) => (None, Some(self.intern(t)), counts_toward_duration(r.kind, t)),
+            Value::Text(t) => (
+                None,
+                Some(self.intern(t)),
+                counts_toward_duration(r.kind, t),
+            ),
             Value::None => (None, None, true),
         };
         let metadata = (!r.metadata.is_empty()).then(|| {
@@ -255,7 +263,9 @@ impl Visitor for Loader {
     fn correlation(&mut self, c: &Correlation) -> ControlFlow<()> {
         let type_id = self.intern(&c.kind);
         let source_id = self.intern(&c.source_name);
-        self.batch.correlations.push((type_id, source_id, c.clone()));
+        self.batch
+            .correlations
+            .push((type_id, source_id, c.clone()));
         ControlFlow::Continue(())
     }
 

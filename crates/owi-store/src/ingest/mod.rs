@@ -99,19 +99,19 @@ impl Store {
             path: path.to_path_buf(),
             source: e,
         })?;
-        if !options.force {
-            if let Some(existing) = self.find_complete(&key)? {
-                tracing::info!(export = existing, "export already in the store");
-                let stats = self.export_stats(existing)?;
-                return Ok(IngestOutcome {
-                    export_id: existing,
-                    reused: true,
-                    state: ExportState::Complete,
-                    error: None,
-                    stats,
-                    seconds: started.elapsed().as_secs_f64(),
-                });
-            }
+        if !options.force
+            && let Some(existing) = self.find_complete(&key)?
+        {
+            tracing::info!(export = existing, "export already in the store");
+            let stats = self.export_stats(existing)?;
+            return Ok(IngestOutcome {
+                export_id: existing,
+                reused: true,
+                state: ExportState::Complete,
+                error: None,
+                stats,
+                seconds: started.elapsed().as_secs_f64(),
+            });
         }
         let source = ExportSource::open(path)?;
         let db_path = self.path.clone();
@@ -125,7 +125,9 @@ impl Store {
             let progress = options.progress;
             let writer = std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn_scoped(scope, move || write_all(conn, export_id, rx, routes, progress));
+                .spawn_scoped(scope, move || {
+                    write_all(conn, export_id, rx, routes, progress)
+                });
             let writer = match writer {
                 Ok(handle) => handle,
                 Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked)),
@@ -141,7 +143,10 @@ impl Store {
                     read_routes: false,
                 },
             );
-            tracing::debug!(read_ms = started.elapsed().as_millis() as u64, "reader reached the end");
+            tracing::debug!(
+                read_ms = started.elapsed().as_millis() as u64,
+                "reader reached the end"
+            );
             loader.finish(&source, &key, &read, started);
             let written = writer.join().unwrap_or(Err(WriteError::Panicked));
             (read, written)
@@ -160,7 +165,9 @@ impl Store {
         let stats = self.export_stats(export_id)?;
         let error: Option<String> = self
             .conn
-            .query_row("SELECT error FROM exports WHERE id = ?", [export_id], |r| r.get(0))
+            .query_row("SELECT error FROM exports WHERE id = ?", [export_id], |r| {
+                r.get(0)
+            })
             .map_err(|e| Error::db(&db_path, e))?;
         Ok(IngestOutcome {
             export_id,
@@ -186,7 +193,11 @@ impl Store {
     pub(crate) fn export_stats(&self, export_id: i64) -> Result<Stats> {
         let json: String = self
             .conn
-            .query_row("SELECT stats_json FROM exports WHERE id = ?", [export_id], |r| r.get(0))
+            .query_row(
+                "SELECT stats_json FROM exports WHERE id = ?",
+                [export_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| Error::db(&self.path, e))?
             .ok_or(Error::UnknownExport(export_id))?;
@@ -194,12 +205,12 @@ impl Store {
     }
 }
 
-fn spawn_failure(e: std::io::Error) -> owi_export::Failure {
-    owi_export::Failure {
+fn spawn_failure(e: std::io::Error) -> Box<owi_export::Failure> {
+    Box::new(owi_export::Failure {
         error: owi_export::Error::Io {
             path: std::path::PathBuf::from("<writer thread>"),
             source: e,
         },
         stats: Stats::default(),
-    }
+    })
 }

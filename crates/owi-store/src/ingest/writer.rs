@@ -16,8 +16,8 @@ use rustc_hash::FxHashMap;
 
 use super::loader::merge_route_stats;
 use crate::catalog::Aggregation;
-use crate::route_blob;
 use crate::preview::ExportState;
+use crate::route_blob;
 
 /// Indexes over the bulk tables, built after the load (much faster than
 /// maintaining them row by row).
@@ -125,8 +125,6 @@ pub(crate) fn write_all(
 ) -> Result<Option<ExportState>, WriteError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -32_768)?;
-    // Lets CREATE INDEX sort on a second thread.
-    conn.pragma_update(None, "threads", 2)?;
     let tx = conn.transaction()?;
     for (name, _) in BULK_INDEXES {
         tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
@@ -180,7 +178,11 @@ pub(crate) fn write_all(
         // Dropping the transaction rolls it back.
         return Ok(None);
     };
-    merge_route_stats(&mut finish.stats, aggregates.route_files, aggregates.route_points);
+    merge_route_stats(
+        &mut finish.stats,
+        aggregates.route_files,
+        aggregates.route_points,
+    );
     for (reason, count) in &aggregates.route_skips {
         *finish.stats.skipped.entry(*reason).or_default() += count;
     }
@@ -339,7 +341,7 @@ struct Inserts<'c> {
 }
 
 fn records_insert(rows: usize) -> String {
-    let row = format!("({})", vec!["?"; RECORD_COLUMNS].join(", "));
+    let row = format!("({})", ["?"; RECORD_COLUMNS].join(", "));
     format!(
         "INSERT INTO records (id, series_id, start, duration, created_delay, tz, value, value_id, metadata) VALUES {}",
         vec![row; rows].join(", ")
@@ -419,8 +421,9 @@ impl<'c> Inserts<'c> {
         }
         for s in &b.series {
             let (type_id, source_id, version_id, device_id, unit_id) = s.key;
-            self.series
-                .execute(params![s.id, export_id, type_id, source_id, version_id, device_id, unit_id])?;
+            self.series.execute(params![
+                s.id, export_id, type_id, source_id, version_id, device_id, unit_id
+            ])?;
             aggregates.add_series(s);
         }
         let mut chunks = b.records.chunks_exact(RECORDS_PER_INSERT);
@@ -546,7 +549,12 @@ impl<'c> Inserts<'c> {
         Ok(loaded)
     }
 
-    fn workout(&mut self, id: i64, w: &Workout, aggregates: &mut Aggregates) -> rusqlite::Result<()> {
+    fn workout(
+        &mut self,
+        id: i64,
+        w: &Workout,
+        aggregates: &mut Aggregates,
+    ) -> rusqlite::Result<()> {
         // The route: GPX files referred to (usually one), or old inline points.
         let mut route_file = None;
         let mut route_points = 0usize;
@@ -567,20 +575,25 @@ impl<'c> Inserts<'c> {
         if !w.route_points.is_empty() {
             let key = format!("#workout-{id}");
             let blob = route_blob::encode(&w.route_points);
-            self.route_insert
-                .execute(params![self.export_id, key, w.route_points.len() as i64, blob])?;
+            self.route_insert.execute(params![
+                self.export_id,
+                key,
+                w.route_points.len() as i64,
+                blob
+            ])?;
             route_points += w.route_points.len();
             route_file.get_or_insert(key);
         }
         let hr = w.heart_rate();
-        let extra = (!w.extra.is_empty() || !w.records.is_empty() || !w.routes.is_empty()).then(|| {
-            serde_json::json!({
-                "routes": w.routes,
-                "records": w.records,
-                "elements": w.extra,
-            })
-            .to_string()
-        });
+        let extra =
+            (!w.extra.is_empty() || !w.records.is_empty() || !w.routes.is_empty()).then(|| {
+                serde_json::json!({
+                    "routes": w.routes,
+                    "records": w.records,
+                    "elements": w.extra,
+                })
+                .to_string()
+            });
         self.workouts.execute(params![
             id,
             self.export_id,
@@ -690,12 +703,14 @@ fn write_finish(tx: &Connection, f: &Finish, a: &Aggregates) -> rusqlite::Result
     let mut devices: FxHashMap<i64, u64> = FxHashMap::default();
     for s in a.series.iter().filter(|s| s.count > 0) {
         let (type_id, source_id, _, device_id, unit_id) = s.key;
-        let t = by_type_source.entry((type_id, source_id)).or_insert(TypeSource {
-            unit_id,
-            count: 0,
-            first: s.first,
-            last: s.last,
-        });
+        let t = by_type_source
+            .entry((type_id, source_id))
+            .or_insert(TypeSource {
+                unit_id,
+                count: 0,
+                first: s.first,
+                last: s.last,
+            });
         t.count += s.count;
         t.unit_id = t.unit_id.or(unit_id);
         if s.first.0 < t.first.0 {
@@ -725,7 +740,8 @@ fn write_finish(tx: &Connection, f: &Finish, a: &Aggregates) -> rusqlite::Result
             t.last.1
         ])?;
     }
-    let mut stmt = tx.prepare("INSERT INTO devices (export_id, device_id, count) VALUES (?, ?, ?)")?;
+    let mut stmt =
+        tx.prepare("INSERT INTO devices (export_id, device_id, count) VALUES (?, ?, ?)")?;
     for (device_id, count) in &devices {
         stmt.execute(params![f.export_id, device_id, *count as i64])?;
     }
@@ -765,7 +781,8 @@ fn write_finish(tx: &Connection, f: &Finish, a: &Aggregates) -> rusqlite::Result
         ])?;
     }
 
-    let mut stmt = tx.prepare("INSERT INTO skipped_types (export_id, type_id, count) VALUES (?, ?, ?)")?;
+    let mut stmt =
+        tx.prepare("INSERT INTO skipped_types (export_id, type_id, count) VALUES (?, ?, ?)")?;
     for (type_id, count) in &a.skipped_types {
         stmt.execute(params![f.export_id, type_id, *count as i64])?;
     }
@@ -793,7 +810,9 @@ fn replace_earlier(tx: &Connection, f: &Finish) -> rusqlite::Result<()> {
         "SELECT id FROM exports WHERE id != ?1 AND (quick_key = ?2 OR (fingerprint IS NOT NULL AND fingerprint = ?3))",
     )?;
     let old: Vec<i64> = stmt
-        .query_map(params![f.export_id, f.quick_key, f.fingerprint], |r| r.get(0))?
+        .query_map(params![f.export_id, f.quick_key, f.fingerprint], |r| {
+            r.get(0)
+        })?
         .collect::<rusqlite::Result<_>>()?;
     for id in old {
         delete_export(tx, id)?;
