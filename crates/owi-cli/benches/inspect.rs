@@ -119,7 +119,84 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(rss),
             None,
         );
+        if label == "xml" {
+            preview_queries(&db)?;
+        }
         let _ = std::fs::remove_file(&db);
+    }
+    Ok(())
+}
+
+/// Times each preview query on the database just built (best of 5, warm).
+fn preview_queries(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use owi_store::{Store, WorkoutFilter, WorkoutSort};
+    let store = Store::open(db)?;
+    let export = store.exports()?.first().map(|e| e.id).ok_or("no export")?;
+    let best = |f: &mut dyn FnMut() -> Result<usize, Box<dyn std::error::Error>>| -> Result<(f64, usize), Box<dyn std::error::Error>> {
+        let mut best = f64::MAX;
+        let mut n = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            n = f()?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        Ok((best * 1000.0, n))
+    };
+    let mut report = |label: &str, (ms, n): (f64, usize)| {
+        println!("  preview: {label:<52} {ms:>7.1} ms  ({n} rows)");
+    };
+    report(
+        "summary",
+        best(&mut || Ok(store.summary(export)?.record_types.len()))?,
+    );
+    let filter = WorkoutFilter::default();
+    report(
+        "workouts, all, by start",
+        best(&mut || Ok(store.workouts(export, &filter)?.len()))?,
+    );
+    let sorted = WorkoutFilter {
+        activity_type: Some("Running".into()),
+        sort: WorkoutSort::Distance,
+        descending: true,
+        ..WorkoutFilter::default()
+    };
+    report(
+        "workouts, running, by distance desc",
+        best(&mut || Ok(store.workouts(export, &sorted)?.len()))?,
+    );
+    let longest = store
+        .workouts(
+            export,
+            &WorkoutFilter {
+                sort: WorkoutSort::RoutePoints,
+                descending: true,
+                ..WorkoutFilter::default()
+            },
+        )?
+        .first()
+        .map(|w| w.id)
+        .ok_or("no workout")?;
+    report(
+        "workout detail (largest route, heart rate)",
+        best(&mut || {
+            let d = store.workout_detail(longest)?;
+            Ok(d.route.len() + d.heart_rate.len())
+        })?,
+    );
+    for kind in [
+        "HKQuantityTypeIdentifierStepCount",
+        "HKQuantityTypeIdentifierHeartRate",
+        "HKCategoryTypeIdentifierSleepAnalysis",
+    ] {
+        let label = format!(
+            "daily series {}",
+            kind.trim_start_matches("HKQuantityTypeIdentifier")
+                .trim_start_matches("HKCategoryTypeIdentifier")
+        );
+        report(
+            &label,
+            best(&mut || Ok(store.daily_series(export, kind, None, None)?.days.len()))?,
+        );
     }
     Ok(())
 }

@@ -129,6 +129,15 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) {
         println!("  PARTIAL: {err}");
     }
     println!(
+        "  exported {} ({}), {} sources, {} devices",
+        e.export_date
+            .as_deref()
+            .map_or("at an unknown date", |d| &d[..10.min(d.len())]),
+        e.locale.as_deref().unwrap_or("no locale"),
+        s.sources.len(),
+        s.devices.len()
+    );
+    println!(
         "  {} records ({} stored), {} workouts, {} correlations, {} activity summaries",
         s.records, s.records_stored, s.workouts, s.correlations, s.activity_summaries
     );

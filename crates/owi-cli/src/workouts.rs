@@ -76,6 +76,7 @@ fn day(arg: &Option<String>, flag: &str) -> anyhow::Result<Option<i64>> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let (from_day, to_day) = (day(&args.from, "from")?, day(&args.to, "to")?);
     let db = paths::database(args.db)?;
     let store = Store::open(&db)?;
     let export = match args.export {
@@ -89,8 +90,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let filter = WorkoutFilter {
         activity_type: args.activity_type,
-        from_day: day(&args.from, "from")?,
-        to_day: day(&args.to, "to")?,
+        from_day,
+        to_day,
         sort: args.sort.into(),
         descending: args.desc,
     };

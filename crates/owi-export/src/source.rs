@@ -248,7 +248,7 @@ impl ExportSource {
                 Ok(Box::new(CheckedEntry {
                     inner: inflated,
                     remaining: entry.size,
-                    crc: crc32fast::Hasher::new(),
+                    crc: Some(crc32fast::Hasher::new()),
                     expected_crc: entry.crc32,
                 }))
             }
@@ -500,7 +500,8 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 struct CheckedEntry {
     inner: Box<dyn Read + Send>,
     remaining: u64,
-    crc: crc32fast::Hasher,
+    /// `None` once the checksum has been verified at the end.
+    crc: Option<crc32fast::Hasher>,
     expected_crc: u32,
 }
 
@@ -521,27 +522,29 @@ impl Read for CheckedEntry {
             ));
         }
         self.remaining -= n as u64;
-        self.crc.update(&buf[..n]);
-        if n == 0 {
-            if self.remaining > 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!(
-                        "the zip entry ends {} bytes before its declared size",
-                        self.remaining
-                    ),
-                ));
+        if n > 0 {
+            if let Some(crc) = self.crc.as_mut() {
+                crc.update(&buf[..n]);
             }
-            let crc = std::mem::take(&mut self.crc).finalize();
-            if crc != self.expected_crc {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the zip entry's checksum does not match its content (corrupt archive)",
-                ));
-            }
-            // Only check once.
-            self.expected_crc = crc32fast::Hasher::new().finalize();
+            return Ok(n);
         }
-        Ok(n)
+        if self.remaining > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the zip entry ends {} bytes before its declared size",
+                    self.remaining
+                ),
+            ));
+        }
+        if let Some(crc) = self.crc.take()
+            && crc.finalize() != self.expected_crc
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the zip entry's checksum does not match its content (corrupt archive)",
+            ));
+        }
+        Ok(0)
     }
 }
