@@ -142,7 +142,7 @@ fn preview_queries(db: &Path) -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok((best * 1000.0, n))
     };
-    let mut report = |label: &str, (ms, n): (f64, usize)| {
+    let report = |label: &str, (ms, n): (f64, usize)| {
         println!("  preview: {label:<52} {ms:>7.1} ms  ({n} rows)");
     };
     report(

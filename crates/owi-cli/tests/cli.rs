@@ -2,6 +2,8 @@
 //! errors. Every test runs with its own HOME so nothing touches a real
 //! data directory.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

@@ -296,7 +296,7 @@ const VALUE: usize = 8;
 /// Nested nodes kept for one rare element before the rest is skipped.
 const MAX_ELEMENT_NODES: usize = 500_000;
 /// How often (in records) cancellation is checked and progress reported.
-const CHECK_EVERY: u64 = 4096;
+const CHECK_EVERY: u64 = 256;
 
 struct Parser<'a, R: BufRead> {
     xml: quick_xml::Reader<R>,
@@ -374,8 +374,9 @@ impl<R: BufRead> Parser<'_, R> {
                 if !self.header_sent {
                     self.send_header()?;
                 }
+                self.record(e, empty, offset)?;
                 self.stats.records += 1;
-                self.record(e, empty, offset)
+                Ok(())
             }
             b"ExportDate" => {
                 let value = self.attr(e, b"value")?;
@@ -534,11 +535,12 @@ impl<R: BufRead> Parser<'_, R> {
         };
         let value_text = match raw[VALUE] {
             None => None,
-            Some(bytes) => Some(
-                decode_cow(bytes)
-                    .map_err(|err| self_text_error(&self.path, offset, "Record", err))?
-                    .0,
-            ),
+            Some(bytes) => {
+                let (text, repaired) = decode_cow(bytes)
+                    .map_err(|err| self_text_error(&self.path, offset, "Record", err))?;
+                self.stats.repaired_chars += u64::from(repaired);
+                Some(text)
+            }
         };
         let value = match value_text.as_deref() {
             None => Value::None,
@@ -649,6 +651,7 @@ impl<R: BufRead> Parser<'_, R> {
         let mut buf = Vec::new();
         let mut reference_ms = start.map(|s| s.local_secs() * 1000);
         let mut day_shift_ms = 0i64;
+        let mut hour_shift_ms: Option<i64> = None;
         loop {
             buf.clear();
             let event = self
@@ -686,10 +689,23 @@ impl<R: BufRead> Parser<'_, R> {
                 continue;
             };
             let midnight_ms = start.local_day() * 86_400_000;
-            let mut local_ms = midnight_ms + day_shift_ms + tod;
+            let mut local_ms = midnight_ms + day_shift_ms + hour_shift_ms.unwrap_or(0) + tod;
             if local_ms + 12 * 3_600_000 < reference {
                 day_shift_ms += 86_400_000;
                 local_ms += 86_400_000;
+            }
+            // Some exports write the beats' clock an hour off the record's
+            // (a DST quirk); the beats belong just after startDate, so the
+            // first one decides whether the whole list is shifted.
+            if hour_shift_ms.is_none() {
+                let delta = local_ms - start.local_secs() * 1000;
+                let shift = [-3_600_000, 3_600_000]
+                    .into_iter()
+                    .find(|h| (delta + h).abs() <= 10 * 60_000)
+                    .filter(|_| delta.abs() > 10 * 60_000)
+                    .unwrap_or(0);
+                hour_shift_ms = Some(shift);
+                local_ms += shift;
             }
             reference_ms = Some(local_ms);
             self.record.beats.push(Beat {

@@ -196,8 +196,10 @@ mod tests {
         ));
         assert!(matches!(
             decode_cow("Simon’s iPhone".as_bytes()),
-            Ok((Cow::Owned(_), 0))
+            Ok((Cow::Borrowed("Simon’s iPhone"), 0))
         ));
+        // U+FF33 starts with 0xEF like U+FFFE does: checked, kept, copied.
+        assert!(matches!(decode_cow("Ｓ".as_bytes()), Ok((Cow::Owned(t), 0)) if t == "Ｓ"));
         let (text, n) = decode_cow(b"a&amp;b\x0b").expect("decodes");
         assert_eq!((text.as_ref(), n), ("a&b", 1));
         let (text, n) = decode_cow("x\u{FFFE}y".as_bytes()).expect("decodes");

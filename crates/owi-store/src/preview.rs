@@ -438,7 +438,7 @@ impl Store {
 
         let devices = self.all(
             "SELECT s.text, d.count FROM devices d JOIN strings s ON s.id = d.device_id
-             WHERE d.export_id = ? ORDER BY d.count DESC",
+             WHERE d.export_id = ? ORDER BY d.count DESC, s.text",
             [export_id],
             |r| {
                 Ok(DeviceSummary {
@@ -448,7 +448,7 @@ impl Store {
             },
         )?;
 
-        let skipped = self.all("SELECT reason, element, count, first_offset, example FROM skips WHERE export_id = ? ORDER BY count DESC", [export_id], |r| {
+        let skipped = self.all("SELECT reason, element, count, first_offset, example FROM skips WHERE export_id = ? ORDER BY count DESC, reason, element", [export_id], |r| {
                 Ok(SkipSummary {
                     reason: r.get(0)?,
                     element: r.get(1)?,
@@ -643,7 +643,7 @@ impl Store {
             .conn()
             .query_row(
                 "SELECT u.text FROM type_sources ts JOIN strings u ON u.id = ts.unit_id
-                     WHERE ts.export_id = ? AND ts.type_id = ? ORDER BY ts.count DESC LIMIT 1",
+                     WHERE ts.export_id = ? AND ts.type_id = ? ORDER BY ts.count DESC, u.text LIMIT 1",
                 params![export_id, type_id],
                 |r| r.get(0),
             )
