@@ -8,6 +8,7 @@ mod bar;
 mod inspect;
 mod paths;
 mod sample;
+mod serve;
 mod workouts;
 
 use std::process::ExitCode;
@@ -36,6 +37,8 @@ enum Command {
     Workouts(workouts::Args),
     /// Write a synthetic export, for trying things out without an iPhone.
     Sample(sample::Args),
+    /// Run the bundled Open Wearables import server on this machine.
+    Serve(serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Workouts(args) => workouts::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

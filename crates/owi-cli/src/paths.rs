@@ -9,6 +9,14 @@ fn dirs() -> Option<ProjectDirs> {
     ProjectDirs::from("org", "Open Wearables", "owi")
 }
 
+/// The platform's data directory for owi.
+pub fn data_dir() -> anyhow::Result<PathBuf> {
+    Ok(dirs()
+        .context("no home directory to keep data in; pass a path explicitly")?
+        .data_dir()
+        .to_path_buf())
+}
+
 /// `--db`, else `OWI_DB`, else the platform's data directory.
 pub fn database(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(path) = explicit {

@@ -1,0 +1,77 @@
+//! Errors: [`Error`] for the server's own failures, [`ApiError`] for what a
+//! client is told — `{"detail": "…"}` with the status the real Open
+//! Wearables server uses.
+
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the server database {path}: {source}")]
+    Db {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen: {0}")]
+    Listen(std::io::Error),
+    #[error("a background task failed: {0}")]
+    Task(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// What a request gets back when it fails.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized(&'static str),
+    BadRequest(String),
+    NotFound(String),
+    Conflict(String),
+    PayloadTooLarge(String),
+    Unavailable(String),
+    Internal,
+}
+
+pub const NO_CREDENTIALS: &str = "Authentication required: provide JWT token or API key";
+pub const BAD_API_KEY: &str = "Invalid or missing API key";
+pub const BAD_TOKEN: &str = "Could not validate credentials";
+pub const BAD_LOGIN: &str = "Incorrect email or password";
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        tracing::error!(error = %e, "request failed");
+        ApiError::Internal
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, detail) = match self {
+            ApiError::Unauthorized(detail) => (StatusCode::UNAUTHORIZED, detail.to_string()),
+            ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
+            ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, d),
+            ApiError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, d),
+            ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, d),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error".to_string(),
+            ),
+        };
+        let mut response = (status, Json(serde_json::json!({ "detail": detail }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

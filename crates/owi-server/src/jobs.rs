@@ -1,0 +1,532 @@
+//! The import queue and its worker. A job is a row in `jobs`: it survives a
+//! restart (a job found `processing` at start is queued again; processing
+//! is idempotent thanks to the upserts). The worker parses with the
+//! project's reader — so it takes what Apple really writes — and stores
+//! workouts and samples in one transaction per job: a failed import leaves
+//! nothing half-counted.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use owi_export::{ExportSource, ReadOptions, Record, Value, Visitor, Workout, read_export};
+use owi_progress::{CancelToken, Progress, ProgressSink};
+use rusqlite::{Transaction, params};
+
+use crate::AppState;
+use crate::db::{Db, now_rfc3339, now_secs};
+use crate::error::Error;
+use crate::sync::{Hub, Report, Stage, Status};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Direct,
+    S3,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Direct => "direct",
+            Origin::S3 => "s3",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub task_id: String,
+    pub user_id: String,
+    pub origin: Origin,
+    pub path: String,
+    pub filename: String,
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    id: String,
+    run_id: String,
+    user_id: String,
+    path: String,
+    filename: String,
+}
+
+impl AppState {
+    /// Queues an import and wakes the worker.
+    pub async fn enqueue(&self, job: NewJob) -> Result<(), Error> {
+        let hub = self.hub.clone();
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            // One run per job: a client follows its upload by the task id.
+            let run_id = job.task_id.clone();
+            let now = now_secs();
+            db.blocking(|c| {
+                c.execute(
+                    "INSERT INTO jobs (id, run_id, user_id, origin, path, filename, state, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                    params![job.task_id, run_id, job.user_id, job.origin.as_str(), job.path, job.filename, now, now],
+                )
+            })?;
+            hub.emit(Report {
+                run_id: &run_id,
+                user_id: &job.user_id,
+                filename: &job.filename,
+                stage: Stage::Queued,
+                status: Status::InProgress,
+                message: Some("Waiting to be processed".into()),
+                progress: Some(0.0),
+                items_processed: None,
+                items_total: None,
+                error: None,
+                started_at: None,
+                ended_at: None,
+            })
+            .map(|_| ())
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+/// Jobs interrupted by a stop go back to the queue (`db`: server.sqlite).
+pub fn requeue_interrupted(db: &Db) -> Result<usize, Error> {
+    db.blocking(|c| {
+        c.execute(
+            "UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'processing'",
+            [now_secs()],
+        )
+    })
+}
+
+/// Runs jobs one at a time until `stop` is cancelled. The job in hand when
+/// that happens is rolled back and left queued.
+pub async fn work(state: AppState, db: Db, stop: CancelToken) {
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        let claimed = {
+            let jobs = state.db.clone();
+            tokio::task::spawn_blocking(move || claim(&jobs)).await
+        };
+        match claimed {
+            Ok(Ok(Some(job))) => {
+                let (state, db, stop) = (state.clone(), db.clone(), stop.clone());
+                let run =
+                    tokio::task::spawn_blocking(move || process(&state, &db, &job, &stop)).await;
+                if let Err(e) = run {
+                    tracing::error!(error = %e, "an import task panicked");
+                }
+            }
+            Ok(Ok(None)) => {
+                tokio::select! {
+                    () = state.wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the job queue");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the job queue task failed");
+                return;
+            }
+        }
+    }
+}
+
+fn claim(db: &Db) -> Result<Option<Job>, Error> {
+    db.blocking(|c| {
+        let tx = c.transaction()?;
+        let job = tx
+            .query_row(
+                "SELECT id, run_id, user_id, path, filename FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1",
+                [],
+                |r| {
+                    Ok(Job {
+                        id: r.get(0)?,
+                        run_id: r.get(1)?,
+                        user_id: r.get(2)?,
+                        path: r.get(3)?,
+                        filename: r.get(4)?,
+                    })
+                },
+            )
+            .ok();
+        if let Some(job) = &job {
+            tx.execute(
+                "UPDATE jobs SET state = 'processing', updated_at = ? WHERE id = ?",
+                params![now_secs(), job.id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(job)
+    })
+}
+
+/// Emits `Processing` events, at most one a second and at each 1 % step.
+struct Progressor<'a> {
+    hub: &'a Hub,
+    job: &'a Job,
+    started_at: &'a str,
+    items: &'a Mutex<u64>,
+    last: Mutex<Option<(Instant, f64)>>,
+}
+
+impl ProgressSink for Progressor<'_> {
+    fn report(&self, event: Progress) {
+        let Progress::Advanced { position, .. } = event else {
+            return;
+        };
+        let Some(total) = position.total.filter(|t| *t > 0) else {
+            return;
+        };
+        let fraction = (position.done as f64 / total as f64).min(1.0);
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if last.is_some_and(|(at, f)| at.elapsed() < Duration::from_secs(1) || fraction - f < 0.01)
+        {
+            return;
+        }
+        *last = Some((Instant::now(), fraction));
+        let items = self.items.lock().map(|n| *n).unwrap_or(0);
+        let _ = self.hub.emit(Report {
+            run_id: &self.job.run_id,
+            user_id: &self.job.user_id,
+            filename: &self.job.filename,
+            stage: Stage::Processing,
+            status: Status::InProgress,
+            message: Some(format!("Processing {:.0} %", fraction * 100.0)),
+            progress: Some(fraction),
+            items_processed: Some(items),
+            items_total: None,
+            error: None,
+            started_at: Some(self.started_at.to_string()),
+            ended_at: None,
+        });
+    }
+}
+
+fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken) {
+    let started_at = now_rfc3339();
+    let emit =
+        |stage, status, message: String, progress, items, error: Option<String>, ended: bool| {
+            let _ = state.hub.emit(Report {
+                run_id: &job.run_id,
+                user_id: &job.user_id,
+                filename: &job.filename,
+                stage,
+                status,
+                message: Some(message),
+                progress,
+                items_processed: items,
+                items_total: items,
+                error,
+                started_at: Some(started_at.clone()),
+                ended_at: ended.then(now_rfc3339),
+            });
+        };
+    emit(
+        Stage::Started,
+        Status::InProgress,
+        "Import started".into(),
+        Some(0.0),
+        None,
+        None,
+        false,
+    );
+    let items = Mutex::new(0u64);
+    let outcome = import(state, db, job, stop, &items, &started_at);
+    let count = items.lock().map(|n| *n).unwrap_or(0);
+    let (state_name, error) = match &outcome {
+        Ok(()) => ("completed", None),
+        Err(ImportError::Stopped) => ("queued", None),
+        Err(e) => ("failed", Some(e.to_string())),
+    };
+    let _ = state.db.blocking(|c| {
+        c.execute(
+            "UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ?",
+            params![state_name, error, now_secs(), job.id],
+        )
+    });
+    match outcome {
+        Ok(()) => {
+            emit(
+                Stage::Completed,
+                Status::Success,
+                format!("Imported {count} items"),
+                Some(1.0),
+                Some(count),
+                None,
+                true,
+            );
+            let _ = std::fs::remove_file(&job.path);
+        }
+        Err(ImportError::Stopped) => {
+            tracing::info!(task = %job.id, "import interrupted by shutdown; queued again");
+        }
+        Err(e) => {
+            tracing::warn!(task = %job.id, error = %e, "import failed");
+            emit(
+                Stage::Failed,
+                Status::Failed,
+                "Import failed".into(),
+                None,
+                Some(0),
+                Some(e.to_string()),
+                true,
+            );
+            let _ = std::fs::remove_file(&job.path);
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ImportError {
+    #[error("{0}")]
+    Export(#[from] owi_export::Error),
+    #[error("{0}")]
+    Server(#[from] Error),
+    #[error("the server is stopping")]
+    Stopped,
+}
+
+fn import(
+    state: &AppState,
+    db: &Db,
+    job: &Job,
+    stop: &CancelToken,
+    items: &Mutex<u64>,
+    started_at: &str,
+) -> Result<(), ImportError> {
+    let source = ExportSource::open(&PathBuf::from(&job.path))?;
+    let progress = Progressor {
+        hub: &state.hub,
+        job,
+        started_at,
+        items,
+        last: Mutex::new(None),
+    };
+    db.blocking(|c| {
+        let tx = c.transaction()?;
+        let result = {
+            let mut visitor = ImportVisitor::new(&tx, &job.user_id, items)?;
+            let read = read_export(
+                &source,
+                &mut visitor,
+                ReadOptions {
+                    progress: &progress,
+                    cancel: Some(stop),
+                    read_routes: false,
+                },
+            );
+            visitor.error.take().map_or(Ok(read), Err)
+        };
+        match result {
+            Ok(Ok(_report)) => {
+                tx.commit()?;
+                Ok(Ok(()))
+            }
+            Ok(Err(failure)) => Ok(Err(failure.error)),
+            Err(e) => Err(e),
+        }
+    })?
+    .map_err(|e| match e {
+        owi_export::Error::Cancelled { .. } => ImportError::Stopped,
+        other => ImportError::Export(other),
+    })?;
+    state.db.blocking(|c| {
+        c.execute(
+            "UPDATE users SET last_synced_at = ?, last_synced_provider = 'apple' WHERE id = ?",
+            params![now_rfc3339(), job.user_id],
+        )
+    })?;
+    Ok(())
+}
+
+/// Maps a HealthKit type to the series type name the API shows
+/// (`HKQuantityTypeIdentifierHeartRate` → `heart_rate`).
+pub fn series_type(kind: &str) -> String {
+    let name = kind
+        .strip_prefix("HKQuantityTypeIdentifier")
+        .or_else(|| kind.strip_prefix("HKCategoryTypeIdentifier"))
+        .or_else(|| kind.strip_prefix("HKDataType"))
+        .unwrap_or(kind);
+    snake(name)
+}
+
+/// `HKWorkoutActivityTypeTraditionalStrengthTraining` → `traditional_strength_training`.
+pub fn workout_type(kind: &str) -> String {
+    snake(kind.strip_prefix("HKWorkoutActivityType").unwrap_or(kind))
+}
+
+fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if i > 0 && (prev_lower || (next_lower && chars[i - 1].is_uppercase())) {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Sleep stages as numbers, so they fit the samples table.
+fn sleep_value(value: &str) -> Option<f64> {
+    Some(match value.strip_prefix("HKCategoryValueSleepAnalysis")? {
+        "InBed" => 0.0,
+        "AsleepUnspecified" | "Asleep" => 1.0,
+        "Awake" => 2.0,
+        "AsleepCore" => 3.0,
+        "AsleepDeep" => 4.0,
+        "AsleepREM" => 5.0,
+        _ => return None,
+    })
+}
+
+struct ImportVisitor<'t> {
+    samples: rusqlite::Statement<'t>,
+    workouts: rusqlite::Statement<'t>,
+    user_id: String,
+    items: &'t Mutex<u64>,
+    local: u64,
+    error: Option<rusqlite::Error>,
+}
+
+impl<'t> ImportVisitor<'t> {
+    fn new(
+        tx: &'t Transaction<'_>,
+        user_id: &str,
+        items: &'t Mutex<u64>,
+    ) -> rusqlite::Result<Self> {
+        Ok(ImportVisitor {
+            samples: tx.prepare(
+                "INSERT INTO samples (user_id, source, series_type, recorded_at, zone_offset, value, unit)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (user_id, source, series_type, recorded_at)
+                 DO UPDATE SET value = excluded.value, unit = excluded.unit, zone_offset = excluded.zone_offset",
+            )?,
+            workouts: tx.prepare(
+                "INSERT INTO workouts (id, user_id, source, type, start, end, zone_offset, duration_s, device,
+                    calories_kcal, distance_m, hr_min, hr_avg, hr_max)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (user_id, source, start, end) DO NOTHING",
+            )?,
+            user_id: user_id.to_string(),
+            items,
+            local: 0,
+            error: None,
+        })
+    }
+
+    fn counted(&mut self, result: rusqlite::Result<usize>) -> ControlFlow<()> {
+        match result {
+            Ok(_) => {
+                self.local += 1;
+                if self.local.is_multiple_of(1024)
+                    && let Ok(mut n) = self.items.lock()
+                {
+                    *n = self.local;
+                }
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                self.error = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl Drop for ImportVisitor<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut n) = self.items.lock() {
+            *n = self.local;
+        }
+    }
+}
+
+impl Visitor for ImportVisitor<'_> {
+    fn record(&mut self, r: &Record<'_>) -> ControlFlow<()> {
+        let value = match r.value {
+            Value::Number(v) => v,
+            Value::Text(t) if r.kind == "HKCategoryTypeIdentifierSleepAnalysis" => {
+                match sleep_value(t) {
+                    Some(v) => v,
+                    None => return ControlFlow::Continue(()),
+                }
+            }
+            _ => return ControlFlow::Continue(()),
+        };
+        let result = self.samples.execute(params![
+            self.user_id,
+            r.source_name,
+            series_type(r.kind),
+            r.start.utc,
+            r.start.offset_min,
+            value,
+            r.unit
+        ]);
+        self.counted(result)
+    }
+
+    fn workout(&mut self, w: &Workout) -> ControlFlow<()> {
+        let hr = w.heart_rate();
+        let result = self.workouts.execute(params![
+            uuid::Uuid::new_v4().to_string(),
+            self.user_id,
+            w.source_name,
+            workout_type(&w.activity_type),
+            w.start.utc,
+            w.end.utc,
+            w.start.offset_min,
+            w.duration_secs(),
+            w.device,
+            w.energy_kcal(),
+            w.distance_m(),
+            hr.min,
+            hr.avg,
+            hr.max
+        ]);
+        self.counted(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_are_snake_case() {
+        assert_eq!(
+            series_type("HKQuantityTypeIdentifierHeartRate"),
+            "heart_rate"
+        );
+        assert_eq!(series_type("HKQuantityTypeIdentifierVO2Max"), "vo2_max");
+        assert_eq!(
+            series_type("HKCategoryTypeIdentifierSleepAnalysis"),
+            "sleep_analysis"
+        );
+        assert_eq!(
+            workout_type("HKWorkoutActivityTypeTraditionalStrengthTraining"),
+            "traditional_strength_training"
+        );
+        assert_eq!(
+            workout_type("HKWorkoutActivityTypeHighIntensityIntervalTraining"),
+            "high_intensity_interval_training"
+        );
+    }
+}

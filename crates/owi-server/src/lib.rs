@@ -1,0 +1,308 @@
+//! The bundled Open Wearables import backend (`owi serve`).
+//!
+//! It speaks the Apple-XML import API of Open Wearables (see
+//! `shared/open-wearables-api.md`): the same paths, bodies, status codes and
+//! error shapes, so a client that works against it works against the real
+//! server. Where the real server is lax or broken it keeps the successful
+//! shapes but does the right thing (see ARCHITECTURE.md).
+//!
+//! It is a library first: [`Server::open`] prepares the data directory and
+//! [`Server::run`] serves on a listener until a shutdown future resolves, so
+//! tests start it in-process on `127.0.0.1:0`. [`serve`] does both.
+
+mod auth;
+mod data;
+mod db;
+mod error;
+mod extract;
+mod import;
+mod jobs;
+mod session;
+mod sync;
+mod users;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use owi_progress::CancelToken;
+use rusqlite::{OptionalExtension, params};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use auth::{is_api_key_shaped, new_api_key};
+pub use error::Error;
+pub use jobs::{series_type, workout_type};
+pub use sync::{Stage, Status, SyncRunSummary, SyncStatusEvent};
+
+use crate::auth::{TokenKeys, hash_password, random_bytes, sha256_hex};
+use crate::db::{Db, now_rfc3339};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the database, the signing key and uploads live.
+    pub data_dir: PathBuf,
+    /// The developer account created on first start (generated if `None`).
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    /// The API key created on first start (generated if `None`).
+    pub api_key: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Interval of the `:` comment lines on idle SSE streams.
+    pub heartbeat: Duration,
+    /// The largest upload accepted.
+    pub max_upload_bytes: u64,
+}
+
+impl ServerConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            admin_email: None,
+            admin_password: None,
+            api_key: None,
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            heartbeat: sync::DEFAULT_HEARTBEAT,
+            max_upload_bytes: 5 << 30,
+        }
+    }
+}
+
+/// What the first start created, for the operator to see once.
+#[derive(Clone)]
+pub struct Bootstrap {
+    pub email: String,
+    /// Present only when generated (not given in the configuration).
+    pub password: Option<String>,
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Bootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bootstrap")
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// server.sqlite: accounts, users, jobs, events.
+    db: Db,
+    /// data.sqlite, for reading back what imports stored.
+    data: Db,
+    keys: TokenKeys,
+    hub: sync::Hub,
+    wake: Arc<Notify>,
+    config: Arc<ServerConfig>,
+    /// An argon2 hash to verify against when the email is unknown.
+    dummy_hash: String,
+}
+
+impl AppState {
+    fn uploads_dir(&self) -> PathBuf {
+        self.config.data_dir.join("uploads")
+    }
+}
+
+/// A prepared server: database migrated, first-start accounts created.
+#[derive(Debug)]
+pub struct Server {
+    state: AppState,
+    /// The worker's own connection to data.sqlite.
+    worker_db: Db,
+    bootstrap: Option<Bootstrap>,
+}
+
+impl Server {
+    pub fn open(config: ServerConfig) -> Result<Server, Error> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let uploads = config.data_dir.join("uploads");
+        std::fs::create_dir_all(&uploads).map_err(io(&uploads))?;
+        let db = Db::open(&config.data_dir.join("server.sqlite"), db::SERVER_SCHEMA)?;
+        let data_path = config.data_dir.join("data.sqlite");
+        let data = Db::open(&data_path, db::DATA_SCHEMA)?;
+        let worker_db = Db::open(&data_path, db::DATA_SCHEMA)?;
+        let key = signing_key(&config.data_dir.join("signing.key"))?;
+        let bootstrap = bootstrap(&db, &config)?;
+        let requeued = jobs::requeue_interrupted(&db)?;
+        if requeued > 0 {
+            tracing::info!(
+                jobs = requeued,
+                "resuming imports interrupted by the last stop"
+            );
+        }
+        let keys = TokenKeys::new(
+            key,
+            config.access_token_ttl.as_secs() as i64,
+            config.refresh_token_ttl.as_secs() as i64,
+        );
+        let dummy_hash = hash_password(&auth::hex(&random_bytes::<16>()))
+            .map_err(|_| Error::Config("argon2 failed".into()))?;
+        let state = AppState {
+            hub: sync::Hub::new(db.clone()),
+            db,
+            data,
+            keys,
+            wake: Arc::new(Notify::new()),
+            config: Arc::new(config),
+            dummy_hash,
+        };
+        Ok(Server {
+            state,
+            worker_db,
+            bootstrap,
+        })
+    }
+
+    /// What the first start created (`None` on later starts).
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
+    }
+
+    /// Serves until `shutdown` resolves, then lets the import in hand stop
+    /// (it is rolled back and stays queued for the next start).
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let stop = CancelToken::new();
+        let worker = tokio::spawn(jobs::work(
+            self.state.clone(),
+            self.worker_db.clone(),
+            stop.clone(),
+        ));
+        let app = router(self.state.clone());
+        let addr = listener.local_addr().map_err(Error::Listen)?;
+        tracing::info!(%addr, "serving the Open Wearables import API");
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Listen);
+        stop.cancel();
+        self.state.wake.notify_one();
+        let _ = worker.await;
+        result
+    }
+}
+
+/// Opens the data directory and serves on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    Server::open(config)?.run(listener, shutdown).await
+}
+
+fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(session::login))
+        .route("/token/refresh", post(session::refresh))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{user_id}", get(users::get))
+        .route(
+            "/users/{user_id}/import/apple/xml/direct",
+            post(import::direct).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/users/{user_id}/sync/stream", get(sync::stream))
+        .route("/users/{user_id}/sync/recent", get(sync::recent))
+        .route("/users/{user_id}/sync/runs", get(sync::runs))
+        .route("/users/{user_id}/events/workouts", get(data::workouts))
+        .route("/users/{user_id}/timeseries", get(data::timeseries));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(|| async { error::ApiError::NotFound("Not Found".into()) })
+        .with_state(state)
+}
+
+/// The token signing key: 32 random bytes made on first start, readable by
+/// the owner only.
+fn signing_key(path: &Path) -> Result<[u8; 32], Error> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Ok(bytes) = std::fs::read(path)
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
+    }
+    let key = random_bytes::<32>();
+    std::fs::write(path, key).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(key)
+}
+
+/// On an empty database: the developer account and its API key.
+fn bootstrap(db: &Db, config: &ServerConfig) -> Result<Option<Bootstrap>, Error> {
+    let existing: Option<String> = db.blocking(|c| {
+        c.query_row("SELECT id FROM accounts LIMIT 1", [], |r| r.get(0))
+            .optional()
+    })?;
+    if existing.is_some() {
+        return Ok(None);
+    }
+    let email = config
+        .admin_email
+        .clone()
+        .unwrap_or_else(|| "admin@localhost".to_string());
+    let (password, generated_password) = match &config.admin_password {
+        Some(p) => (p.clone(), None),
+        None => {
+            let p = auth::hex(&random_bytes::<12>());
+            (p.clone(), Some(p))
+        }
+    };
+    let (key, generated_key) = match &config.api_key {
+        Some(k) if is_api_key_shaped(k) => (k.clone(), None),
+        Some(_) => {
+            return Err(Error::Config(
+                "the API key must be `sk-` followed by 32 hex digits".into(),
+            ));
+        }
+        None => {
+            let k = new_api_key();
+            (k.clone(), Some(k))
+        }
+    };
+    let phc = hash_password(&password).map_err(|_| Error::Config("argon2 failed".into()))?;
+    let account = uuid::Uuid::new_v4().to_string();
+    let now = now_rfc3339();
+    db.blocking(|c| {
+        let tx = c.transaction()?;
+        tx.execute(
+            "INSERT INTO accounts (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            params![account, email, phc, now],
+        )?;
+        tx.execute(
+            "INSERT INTO api_keys (id, account_id, key_hash, name, created_at) VALUES (?, ?, ?, 'default', ?)",
+            params![uuid::Uuid::new_v4().to_string(), account, sha256_hex(&key), now],
+        )?;
+        tx.commit()
+    })?;
+    tracing::info!(email = %email, "created the developer account");
+    Ok(Some(Bootstrap {
+        email,
+        password: generated_password,
+        api_key: generated_key,
+    }))
+}

@@ -1,0 +1,200 @@
+//! A server started in-process on `127.0.0.1:0` for each test, and a small
+//! client around reqwest.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use owi_server::{Server, ServerConfig, SyncStatusEvent};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const EMAIL: &str = "dev@example.com";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const API_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
+
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub http: Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn config(dir: &Path) -> ServerConfig {
+    let mut config = ServerConfig::new(dir);
+    config.admin_email = Some(EMAIL.into());
+    config.admin_password = Some(PASSWORD.into());
+    config.api_key = Some(API_KEY.into());
+    config.heartbeat = Duration::from_millis(200);
+    config
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::start_in(dir, |_| {}).await
+    }
+
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        let mut cfg = config(dir.path());
+        tweak(&mut cfg);
+        let server = Server::open(cfg).expect("server opens");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        TestServer {
+            base: format!("http://{addr}/api/v1"),
+            dir,
+            http: Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits for it, keeping the data directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task ends cleanly");
+        }
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.url(path))
+            .header("X-Open-Wearables-API-Key", API_KEY)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(self.url(path))
+            .header("X-Open-Wearables-API-Key", API_KEY)
+    }
+
+    pub async fn create_user(&self, email: &str) -> String {
+        let res = self
+            .post("/users")
+            .json(&json!({ "first_name": "Ada", "last_name": "L", "email": email }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let user: Value = res.json().await.expect("json");
+        user["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn upload_direct(&self, user: &str, path: &Path) -> Response {
+        let bytes = std::fs::read(path).expect("read export");
+        let part = reqwest::multipart::Part::bytes(bytes).file_name("export.xml");
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.post(&format!("/users/{user}/import/apple/xml/direct"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Follows the SSE stream until the run ends; returns its events.
+    pub async fn follow(&self, user: &str, run_or_task: Option<&str>) -> Vec<SyncStatusEvent> {
+        let mut res = self
+            .get(&format!("/users/{user}/sync/stream?replay=100"))
+            .send()
+            .await
+            .expect("stream");
+        assert_eq!(res.status(), StatusCode::OK);
+        let mut buf = String::new();
+        let mut events: Vec<SyncStatusEvent> = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let chunk = tokio::time::timeout_at(deadline, res.chunk())
+                .await
+                .expect("the import ends within two minutes")
+                .expect("stream readable");
+            let Some(chunk) = chunk else { break };
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    let event: SyncStatusEvent = serde_json::from_str(data).expect("event json");
+                    if run_or_task.is_none_or(|r| event.run_id == r) {
+                        let done = matches!(
+                            event.stage,
+                            owi_server::Stage::Completed | owi_server::Stage::Failed
+                        );
+                        events.push(event);
+                        if done {
+                            return events;
+                        }
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    pub async fn count(&self, user: &str, path: &str) -> u64 {
+        let res = self
+            .get(&format!("/users/{user}{path}"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let body: Value = res.json().await.expect("json");
+        body["pagination"]["total_count"]
+            .as_u64()
+            .expect("total_count")
+    }
+
+    pub fn uploads(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.dir.path().join("uploads"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+}
+
+pub async fn detail(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body: Value = res.json().await.expect("a JSON error body");
+    (
+        status,
+        body["detail"]
+            .as_str()
+            .expect("a detail string")
+            .to_string(),
+    )
+}
+
+pub fn sample(dir: &Path, records: u64, workouts: u64) -> owi_sample::SampleManifest {
+    let spec = owi_sample::SampleSpec {
+        records,
+        workouts,
+        seed: 11,
+        locale: "en_US".into(),
+        zip: false,
+        junk_values: 0,
+    };
+    owi_sample::generate(&spec, dir).expect("sample")
+}
