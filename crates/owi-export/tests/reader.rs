@@ -1227,6 +1227,40 @@ fn open_xml_streams_the_exact_uncompressed_bytes() {
     );
 }
 
+#[test]
+fn a_zip64_archive_is_read_like_any_other() {
+    // The zip crate writes ZIP64 headers for an entry marked large, whatever
+    // its size: the same structures as a real export of more than 4 GiB.
+    use std::io::Write;
+    let doc = small_export();
+    let dir = tempdir();
+    let path = dir.path().join("export.zip");
+    let file = fs::File::create(&path).expect("create zip");
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    zip.start_file("apple_health_export/export.xml", options)
+        .expect("start entry");
+    zip.write_all(doc.as_bytes()).expect("write entry");
+    zip.finish().expect("finish zip");
+
+    let raw = fs::read(&path).expect("read zip");
+    let u16_at = |at: usize| u16::from_le_bytes([raw[at], raw[at + 1]]);
+    let name_len = usize::from(u16_at(26));
+    assert_eq!(&raw[..4], b"PK\x03\x04", "a local file header first");
+    assert_eq!(
+        u16_at(30 + name_len),
+        0x0001,
+        "the local header's first extra field is the ZIP64 one"
+    );
+    let source = open(&path);
+    assert_eq!(source.xml_size(), doc.len() as u64);
+    let out = read_path(&path);
+    let report = out.report();
+    assert!(report.stats.records > 0, "records read from a ZIP64 entry");
+}
+
 // ---------------------------------------------------------------------------
 // 4. DTDs: the iOS 16 breakage, entities, external ids
 // ---------------------------------------------------------------------------
