@@ -43,11 +43,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         println!("serving the Open Wearables import API on http://{addr}/api/v1 (Ctrl-C stops)");
-        server
-            .run(listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        server.run(listener, stop_signal()).await?;
         anyhow::Ok(())
     })
+}
+
+/// Ctrl-C, or SIGTERM (a service manager stopping us): either stops the
+/// server gracefully, the import in hand staying queued.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

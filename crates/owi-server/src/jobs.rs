@@ -330,6 +330,9 @@ fn import(
         match result {
             Ok(Ok(_report)) => {
                 tx.commit()?;
+                // Fold the import's WAL back into the database now rather
+                // than leave a file as large as the import behind.
+                c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
                 Ok(Ok(()))
             }
             Ok(Err(failure)) => Ok(Err(failure.error)),
