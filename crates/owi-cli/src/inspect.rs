@@ -53,6 +53,12 @@ struct Report<'a> {
     peak_rss_bytes: u64,
 }
 
+/// The export was read only partly: what came before the damage is stored
+/// and summarised, and the command still fails (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} (what came before it was kept; the export is stored as partial)")]
+pub struct Partial(pub String);
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let db = paths::database(args.db)?;
     let mut store = Store::open(&db)?;
@@ -106,6 +112,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_summary(&summary, outcome.reused, outcome.seconds);
+    }
+    if let Some(error) = outcome.error {
+        return Err(Partial(error).into());
     }
     Ok(())
 }

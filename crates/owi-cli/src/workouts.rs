@@ -101,8 +101,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<28} {:<25} {:>9} {:>10} {:>9} {:>15} {:>6}  source",
-        "type", "start", "duration", "distance", "energy", "hr min/avg/max", "route"
+        "{:<28} {:<25} {:<8} {:>9} {:>10} {:>9} {:>15} {:>6}  source",
+        "type", "start", "end", "duration", "distance", "energy", "hr min/avg/max", "route"
     );
     let opt = |v: Option<f64>, scale: f64, unit: &str| {
         v.map(|v| format!("{:.1} {unit}", v * scale))
@@ -112,9 +112,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for w in &rows {
         let minutes = w.duration_s / 60.0;
         println!(
-            "{:<28} {:<25} {:>7.1} m {:>10} {:>9} {:>15} {:>6}  {}",
+            "{:<28} {:<25} {:<8} {:>7.1} m {:>10} {:>9} {:>15} {:>6}  {}",
             w.activity_type.trim_start_matches("HKWorkoutActivityType"),
             w.start,
+            w.end.get(11..19).unwrap_or(&w.end),
             minutes,
             opt(w.distance_m, 0.001, "km"),
             opt(w.energy_kcal, 1.0, "kcal"),

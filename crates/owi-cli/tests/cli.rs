@@ -251,13 +251,25 @@ fn a_truncated_export_is_kept_as_partial_with_the_offset() {
     let cut = env.path("cut.xml");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write cut");
     let db = db_arg(&env);
-    let report = env.json(&[
-        "inspect",
-        cut.to_str().expect("utf-8"),
-        "--db",
-        &db,
-        "--json",
-    ]);
+    let out = env
+        .owi()
+        .args([
+            "inspect",
+            cut.to_str().expect("utf-8"),
+            "--db",
+            &db,
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a partial export fails with its own code"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("partial"), "and says so: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("the summary is still printed");
     assert_eq!(report["state"], "partial");
     let error = s(&report["error"]);
     assert!(

@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 use crate::units;
 
 /// A `key`/`value` pair from a `MetadataEntry`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Meta {
     pub key: String,
     pub value: String,

@@ -780,7 +780,8 @@ impl<R: BufRead> Parser<'_, R> {
                 }
                 _ => continue,
             };
-            if c.name().as_ref() == b"Location" {
+            nodes += 1;
+            if c.name().as_ref() == b"Location" && nodes <= MAX_ELEMENT_NODES {
                 let attrs = self.attrs(&c)?;
                 match location_point(&attrs) {
                     Some(p) => locations.push(p),
@@ -791,7 +792,6 @@ impl<R: BufRead> Parser<'_, R> {
                 }
                 continue;
             }
-            nodes += 1;
             if nodes > MAX_ELEMENT_NODES {
                 let name = stack.first().map(|el| el.name.clone()).unwrap_or_default();
                 self.skip(SkipReason::ElementTooLarge, "element", offset, &name)?;
@@ -799,7 +799,10 @@ impl<R: BufRead> Parser<'_, R> {
                 if !child_empty {
                     self.skip_subtree(false)?;
                 }
-                self.skip_subtree(false)?;
+                // Close every element still open, up to and including the root.
+                for _ in 0..stack.len() {
+                    self.skip_subtree(false)?;
+                }
                 let mut root = stack.swap_remove(0);
                 root.children.clear();
                 return Ok(root);

@@ -101,13 +101,13 @@ impl ExportSource {
         let mut skipped_entries = Vec::new();
         let mut names = Vec::with_capacity(archive.len());
         let mut looked_at = 0;
+        let mut unreadable: Option<String> = None;
         for index in 0..archive.len() {
             let entry = archive.by_index_raw(index).map_err(bad_zip)?;
             let name = entry_name(entry.name_raw());
             let is_file = entry.is_file();
             let escapes = entry.enclosed_name().is_none();
             drop(entry);
-            names.push(name.clone());
             if !is_file {
                 continue;
             }
@@ -116,14 +116,31 @@ impl ExportSource {
                 continue;
             }
             looked_at += 1;
-            if is_health_data_entry(&mut archive, index).map_err(|e| Error::BadZip {
-                path: path.to_path_buf(),
-                detail: format!("cannot inflate `{name}`: {e}"),
-            })? {
-                found.push((index, name));
+            match is_health_data_entry(&mut archive, index) {
+                Ok(true) => found.push((index, name.clone())),
+                Ok(false) => {}
+                // An entry we cannot inflate (encrypted, another method) is
+                // not the export: note it and look on.
+                Err(e) => {
+                    tracing::debug!(entry = %name, error = %e, "cannot inflate a zip entry");
+                    unreadable.get_or_insert_with(|| format!("cannot inflate `{name}`: {e}"));
+                    skipped_entries.push(SkippedEntry {
+                        name: name.clone(),
+                        reason: "cannot be inflated (encrypted or unsupported compression)",
+                    });
+                    continue;
+                }
             }
+            names.push((index, name));
         }
         let (index, name) = match found.as_slice() {
+            // An entry that could not be read may be the export: say so.
+            [] if unreadable.is_some() => {
+                return Err(Error::BadZip {
+                    path: path.to_path_buf(),
+                    detail: unreadable.unwrap_or_default(),
+                });
+            }
             [] => {
                 return Err(Error::NoExportInZip {
                     path: path.to_path_buf(),
@@ -157,9 +174,9 @@ impl ExportSource {
             Some(i) => name[..=i].to_string(),
             None => String::new(),
         };
+        // Only entries that passed the junk filter: never `._route.gpx` forks.
         let routes = names
             .into_iter()
-            .enumerate()
             .filter(|(_, n)| n.to_ascii_lowercase().ends_with(".gpx"))
             .map(|(i, n)| (n, i))
             .collect();

@@ -148,9 +148,14 @@ pub fn parse_gpx_time(s: &str) -> Option<i64> {
 /// `下午7:47:41.86`). Returns milliseconds since local midnight.
 pub fn parse_time_of_day(s: &str) -> Option<i64> {
     let s = s.trim();
-    let lower = s.to_lowercase();
-    let pm_markers = ["pm", "p.m.", "p. m.", "下午", "午後", "오후", "μμ"];
-    let am_markers = ["am", "a.m.", "a. m.", "上午", "午前", "오전", "πμ"];
+    // Markers compared without dots and spaces: `p. m.`, `μ.μ.`, `pm`.
+    let lower: String = s
+        .to_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '.' | ' ' | '\u{a0}' | '\u{202f}'))
+        .collect();
+    let pm_markers = ["pm", "下午", "午後", "오후", "μμ", "م", "ös", "ch", "nachm"];
+    let am_markers = ["am", "上午", "午前", "오전", "πμ", "ص", "öö", "sa", "vorm"];
     let is_pm = pm_markers.iter().any(|m| lower.contains(m));
     let is_am = !is_pm && am_markers.iter().any(|m| lower.contains(m));
     // Keep only the clock: digits and separators.
@@ -310,6 +315,16 @@ mod tests {
             Some(ms(19, 47, 41, 860))
         );
         assert_eq!(parse_time_of_day("午前0:10:00"), Some(ms(0, 10, 0, 0)));
+        assert_eq!(
+            parse_time_of_day("7:47:41,86 μ.μ."),
+            Some(ms(19, 47, 41, 860))
+        );
+        assert_eq!(parse_time_of_day("7:47:41 p. m."), Some(ms(19, 47, 41, 0)));
+        assert_eq!(
+            parse_time_of_day("7:47:41\u{202f}PM"),
+            Some(ms(19, 47, 41, 0))
+        );
+        assert_eq!(parse_time_of_day("7:47:41 ÖS"), Some(ms(19, 47, 41, 0)));
         assert_eq!(parse_time_of_day("23:59:59,999"), Some(ms(23, 59, 59, 999)));
         assert_eq!(parse_time_of_day("soon"), None);
     }

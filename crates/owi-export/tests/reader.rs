@@ -2342,3 +2342,34 @@ fn the_fingerprint_follows_the_bytes_and_nothing_else() {
         );
     }
 }
+
+#[test]
+fn an_element_past_the_node_cap_is_skipped_and_the_document_goes_on() {
+    // A workout whose activity holds more nested nodes than the reader keeps:
+    // the element is dropped as too large, and what follows it is still read.
+    let mut doc = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<HealthData locale=\"en_US\">\n\
+         <Workout workoutActivityType=\"HKWorkoutActivityTypeRunning\" sourceName=\"W\" \
+         startDate=\"2024-01-01 10:00:00 +0000\" endDate=\"2024-01-01 11:00:00 +0000\">\n\
+         <WorkoutActivity uuid=\"a\">\n",
+    );
+    for _ in 0..500_050 {
+        doc.push_str("<MetadataEntry key=\"k\" value=\"v\"/>\n");
+    }
+    doc.push_str("</WorkoutActivity>\n<MetadataEntry key=\"after\" value=\"1\"/>\n</Workout>\n");
+    doc.push_str(
+        "<Record type=\"HKQuantityTypeIdentifierStepCount\" sourceName=\"After\" unit=\"count\" \
+         startDate=\"2024-01-02 10:00:00 +0000\" endDate=\"2024-01-02 10:01:00 +0000\" value=\"5\"/>\n</HealthData>\n",
+    );
+    let dir = tempdir();
+    let path = write(dir.path(), "export.xml", doc.as_str());
+    let out = read_path(&path);
+    let report = out.report();
+    assert_eq!(
+        report.stats.skipped.get(&SkipReason::ElementTooLarge),
+        Some(&1),
+        "the oversized workout is reported"
+    );
+    assert_eq!(report.stats.records, 1, "the record after it is read");
+    assert_eq!(out.seen.by_source("After").value, OwnedValue::Number(5.0));
+}

@@ -2,6 +2,7 @@
 //! (never held in memory, so multi-gigabyte files are fine) and is queued.
 
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
@@ -23,9 +24,11 @@ pub async fn direct(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<DirectResponse>, ApiError> {
     let user_id = require_user(&state, &user_id).await?;
+    let mut multipart = multipart
+        .map_err(|e| ApiError::BadRequest(format!("Invalid multipart body - {}", e.body_text())))?;
     let bad = |e: axum::extract::multipart::MultipartError| {
         ApiError::BadRequest(format!("Invalid multipart body - {}", e.body_text()))
     };

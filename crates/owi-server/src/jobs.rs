@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use owi_export::{ExportSource, ReadOptions, Record, Value, Visitor, Workout, read_export};
 use owi_progress::{CancelToken, Progress, ProgressSink};
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::AppState;
 use crate::db::{Db, now_rfc3339, now_secs};
@@ -156,7 +156,7 @@ fn claim(db: &Db) -> Result<Option<Job>, Error> {
                     })
                 },
             )
-            .ok();
+            .optional()?;
         if let Some(job) = &job {
             tx.execute(
                 "UPDATE jobs SET state = 'processing', updated_at = ? WHERE id = ?",
@@ -246,7 +246,7 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken) {
     let (state_name, error) = match &outcome {
         Ok(()) => ("completed", None),
         Err(ImportError::Stopped) => ("queued", None),
-        Err(e) => ("failed", Some(e.to_string())),
+        Err(e) => ("failed", Some(e.for_client(&job.path, &job.filename))),
     };
     let _ = state.db.blocking(|c| {
         c.execute(
@@ -278,7 +278,7 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken) {
                 "Import failed".into(),
                 None,
                 Some(0),
-                Some(e.to_string()),
+                Some(e.for_client(&job.path, &job.filename)),
                 true,
             );
             let _ = std::fs::remove_file(&job.path);
@@ -294,6 +294,17 @@ enum ImportError {
     Server(#[from] Error),
     #[error("the server is stopping")]
     Stopped,
+}
+
+impl ImportError {
+    /// The reason as a client may see it: named after the uploaded file,
+    /// never with the server's own paths.
+    fn for_client(&self, stored_path: &str, filename: &str) -> String {
+        match self {
+            ImportError::Server(_) => "The server could not store the import".into(),
+            other => other.to_string().replace(stored_path, filename),
+        }
+    }
 }
 
 fn import(
@@ -332,7 +343,9 @@ fn import(
                 tx.commit()?;
                 // Fold the import's WAL back into the database now rather
                 // than leave a file as large as the import behind.
-                c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
+                if let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+                    tracing::warn!(error = %e, "could not checkpoint the data WAL");
+                }
                 Ok(Ok(()))
             }
             Ok(Err(failure)) => Ok(Err(failure.error)),

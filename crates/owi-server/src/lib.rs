@@ -43,7 +43,7 @@ use crate::auth::{TokenKeys, hash_password, random_bytes, sha256_hex};
 use crate::db::{Db, now_rfc3339};
 
 /// How the server runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Where the database, the signing key and uploads live.
     pub data_dir: PathBuf,
@@ -58,6 +58,21 @@ pub struct ServerConfig {
     pub heartbeat: Duration,
     /// The largest upload accepted.
     pub max_upload_bytes: u64,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &redacted(&self.admin_password))
+            .field("api_key", &redacted(&self.api_key))
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("heartbeat", &self.heartbeat)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerConfig {
@@ -107,6 +122,8 @@ pub struct AppState {
     config: Arc<ServerConfig>,
     /// An argon2 hash to verify against when the email is unknown.
     dummy_hash: String,
+    /// Becomes true when the server stops: live streams end.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -138,6 +155,7 @@ impl Server {
         let worker_db = Db::open(&data_path, db::DATA_SCHEMA)?;
         let key = signing_key(&config.data_dir.join("signing.key"))?;
         let bootstrap = bootstrap(&db, &config)?;
+        sweep_partial_uploads(&uploads);
         let requeued = jobs::requeue_interrupted(&db)?;
         if requeued > 0 {
             tracing::info!(
@@ -160,6 +178,7 @@ impl Server {
             wake: Arc::new(Notify::new()),
             config: Arc::new(config),
             dummy_hash,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         };
         Ok(Server {
             state,
@@ -189,12 +208,21 @@ impl Server {
         let app = router(self.state.clone());
         let addr = listener.local_addr().map_err(Error::Listen)?;
         tracing::info!(%addr, "serving the Open Wearables import API");
+        let (state, signal) = (self.state.clone(), stop.clone());
+        // On shutdown: stop the worker and end the SSE streams (which never
+        // end by themselves), so the graceful wait can finish.
+        let shutdown = async move {
+            shutdown.await;
+            tracing::info!("stopping: ending live streams and the import in hand");
+            signal.cancel();
+            state.wake.notify_one();
+            let _ = state.closing.send(true);
+        };
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(Error::Listen);
         stop.cancel();
-        self.state.wake.notify_one();
         let _ = worker.await;
         result
     }
@@ -230,6 +258,19 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Removes `*.part` files: uploads cut off by a crash or a stop.
+fn sweep_partial_uploads(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "part") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 /// The token signing key: 32 random bytes made on first start, readable by
 /// the owner only.
 fn signing_key(path: &Path) -> Result<[u8; 32], Error> {
@@ -237,18 +278,28 @@ fn signing_key(path: &Path) -> Result<[u8; 32], Error> {
         path: path.to_path_buf(),
         source,
     };
-    if let Ok(bytes) = std::fs::read(path)
-        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
-    {
-        return Ok(key);
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                Error::Config(format!(
+                    "{} is not a 32-byte key; remove it to make a new one (signing everyone out)",
+                    path.display()
+                ))
+            });
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        Err(_) => {}
     }
     let key = random_bytes::<32>();
-    std::fs::write(path, key).map_err(io)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
+    let mut file = options.open(path).map_err(io)?;
+    std::io::Write::write_all(&mut file, &key).map_err(io)?;
     Ok(key)
 }
 

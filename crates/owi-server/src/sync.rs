@@ -6,7 +6,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use crate::extract::ValidQuery;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use rusqlite::params;
@@ -181,7 +183,7 @@ pub async fn stream(
     State(state): State<AppState>,
     _caller: Caller,
     Path(user_id): Path<String>,
-    Query(q): Query<StreamQuery>,
+    ValidQuery(q): ValidQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let user_id = require_user(&state, &user_id).await?;
     // Subscribe before reading the replay, so nothing falls in between.
@@ -197,11 +199,18 @@ pub async fn stream(
         };
         std::future::ready(keep)
     });
-    let events = stream::iter(replay).chain(live).map(|event| {
-        Ok(Event::default()
-            .event("sync.status")
-            .data(serde_json::to_string(&event).unwrap_or_default()))
-    });
+    let mut closing = state.closing.subscribe();
+    let closed = async move {
+        let _ = closing.wait_for(|c| *c).await;
+    };
+    let events = stream::iter(replay)
+        .chain(live)
+        .take_until(closed)
+        .map(|event| {
+            Ok(Event::default()
+                .event("sync.status")
+                .data(serde_json::to_string(&event).unwrap_or_default()))
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(state.config.heartbeat).text("")))
 }
 
@@ -215,7 +224,7 @@ pub async fn recent(
     State(state): State<AppState>,
     _caller: Caller,
     Path(user_id): Path<String>,
-    Query(q): Query<LimitQuery>,
+    ValidQuery(q): ValidQuery<LimitQuery>,
 ) -> Result<Json<Vec<SyncStatusEvent>>, ApiError> {
     let user_id = require_user(&state, &user_id).await?;
     let mut events =
@@ -228,7 +237,7 @@ pub async fn runs(
     State(state): State<AppState>,
     _caller: Caller,
     Path(user_id): Path<String>,
-    Query(q): Query<LimitQuery>,
+    ValidQuery(q): ValidQuery<LimitQuery>,
 ) -> Result<Json<Vec<SyncRunSummary>>, ApiError> {
     let user_id = require_user(&state, &user_id)
         .await

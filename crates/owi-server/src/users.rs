@@ -127,7 +127,7 @@ pub async fn list(
         .filter(|s| !s.is_empty())
         .map(|s| format!("%{}%", s.to_lowercase()));
     let email = q.email.filter(|s| !s.is_empty());
-    let offset = (page - 1) * limit;
+    let offset = i64::from(page - 1) * i64::from(limit);
     let (items, total) = state
         .db
         .call(move |c| {

@@ -631,3 +631,68 @@ async fn sse_replays_and_sends_heartbeats() {
         .collect();
     assert_eq!(replayed, last_three, "the last three events, oldest first");
 }
+
+#[tokio::test]
+async fn stopping_ends_open_sse_streams_instead_of_waiting_for_them() {
+    let s = TestServer::start().await;
+    let user = s.create_user("stop@example.com").await;
+    let mut res = s
+        .get(&format!("/users/{user}/sync/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), s.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "the server stops although a client follows its events"
+    );
+    // The stream ends rather than hanging.
+    let end = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(_)) = res.chunk().await {}
+    })
+    .await;
+    assert!(end.is_ok(), "the event stream was closed");
+}
+
+#[tokio::test]
+async fn absurd_pages_and_bad_query_values_are_answered_not_crashed() {
+    let s = TestServer::start().await;
+    let user = s.create_user("pages@example.com").await;
+    let page: Value = s
+        .get("/users?page=4294967295&limit=100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["items"].as_array().map(Vec::len),
+        Some(0),
+        "a page past the end is empty"
+    );
+    let res = s
+        .get(&format!("/users/{user}/sync/recent?limit=lots"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        detail(res).await.1.contains("limit"),
+        "a JSON detail naming the parameter"
+    );
+    let res = s
+        .post(&format!("/users/{user}/import/apple/xml/direct"))
+        .header("content-type", "application/xml")
+        .body("<HealthData/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "a body that is not multipart"
+    );
+    assert!(!detail(res).await.1.is_empty());
+}

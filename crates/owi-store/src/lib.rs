@@ -26,7 +26,10 @@ pub use ingest::{IngestOptions, IngestOutcome, quick_key};
 pub use preview::*;
 
 /// Migrations in order; index + 1 is the `user_version` each one reaches.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("migrations/002_event_metadata.sql"),
+];
 
 /// A handle on the local database.
 #[derive(Debug)]
@@ -59,9 +62,7 @@ impl Store {
     }
 
     fn configure(&self) -> rusqlite::Result<()> {
-        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(())
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))
     }
 
     fn migrate(&self) -> Result<()> {

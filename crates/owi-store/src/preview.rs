@@ -189,6 +189,8 @@ pub struct EventRow {
     pub kind: String,
     pub at: String,
     pub duration_s: Option<f64>,
+    /// The event's MetadataEntry pairs (lap length, stroke style, …).
+    pub metadata: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -552,14 +554,23 @@ impl Store {
                 })
             })?;
 
-        let events = self.all("SELECT activity, type, at, tz, duration_s FROM workout_events WHERE workout_id = ? ORDER BY at", [workout_id], |r| {
+        let events = self.all(
+            "SELECT activity, type, at, tz, duration_s, metadata_json FROM workout_events WHERE workout_id = ? ORDER BY at",
+            [workout_id],
+            |r| {
+                let metadata: Option<String> = r.get(5)?;
+                let pairs: Vec<owi_export::Meta> = metadata
+                    .and_then(|m| serde_json::from_str(&m).ok())
+                    .unwrap_or_default();
                 Ok(EventRow {
                     activity: r.get(0)?,
                     kind: r.get(1)?,
                     at: Timestamp { utc: r.get(2)?, offset_min: r.get(3)? }.to_rfc3339(),
                     duration_s: r.get(4)?,
+                    metadata: pairs.into_iter().map(|m| (m.key, m.value)).collect(),
                 })
-            })?;
+            },
+        )?;
 
         let route_file: Option<String> = self.db(self.conn().query_row(
             "SELECT route_file FROM workouts WHERE id = ?",

@@ -1759,3 +1759,88 @@ fn reopening_keeps_the_data_and_a_newer_schema_is_refused() -> Res<()> {
     assert_eq!(table_counts(&db)?, rows, "refusing touches nothing");
     Ok(())
 }
+
+#[test]
+fn a_forced_read_that_ends_partial_never_replaces_a_complete_copy() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let spec = owi_sample::SampleSpec {
+        records: 3000,
+        workouts: 0,
+        ..owi_sample::SampleSpec::default()
+    };
+    let manifest = owi_sample::generate(&spec, &dir.path().join("s"))?;
+    let db = dir.path().join("owi.sqlite");
+    let mut store = Store::open(&db)?;
+    let complete = ingest(&mut store, &manifest.xml_path)?;
+    let before = store.summary(complete.export_id)?.records_stored;
+
+    // Damage the middle of the file: same size, same first and last MiB, so
+    // the same quick key; the forced read now stops partway.
+    let mut bytes = std::fs::read(&manifest.xml_path)?;
+    let middle = bytes.len() / 2;
+    let at = middle
+        + bytes[middle..]
+            .iter()
+            .position(|&b| b == b'<')
+            .ok_or("no tag")?;
+    bytes[at + 1] = b'!';
+    bytes[at + 2] = b'!';
+    std::fs::write(&manifest.xml_path, &bytes)?;
+    let partial = force_ingest(&mut store, &manifest.xml_path)?;
+    assert_eq!(partial.state, ExportState::Partial, "{:?}", partial.error);
+
+    let exports = store.exports()?;
+    assert!(
+        exports
+            .iter()
+            .any(|e| e.id == complete.export_id && e.state == ExportState::Complete),
+        "the complete copy is still there: {exports:?}"
+    );
+    assert_eq!(store.summary(complete.export_id)?.records_stored, before);
+    Ok(())
+}
+
+#[test]
+fn two_ingests_into_one_database_at_once_both_succeed() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("owi.sqlite");
+    let mut paths = Vec::new();
+    for seed in [1, 2] {
+        let spec = owi_sample::SampleSpec {
+            records: 20_000,
+            workouts: 3,
+            seed,
+            ..owi_sample::SampleSpec::default()
+        };
+        paths.push(owi_sample::generate(&spec, &dir.path().join(format!("s{seed}")))?.xml_path);
+    }
+    Store::open(&db)?;
+    let results: Vec<Result<u64, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = paths
+            .iter()
+            .map(|path| {
+                let db = db.clone();
+                scope.spawn(move || {
+                    let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+                    let outcome = store
+                        .ingest(path, IngestOptions::default())
+                        .map_err(|e| e.to_string())?;
+                    Ok(outcome.stats.records)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+            .collect()
+    });
+    for r in &results {
+        assert_eq!(
+            r.as_ref().ok(),
+            Some(&20_000),
+            "each ingest completes: {results:?}"
+        );
+    }
+    assert_eq!(Store::open(&db)?.exports()?.len(), 2);
+    Ok(())
+}

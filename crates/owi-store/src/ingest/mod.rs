@@ -115,23 +115,32 @@ impl Store {
         }
         let source = ExportSource::open(path)?;
         let db_path = self.path.clone();
-        let plan = Plan::load(&self.conn).map_err(|e| Error::db(&db_path, e))?;
         let routes = source.routes()?;
-        let export_id = plan.export_id;
         let (tx, rx) = bounded::<Msg>(CHANNEL_DEPTH);
+        // The writer takes the write lock first, then hands over the ids to
+        // continue from: two ingests into one database never pick the same.
+        let (plan_tx, plan_rx) = bounded::<Plan>(1);
 
-        let (read, written) = std::thread::scope(|scope| {
+        let (read, written, export_id) = std::thread::scope(|scope| {
             let conn = &mut self.conn;
             let progress = options.progress;
             let writer = std::thread::Builder::new()
                 .name("store-writer".into())
                 .spawn_scoped(scope, move || {
-                    write_all(conn, export_id, rx, routes, progress)
+                    write_all(conn, plan_tx, rx, routes, progress)
                 });
             let writer = match writer {
                 Ok(handle) => handle,
-                Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked)),
+                Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked), 0),
             };
+            let Ok(plan) = plan_rx.recv() else {
+                // The writer could not start; its error says why.
+                drop(tx);
+                let written = writer.join().unwrap_or(Err(WriteError::Panicked));
+                let failure = spawn_failure(std::io::Error::other("the writer did not start"));
+                return (Err(failure), written, 0);
+            };
+            let export_id = plan.export_id;
             let mut loader = Loader::new(tx, plan);
             let read = read_export(
                 &source,
@@ -149,7 +158,7 @@ impl Store {
             );
             loader.finish(&source, &key, &read, started);
             let written = writer.join().unwrap_or(Err(WriteError::Panicked));
-            (read, written)
+            (read, written, export_id)
         });
         let state = match (read, written) {
             (_, Err(WriteError::Db(e))) => return Err(Error::db(&db_path, e)),

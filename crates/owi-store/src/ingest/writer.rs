@@ -14,7 +14,7 @@ use owi_progress::{Phase, ProgressSink, Tracker};
 use rusqlite::{Connection, Statement, params};
 use rustc_hash::FxHashMap;
 
-use super::loader::merge_route_stats;
+use super::loader::{Plan, merge_route_stats};
 use crate::catalog::Aggregation;
 use crate::preview::ExportState;
 use crate::route_blob;
@@ -118,14 +118,19 @@ impl From<rusqlite::Error> for WriteError {
 /// `None` when the reader gave up and everything was rolled back.
 pub(crate) fn write_all(
     conn: &mut Connection,
-    export_id: i64,
+    plan_tx: crossbeam_channel::Sender<Plan>,
     rx: Receiver<Msg>,
     routes: Routes,
     progress: &dyn ProgressSink,
 ) -> Result<Option<ExportState>, WriteError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -32_768)?;
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let plan = Plan::load(&tx)?;
+    let export_id = plan.export_id;
+    if plan_tx.send(plan).is_err() {
+        return Ok(None);
+    }
     for (name, _) in BULK_INDEXES {
         tx.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))?;
     }
@@ -397,7 +402,8 @@ impl<'c> Inserts<'c> {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?,
             events: tx.prepare(
-                "INSERT INTO workout_events (workout_id, activity, type, at, tz, duration_s) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO workout_events (workout_id, activity, type, at, tz, duration_s, metadata_json)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?,
             workout_metadata: tx.prepare(
                 "INSERT INTO workout_metadata (workout_id, activity, key, value) VALUES (?, ?, ?, ?)",
@@ -652,7 +658,9 @@ impl<'c> Inserts<'c> {
                 e.kind,
                 e.date.utc,
                 e.date.offset_min,
-                e.duration_s
+                e.duration_s,
+                (!e.metadata.is_empty())
+                    .then(|| serde_json::to_string(&e.metadata).unwrap_or_default())
             ])?;
         }
         for m in &w.metadata {
@@ -806,13 +814,18 @@ fn write_finish(tx: &Connection, f: &Finish, a: &Aggregates) -> rusqlite::Result
 /// or after a partial read) or the same XML from another file replaces the
 /// earlier copy, atomically with the new one's arrival.
 fn replace_earlier(tx: &Connection, f: &Finish) -> rusqlite::Result<()> {
+    // A partial read replaces only partial copies: it must never cost a
+    // complete one.
     let mut stmt = tx.prepare(
-        "SELECT id FROM exports WHERE id != ?1 AND (quick_key = ?2 OR (fingerprint IS NOT NULL AND fingerprint = ?3))",
+        "SELECT id FROM exports WHERE id != ?1
+           AND (quick_key = ?2 OR (fingerprint IS NOT NULL AND fingerprint = ?3))
+           AND (?4 = 'complete' OR state = 'partial')",
     )?;
     let old: Vec<i64> = stmt
-        .query_map(params![f.export_id, f.quick_key, f.fingerprint], |r| {
-            r.get(0)
-        })?
+        .query_map(
+            params![f.export_id, f.quick_key, f.fingerprint, f.state.as_str()],
+            |r| r.get(0),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     for id in old {
         delete_export(tx, id)?;
