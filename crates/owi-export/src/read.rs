@@ -381,6 +381,10 @@ impl<R: BufRead> Parser<'_, R> {
             b"ExportDate" => {
                 let value = self.attr(e, b"value")?;
                 self.header.export_date = value.as_deref().and_then(Timestamp::parse);
+                if let (Some(raw), None) = (value.as_deref(), self.header.export_date) {
+                    let detail = format!("ExportDate value={raw:?}");
+                    self.skip(SkipReason::InvalidDate, "ExportDate", offset, &detail)?;
+                }
                 self.skip_subtree(empty)
             }
             b"Me" => {
@@ -560,6 +564,13 @@ impl<R: BufRead> Parser<'_, R> {
                 Err(_) => Value::Text(v),
             },
         };
+        let created = raw[CREATED].and_then(Timestamp::parse_bytes);
+        if created.is_none()
+            && let Some(bytes) = raw[CREATED]
+        {
+            let detail = format!("{kind} creationDate={:?}", String::from_utf8_lossy(bytes));
+            self.skip(SkipReason::InvalidDate, "attribute", offset, &detail)?;
+        }
         let r = &self.record;
         let record = Record {
             kind,
@@ -567,7 +578,7 @@ impl<R: BufRead> Parser<'_, R> {
             source_version: text[SOURCE_VERSION].as_deref(),
             device: text[DEVICE].as_deref().map(strip_device_pointer),
             unit: text[UNIT].as_deref(),
-            created: raw[CREATED].and_then(Timestamp::parse_bytes),
+            created,
             start,
             end,
             value,
@@ -834,8 +845,10 @@ impl<R: BufRead> Parser<'_, R> {
             )?;
             return Ok(None);
         };
-        let (Some(start), Some(end)) = (self.date(&el, "startDate"), self.date(&el, "endDate"))
-        else {
+        let (Some(start), Some(end)) = (
+            required_date(&el, "startDate"),
+            required_date(&el, "endDate"),
+        ) else {
             let detail = format!(
                 "{activity_type} startDate={:?} endDate={:?}",
                 el.attr("startDate"),
@@ -898,7 +911,7 @@ impl<R: BufRead> Parser<'_, R> {
                 }
             }
             "WorkoutEvent" => {
-                let Some(date) = self.date(&child, "date") else {
+                let Some(date) = required_date(&child, "date") else {
                     let detail = format!("WorkoutEvent date={:?}", child.attr("date"));
                     return self.skip(
                         SkipReason::InvalidDate,
@@ -1020,8 +1033,10 @@ impl<R: BufRead> Parser<'_, R> {
             self.skip(SkipReason::MissingAttribute, "Correlation", offset, "type")?;
             return Ok(None);
         };
-        let (Some(start), Some(end)) = (self.date(&el, "startDate"), self.date(&el, "endDate"))
-        else {
+        let (Some(start), Some(end)) = (
+            required_date(&el, "startDate"),
+            required_date(&el, "endDate"),
+        ) else {
             let detail = format!("{kind} startDate={:?}", el.attr("startDate"));
             self.skip(SkipReason::InvalidDate, "Correlation", offset, &detail)?;
             return Ok(None);
@@ -1088,8 +1103,17 @@ impl<R: BufRead> Parser<'_, R> {
 
     // ---- Small helpers ---------------------------------------------------
 
-    fn date(&self, el: &Element, name: &str) -> Option<Timestamp> {
-        el.attr(name).and_then(Timestamp::parse)
+    /// A date attribute; present but unparseable counts as a skip (the
+    /// element is kept without it).
+    fn date(&mut self, el: &Element, name: &str) -> Option<Timestamp> {
+        let raw = el.attr(name)?;
+        let parsed = Timestamp::parse(raw);
+        if parsed.is_none() {
+            let detail = format!("{}@{name}={raw:?}", el.name);
+            // Counting cannot fail the read; a visitor's stop shows at the next element.
+            let _ = self.skip(SkipReason::InvalidDate, "attribute", el.offset, &detail);
+        }
+        parsed
     }
 
     /// A numeric attribute; present but unparseable counts as a skip.
@@ -1333,6 +1357,11 @@ fn location_point(attrs: &[(String, String)]) -> Option<RoutePoint> {
         h_acc_m: num("horizontalAccuracy"),
         v_acc_m: num("verticalAccuracy"),
     })
+}
+
+/// A date without which the element is skipped (the skip says why).
+fn required_date(el: &Element, name: &str) -> Option<Timestamp> {
+    el.attr(name).and_then(Timestamp::parse)
 }
 
 /// `<<HKDevice: 0x3012772a0>, name:Apple Watch, …>` → `name:Apple Watch, …`:

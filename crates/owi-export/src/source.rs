@@ -19,7 +19,7 @@ pub const MAX_COMPRESSION_RATIO: u64 = 400;
 /// Entries smaller than this are never treated as bombs, whatever the ratio.
 const BOMB_CHECK_MIN: u64 = 1 << 20;
 /// How much of an entry is inflated to tell whether it is a HealthData document.
-const SNIFF_BYTES: u64 = 64 * 1024;
+const SNIFF_BYTES: u64 = 16 * 1024;
 
 /// An export ready to be streamed.
 #[derive(Debug, Clone)]

@@ -2373,3 +2373,34 @@ fn an_element_past_the_node_cap_is_skipped_and_the_document_goes_on() {
     assert_eq!(report.stats.records, 1, "the record after it is read");
     assert_eq!(out.seen.by_source("After").value, OwnedValue::Number(5.0));
 }
+
+#[test]
+fn an_unparseable_optional_date_is_counted_and_the_element_kept() {
+    let dir = tempdir();
+    let path = write(
+        dir.path(),
+        "export.xml",
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<HealthData locale="en_US">
+ <ExportDate value="yesterday"/>
+ <Record type="HKQuantityTypeIdentifierStepCount" sourceName="Phone" unit="count" creationDate="soon" startDate="2024-01-02 10:00:00 +0000" endDate="2024-01-02 10:01:00 +0000" value="5"/>
+ <Workout workoutActivityType="HKWorkoutActivityTypeWalking" sourceName="Phone" startDate="2024-01-02 11:00:00 +0000" endDate="2024-01-02 11:30:00 +0000">
+  <WorkoutStatistics type="HKQuantityTypeIdentifierStepCount" startDate="later" endDate="2024-01-02 11:30:00 +0000" sum="900" unit="count"/>
+ </Workout>
+</HealthData>
+"#,
+    );
+    let out = read_path(&path);
+    let report = out.report();
+    assert_eq!(report.stats.records, 1);
+    assert_eq!(
+        out.seen.by_source("Phone").value,
+        OwnedValue::Number(5.0),
+        "the record is kept"
+    );
+    assert_eq!(
+        report.stats.skipped.get(&SkipReason::InvalidDate),
+        Some(&3),
+        "ExportDate, creationDate and a statistic's startDate, each counted once"
+    );
+}
