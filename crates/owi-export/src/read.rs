@@ -137,6 +137,7 @@ pub fn read_export(
             inner: stream,
             hasher: Xxh3::new(),
             bytes: 0,
+            run: 0,
         },
     );
     let path = source.path().to_path_buf();
@@ -228,18 +229,40 @@ impl CursorSkip for Cursor<Vec<u8>> {
     }
 }
 
-/// Counts and hashes every byte on its way to the parser.
+/// The longest run of bytes without `<` or `>` accepted: the parser buffers
+/// a whole tag or text run, so this bounds its memory on hostile input.
+/// Apple's longest tags are a few kilobytes.
+pub const MAX_MARKUP_RUN: u64 = 64 << 20;
+
+/// Counts and hashes every byte on its way to the parser, and refuses a
+/// tag or text run longer than [`MAX_MARKUP_RUN`].
 struct Tap {
     inner: Box<dyn Read + Send>,
     hasher: Xxh3,
     bytes: u64,
+    /// Bytes since the last `<` or `>`.
+    run: u64,
 }
 
 impl Read for Tap {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        let chunk = &buf[..n];
+        self.hasher.update(chunk);
         self.bytes += n as u64;
+        self.run = match memchr::memrchr2(b'<', b'>', chunk) {
+            Some(last) => (n - last - 1) as u64,
+            None => self.run + n as u64,
+        };
+        if self.run > MAX_MARKUP_RUN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a single tag or text run longer than {} MiB: not an Apple Health export",
+                    MAX_MARKUP_RUN >> 20
+                ),
+            ));
+        }
         Ok(n)
     }
 }

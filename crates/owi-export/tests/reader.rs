@@ -2404,3 +2404,30 @@ fn an_unparseable_optional_date_is_counted_and_the_element_kept() {
         "ExportDate, creationDate and a statistic's startDate, each counted once"
     );
 }
+
+#[test]
+fn a_gigantic_attribute_is_refused_instead_of_filling_memory() {
+    // 80 MiB inside one attribute: more than the reader lets one tag be.
+    let dir = tempdir();
+    let path = dir.path().join("export.xml");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(fs::File::create(&path).expect("create"));
+        f.write_all(b"<?xml version=\"1.0\"?>\n<HealthData locale=\"en_US\">\n<Record type=\"HKQuantityTypeIdentifierStepCount\" sourceName=\"")
+            .expect("write");
+        let block = vec![b'a'; 1 << 20];
+        for _ in 0..80 {
+            f.write_all(&block).expect("write");
+        }
+        f.write_all(b"\"/>\n</HealthData>\n").expect("write");
+    }
+    let out = read_path(&path);
+    let failure = out.failure();
+    let message = failure.error.to_string();
+    assert!(message.contains("MiB"), "the reason is given: {message}");
+    assert!(
+        failure.stats.bytes < 72 << 20,
+        "reading stopped near the limit, not at the end: {}",
+        failure.stats.bytes
+    );
+}
