@@ -17,13 +17,10 @@ pub fn data_dir() -> anyhow::Result<PathBuf> {
         .to_path_buf())
 }
 
-/// `--db`, else `OWI_DB`, else the platform's data directory.
+/// `--db` (or `OWI_DB`, read by clap), else the platform's data directory.
 pub fn database(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if let Some(path) = explicit {
         return Ok(path);
-    }
-    if let Some(path) = std::env::var_os("OWI_DB") {
-        return Ok(PathBuf::from(path));
     }
     let dirs = dirs().context("no home directory to keep the local database in; pass --db FILE")?;
     Ok(dirs.data_dir().join("owi.sqlite"))

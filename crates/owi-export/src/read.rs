@@ -149,7 +149,8 @@ pub fn read_export(
         Err(e) => return Err(fail(prolog_error(&path, e))),
     };
     let root = prolog.root_offset as usize;
-    let replay = Cursor::new(head).tap_skip(root);
+    let mut replay = Cursor::new(head);
+    replay.set_position(root as u64);
     let mut parser = Parser {
         xml: quick_xml::Reader::from_reader(replay.chain(&mut tap)),
         base: prolog.root_offset,
@@ -215,17 +216,6 @@ fn prolog_error(path: &Path, e: PrologError) -> Error {
             path,
             reason: format!("no root element in its first {} bytes", prolog::MAX_PROLOG),
         },
-    }
-}
-
-trait CursorSkip {
-    fn tap_skip(self, n: usize) -> Self;
-}
-
-impl CursorSkip for Cursor<Vec<u8>> {
-    fn tap_skip(mut self, n: usize) -> Self {
-        self.set_position(n as u64);
-        self
     }
 }
 

@@ -186,25 +186,11 @@ pub async fn workouts(
             Ok((rows, total as u64))
         })
         .await?;
-    let has_more = rows.len() > limit as usize;
-    let mut data: Vec<(i64, WorkoutOut)> = rows;
-    data.truncate(limit as usize);
-    let next_cursor = has_more
-        .then(|| {
-            data.last()
-                .map(|(start, w)| URL_SAFE_NO_PAD.encode(format!("{start}:{}", w.id)))
-        })
-        .flatten();
-    Ok(Json(Paged {
-        data: data.into_iter().map(|(_, w)| w).collect(),
-        pagination: Pagination {
-            next_cursor,
-            previous_cursor: None,
-            has_more,
-            total_count: total,
-        },
-        metadata: serde_json::json!({}),
-    }))
+    let rows = rows
+        .into_iter()
+        .map(|(start, w)| (format!("{start}:{}", w.id), w))
+        .collect();
+    Ok(Json(page(rows, limit, total)))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -278,17 +264,26 @@ pub async fn timeseries(
             Ok((rows, total as u64))
         })
         .await?;
+    let rows = rows
+        .into_iter()
+        .map(|(at, key, sample)| (format!("{at}:{key}"), sample))
+        .collect();
+    Ok(Json(page(rows, limit, total)))
+}
+
+/// One page from up to `limit + 1` rows, each with its cursor position: the
+/// extra row only tells that there is more.
+fn page<T>(mut rows: Vec<(String, T)>, limit: u32, total: u64) -> Paged<T> {
     let has_more = rows.len() > limit as usize;
-    let mut rows = rows;
     rows.truncate(limit as usize);
     let next_cursor = has_more
         .then(|| {
             rows.last()
-                .map(|(at, key, _)| URL_SAFE_NO_PAD.encode(format!("{at}:{key}")))
+                .map(|(position, _)| URL_SAFE_NO_PAD.encode(position))
         })
         .flatten();
-    Ok(Json(Paged {
-        data: rows.into_iter().map(|(_, _, s)| s).collect(),
+    Paged {
+        data: rows.into_iter().map(|(_, item)| item).collect(),
         pagination: Pagination {
             next_cursor,
             previous_cursor: None,
@@ -296,5 +291,5 @@ pub async fn timeseries(
             total_count: total,
         },
         metadata: serde_json::json!({}),
-    }))
+    }
 }

@@ -48,18 +48,6 @@ impl Error {
             source,
         }
     }
-
-    /// Whether the disk is full (SQLite's `SQLITE_FULL`, or ENOSPC).
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            Error::Db {
-                source: rusqlite::Error::SqliteFailure(e, _),
-                ..
-            } => e.code == rusqlite::ErrorCode::DiskFull,
-            Error::Io { source, .. } => source.kind() == std::io::ErrorKind::StorageFull,
-            _ => false,
-        }
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

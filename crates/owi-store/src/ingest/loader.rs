@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::Sender;
 use owi_export::{
     ActivitySummary, Correlation, Element, ExportSource, Failure, Header, Record, Report, Skip,
-    Stats, Value, Visitor, Workout,
+    Value, Visitor, Workout,
 };
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
@@ -294,10 +294,4 @@ impl Visitor for Loader {
         self.batch.skips.push((s.clone(), type_id));
         ControlFlow::Continue(())
     }
-}
-
-/// Stats that the writer completes (route files are read there).
-pub(crate) fn merge_route_stats(stats: &mut Stats, files: u64, points: u64) {
-    stats.route_files += files;
-    stats.route_points += points;
 }

@@ -14,7 +14,7 @@ use owi_progress::{Phase, ProgressSink, Tracker};
 use rusqlite::{Connection, Statement, params};
 use rustc_hash::FxHashMap;
 
-use super::loader::{Plan, merge_route_stats};
+use super::loader::Plan;
 use crate::catalog::Aggregation;
 use crate::preview::ExportState;
 use crate::route_blob;
@@ -183,11 +183,9 @@ pub(crate) fn write_all(
         // Dropping the transaction rolls it back.
         return Ok(None);
     };
-    merge_route_stats(
-        &mut finish.stats,
-        aggregates.route_files,
-        aggregates.route_points,
-    );
+    // Route files are read here, not by the reader: complete its counts.
+    finish.stats.route_files += aggregates.route_files;
+    finish.stats.route_points += aggregates.route_points;
     for (reason, count) in &aggregates.route_skips {
         *finish.stats.skipped.entry(*reason).or_default() += count;
     }
