@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use owi_server::{Server, ServerConfig};
+use owi_server::{Credentials, PostSignature, S3Settings, Server, ServerConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,6 +13,33 @@ pub struct Args {
     /// platform's data directory).
     #[arg(long, env = "OWI_SERVER_DATA")]
     data: Option<PathBuf>,
+    /// An external S3 endpoint (MinIO, AWS) for presigned uploads, with
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Without it the server
+    /// runs its own store on a loopback port.
+    #[arg(long, env = "OWI_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// The bucket presigned uploads go to.
+    #[arg(long, env = "OWI_S3_BUCKET", default_value = "owi-uploads")]
+    s3_bucket: String,
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    s3_region: String,
+    /// Where the embedded store listens.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    s3_addr: SocketAddr,
+    /// How presigned POST policies are signed: v4, or v2 as the real server
+    /// does in some regions.
+    #[arg(long, value_enum, default_value_t = Signature::V4)]
+    s3_post_signature: Signature,
+    /// The largest presigned POST signed, in MiB (the embedded store holds a
+    /// POST in memory; larger files go by multipart).
+    #[arg(long, default_value_t = 256)]
+    s3_post_max_mib: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Signature {
+    V4,
+    V2,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -24,6 +51,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     config.admin_email = std::env::var("OWI_ADMIN_EMAIL").ok();
     config.admin_password = std::env::var("OWI_ADMIN_PASSWORD").ok();
     config.api_key = std::env::var("OWI_API_KEY").ok();
+    config.s3 = S3Settings {
+        endpoint: args.s3_endpoint,
+        bucket: args.s3_bucket,
+        region: args.s3_region,
+        credentials: match (
+            std::env::var("AWS_ACCESS_KEY_ID"),
+            std::env::var("AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Ok(access_key), Ok(secret_key)) => Some(Credentials {
+                access_key,
+                secret_key,
+            }),
+            _ => None,
+        },
+        embedded_addr: args.s3_addr,
+        post_signature: match args.s3_post_signature {
+            Signature::V4 => PostSignature::V4,
+            Signature::V2 => PostSignature::V2,
+        },
+        post_max_bytes: args.s3_post_max_mib << 20,
+    };
     let server = Server::open(config).with_context(|| format!("preparing {}", data.display()))?;
     if let Some(first) = server.bootstrap() {
         // Shown once, on the first start; never logged.
@@ -43,6 +91,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         println!("serving the Open Wearables import API on http://{addr}/api/v1 (Ctrl-C stops)");
+        println!(
+            "presigned uploads go to {}/{}",
+            server.s3_endpoint(),
+            server.s3_bucket()
+        );
         server.run(listener, stop_signal()).await?;
         anyhow::Ok(())
     })

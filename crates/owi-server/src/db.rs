@@ -10,7 +10,10 @@ use rusqlite::Connection;
 use crate::error::Error;
 
 /// Accounts, users, jobs, sync events.
-pub const SERVER_SCHEMA: &[&str] = &[include_str!("schema.sql")];
+pub const SERVER_SCHEMA: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_002_uploads.sql"),
+];
 /// Imported workouts and samples.
 pub const DATA_SCHEMA: &[&str] = &[include_str!("data_schema.sql")];
 

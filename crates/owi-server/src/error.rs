@@ -33,6 +33,7 @@ pub enum Error {
 pub enum ApiError {
     Unauthorized(&'static str),
     BadRequest(String),
+    Forbidden(String),
     NotFound(String),
     Conflict(String),
     PayloadTooLarge(String),
@@ -57,6 +58,7 @@ impl IntoResponse for ApiError {
         let (status, detail) = match self {
             ApiError::Unauthorized(detail) => (StatusCode::UNAUTHORIZED, detail.to_string()),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
+            ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, d),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, d),
             ApiError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, d),

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -24,9 +25,18 @@ pub async fn direct(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<DirectResponse>, ApiError> {
     let user_id = require_user(&state, &user_id).await?;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    if announced > state.config.max_upload_bytes.saturating_add(64 << 10) {
+        return Err(too_large(state.config.max_upload_bytes));
+    }
+    state.ensure_room(announced)?;
     let mut multipart = multipart
         .map_err(|e| ApiError::BadRequest(format!("Invalid multipart body - {}", e.body_text())))?;
     let bad = |e: axum::extract::multipart::MultipartError| {
@@ -48,10 +58,7 @@ pub async fn direct(
             while let Some(chunk) = field.chunk().await.map_err(bad)? {
                 written += chunk.len() as u64;
                 if written > state.config.max_upload_bytes {
-                    return Err(ApiError::PayloadTooLarge(format!(
-                        "File too large: the limit is {} bytes",
-                        state.config.max_upload_bytes
-                    )));
+                    return Err(too_large(state.config.max_upload_bytes));
                 }
                 file.write_all(&chunk).await.map_err(|e| disk_error(&e))?;
             }
@@ -91,6 +98,10 @@ pub async fn direct(
         }));
     }
     Err(ApiError::BadRequest("Field required - file".into()))
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("File too large: the limit is {limit} bytes"))
 }
 
 fn disk_error(e: &std::io::Error) -> ApiError {

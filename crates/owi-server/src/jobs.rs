@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use owi_export::{ExportSource, ReadOptions, Record, Value, Visitor, Workout, read_export};
 use owi_progress::{CancelToken, Progress, ProgressSink};
 use rusqlite::{OptionalExtension, Transaction, params};
+use tokio::io::AsyncWriteExt;
+use tokio::runtime::Handle;
 
 use crate::AppState;
 use crate::db::{Db, now_rfc3339, now_secs};
@@ -48,8 +50,10 @@ struct Job {
     id: String,
     run_id: String,
     user_id: String,
+    /// A file on disk (direct) or an object key (s3).
     path: String,
     filename: String,
+    origin: String,
 }
 
 impl AppState {
@@ -104,6 +108,7 @@ pub fn requeue_interrupted(db: &Db) -> Result<usize, Error> {
 /// Runs jobs one at a time until `stop` is cancelled. The job in hand when
 /// that happens is rolled back and left queued.
 pub async fn work(state: AppState, db: Db, stop: CancelToken) {
+    let runtime = tokio::runtime::Handle::current();
     loop {
         if stop.is_cancelled() {
             return;
@@ -114,9 +119,12 @@ pub async fn work(state: AppState, db: Db, stop: CancelToken) {
         };
         match claimed {
             Ok(Ok(Some(job))) => {
-                let (state, db, stop) = (state.clone(), db.clone(), stop.clone());
-                let run =
-                    tokio::task::spawn_blocking(move || process(&state, &db, &job, &stop)).await;
+                let (state, db, stop, runtime) =
+                    (state.clone(), db.clone(), stop.clone(), runtime.clone());
+                let run = tokio::task::spawn_blocking(move || {
+                    process(&state, &db, &job, &stop, &runtime);
+                })
+                .await;
                 if let Err(e) = run {
                     tracing::error!(error = %e, "an import task panicked");
                 }
@@ -144,7 +152,7 @@ fn claim(db: &Db) -> Result<Option<Job>, Error> {
         let tx = c.transaction()?;
         let job = tx
             .query_row(
-                "SELECT id, run_id, user_id, path, filename FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1",
+                "SELECT id, run_id, user_id, path, filename, origin FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1",
                 [],
                 |r| {
                     Ok(Job {
@@ -153,6 +161,7 @@ fn claim(db: &Db) -> Result<Option<Job>, Error> {
                         user_id: r.get(2)?,
                         path: r.get(3)?,
                         filename: r.get(4)?,
+                        origin: r.get(5)?,
                     })
                 },
             )
@@ -212,7 +221,7 @@ impl ProgressSink for Progressor<'_> {
     }
 }
 
-fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken) {
+fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &Handle) {
     let started_at = now_rfc3339();
     let emit =
         |stage, status, message: String, progress, items, error: Option<String>, ended: bool| {
@@ -241,12 +250,47 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken) {
         false,
     );
     let items = Mutex::new(0u64);
-    let outcome = import(state, db, job, stop, &items, &started_at);
+    // An S3 upload is read back through the S3 API first, as the real
+    // worker downloads it.
+    let local = if job.origin == Origin::S3.as_str() {
+        emit(
+            Stage::Fetching,
+            Status::InProgress,
+            "Reading the upload from the object store".into(),
+            Some(0.0),
+            None,
+            None,
+            false,
+        );
+        let target = state.uploads_dir().join(format!("{}.fetched.xml", job.id));
+        runtime
+            .block_on(fetch(state, &job.path, &target, stop))
+            .map(|()| target)
+    } else {
+        Ok(PathBuf::from(&job.path))
+    };
+    // The file this job reads, removed once it is done with (the object
+    // in the store stays, as an S3 upload does).
+    let (local, outcome) = match local {
+        Ok(path) => {
+            let outcome = import(state, db, job, &path, stop, &items, &started_at);
+            (Some(path), outcome)
+        }
+        Err(e) => (None, Err(e)),
+    };
+    let local_name = local
+        .as_ref()
+        .map_or_else(|| job.path.clone(), |p| p.display().to_string());
+    let remove_local = || {
+        if let Some(path) = &local {
+            let _ = std::fs::remove_file(path);
+        }
+    };
     let count = items.lock().map(|n| *n).unwrap_or(0);
     let (state_name, error) = match &outcome {
         Ok(()) => ("completed", None),
         Err(ImportError::Stopped) => ("queued", None),
-        Err(e) => ("failed", Some(e.for_client(&job.path, &job.filename))),
+        Err(e) => ("failed", Some(e.for_client(&local_name, &job.filename))),
     };
     let _ = state.db.blocking(|c| {
         c.execute(
@@ -265,10 +309,15 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken) {
                 None,
                 true,
             );
-            let _ = std::fs::remove_file(&job.path);
+            remove_local();
         }
         Err(ImportError::Stopped) => {
             tracing::info!(task = %job.id, "import interrupted by shutdown; queued again");
+            // A direct upload's file is the job's input; an S3 one is
+            // fetched again.
+            if job.origin == Origin::S3.as_str() {
+                remove_local();
+            }
         }
         Err(e) => {
             tracing::warn!(task = %job.id, error = %e, "import failed");
@@ -278,12 +327,68 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken) {
                 "Import failed".into(),
                 None,
                 Some(0),
-                Some(e.for_client(&job.path, &job.filename)),
+                Some(e.for_client(&local_name, &job.filename)),
                 true,
             );
-            let _ = std::fs::remove_file(&job.path);
+            remove_local();
         }
     }
+}
+
+/// Streams an object to `target` (via a `.part` file, swept at start).
+async fn fetch(
+    state: &AppState,
+    key: &str,
+    target: &std::path::Path,
+    stop: &CancelToken,
+) -> Result<(), ImportError> {
+    let objects = &state.objects;
+    let response = objects
+        .client
+        .get_object()
+        .bucket(&objects.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| {
+            use aws_sdk_s3::error::ProvideErrorMetadata;
+            tracing::warn!(key, error = ?e, "cannot read an upload from the object store");
+            ImportError::Fetch(match e.code() {
+                Some("NoSuchKey") => "the upload is no longer in the object store".into(),
+                Some(code) => format!("the object store refused to return the upload ({code})"),
+                None => "the object store is unreachable".into(),
+            })
+        })?;
+    let part = target.with_extension("part");
+    let write_error = |e: std::io::Error| {
+        tracing::error!(path = %part.display(), error = %e, "cannot store a fetched upload");
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            ImportError::Fetch("the server has no disk space left for this upload".into())
+        } else {
+            ImportError::Fetch("the server could not store the upload".into())
+        }
+    };
+    let mut file = tokio::fs::File::create(&part).await.map_err(write_error)?;
+    let mut body = response.body;
+    let copied: Result<(), ImportError> = async {
+        while let Some(chunk) = body.try_next().await.map_err(|e| {
+            tracing::warn!(key, error = %e, "reading an upload from the object store failed");
+            ImportError::Fetch("the object store stopped sending the upload".into())
+        })? {
+            if stop.is_cancelled() {
+                return Err(ImportError::Stopped);
+            }
+            file.write_all(&chunk).await.map_err(write_error)?;
+        }
+        file.flush().await.map_err(write_error)
+    }
+    .await;
+    drop(file);
+    if let Err(e) = copied {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(e);
+    }
+    tokio::fs::rename(&part, target).await.map_err(write_error)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -292,6 +397,8 @@ enum ImportError {
     Export(#[from] owi_export::Error),
     #[error("{0}")]
     Server(#[from] Error),
+    #[error("{0}")]
+    Fetch(String),
     #[error("the server is stopping")]
     Stopped,
 }
@@ -311,11 +418,12 @@ fn import(
     state: &AppState,
     db: &Db,
     job: &Job,
+    path: &std::path::Path,
     stop: &CancelToken,
     items: &Mutex<u64>,
     started_at: &str,
 ) -> Result<(), ImportError> {
-    let source = ExportSource::open(&PathBuf::from(&job.path))?;
+    let source = ExportSource::open(path)?;
     let progress = Progressor {
         hub: &state.hub,
         job,

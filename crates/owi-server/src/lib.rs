@@ -17,6 +17,7 @@ mod error;
 mod extract;
 mod import;
 mod jobs;
+pub mod s3;
 mod session;
 mod sync;
 mod users;
@@ -37,6 +38,7 @@ use tokio::sync::Notify;
 pub use auth::{is_api_key_shaped, new_api_key};
 pub use error::Error;
 pub use jobs::{series_type, workout_type};
+pub use s3::{Credentials, PostSignature, S3Settings};
 pub use sync::{Stage, Status, SyncRunSummary, SyncStatusEvent};
 
 use crate::auth::{TokenKeys, hash_password, random_bytes, sha256_hex};
@@ -58,6 +60,10 @@ pub struct ServerConfig {
     pub heartbeat: Duration,
     /// The largest upload accepted.
     pub max_upload_bytes: u64,
+    /// Disk space an upload may not eat into.
+    pub min_free_bytes: u64,
+    /// The object store for presigned uploads.
+    pub s3: S3Settings,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -71,6 +77,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("access_token_ttl", &self.access_token_ttl)
             .field("heartbeat", &self.heartbeat)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("min_free_bytes", &self.min_free_bytes)
+            .field("s3", &self.s3)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +94,8 @@ impl ServerConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             heartbeat: sync::DEFAULT_HEARTBEAT,
             max_upload_bytes: 5 << 30,
+            min_free_bytes: 256 << 20,
+            s3: S3Settings::default(),
         }
     }
 }
@@ -118,6 +128,7 @@ pub struct AppState {
     data: Db,
     keys: TokenKeys,
     hub: sync::Hub,
+    objects: Arc<s3::Objects>,
     wake: Arc<Notify>,
     config: Arc<ServerConfig>,
     /// An argon2 hash to verify against when the email is unknown.
@@ -139,6 +150,9 @@ pub struct Server {
     /// The worker's own connection to data.sqlite.
     worker_db: Db,
     bootstrap: Option<Bootstrap>,
+    /// The embedded object store, when no external one is configured.
+    store: Option<s3::store::EmbeddedStore>,
+    created: tokio::sync::mpsc::UnboundedReceiver<s3::store::Created>,
 }
 
 impl Server {
@@ -168,10 +182,13 @@ impl Server {
             config.access_token_ttl.as_secs() as i64,
             config.refresh_token_ttl.as_secs() as i64,
         );
+        let (created_tx, created) = tokio::sync::mpsc::unbounded_channel();
+        let (store, objects) = open_objects(&config, &key, created_tx)?;
         let dummy_hash = hash_password(&auth::hex(&random_bytes::<16>()))
             .map_err(|_| Error::Config("argon2 failed".into()))?;
         let state = AppState {
             hub: sync::Hub::new(db.clone()),
+            objects: Arc::new(objects),
             db,
             data,
             keys,
@@ -184,12 +201,30 @@ impl Server {
             state,
             worker_db,
             bootstrap,
+            store,
+            created,
         })
     }
 
     /// What the first start created (`None` on later starts).
     pub fn bootstrap(&self) -> Option<&Bootstrap> {
         self.bootstrap.as_ref()
+    }
+
+    /// Where presigned uploads go: `http://127.0.0.1:PORT` for the embedded
+    /// store.
+    pub fn s3_endpoint(&self) -> &str {
+        &self.state.objects.endpoint
+    }
+
+    /// The bucket presigned uploads go to.
+    pub fn s3_bucket(&self) -> &str {
+        &self.state.objects.bucket
+    }
+
+    /// The store's credentials (for tools and tests that read the bucket).
+    pub fn s3_credentials(&self) -> &Credentials {
+        &self.state.objects.credentials
     }
 
     /// Serves until `shutdown` resolves, then lets the import in hand stop
@@ -207,7 +242,38 @@ impl Server {
         ));
         let app = router(self.state.clone());
         let addr = listener.local_addr().map_err(Error::Listen)?;
-        tracing::info!(%addr, "serving the Open Wearables import API");
+        let mut closed = self.state.closing.subscribe();
+        let store = self.store.map(|store| {
+            let mut closed = closed.clone();
+            tokio::spawn(store.run(async move {
+                let _ = closed.wait_for(|c| *c).await;
+            }))
+        });
+        let watcher = self.state.objects.external.then(|| {
+            let (state, closed) = (self.state.clone(), closed.clone());
+            tokio::spawn(async move {
+                state
+                    .watch_pending_posts(Duration::from_secs(2), closed)
+                    .await;
+            })
+        });
+        let (state, mut created) = (self.state.clone(), self.created);
+        let arrivals = tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    next = created.recv() => next,
+                    _ = closed.wait_for(|c| *c) => None,
+                };
+                let Some(object) = next else { return };
+                if object.bucket != state.objects.bucket {
+                    continue;
+                }
+                if let Err(e) = state.object_created(&object.key).await {
+                    tracing::error!(key = %object.key, error = %e, "could not queue an upload");
+                }
+            }
+        });
+        tracing::info!(%addr, s3 = %self.state.objects.endpoint, "serving the Open Wearables import API");
         let (state, signal) = (self.state.clone(), stop.clone());
         // On shutdown: stop the worker and end the SSE streams (which never
         // end by themselves), so the graceful wait can finish.
@@ -223,7 +289,19 @@ impl Server {
             .await
             .map_err(Error::Listen);
         stop.cancel();
+        let _ = self.state.closing.send(true);
         let _ = worker.await;
+        let _ = arrivals.await;
+        if let Some(watcher) = watcher {
+            let _ = watcher.await;
+        }
+        if let Some(store) = store {
+            match store.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "the object store stopped with an error"),
+                Err(e) => tracing::error!(error = %e, "the object store task failed"),
+                Ok(Ok(())) => {}
+            }
+        }
         result
     }
 }
@@ -247,6 +325,26 @@ fn router(state: AppState) -> Router {
             "/users/{user_id}/import/apple/xml/direct",
             post(import::direct).layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/users/{user_id}/import/apple/xml/s3",
+            post(s3::api::presign),
+        )
+        .route(
+            "/users/{user_id}/import/apple/xml/s3/multipart/create",
+            post(s3::api::create),
+        )
+        .route(
+            "/users/{user_id}/import/apple/xml/s3/multipart/sign",
+            post(s3::api::sign_parts),
+        )
+        .route(
+            "/users/{user_id}/import/apple/xml/s3/multipart/complete",
+            post(s3::api::complete),
+        )
+        .route(
+            "/users/{user_id}/import/apple/xml/s3/multipart/abort",
+            post(s3::api::abort),
+        )
         .route("/users/{user_id}/sync/stream", get(sync::stream))
         .route("/users/{user_id}/sync/recent", get(sync::recent))
         .route("/users/{user_id}/sync/runs", get(sync::runs))
@@ -256,6 +354,47 @@ fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .fallback(|| async { error::ApiError::NotFound("Not Found".into()) })
         .with_state(state)
+}
+
+/// The embedded store (bound, not yet serving) or the external one.
+fn open_objects(
+    config: &ServerConfig,
+    signing_key: &[u8; 32],
+    created: tokio::sync::mpsc::UnboundedSender<s3::store::Created>,
+) -> Result<(Option<s3::store::EmbeddedStore>, s3::Objects), Error> {
+    let settings = &config.s3;
+    if let Some(endpoint) = &settings.endpoint {
+        let credentials = settings.credentials.clone().ok_or_else(|| {
+            Error::Config(
+                "an external S3 endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+            )
+        })?;
+        let objects = s3::Objects::new(endpoint.clone(), settings, credentials, true);
+        return Ok((None, objects));
+    }
+    // Derived from the token key: stable across restarts (a multipart upload
+    // is bound to the key that created it) with nothing more to keep secret.
+    // The `:` keeps the labels apart from token payloads (base64url).
+    let derive = |label: &str| auth::hex(&auth::hmac_sha256(signing_key, label.as_bytes()));
+    let credentials = Credentials {
+        access_key: format!("OWI{}", &derive("owi:s3-access-key")[..17].to_uppercase()),
+        secret_key: derive("owi:s3-secret-key"),
+    };
+    let store = s3::store::EmbeddedStore::bind(
+        &s3::store::StoreOptions {
+            root: config.data_dir.join("objects"),
+            bucket: settings.bucket.clone(),
+            addr: settings.embedded_addr,
+            credentials: credentials.clone(),
+            post_max_bytes: settings.post_max_bytes,
+            // A SigV4 POST policy is checked against its signing time: allow
+            // the longest lifetime the API signs.
+            max_skew_secs: 3600,
+        },
+        created,
+    )?;
+    let objects = s3::Objects::new(store.endpoint().to_string(), settings, credentials, false);
+    Ok((Some(store), objects))
 }
 
 /// Removes `*.part` files: uploads cut off by a crash or a stop.

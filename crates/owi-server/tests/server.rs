@@ -1,8 +1,10 @@
 //! The bundled server over real HTTP: auth, users, direct import followed
-//! over SSE, read-back, dedupe, refusals and a restart with a queued job.
+//! over SSE, read-back, dedupe, refusals and a restart with a queued job;
+//! the presigned S3 paths in `s3_paths`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
+mod s3_paths;
 mod util;
 
 use std::collections::HashSet;
@@ -69,17 +71,27 @@ async fn every_endpoint_refuses_a_request_without_valid_credentials() {
             "{path} with a forged token"
         );
     }
-    let res = s
-        .http
-        .post(s.url(&format!("/users/{user}/import/apple/xml/direct")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::UNAUTHORIZED,
-        "uploads need credentials too"
-    );
+    for upload in [
+        "direct",
+        "s3",
+        "s3/multipart/create",
+        "s3/multipart/sign",
+        "s3/multipart/complete",
+        "s3/multipart/abort",
+    ] {
+        let res = s
+            .http
+            .post(s.url(&format!("/users/{user}/import/apple/xml/{upload}")))
+            .json(&json!({ "file_size": 6 << 20 }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{upload} needs credentials too"
+        );
+    }
 }
 
 #[tokio::test]

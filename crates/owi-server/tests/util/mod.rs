@@ -17,6 +17,10 @@ pub const API_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
 
 pub struct TestServer {
     pub base: String,
+    /// The object store presigned uploads go to, and a client for it.
+    pub s3: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub s3_credentials: owi_server::Credentials,
     pub dir: tempfile::TempDir,
     pub http: Client,
     stop: Option<oneshot::Sender<()>>,
@@ -45,6 +49,9 @@ impl TestServer {
         let mut cfg = config(dir.path());
         tweak(&mut cfg);
         let server = Server::open(cfg).expect("server opens");
+        let s3 = s3_client(server.s3_endpoint(), server.s3_credentials());
+        let bucket = server.s3_bucket().to_string();
+        let s3_credentials = server.s3_credentials().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -60,6 +67,9 @@ impl TestServer {
         });
         TestServer {
             base: format!("http://{addr}/api/v1"),
+            s3,
+            bucket,
+            s3_credentials,
             dir,
             http: Client::new(),
             stop: Some(stop),
@@ -119,6 +129,20 @@ impl TestServer {
 
     /// Follows the SSE stream until the run ends; returns its events.
     pub async fn follow(&self, user: &str, run_or_task: Option<&str>) -> Vec<SyncStatusEvent> {
+        self.follow_where(user, |run| run_or_task.is_none_or(|r| run == r))
+            .await
+    }
+
+    /// Follows the first run, other than `known`, to its end.
+    pub async fn follow_new(&self, user: &str, known: &str) -> Vec<SyncStatusEvent> {
+        self.follow_where(user, |run| run != known).await
+    }
+
+    async fn follow_where(
+        &self,
+        user: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<SyncStatusEvent> {
         let mut res = self
             .get(&format!("/users/{user}/sync/stream?replay=100"))
             .send()
@@ -139,7 +163,7 @@ impl TestServer {
                 let block: String = buf.drain(..end + 2).collect();
                 if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
                     let event: SyncStatusEvent = serde_json::from_str(data).expect("event json");
-                    if run_or_task.is_none_or(|r| event.run_id == r) {
+                    if wanted(&event.run_id) {
                         let done = matches!(
                             event.stage,
                             owi_server::Stage::Completed | owi_server::Stage::Failed
@@ -173,6 +197,139 @@ impl TestServer {
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     }
+}
+
+impl TestServer {
+    /// Asks for a presigned POST.
+    pub async fn presign(&self, user: &str, body: Value) -> Presigned {
+        let res = self
+            .post(&format!("/users/{user}/import/apple/xml/s3"))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::OK);
+        let text = res.text().await.expect("body");
+        let json: Value = serde_json::from_str(&text).expect("json");
+        let ordered: Ordered = serde_json::from_str(&text).expect("json");
+        Presigned {
+            json,
+            fields: ordered.form_fields.0,
+        }
+    }
+
+    /// The keys in the bucket.
+    pub async fn objects(&self) -> Vec<String> {
+        let listed = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .expect("list objects");
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+
+    /// The jobs the server has queued or run.
+    pub fn jobs(&self) -> u64 {
+        let db = rusqlite::Connection::open(self.dir.path().join("server.sqlite")).expect("db");
+        db.query_row("SELECT count(*) FROM jobs", [], |r| r.get::<_, i64>(0))
+            .expect("count") as u64
+    }
+}
+
+/// A presign answer, with its form fields in the order sent (a
+/// `serde_json::Value` would sort them).
+#[derive(Debug, Clone)]
+pub struct Presigned {
+    pub json: Value,
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(serde::Deserialize)]
+struct Ordered {
+    form_fields: Fields,
+}
+
+struct Fields(Vec<(String, String)>);
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, String>()? {
+                    out.push(entry);
+                }
+                Ok(Fields(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A browser-style POST: every given field in order, then the file last.
+pub async fn post_form(
+    presigned: &Presigned,
+    fields: &[(String, String)],
+    file: Vec<u8>,
+) -> Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.clone(), v.clone());
+    }
+    let part = reqwest::multipart::Part::bytes(file)
+        .file_name("export.xml")
+        .mime_str("application/xml")
+        .expect("mime");
+    form = form.part("file", part);
+    Client::new()
+        .post(presigned.json["upload_url"].as_str().expect("upload_url"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// S3's `<Error><Code>` of a refused request.
+pub async fn s3_code(res: Response) -> (StatusCode, String) {
+    let status = res.status();
+    let body = res.text().await.expect("body");
+    let code = body
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_string())
+        .unwrap_or_else(|| format!("no code in {body:?}"));
+    (status, code)
+}
+
+pub fn s3_client(endpoint: &str, creds: &owi_server::Credentials) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            creds.access_key.clone(),
+            creds.secret_key.clone(),
+            None,
+            None,
+            "test",
+        ))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 pub async fn detail(res: Response) -> (StatusCode, String) {

@@ -1,0 +1,192 @@
+//! The embedded object store: s3s over a directory (s3s-fs), on its own
+//! loopback listener, enforcing signatures, POST policies and multipart
+//! rules as S3 does. A wrapper around the storage reports each completed
+//! upload, the way S3 event notifications do for the real server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result};
+use tokio::sync::mpsc;
+
+use super::sign::Credentials;
+use crate::error::Error;
+
+/// An object that finished uploading: by POST, PUT or a completed
+/// multipart upload. Failed uploads never produce one.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// A store bound to its port but not yet serving.
+pub struct EmbeddedStore {
+    listener: std::net::TcpListener,
+    service: s3s::service::S3Service,
+    endpoint: String,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the embedded store is set up.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub root: PathBuf,
+    pub bucket: String,
+    pub addr: SocketAddr,
+    pub credentials: Credentials,
+    /// A POST upload is held in memory by s3s 0.14: this caps it.
+    pub post_max_bytes: u64,
+    /// How old a signed request may be. A SigV4 POST policy carries its
+    /// signing time, so this must cover the longest URL lifetime.
+    pub max_skew_secs: u32,
+}
+
+impl EmbeddedStore {
+    /// Creates the bucket directory and binds the listener; `created`
+    /// receives every completed upload.
+    pub fn bind(
+        options: &StoreOptions,
+        created: mpsc::UnboundedSender<Created>,
+    ) -> Result<Self, Error> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let bucket_dir = options.root.join(&options.bucket);
+        std::fs::create_dir_all(&bucket_dir).map_err(io(&bucket_dir))?;
+        let fs = s3s_fs::FileSystem::new(&options.root).map_err(|e| {
+            Error::Config(format!(
+                "the object store at {}: {e:?}",
+                options.root.display()
+            ))
+        })?;
+        let mut config = s3s::config::S3Config::default();
+        config.presigned_url_max_skew_time_secs = options.max_skew_secs;
+        config.post_object_max_file_size = options.post_max_bytes;
+        let mut builder = s3s::service::S3ServiceBuilder::new(Observed { inner: fs, created });
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            options.credentials.access_key.clone(),
+            options.credentials.secret_key.clone(),
+        ));
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
+            config,
+        ))));
+        let listener = std::net::TcpListener::bind(options.addr).map_err(Error::Listen)?;
+        listener.set_nonblocking(true).map_err(Error::Listen)?;
+        let addr = listener.local_addr().map_err(Error::Listen)?;
+        Ok(EmbeddedStore {
+            listener,
+            service: builder.build(),
+            endpoint: format!("http://{addr}"),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: path-style URLs start here.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let listener = tokio::net::TcpListener::from_std(self.listener).map_err(Error::Listen)?;
+        let service =
+            axum::error_handling::HandleError::new(self.service, |e: s3s::HttpError| async move {
+                tracing::error!(error = ?e, "the object store failed a request");
+                (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+            });
+        let app = axum::Router::new().fallback_service(service);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(Error::Listen)
+    }
+}
+
+/// s3s-fs with every completed upload reported.
+struct Observed {
+    inner: s3s_fs::FileSystem,
+    created: mpsc::UnboundedSender<Created>,
+}
+
+impl Observed {
+    fn report(&self, bucket: &str, key: &str) {
+        // Nobody listening means the server is stopping: nothing to do.
+        let _ = self.created.send(Created {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        });
+    }
+}
+
+/// Emits the whole `impl S3` (a macro inside an `#[async_trait]` impl
+/// expands too late) with the given methods passed straight through.
+macro_rules! observed_s3 {
+    ($($method:ident($input:ty) -> $output:ty;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for Observed {
+            $(
+                async fn $method(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                    self.inner.$method(req).await
+                }
+            )*
+
+            async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.inner.put_object(req).await?;
+                self.report(&bucket, &key);
+                Ok(response)
+            }
+
+            // Overridden so a POST reaches the storage once, as a POST (the
+            // default would route it through our `put_object`).
+            async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.inner.post_object(req).await?;
+                self.report(&bucket, &key);
+                Ok(response)
+            }
+
+            // s3s-fs has written and renamed the object before it returns.
+            async fn complete_multipart_upload(
+                &self,
+                req: S3Request<CompleteMultipartUploadInput>,
+            ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.inner.complete_multipart_upload(req).await?;
+                self.report(&bucket, &key);
+                Ok(response)
+            }
+        }
+    };
+}
+
+observed_s3! {
+    create_bucket(CreateBucketInput) -> CreateBucketOutput;
+    head_bucket(HeadBucketInput) -> HeadBucketOutput;
+    list_buckets(ListBucketsInput) -> ListBucketsOutput;
+    get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
+    list_objects(ListObjectsInput) -> ListObjectsOutput;
+    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
+    get_object(GetObjectInput) -> GetObjectOutput;
+    head_object(HeadObjectInput) -> HeadObjectOutput;
+    delete_object(DeleteObjectInput) -> DeleteObjectOutput;
+    delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
+    upload_part(UploadPartInput) -> UploadPartOutput;
+    list_parts(ListPartsInput) -> ListPartsOutput;
+    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
+}
