@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod common;
+
+use common::{BenchExport, bench_export};
 use owi_export::{ExportSource, ReadOptions, Record, Visitor, read_export};
 use quick_xml::events::Event;
 
@@ -26,48 +29,14 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let records: u64 = std::env::var("OWI_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000_000);
-    let workouts = (records / 1500).max(10);
-    let dir = std::env::var_os("OWI_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
-        .join(format!("sample-{records}"));
-    let xml_marker = dir.join("manifest.json");
-    let manifest = if xml_marker.exists() {
-        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&xml_marker)?)?
-    } else {
-        println!(
-            "generating a sample of {records} records in {} …",
-            dir.display()
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-        let spec = owi_sample::SampleSpec {
-            records,
-            workouts,
-            seed: 7,
-            locale: "en_US".into(),
-            zip: true,
-            junk_values: 0,
-        };
-        let m = owi_sample::generate(&spec, &dir)?;
-        let value = serde_json::to_value(&m)?;
-        std::fs::write(&xml_marker, serde_json::to_vec_pretty(&value)?)?;
-        value
-    };
-    let xml = PathBuf::from(
-        manifest["xml_path"]
-            .as_str()
-            .ok_or("manifest without xml_path")?,
-    );
-    let zip = PathBuf::from(
-        manifest["zip_path"]
-            .as_str()
-            .ok_or("manifest without zip_path")?,
-    );
-    let xml_bytes = manifest["xml_bytes"].as_u64().unwrap_or(0);
+    let BenchExport {
+        dir,
+        xml,
+        zip,
+        xml_bytes,
+        records,
+        workouts,
+    } = bench_export()?;
     let mb = xml_bytes as f64 / 1e6;
     println!(
         "export: {mb:.0} MB of XML, {records} records, {workouts} workouts; zip {:.0} MB",

@@ -298,6 +298,11 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
             params![state_name, error, now_secs(), job.id],
         )
     });
+    // Done with the file before saying so: a client that sees the end sees
+    // the server's disk as it will stay.
+    if !matches!(outcome, Err(ImportError::Stopped)) {
+        remove_local();
+    }
     match outcome {
         Ok(()) => {
             emit(
@@ -309,7 +314,6 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
                 None,
                 true,
             );
-            remove_local();
         }
         Err(ImportError::Stopped) => {
             tracing::info!(task = %job.id, "import interrupted by shutdown; queued again");
@@ -330,7 +334,6 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
                 Some(e.for_client(&local_name, &job.filename)),
                 true,
             );
-            remove_local();
         }
     }
 }

@@ -14,7 +14,6 @@ use futures_util::stream::{self, Stream, StreamExt};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -86,11 +85,12 @@ pub struct SyncRunSummary {
     pub last_update: String,
 }
 
-/// Where events go: the database, then every live stream.
+/// Where events go: the database, then every live stream. Each carries its
+/// row's `seq`, so a stream that falls behind can catch up from the table.
 #[derive(Debug, Clone)]
 pub struct Hub {
     db: Db,
-    live: broadcast::Sender<SyncStatusEvent>,
+    live: broadcast::Sender<(i64, SyncStatusEvent)>,
 }
 
 /// What a run reports at one moment.
@@ -112,12 +112,84 @@ pub struct Report<'a> {
 
 impl Hub {
     pub fn new(db: Db) -> Self {
-        let (live, _) = broadcast::channel(1024);
+        Hub::with_capacity(db, 1024)
+    }
+
+    fn with_capacity(db: Db, capacity: usize) -> Self {
+        let (live, _) = broadcast::channel(capacity);
         Hub { db, live }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<SyncStatusEvent> {
-        self.live.subscribe()
+    /// Every event of `user_id` from now on, in order, none lost: a stream
+    /// that falls behind the broadcast reads what it missed from the table.
+    /// Also returns the last `replay` events stored before.
+    async fn follow(
+        &self,
+        user_id: &str,
+        replay: u32,
+    ) -> Result<
+        (
+            Vec<SyncStatusEvent>,
+            impl Stream<Item = SyncStatusEvent> + use<>,
+        ),
+        Error,
+    > {
+        // Subscribe before reading, so nothing falls in between; the seq
+        // numbers drop what arrives twice.
+        let live = self.live.subscribe();
+        let user = user_id.to_string();
+        let (last, replayed) = self
+            .db
+            .call(move |c| {
+                let last: i64 = c.query_row(
+                    "SELECT coalesce(max(seq), 0) FROM sync_events WHERE user_id = ?",
+                    [&user],
+                    |r| r.get(0),
+                )?;
+                let mut stmt = c.prepare(
+                    "SELECT json FROM sync_events WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
+                )?;
+                let rows = stmt.query_map(params![user, replay], |r| r.get::<_, String>(0))?;
+                Ok((last, rows.collect::<rusqlite::Result<Vec<String>>>()?))
+            })
+            .await?;
+        let mut replayed: Vec<SyncStatusEvent> = replayed
+            .iter()
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect();
+        replayed.reverse();
+        let follow = Follow {
+            live,
+            db: self.db.clone(),
+            user: user_id.to_string(),
+            last,
+            backlog: std::collections::VecDeque::new(),
+        };
+        let live = stream::unfold(follow, |mut f| async move {
+            loop {
+                if let Some(event) = f.backlog.pop_front() {
+                    return Some((event, f));
+                }
+                match f.live.recv().await {
+                    Ok((seq, event)) => {
+                        if event.user_id == f.user && seq > f.last {
+                            f.last = seq;
+                            return Some((event, f));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "a sync stream fell behind; reading back");
+                        let missed = events_after(&f.db, &f.user, f.last).await.ok()?;
+                        for (seq, event) in missed {
+                            f.last = seq;
+                            f.backlog.push_back(event);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok((replayed, live))
     }
 
     /// Stores and broadcasts an event (from a blocking thread).
@@ -142,16 +214,48 @@ impl Hub {
         };
         let json = serde_json::to_string(&event).unwrap_or_default();
         let (user, run) = (event.user_id.clone(), event.run_id.clone());
-        self.db.blocking(|c| {
+        let seq = self.db.blocking(|c| {
             c.execute(
                 "INSERT INTO sync_events (user_id, run_id, json) VALUES (?, ?, ?)",
                 params![user, run, json],
-            )
+            )?;
+            Ok(c.last_insert_rowid())
         })?;
         // No live stream listening is fine.
-        let _ = self.live.send(event.clone());
+        let _ = self.live.send((seq, event.clone()));
         Ok(event)
     }
+}
+
+struct Follow {
+    live: broadcast::Receiver<(i64, SyncStatusEvent)>,
+    db: Db,
+    user: String,
+    /// The seq of the last event passed on.
+    last: i64,
+    backlog: std::collections::VecDeque<SyncStatusEvent>,
+}
+
+/// A user's events stored after `seq`, oldest first.
+async fn events_after(
+    db: &Db,
+    user_id: &str,
+    seq: i64,
+) -> Result<Vec<(i64, SyncStatusEvent)>, Error> {
+    let user = user_id.to_string();
+    let rows: Vec<(i64, String)> = db
+        .call(move |c| {
+            let mut stmt = c.prepare(
+                "SELECT seq, json FROM sync_events WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT 10000",
+            )?;
+            let rows = stmt.query_map(params![user, seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, j)| Some((seq, serde_json::from_str(&j).ok()?)))
+        .collect())
 }
 
 /// The last `limit` events of a user, oldest first.
@@ -186,19 +290,10 @@ pub async fn stream(
     ValidQuery(q): ValidQuery<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let user_id = require_user(&state, &user_id).await?;
-    // Subscribe before reading the replay, so nothing falls in between.
-    let live = BroadcastStream::new(state.hub.subscribe());
-    let replay = recent_events(&state.db, &user_id, q.replay.unwrap_or(0).min(1000)).await?;
-    let seen: std::collections::HashSet<String> =
-        replay.iter().map(|e| e.event_id.clone()).collect();
-    let user = user_id.clone();
-    let live = live.filter_map(move |item| {
-        let keep = match item {
-            Ok(event) if event.user_id == user && !seen.contains(&event.event_id) => Some(event),
-            _ => None,
-        };
-        std::future::ready(keep)
-    });
+    let (replay, live) = state
+        .hub
+        .follow(&user_id, q.replay.unwrap_or(0).min(1000))
+        .await?;
     let mut closing = state.closing.subscribe();
     let closed = async move {
         let _ = closing.wait_for(|c| *c).await;
@@ -281,3 +376,46 @@ pub async fn runs(
 
 /// How often an idle SSE stream sends a `:` comment line.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_catches_up_from_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("s.sqlite"), crate::db::SERVER_SCHEMA).unwrap();
+        // Room for two events in flight: the reader below falls behind.
+        let hub = Hub::with_capacity(db, 2);
+        let report = |n: u64| Report {
+            run_id: "run",
+            user_id: "u",
+            filename: "export.xml",
+            stage: Stage::Processing,
+            status: Status::InProgress,
+            message: None,
+            progress: None,
+            items_processed: Some(n),
+            items_total: None,
+            error: None,
+            started_at: None,
+            ended_at: None,
+        };
+        hub.emit(report(0)).unwrap();
+        let (replayed, live) = hub.follow("u", 5).await.unwrap();
+        assert_eq!(replayed.len(), 1);
+        for n in 1..=20 {
+            hub.emit(report(n)).unwrap();
+        }
+        let seen: Vec<u64> = live
+            .take(20)
+            .map(|e| e.items_processed.unwrap())
+            .collect()
+            .await;
+        assert_eq!(
+            seen,
+            (1..=20).collect::<Vec<_>>(),
+            "every event, once, in order"
+        );
+    }
+}

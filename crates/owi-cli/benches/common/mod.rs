@@ -1,0 +1,75 @@
+#![allow(dead_code)] // each benchmark uses its own part
+
+//! What the benchmarks share: the cached synthetic export.
+
+use std::path::{Path, PathBuf};
+
+/// A synthetic export of `OWI_BENCH_RECORDS` records (default 3,000,000 ≈
+/// 1 GB of XML), generated once into `target/bench-data` (or
+/// `OWI_BENCH_DIR`) and reused.
+#[derive(Debug)]
+pub struct BenchExport {
+    pub dir: PathBuf,
+    pub xml: PathBuf,
+    pub zip: PathBuf,
+    pub xml_bytes: u64,
+    pub records: u64,
+    pub workouts: u64,
+}
+
+pub fn bench_export() -> Result<BenchExport, Box<dyn std::error::Error>> {
+    let records: u64 = std::env::var("OWI_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000_000);
+    let workouts = (records / 1500).max(10);
+    let dir = std::env::var_os("OWI_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
+        .join(format!("sample-{records}"));
+    let marker = dir.join("manifest.json");
+    let manifest = if marker.exists() {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&marker)?)?
+    } else {
+        println!(
+            "generating a sample of {records} records in {} …",
+            dir.display()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let spec = owi_sample::SampleSpec {
+            records,
+            workouts,
+            seed: 7,
+            locale: "en_US".into(),
+            zip: true,
+            junk_values: 0,
+        };
+        let m = owi_sample::generate(&spec, &dir)?;
+        let value = serde_json::to_value(&m)?;
+        std::fs::write(&marker, serde_json::to_vec_pretty(&value)?)?;
+        value
+    };
+    let path = |field: &str| -> Result<PathBuf, Box<dyn std::error::Error>> {
+        Ok(PathBuf::from(
+            manifest[field]
+                .as_str()
+                .ok_or_else(|| format!("manifest without {field}"))?,
+        ))
+    };
+    Ok(BenchExport {
+        xml: path("xml_path")?,
+        zip: path("zip_path")?,
+        xml_bytes: manifest["xml_bytes"].as_u64().unwrap_or(0),
+        dir,
+        records,
+        workouts,
+    })
+}
+
+/// Peak resident set of a process, from /proc (Linux).
+pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
