@@ -56,24 +56,33 @@ struct Job {
     origin: String,
 }
 
+/// Writes a job row (inside the caller's transaction, so whatever made
+/// the job and the job itself commit together).
+pub fn insert_job(c: &rusqlite::Connection, job: &NewJob) -> rusqlite::Result<()> {
+    // One run per job: a client follows its upload by the task id.
+    let now = now_secs();
+    c.execute(
+        "INSERT INTO jobs (id, run_id, user_id, origin, path, filename, state, created_at, updated_at)
+         VALUES (?1, ?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6)",
+        params![job.task_id, job.user_id, job.origin.as_str(), job.path, job.filename, now],
+    )?;
+    Ok(())
+}
+
 impl AppState {
     /// Queues an import and wakes the worker.
     pub async fn enqueue(&self, job: NewJob) -> Result<(), Error> {
+        let row = job.clone();
+        self.db.call(move |c| insert_job(c, &row)).await?;
+        self.announce(job).await
+    }
+
+    /// Tells the job's followers it is queued, and wakes the worker.
+    pub async fn announce(&self, job: NewJob) -> Result<(), Error> {
         let hub = self.hub.clone();
-        let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
-            // One run per job: a client follows its upload by the task id.
-            let run_id = job.task_id.clone();
-            let now = now_secs();
-            db.blocking(|c| {
-                c.execute(
-                    "INSERT INTO jobs (id, run_id, user_id, origin, path, filename, state, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-                    params![job.task_id, run_id, job.user_id, job.origin.as_str(), job.path, job.filename, now, now],
-                )
-            })?;
             hub.emit(Report {
-                run_id: &run_id,
+                run_id: &job.task_id,
                 user_id: &job.user_id,
                 filename: &job.filename,
                 stage: Stage::Queued,

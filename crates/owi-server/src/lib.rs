@@ -242,11 +242,13 @@ impl Server {
         ));
         let app = router(self.state.clone());
         let addr = listener.local_addr().map_err(Error::Listen)?;
-        let mut closed = self.state.closing.subscribe();
+        let closed = self.state.closing.subscribe();
+        // The store outlives the API: an upload it finishes while the API
+        // stops still becomes a job (see the drain below).
+        let (stop_store, store_stopped) = tokio::sync::oneshot::channel::<()>();
         let store = self.store.map(|store| {
-            let mut closed = closed.clone();
             tokio::spawn(store.run(async move {
-                let _ = closed.wait_for(|c| *c).await;
+                let _ = store_stopped.await;
             }))
         });
         let watcher = self.state.objects.external.then(|| {
@@ -257,18 +259,17 @@ impl Server {
                     .await;
             })
         });
+        // Ends when the store (the only sender) is gone, after every notice.
         let (state, mut created) = (self.state.clone(), self.created);
         let arrivals = tokio::spawn(async move {
-            loop {
-                let next = tokio::select! {
-                    next = created.recv() => next,
-                    _ = closed.wait_for(|c| *c) => None,
-                };
-                let Some(object) = next else { return };
+            while let Some(object) = created.recv().await {
                 if object.bucket != state.objects.bucket {
                     continue;
                 }
-                if let Err(e) = state.object_created(&object.key).await {
+                if let Err(e) = state
+                    .object_created(&object.key, object.upload_id.as_deref())
+                    .await
+                {
                     tracing::error!(key = %object.key, error = %e, "could not queue an upload");
                 }
             }
@@ -290,18 +291,29 @@ impl Server {
             .map_err(Error::Listen);
         stop.cancel();
         let _ = self.state.closing.send(true);
-        let _ = worker.await;
+        let _ = stop_store.send(());
+        if let Some(mut store) = store {
+            // A part upload still streaming gets a few seconds, not forever.
+            match tokio::time::timeout(STORE_STOP_GRACE, &mut store).await {
+                Ok(Ok(Err(e))) => {
+                    tracing::error!(error = %e, "the object store stopped with an error")
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "the object store task failed"),
+                Ok(Ok(Ok(()))) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        "the object store did not stop in time; cutting its uploads off"
+                    );
+                    store.abort();
+                    let _ = store.await;
+                }
+            }
+        }
         let _ = arrivals.await;
         if let Some(watcher) = watcher {
             let _ = watcher.await;
         }
-        if let Some(store) = store {
-            match store.await {
-                Ok(Err(e)) => tracing::error!(error = %e, "the object store stopped with an error"),
-                Err(e) => tracing::error!(error = %e, "the object store task failed"),
-                Ok(Ok(())) => {}
-            }
-        }
+        let _ = worker.await;
         result
     }
 }
@@ -355,6 +367,9 @@ fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::NotFound("Not Found".into()) })
         .with_state(state)
 }
+
+/// How long a stopping server waits for uploads in flight to the store.
+const STORE_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The embedded store (bound, not yet serving) or the external one.
 fn open_objects(

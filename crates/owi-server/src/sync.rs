@@ -214,15 +214,17 @@ impl Hub {
         };
         let json = serde_json::to_string(&event).unwrap_or_default();
         let (user, run) = (event.user_id.clone(), event.run_id.clone());
-        let seq = self.db.blocking(|c| {
+        // Broadcast under the database lock, so streams see events in seq
+        // order (a stream drops a seq lower than one it has passed on).
+        self.db.blocking(|c| {
             c.execute(
                 "INSERT INTO sync_events (user_id, run_id, json) VALUES (?, ?, ?)",
                 params![user, run, json],
             )?;
-            Ok(c.last_insert_rowid())
+            // No live stream listening is fine.
+            let _ = self.live.send((c.last_insert_rowid(), event.clone()));
+            Ok(())
         })?;
-        // No live stream listening is fine.
-        let _ = self.live.send((seq, event.clone()));
         Ok(event)
     }
 }

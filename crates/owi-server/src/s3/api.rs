@@ -84,7 +84,8 @@ pub async fn presign(
     // s3s holds a POST in memory: the policy allows no more than the cap,
     // and says so in `max_file_size` (a client splits, or uses multipart).
     let max_size = (req.max_file_size as u64).min(objects.post_max_bytes);
-    state.ensure_room(max_size)?;
+    // The object, then the worker's copy of it.
+    state.ensure_room(max_size.saturating_mul(2))?;
     let key = object_key(&user_id, &req.filename);
     let fields = sign::post_fields(
         &PostPolicy {
@@ -157,7 +158,8 @@ pub async fn create(
     }
     let user_id = require_user(&state, &user_id).await?;
     let size = req.file_size as u64;
-    state.ensure_room(size)?;
+    // The parts, then the assembled object, then the worker's copy.
+    state.ensure_room(size.saturating_mul(2))?;
     let key = object_key(&user_id, &req.filename);
     let objects = &state.objects;
     let created = objects
@@ -239,7 +241,10 @@ pub async fn sign_parts(
         in_range("part_numbers", n, 1, MAX_PARTS as i64)?;
     }
     let user_id = require_user(&state, &user_id).await?;
-    upload_of(&state, &user_id, &req.key, &req.upload_id).await?;
+    let (_, upload_state) = upload_row(&state, &user_id, &req.key, &req.upload_id).await?;
+    if upload_state != "pending" {
+        return Err(upload_not_found());
+    }
     let objects = &state.objects;
     let now = jiff::Timestamp::now();
     let urls = req
@@ -301,7 +306,25 @@ pub async fn complete(
         ));
     }
     let user_id = require_user(&state, &user_id).await?;
-    let task_id = upload_of(&state, &user_id, &req.key, &req.upload_id).await?;
+    let (task_id, upload_state) = upload_row(&state, &user_id, &req.key, &req.upload_id).await?;
+    let accepted = |task_id: String| {
+        (
+            StatusCode::ACCEPTED,
+            Json(CompleteResponse {
+                status: "processing",
+                key: req.key.clone(),
+                bucket: state.objects.bucket.clone(),
+                task_id,
+            }),
+        )
+    };
+    match upload_state.as_str() {
+        "pending" => {}
+        // A retry of a complete that went through (its answer was lost).
+        "received" => return Ok(accepted(task_id)),
+        _ => return Err(upload_not_found()),
+    }
+    check_parts(&state, &req).await?;
     let objects = &state.objects;
     let parts = req
         .parts
@@ -330,17 +353,63 @@ pub async fn complete(
     // The embedded store has already reported the object; an external one
     // never will, and its answer here is the store's own word.
     if objects.external {
-        state.object_created(&req.key).await?;
+        state.object_created(&req.key, Some(&req.upload_id)).await?;
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(CompleteResponse {
-            status: "processing",
-            key: req.key,
-            bucket: objects.bucket.clone(),
-            task_id,
-        }),
-    ))
+    Ok(accepted(task_id))
+}
+
+/// What S3 checks on complete and s3s-fs does not (it also forgets the
+/// upload before checking, so a bad list would destroy it): part numbers
+/// ascending from 1 without gaps, each uploaded, with the ETag the store
+/// gave where the store lists ETags.
+async fn check_parts(state: &AppState, req: &CompleteRequest) -> Result<(), ApiError> {
+    for (i, part) in req.parts.iter().enumerate() {
+        if i64::from(part.part_number) != i as i64 + 1 {
+            return Err(ApiError::BadRequest(
+                "Parts must be listed in ascending order from 1 without gaps - parts".into(),
+            ));
+        }
+    }
+    let objects = &state.objects;
+    let mut stored = std::collections::HashMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = objects
+            .client
+            .list_parts()
+            .bucket(&objects.bucket)
+            .key(&req.key)
+            .upload_id(&req.upload_id)
+            .set_part_number_marker(marker.take())
+            .send()
+            .await
+            .map_err(store_error)?;
+        for part in page.parts() {
+            if let Some(n) = part.part_number() {
+                stored.insert(n, part.e_tag().map(|e| e.trim_matches('"').to_string()));
+            }
+        }
+        match page.next_part_number_marker() {
+            Some(next) if page.is_truncated() == Some(true) => marker = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    for part in &req.parts {
+        // s3s-fs lists parts without their ETags: then presence is all
+        // that can be checked.
+        let matches = match stored.get(&part.part_number) {
+            Some(Some(etag)) => etag == part.etag.trim_matches('"'),
+            Some(None) => true,
+            None => false,
+        };
+        if !matches {
+            return Err(ApiError::BadRequest(format!(
+                "The object store refused the upload: InvalidPart - part {} was not uploaded or its ETag does not match",
+                part.part_number
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,22 +431,10 @@ pub async fn abort(
     ValidJson(req): ValidJson<AbortRequest>,
 ) -> Result<Json<AbortResponse>, ApiError> {
     let user_id = require_user(&state, &user_id).await?;
-    owned(&user_id, &req.key)?;
-    let (key, upload_id) = (req.key.clone(), req.upload_id.clone());
-    let finished: bool = state
-        .db
-        .call(move |c| {
-            c.query_row(
-                "SELECT 1 FROM uploads WHERE key = ? AND upload_id = ? AND state != 'pending'",
-                params![key, upload_id],
-                |_| Ok(()),
-            )
-            .optional()
-        })
-        .await?
-        .is_some();
+    // Only the owner's own upload: the store aborts by upload id alone.
+    let (_, upload_state) = upload_row(&state, &user_id, &req.key, &req.upload_id).await?;
     // Aborting twice is fine, and the store need not hear of it again.
-    if finished {
+    if upload_state != "pending" {
         return Ok(Json(AbortResponse {
             status: "aborted",
             key: req.key,
@@ -471,28 +528,33 @@ async fn promise(
     Ok(())
 }
 
-/// The run a multipart upload of this user will be processed as.
-async fn upload_of(
+/// A multipart upload of this user: the run it will be processed as, and
+/// whether it is still `pending` (or `received`, `aborted`, `expired`).
+async fn upload_row(
     state: &AppState,
     user_id: &str,
     key: &str,
     upload_id: &str,
-) -> Result<String, ApiError> {
+) -> Result<(String, String), ApiError> {
     owned(user_id, key)?;
     let (user, key, upload) = (user_id.to_string(), key.to_string(), upload_id.to_string());
     state
         .db
         .call(move |c| {
             c.query_row(
-                "SELECT task_id FROM uploads
-                 WHERE user_id = ? AND key = ? AND upload_id = ? AND kind = 'multipart' AND state = 'pending'",
+                "SELECT task_id, state FROM uploads
+                 WHERE user_id = ? AND key = ? AND upload_id = ? AND kind = 'multipart'",
                 params![user, key, upload],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
         })
         .await?
-        .ok_or_else(|| ApiError::NotFound("Multipart upload not found".into()))
+        .ok_or_else(upload_not_found)
+}
+
+fn upload_not_found() -> ApiError {
+    ApiError::NotFound("Multipart upload not found".into())
 }
 
 fn owned(user_id: &str, key: &str) -> Result<(), ApiError> {
@@ -555,7 +617,10 @@ fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E>) -> Api
             let code = e.code().unwrap_or("Unknown").to_string();
             let message = e.message().unwrap_or_default().to_string();
             match code.as_str() {
-                "NoSuchUpload" => ApiError::NotFound("Multipart upload not found".into()),
+                "NoSuchUpload" => upload_not_found(),
+                "AccessDenied" => {
+                    ApiError::Forbidden(format!("The object store denied access - {message}"))
+                }
                 "EntityTooSmall" | "InvalidPart" | "InvalidPartOrder" | "MalformedXML"
                 | "InvalidRequest" | "InvalidArgument" => ApiError::BadRequest(format!(
                     "The object store refused the upload: {code} - {message}"

@@ -123,49 +123,59 @@ fn user_of_key(key: &str) -> Option<&str> {
 }
 
 impl AppState {
-    /// An object finished uploading: queue its import, once. The run id is
-    /// the one promised when the upload was presigned, if it was.
-    pub(crate) async fn object_created(&self, key: &str) -> Result<(), Error> {
+    /// An object finished uploading: queue its import, once. `upload_id`
+    /// names the multipart upload that made it (`None` for a POST or PUT).
+    /// The run id is the one promised when the upload was presigned, if it
+    /// was; the promise is used and the job written in one transaction.
+    pub(crate) async fn object_created(
+        &self,
+        key: &str,
+        upload_id: Option<&str>,
+    ) -> Result<(), Error> {
         let Some(user_id) = user_of_key(key).map(str::to_string) else {
             tracing::debug!(key, "ignoring an object outside any user's raw/ prefix");
             return Ok(());
         };
-        let owned_key = key.to_string();
+        let (owned_key, upload) = (key.to_string(), upload_id.map(str::to_string));
         let probe_user = user_id.clone();
-        let claimed = self
+        let queued = self
             .db
             .call(move |c| {
                 let tx = c.transaction()?;
                 let known: bool = tx
-                    .query_row(
-                        "SELECT 1 FROM users WHERE id = ?",
-                        [&probe_user],
-                        |_| Ok(()),
-                    )
+                    .query_row("SELECT 1 FROM users WHERE id = ?", [&probe_user], |_| Ok(()))
                     .optional()?
                     .is_some();
                 if !known {
                     return Ok(None);
                 }
-                // The newest promise for this key, unless already used (a
-                // POST policy may be used twice: the second gets a new run).
-                let pending: Option<(i64, String, String)> = tx
-                    .query_row(
+                // A multipart upload answers its own promise; a POST the
+                // newest POST promise for the key (a policy used twice gets
+                // a new run the second time).
+                let pending: Option<(i64, String, String)> = match &upload {
+                    Some(upload) => tx.query_row(
                         "SELECT id, task_id, filename FROM uploads
-                         WHERE key = ? AND user_id = ? AND state = 'pending'
-                         ORDER BY id DESC LIMIT 1",
-                        params![owned_key, probe_user],
+                         WHERE key = ? AND upload_id = ? AND kind = 'multipart' AND state = 'pending'",
+                        params![owned_key, upload],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                let claimed = match pending {
+                    ),
+                    None => tx.query_row(
+                        "SELECT id, task_id, filename FROM uploads
+                         WHERE key = ? AND kind = 'post' AND state = 'pending'
+                         ORDER BY id DESC LIMIT 1",
+                        [&owned_key],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    ),
+                }
+                .optional()?;
+                let (task_id, filename) = match pending {
                     Some((id, task, filename)) => {
-                        // Every POST promise for the key is answered by
-                        // this object, so a watcher does not import it twice.
+                        // Every POST promise for the key is answered by this
+                        // object, so a watcher does not import it twice.
                         tx.execute(
                             "UPDATE uploads SET state = 'received'
-                             WHERE state = 'pending' AND key = ?1 AND (kind = 'post' OR id = ?2)",
-                            params![owned_key, id],
+                             WHERE id = ?2 OR (?3 AND state = 'pending' AND key = ?1 AND kind = 'post')",
+                            params![owned_key, id, upload.is_none()],
                         )?;
                         (task, filename)
                     }
@@ -174,23 +184,24 @@ impl AppState {
                         owned_key.rsplit('/').next().unwrap_or_default().to_string(),
                     ),
                 };
+                let job = NewJob {
+                    task_id,
+                    user_id: probe_user,
+                    origin: Origin::S3,
+                    path: owned_key,
+                    filename,
+                };
+                crate::jobs::insert_job(&tx, &job)?;
                 tx.commit()?;
-                Ok(Some(claimed))
+                Ok(Some(job))
             })
             .await?;
-        let Some((task_id, filename)) = claimed else {
+        let Some(job) = queued else {
             tracing::warn!(key, "an upload arrived for an unknown user; not imported");
             return Ok(());
         };
-        tracing::info!(key, task = %task_id, "upload received in the object store");
-        self.enqueue(NewJob {
-            task_id,
-            user_id,
-            origin: Origin::S3,
-            path: key.to_string(),
-            filename,
-        })
-        .await
+        tracing::info!(key, task = %job.task_id, "upload received in the object store");
+        self.announce(job).await
     }
 
     /// For an external store: looks for the presigned POST uploads still
@@ -242,7 +253,7 @@ impl AppState {
                 .and_then(|h| h.last_modified)
                 .is_some_and(|t| t.secs() + 1 >= since);
             if fresh {
-                self.object_created(&key).await?;
+                self.object_created(&key, None).await?;
             }
         }
         Ok(())

@@ -21,6 +21,8 @@ use crate::error::Error;
 pub struct Created {
     pub bucket: String,
     pub key: String,
+    /// The multipart upload that made it, if one did.
+    pub upload_id: Option<String>,
 }
 
 /// A store bound to its port but not yet serving.
@@ -123,11 +125,12 @@ struct Observed {
 }
 
 impl Observed {
-    fn report(&self, bucket: &str, key: &str) {
-        // Nobody listening means the server is stopping: nothing to do.
+    fn report(&self, bucket: &str, key: &str, upload_id: Option<String>) {
+        // Nobody listening means the server has stopped: nothing to do.
         let _ = self.created.send(Created {
             bucket: bucket.to_string(),
             key: key.to_string(),
+            upload_id,
         });
     }
 }
@@ -147,7 +150,7 @@ macro_rules! observed_s3 {
             async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
                 let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
                 let response = self.inner.put_object(req).await?;
-                self.report(&bucket, &key);
+                self.report(&bucket, &key, None);
                 Ok(response)
             }
 
@@ -156,7 +159,7 @@ macro_rules! observed_s3 {
             async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
                 let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
                 let response = self.inner.post_object(req).await?;
-                self.report(&bucket, &key);
+                self.report(&bucket, &key, None);
                 Ok(response)
             }
 
@@ -166,8 +169,9 @@ macro_rules! observed_s3 {
                 req: S3Request<CompleteMultipartUploadInput>,
             ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
                 let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let upload_id = req.input.upload_id.clone();
                 let response = self.inner.complete_multipart_upload(req).await?;
-                self.report(&bucket, &key);
+                self.report(&bucket, &key, Some(upload_id));
                 Ok(response)
             }
         }
