@@ -251,14 +251,25 @@ impl Server {
                 let _ = store_stopped.await;
             }))
         });
+        // An external store sends no notices: watch its POSTs closely. In
+        // every mode, a pass at start and then hourly catches up with
+        // uploads whose notice a crash lost and sweeps abandoned ones.
         let watcher = self.state.objects.external.then(|| {
             let (state, closed) = (self.state.clone(), closed.clone());
             tokio::spawn(async move {
                 state
-                    .watch_pending_posts(Duration::from_secs(2), closed)
+                    .watch_uploads(Duration::from_secs(2), false, closed)
                     .await;
             })
         });
+        let upkeep = {
+            let (state, closed) = (self.state.clone(), closed.clone());
+            tokio::spawn(async move {
+                state
+                    .watch_uploads(Duration::from_secs(3600), true, closed)
+                    .await;
+            })
+        };
         // Ends when the store (the only sender) is gone, after every notice.
         let (state, mut created) = (self.state.clone(), self.created);
         let arrivals = tokio::spawn(async move {
@@ -313,6 +324,7 @@ impl Server {
         if let Some(watcher) = watcher {
             let _ = watcher.await;
         }
+        let _ = upkeep.await;
         let _ = worker.await;
         result
     }

@@ -73,6 +73,8 @@ pub struct Objects {
 /// A presigned POST stays watched this long past its expiry, for an upload
 /// that started just before it.
 const WATCH_GRACE_SECS: i64 = 15 * 60;
+/// Objects this recent are left to the notice already on its way.
+const UPKEEP_SETTLE: Duration = Duration::from_secs(30);
 /// A multipart upload may take this long before its row is forgotten.
 pub(crate) const MULTIPART_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 
@@ -204,56 +206,106 @@ impl AppState {
         self.announce(job).await
     }
 
-    /// For an external store: looks for the presigned POST uploads still
-    /// pending, every `every`, until `stop` says so.
-    pub(crate) async fn watch_pending_posts(
+    /// Runs [`AppState::reconcile`] now and then every `every` until
+    /// `stop`. With an external store the server watches POSTs this way
+    /// (every 2 s); in every mode an hourly pass catches up with the rest.
+    pub(crate) async fn watch_uploads(
         &self,
         every: Duration,
+        multipart: bool,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
+        // The close watch (no notices to wait for) claims at once; the
+        // upkeep pass leaves recent objects to their notice.
+        let settle = if multipart {
+            UPKEEP_SETTLE
+        } else {
+            Duration::ZERO
+        };
         loop {
-            tokio::select! {
-                _ = stop.changed() => return,
-                () = tokio::time::sleep(every) => {}
-            }
-            if let Err(e) = self.check_pending_posts().await {
+            if let Err(e) = self.reconcile(multipart, settle).await {
                 tracing::warn!(error = %e, "could not check pending uploads");
+            }
+            tokio::select! {
+                _ = stop.wait_for(|closing| *closing) => return,
+                () = tokio::time::sleep(every) => {}
             }
         }
     }
 
-    async fn check_pending_posts(&self) -> Result<(), Error> {
+    /// Keeps the upload promises true to the store: claims objects that
+    /// landed without their notice reaching a job (an external store; a
+    /// crash between the store's write and the job row), expires old
+    /// promises and aborts multipart uploads abandoned past their lifetime,
+    /// so their parts do not fill the disk.
+    async fn reconcile(&self, multipart: bool, settle: Duration) -> Result<(), Error> {
         let now = now_secs();
-        let pending: Vec<(String, i64)> = self
+        let (abandoned, pending) = self
             .db
             .call(move |c| {
-                c.execute(
-                    "UPDATE uploads SET state = 'expired' WHERE state = 'pending' AND expires_at < ?",
-                    [now - WATCH_GRACE_SECS],
-                )?;
                 let mut q = c.prepare(
-                    "SELECT key, min(created_at) FROM uploads WHERE kind = 'post' AND state = 'pending' GROUP BY key",
+                    "SELECT key, upload_id FROM uploads
+                     WHERE state = 'pending' AND kind = 'multipart' AND expires_at < ?",
                 )?;
-                let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect()
+                let abandoned = q
+                    .query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                c.execute(
+                    "UPDATE uploads SET state = 'expired'
+                     WHERE state = 'pending' AND (
+                        (kind = 'post' AND expires_at < ?1) OR (kind = 'multipart' AND expires_at < ?2))",
+                    params![now - WATCH_GRACE_SECS, now],
+                )?;
+                // A POST promise per key (the newest claims the object); a
+                // multipart promise per upload.
+                let mut q = c.prepare(
+                    "SELECT key, NULL, min(created_at) FROM uploads
+                       WHERE kind = 'post' AND state = 'pending' GROUP BY key
+                     UNION ALL
+                     SELECT key, upload_id, created_at FROM uploads
+                       WHERE kind = 'multipart' AND state = 'pending' AND ?",
+                )?;
+                let pending = q
+                    .query_map([multipart], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok((abandoned, pending))
             })
             .await?;
-        for (key, since) in pending {
-            let head = self
-                .objects
+        let objects = &self.objects;
+        for (key, upload_id) in abandoned {
+            tracing::info!(
+                key,
+                "aborting a multipart upload abandoned past its lifetime"
+            );
+            if let Err(e) = objects
+                .client
+                .abort_multipart_upload()
+                .bucket(&objects.bucket)
+                .key(&key)
+                .upload_id(&upload_id)
+                .send()
+                .await
+            {
+                tracing::debug!(key, error = ?e, "the store would not abort it (already gone?)");
+            }
+        }
+        for (key, upload_id, since) in pending {
+            let head = objects
                 .client
                 .head_object()
-                .bucket(&self.objects.bucket)
+                .bucket(&objects.bucket)
                 .key(&key)
                 .send()
                 .await;
-            // An object older than the presign is an earlier upload.
-            let fresh = head
-                .ok()
-                .and_then(|h| h.last_modified)
-                .is_some_and(|t| t.secs() + 1 >= since);
+            // An object older than the promise is an earlier upload; one
+            // younger than `settle` may still have its notice on the way.
+            let modified = head.ok().and_then(|h| h.last_modified).map(|t| t.secs());
+            let fresh = modified
+                .is_some_and(|t| t + 1 >= since && t <= now_secs() - settle.as_secs() as i64);
             if fresh {
-                self.object_created(&key, None).await?;
+                self.object_created(&key, upload_id.as_deref()).await?;
             }
         }
         Ok(())

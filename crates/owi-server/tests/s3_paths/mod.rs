@@ -757,3 +757,72 @@ async fn a_full_disk_is_refused_before_any_byte_is_sent() {
     assert!(s.uploads().is_empty());
     assert_eq!(s.jobs(), 0);
 }
+
+#[tokio::test]
+async fn an_upload_whose_notice_was_lost_is_claimed_at_the_next_start() {
+    let s = TestServer::start().await;
+    let user = s.create_user("lost@example.com").await;
+    let presigned = s.presign(&user, json!({ "filename": "lost.xml" })).await;
+    let key = presigned.json["file_key"].as_str().unwrap().to_string();
+    let (creds, bucket) = (s.s3_credentials.clone(), s.bucket.clone());
+    let dir = s.stop().await;
+
+    // As if the server had crashed between the store writing the object and
+    // the job row: the object is there (written a minute ago), no job is.
+    let (ignored, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let store = EmbeddedStore::bind(
+        &StoreOptions {
+            root: dir.path().join("objects"),
+            bucket: bucket.clone(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            credentials: creds.clone(),
+            post_max_bytes: 1 << 20,
+            max_skew_secs: 900,
+        },
+        ignored,
+    )
+    .unwrap();
+    let client = s3_client(store.endpoint(), &creds);
+    let (stop_store, stopped) = tokio::sync::oneshot::channel::<()>();
+    let store_task = tokio::spawn(store.run(async {
+        let _ = stopped.await;
+    }));
+    let data = tempfile::tempdir().unwrap();
+    let manifest = sample(data.path(), 200, 2);
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(std::fs::read(&manifest.xml_path).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+    let _ = stop_store.send(());
+    store_task.await.unwrap().unwrap();
+    let object = dir.path().join("objects").join(&bucket).join(&key);
+    let minute_ago = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&object)
+        .unwrap()
+        .set_modified(minute_ago)
+        .unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
+    db.execute("UPDATE uploads SET created_at = created_at - 120", [])
+        .unwrap();
+    drop(db);
+
+    let s = TestServer::start_in(dir, |_| {}).await;
+    let events = tokio::time::timeout(Duration::from_secs(60), s.follow(&user, None))
+        .await
+        .expect("the start-up pass claims the upload");
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.stage, last.status),
+        (Stage::Completed, Status::Success),
+        "{last:?}"
+    );
+    assert_eq!(last.metadata["filename"], "lost.xml", "the promised run");
+    assert_eq!(s.count(&user, "/events/workouts").await, 2);
+    assert_eq!(s.jobs(), 1);
+}
