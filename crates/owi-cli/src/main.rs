@@ -5,6 +5,7 @@
 //! process with one sentence on stderr and a non-zero exit code.
 
 mod bar;
+mod connect;
 mod inspect;
 mod paths;
 mod sample;
@@ -39,6 +40,10 @@ enum Command {
     Sample(sample::Args),
     /// Run the bundled Open Wearables import server on this machine.
     Serve(serve::Args),
+    /// Log in to an Open Wearables server (password or API key).
+    Login(connect::LoginArgs),
+    /// List, search or create the users of the server logged in to.
+    Users(connect::UsersArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +54,8 @@ fn main() -> ExitCode {
         Command::Workouts(args) => workouts::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Login(args) => connect::login(args),
+        Command::Users(args) => connect::users(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,8 +29,12 @@ impl Env {
         let mut cmd = Command::cargo_bin("owi").expect("owi binary");
         cmd.env("HOME", self.home.path())
             .env("XDG_DATA_HOME", self.home.path().join("data"))
+            .env("OWI_NO_KEYCHAIN", "1")
             .env_remove("OWI_DB")
             .env_remove("OWI_LOG");
+        for var in ["OWI_SERVER", "OWI_API_KEY", "OWI_EMAIL", "OWI_PASSWORD"] {
+            cmd.env_remove(var);
+        }
         cmd
     }
 
@@ -281,4 +285,145 @@ fn a_truncated_export_is_kept_as_partial_with_the_offset() {
         stored > 0 && stored < 2000,
         "records before the cut are kept: {stored}"
     );
+}
+
+/// The bundled server, in-process on its own runtime thread, for the
+/// commands that talk to one.
+struct LocalServer {
+    url: String,
+    _dir: TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+const KEY: &str = "sk-0123456789abcdef0123456789abcdef";
+
+fn local_server() -> LocalServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = owi_server::ServerConfig::new(dir.path());
+    config.admin_email = Some("dev@example.com".into());
+    config.admin_password = Some("s3cret-pass".into());
+    config.api_key = Some(KEY.into());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = owi_server::Server::open(config).unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(server.run(listener, std::future::pending()));
+    LocalServer {
+        url,
+        _dir: dir,
+        _runtime: runtime,
+    }
+}
+
+#[test]
+fn login_then_users_create_and_list() {
+    let env = Env::new();
+    let server = local_server();
+    let out = env
+        .owi()
+        .args([
+            "login",
+            "--server",
+            &server.url,
+            "--email",
+            "dev@example.com",
+            "--password-stdin",
+        ])
+        .write_stdin("s3cret-pass\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("logged in to {} as dev@example.com", server.url)),
+        "{stdout}"
+    );
+    // Without a keychain the next command is told how to authenticate.
+    assert!(stdout.contains("no keychain"), "{stdout}");
+    let saved = std::fs::read_to_string(env.path("data/owi/server.json")).unwrap();
+    assert!(
+        !saved.contains("s3cret-pass"),
+        "no secret in the profile: {saved}"
+    );
+
+    let created = env
+        .owi()
+        .env("OWI_SERVER", &server.url)
+        .env("OWI_API_KEY", KEY)
+        .args([
+            "users",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--first-name",
+            "Ada",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let user: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let listed = env
+        .owi()
+        .env("OWI_SERVER", &server.url)
+        .env("OWI_EMAIL", "dev@example.com")
+        .env("OWI_PASSWORD", "s3cret-pass")
+        .args(["users", "--search", "ada", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let page: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(page["total"], 1);
+    assert_eq!(page["items"][0]["id"], user["id"]);
+}
+
+#[test]
+fn login_failures_are_one_sentence() {
+    let env = Env::new();
+    let server = local_server();
+    let err = fails_with(
+        &env,
+        &[
+            "login",
+            "--server",
+            &server.url,
+            "--api-key",
+            "sk-ffffffffffffffffffffffffffffffff",
+        ],
+        "log in again",
+    );
+    assert!(!err.contains("ffffffff"), "the key is not echoed: {err}");
+    let out = env
+        .owi()
+        .args([
+            "login",
+            "--server",
+            &server.url,
+            "--email",
+            "dev@example.com",
+            "--password-stdin",
+        ])
+        .write_stdin("wrong\n")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("error: wrong email or password for {}", server.url)
+    );
+    fails_with(&env, &["users"], "log in first");
 }

@@ -1,0 +1,544 @@
+//! A connection to one Open Wearables server: its address, how this client
+//! proves who it is (an API key, or a password login with tokens refreshed
+//! as they expire), and requests sent with timeouts and retries.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::BackoffBuilder;
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::{ErrorBody, NewUser, Page, TokenResponse, User, UserQuery};
+use crate::error::Error;
+use crate::secret::Secret;
+
+/// How a client proves who it is.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// `X-Open-Wearables-API-Key`.
+    ApiKey(Secret),
+    /// A form login, then `Authorization: Bearer`.
+    Password { email: String, password: Secret },
+    /// A refresh token kept from an earlier login (the password is not kept).
+    RefreshToken { email: String, token: Secret },
+}
+
+/// A server's address: what people type (`http://host:8000`, with or without
+/// `/api/v1`) made into the API's base.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerUrl {
+    /// `…/api/v1/`, for joining paths.
+    api: Url,
+    /// `scheme://host[:port][/prefix]`, as shown to people and used as a key.
+    origin: String,
+}
+
+impl ServerUrl {
+    pub fn parse(input: &str) -> Result<ServerUrl, Error> {
+        let bad = |reason: &str| Error::BadServerUrl {
+            url: input.to_string(),
+            reason: reason.to_string(),
+        };
+        let trimmed = input.trim().trim_end_matches('/');
+        let mut url = Url::parse(trimmed).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("it must start with http:// or https://"));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("it has no host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+            return Err(bad("it must not carry a query, fragment or user name"));
+        }
+        let path = url.path().trim_end_matches('/').to_string();
+        let prefix = path.strip_suffix("/api/v1").unwrap_or(&path).to_string();
+        url.set_path(&format!("{prefix}/api/v1/"));
+        let origin = format!("{}{}", url.origin().ascii_serialization(), prefix);
+        Ok(ServerUrl { api: url, origin })
+    }
+
+    /// `http://host:port`: how the server is named to people.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn join(&self, path: &str) -> Result<Url, Error> {
+        self.api
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))
+    }
+}
+
+/// How hard to try before giving up on a transient failure.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            min_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential delays with jitter, one per retry.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts)
+            .with_jitter()
+            .build()
+    }
+}
+
+/// A connection to one server. Cheap to clone; clones share the session.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    server: ServerUrl,
+    auth: Auth,
+    retry: RetryPolicy,
+}
+
+#[derive(Debug)]
+enum Auth {
+    ApiKey(Secret),
+    Session {
+        email: String,
+        /// Kept only for this process, to log in again when a refresh fails.
+        password: Option<Secret>,
+        tokens: tokio::sync::Mutex<Tokens>,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Tokens {
+    access: Option<Secret>,
+    refresh: Option<Secret>,
+    /// When the access token stops working (a little early, to be safe).
+    expires_at: Option<Instant>,
+}
+
+/// Whether a request may be sent again after a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotent {
+    Yes,
+    No,
+}
+
+impl Client {
+    /// Connects and proves the credentials work: a password is logged in
+    /// with, a key or a kept refresh token is tried on a cheap request.
+    pub async fn connect(server: &str, credentials: Credentials) -> Result<Client, Error> {
+        Client::connect_with(server, credentials, RetryPolicy::default()).await
+    }
+
+    pub async fn connect_with(
+        server: &str,
+        credentials: Credentials,
+        retry: RetryPolicy,
+    ) -> Result<Client, Error> {
+        let server = ServerUrl::parse(server)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .user_agent(concat!("owi/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot set up HTTP: {e}")))?;
+        let auth = match credentials {
+            Credentials::ApiKey(key) => Auth::ApiKey(key),
+            Credentials::Password { email, password } => Auth::Session {
+                email,
+                password: Some(password),
+                tokens: Default::default(),
+            },
+            Credentials::RefreshToken { email, token } => Auth::Session {
+                email,
+                password: None,
+                tokens: tokio::sync::Mutex::new(Tokens {
+                    refresh: Some(token),
+                    ..Tokens::default()
+                }),
+            },
+        };
+        let client = Client {
+            inner: Arc::new(Inner {
+                http,
+                server,
+                auth,
+                retry,
+            }),
+        };
+        // Proves the credentials now rather than at the first real request.
+        client
+            .users(&UserQuery {
+                limit: 1,
+                ..UserQuery::default()
+            })
+            .await?;
+        Ok(client)
+    }
+
+    pub fn server(&self) -> &ServerUrl {
+        &self.inner.server
+    }
+
+    /// The email of a password session.
+    pub fn email(&self) -> Option<&str> {
+        match &self.inner.auth {
+            Auth::Session { email, .. } => Some(email),
+            Auth::ApiKey(_) => None,
+        }
+    }
+
+    /// The current refresh token, to keep in the keychain (it rotates).
+    pub async fn refresh_token(&self) -> Option<Secret> {
+        match &self.inner.auth {
+            Auth::Session { tokens, .. } => tokens.lock().await.refresh.clone(),
+            Auth::ApiKey(_) => None,
+        }
+    }
+
+    pub async fn users(&self, query: &UserQuery) -> Result<Page<User>, Error> {
+        self.get("users", query).await
+    }
+
+    pub async fn user(&self, id: &str) -> Result<User, Error> {
+        self.get(&format!("users/{id}"), &()).await
+    }
+
+    /// Not retried: a repeat could make the user twice.
+    pub async fn create_user(&self, new: &NewUser) -> Result<User, Error> {
+        self.send_json(Method::POST, "users", &(), Some(new), Idempotent::No)
+            .await
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &(impl Serialize + ?Sized),
+    ) -> Result<T, Error> {
+        self.send_json::<T, ()>(Method::GET, path, query, None, Idempotent::Yes)
+            .await
+    }
+
+    /// Sends an authenticated JSON request; decodes the JSON answer.
+    pub(crate) async fn send_json<T: DeserializeOwned, B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &(impl Serialize + ?Sized),
+        body: Option<&B>,
+        idempotent: Idempotent,
+    ) -> Result<T, Error> {
+        let url = self.inner.server.join(path)?;
+        let response = self
+            .send(idempotent, |http| {
+                let request = http.request(method.clone(), url.clone()).query(query);
+                match body {
+                    Some(body) => request.json(body),
+                    None => request,
+                }
+            })
+            .await?;
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+            server: self.origin(),
+            reason: format!("{path}: {e}"),
+        })
+    }
+
+    /// Sends with credentials, refreshing or logging in again once on a
+    /// 401, and retrying transient failures when `idempotent`.
+    pub(crate) async fn send(
+        &self,
+        idempotent: Idempotent,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Error> {
+        let mut delays = self.inner.retry.delays();
+        let mut renewed = false;
+        loop {
+            let request = self.authorize(build(&self.inner.http)).await?;
+            let error = match request.send().await {
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    if !renewed && self.renew().await? {
+                        renewed = true;
+                        continue;
+                    }
+                    return Err(Error::LoginRequired {
+                        server: self.origin(),
+                    });
+                }
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => self.refusal(response).await,
+                Err(e) => self.transport(&e),
+            };
+            // A server that says when to come back is believed.
+            let retry_after = match &error {
+                Error::Server { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            match delays.next() {
+                Some(delay) if idempotent == Idempotent::Yes && error.is_transient() => {
+                    let delay =
+                        retry_after.map_or(delay, |after| after.min(Duration::from_secs(300)));
+                    tracing::warn!(error = %error, ?delay, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        match &self.inner.auth {
+            Auth::ApiKey(key) => Ok(request.header("X-Open-Wearables-API-Key", key.expose())),
+            Auth::Session { tokens, .. } => {
+                let fresh = {
+                    let tokens = tokens.lock().await;
+                    match (&tokens.access, tokens.expires_at) {
+                        (Some(access), Some(at)) if Instant::now() < at => Some(access.clone()),
+                        (Some(access), None) => Some(access.clone()),
+                        _ => None,
+                    }
+                };
+                let access =
+                    match fresh {
+                        Some(access) => access,
+                        None => {
+                            if !self.renew().await? {
+                                return Err(Error::LoginRequired {
+                                    server: self.origin(),
+                                });
+                            }
+                            tokens.lock().await.access.clone().ok_or_else(|| {
+                                Error::LoginRequired {
+                                    server: self.origin(),
+                                }
+                            })?
+                        }
+                    };
+                Ok(request.bearer_auth(access.expose()))
+            }
+        }
+    }
+
+    /// Gets a new access token: by the refresh token, else by logging in
+    /// again with the password this process holds. `false` when neither
+    /// is possible (an API key, or nothing left to try).
+    async fn renew(&self) -> Result<bool, Error> {
+        let Auth::Session {
+            email,
+            password,
+            tokens,
+        } = &self.inner.auth
+        else {
+            return Ok(false);
+        };
+        let mut tokens = tokens.lock().await;
+        if let Some(refresh) = tokens.refresh.take() {
+            let url = self.inner.server.join("token/refresh")?;
+            let body = serde_json::json!({ "refresh_token": refresh.expose() });
+            match self.inner.http.post(url).json(&body).send().await {
+                Ok(response) if response.status().is_success() => {
+                    let answer: TokenResponse =
+                        response.json().await.map_err(|e| Error::Protocol {
+                            server: self.origin(),
+                            reason: format!("token/refresh: {e}"),
+                        })?;
+                    *tokens = Tokens::from(answer);
+                    return Ok(true);
+                }
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    tracing::info!("the refresh token was refused");
+                }
+                Ok(response) => return Err(self.refusal(response).await),
+                Err(e) => {
+                    // Keep it for the next try: the network, not the token.
+                    tokens.refresh = Some(refresh);
+                    return Err(self.transport(&e));
+                }
+            }
+        }
+        let Some(password) = password else {
+            return Ok(false);
+        };
+        let url = self.inner.server.join("auth/login")?;
+        let form = [
+            ("username", email.as_str()),
+            ("password", password.expose()),
+        ];
+        let response = self
+            .inner
+            .http
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            return Err(Error::BadLogin {
+                server: self.origin(),
+            });
+        }
+        if !response.status().is_success() {
+            return Err(self.refusal(response).await);
+        }
+        let answer: TokenResponse = response.json().await.map_err(|e| Error::Protocol {
+            server: self.origin(),
+            reason: format!("auth/login: {e}"),
+        })?;
+        *tokens = Tokens::from(answer);
+        Ok(true)
+    }
+
+    fn origin(&self) -> String {
+        self.inner.server.origin.clone()
+    }
+
+    pub(crate) fn transport(&self, e: &reqwest::Error) -> Error {
+        if e.is_timeout() {
+            return Error::Timeout {
+                server: self.origin(),
+            };
+        }
+        // The innermost cause says the most ("Connection refused").
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(inner) = source {
+            reason = inner.to_string();
+            source = inner.source();
+        }
+        Error::Unreachable {
+            server: self.origin(),
+            reason,
+        }
+    }
+
+    /// A non-success answer as an error, with the server's `detail`.
+    pub(crate) async fn refusal(&self, response: reqwest::Response) -> Error {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.unwrap_or_default();
+        let detail = match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(ErrorBody {
+                detail: serde_json::Value::String(s),
+            }) => s,
+            Ok(ErrorBody { detail }) => detail.to_string(),
+            Err(_) => text.chars().take(200).collect(),
+        };
+        let server = self.origin();
+        match status.as_u16() {
+            404 => Error::NotFound { server, detail },
+            429 | 500..=599 => Error::Server {
+                server,
+                status: status.as_u16(),
+                detail,
+                retry_after,
+            },
+            code => Error::Refused {
+                server,
+                status: code,
+                detail,
+            },
+        }
+    }
+}
+
+impl From<TokenResponse> for Tokens {
+    fn from(answer: TokenResponse) -> Self {
+        Tokens {
+            access: Some(Secret::new(answer.access_token)),
+            refresh: answer.refresh_token.map(Secret::new),
+            // A minute early: a token must not expire on the way.
+            expires_at: answer
+                .expires_in
+                .map(|secs| Instant::now() + Duration::from_secs(secs.saturating_sub(60))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_are_normalized() {
+        for (input, api, origin) in [
+            (
+                "http://127.0.0.1:8000",
+                "http://127.0.0.1:8000/api/v1/",
+                "http://127.0.0.1:8000",
+            ),
+            (
+                "http://127.0.0.1:8000/",
+                "http://127.0.0.1:8000/api/v1/",
+                "http://127.0.0.1:8000",
+            ),
+            (
+                "https://ow.example.com/api/v1",
+                "https://ow.example.com/api/v1/",
+                "https://ow.example.com",
+            ),
+            (
+                "https://example.com/ow/api/v1/",
+                "https://example.com/ow/api/v1/",
+                "https://example.com/ow",
+            ),
+        ] {
+            let url = ServerUrl::parse(input).unwrap();
+            assert_eq!(url.api.as_str(), api, "{input}");
+            assert_eq!(url.origin(), origin, "{input}");
+        }
+        for bad in [
+            "ftp://x",
+            "localhost:8000",
+            "",
+            "http://u:p@host",
+            "http://h/?q=1",
+        ] {
+            assert!(
+                matches!(ServerUrl::parse(bad), Err(Error::BadServerUrl { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_delays_grow_and_stop() {
+        let policy = RetryPolicy {
+            attempts: 4,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let delays: Vec<Duration> = policy.delays().collect();
+        assert_eq!(delays.len(), 4);
+        assert!(delays.iter().all(|d| *d >= Duration::from_millis(100)));
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_secs(2)),
+            "{delays:?}"
+        );
+    }
+}

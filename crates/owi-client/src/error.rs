@@ -1,0 +1,65 @@
+//! What can go wrong talking to a server, each in one sentence a person can
+//! act on. Secrets never appear here: messages name the server, not the
+//! credentials.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{url:?} is not a server address: {reason}")]
+    BadServerUrl { url: String, reason: String },
+    #[error("cannot reach {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("{server} did not answer in time")]
+    Timeout { server: String },
+    #[error("wrong email or password for {server}")]
+    BadLogin { server: String },
+    #[error("{server} no longer accepts these credentials: log in again (owi login)")]
+    LoginRequired { server: String },
+    #[error("not found on {server}: {detail}")]
+    NotFound { server: String, detail: String },
+    #[error("{server} refused the request ({status}): {detail}")]
+    Refused {
+        server: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("{server} failed ({status}): {detail}")]
+    Server {
+        server: String,
+        status: u16,
+        detail: String,
+        /// The server's `Retry-After`, when it gave one.
+        retry_after: Option<std::time::Duration>,
+    },
+    #[error("{server} sent an answer this client does not understand: {reason}")]
+    Protocol { server: String, reason: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    /// A stable name for the UI (`{kind, message}`) and scripts.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::BadServerUrl { .. } => "bad_server_url",
+            Error::Unreachable { .. } => "unreachable",
+            Error::Timeout { .. } => "timeout",
+            Error::BadLogin { .. } => "bad_login",
+            Error::LoginRequired { .. } => "login_required",
+            Error::NotFound { .. } => "not_found",
+            Error::Refused { .. } => "refused",
+            Error::Server { .. } => "server_error",
+            Error::Protocol { .. } => "protocol",
+            Error::Config(_) => "config",
+        }
+    }
+
+    /// Worth trying again after a pause: the network or the server's own
+    /// trouble, never a refusal.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Timeout { .. } => true,
+            Error::Server { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}

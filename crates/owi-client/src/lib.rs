@@ -1,0 +1,16 @@
+//! The Open Wearables server client shared by the CLI and the desktop app:
+//! connect with a password or an API key (secrets in the OS keychain, never
+//! in logs or errors), list, find and create users. The upload engine
+//! builds on [`Client`].
+
+pub mod api;
+mod client;
+mod error;
+mod profile;
+pub mod secret;
+
+pub use api::{NewUser, Page, User, UserQuery};
+pub use client::{Client, Credentials, RetryPolicy, ServerUrl};
+pub use error::Error;
+pub use profile::Profile;
+pub use secret::{Kept, Secret, SecretStore};

@@ -1,0 +1,202 @@
+//! The client against the bundled server, started in-process on a free
+//! loopback port: connecting by key and by password, refresh-token rotation,
+//! users, and the errors people see.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
+
+use std::time::Duration;
+
+use owi_client::{Client, Credentials, Error, NewUser, RetryPolicy, Secret, UserQuery};
+use owi_server::{Server, ServerConfig};
+
+const EMAIL: &str = "dev@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+const API_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
+
+struct Running {
+    url: String,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn server() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig::new(dir.path());
+    config.admin_email = Some(EMAIL.into());
+    config.admin_password = Some(PASSWORD.into());
+    config.api_key = Some(API_KEY.into());
+    let server = Server::open(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(listener, async {
+        let _ = stopped.await;
+    }));
+    Running {
+        url,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+fn key(k: &str) -> Credentials {
+    Credentials::ApiKey(Secret::new(k))
+}
+
+fn password(p: &str) -> Credentials {
+    Credentials::Password {
+        email: EMAIL.into(),
+        password: Secret::new(p),
+    }
+}
+
+#[tokio::test]
+async fn an_api_key_lists_creates_finds_and_pages_users() {
+    let s = server().await;
+    let client = Client::connect(&format!("{}/api/v1/", s.url), key(API_KEY))
+        .await
+        .unwrap();
+    assert_eq!(client.server().origin(), s.url);
+    for (first, email) in [
+        ("Ada", "ada@example.com"),
+        ("Grace", "grace@example.com"),
+        ("Alan", "alan@example.com"),
+    ] {
+        let user = client
+            .create_user(&NewUser {
+                first_name: Some(first.into()),
+                last_name: Some("Test".into()),
+                email: Some(email.into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(user.display_name(), format!("{first} Test <{email}>"));
+        assert_eq!(client.user(&user.id).await.unwrap(), user);
+    }
+    let page = client
+        .users(&UserQuery {
+            page: 1,
+            limit: 2,
+            search: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!((page.items.len(), page.total, page.has_next), (2, 3, true));
+    let found = client
+        .users(&UserQuery {
+            search: Some("grace".into()),
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(found.items[0].first_name.as_deref(), Some("Grace"));
+
+    let duplicate = client
+        .create_user(&NewUser {
+            email: Some("ada@example.com".into()),
+            ..NewUser::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, Error::Refused { status: 409, .. }),
+        "{duplicate:?}"
+    );
+    let missing = client
+        .user("3fa85f64-5717-4562-b3fc-2c963f66afa6")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), "not_found");
+    assert!(missing.to_string().contains("not found"), "{missing}");
+}
+
+#[tokio::test]
+async fn a_wrong_key_or_password_is_one_clear_sentence_without_the_secret() {
+    let s = server().await;
+    let wrong = "sk-ffffffffffffffffffffffffffffffff";
+    let e = Client::connect(&s.url, key(wrong)).await.unwrap_err();
+    assert_eq!(e.kind(), "login_required", "{e:?}");
+    assert!(!format!("{e} {e:?}").contains(wrong));
+
+    let e = Client::connect(&s.url, password("not it"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "bad_login", "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        format!("wrong email or password for {}", s.url)
+    );
+    assert!(!format!("{e:?}").contains("not it"));
+
+    let client = Client::connect(&s.url, password(PASSWORD)).await.unwrap();
+    let debug = format!("{client:?}");
+    assert!(!debug.contains(PASSWORD), "{debug}");
+    let refresh = client.refresh_token().await.unwrap();
+    assert!(!debug.contains(refresh.expose()), "{debug}");
+}
+
+#[tokio::test]
+async fn a_kept_refresh_token_logs_in_once_and_rotates() {
+    let s = server().await;
+    let first = Client::connect(&s.url, password(PASSWORD)).await.unwrap();
+    let kept = first.refresh_token().await.unwrap();
+
+    // A later process with only the kept token: it refreshes, and the
+    // server rotates the token.
+    let later = Client::connect(
+        &s.url,
+        Credentials::RefreshToken {
+            email: EMAIL.into(),
+            token: kept.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let rotated = later.refresh_token().await.unwrap();
+    assert_ne!(rotated, kept);
+    assert_eq!(later.users(&UserQuery::default()).await.unwrap().total, 0);
+
+    // The old token is spent: with no password to fall back on, the answer
+    // is to log in again.
+    let stale = Client::connect(
+        &s.url,
+        Credentials::RefreshToken {
+            email: EMAIL.into(),
+            token: kept,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(stale.kind(), "login_required", "{stale:?}");
+    assert!(stale.to_string().contains("log in again"), "{stale}");
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_named_with_the_reason() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let quick = RetryPolicy {
+        attempts: 2,
+        min_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let e = Client::connect_with(&url, key(API_KEY), quick)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "unreachable", "{e:?}");
+    let message = e.to_string();
+    assert!(
+        message.starts_with(&format!("cannot reach {url}: ")),
+        "{message}"
+    );
+    assert!(message.to_lowercase().contains("refused"), "{message}");
+
+    let e = Client::connect("localhost:8000", key(API_KEY))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "bad_server_url");
+}
