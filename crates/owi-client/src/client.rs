@@ -237,6 +237,25 @@ impl Client {
             .await
     }
 
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
+    /// Sends an authenticated request without a body; the response as is.
+    pub(crate) async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &(impl Serialize + ?Sized),
+        idempotent: Idempotent,
+    ) -> Result<reqwest::Response, Error> {
+        let url = self.inner.server.join(path)?;
+        self.send(idempotent, |http| {
+            http.request(method.clone(), url.clone()).query(query)
+        })
+        .await
+    }
+
     /// Sends an authenticated JSON request; decodes the JSON answer.
     pub(crate) async fn send_json<T: DeserializeOwned, B: Serialize + ?Sized>(
         &self,

@@ -32,6 +32,11 @@ pub enum Error {
     },
     #[error("{server} sent an answer this client does not understand: {reason}")]
     Protocol { server: String, reason: String },
+    #[error(
+        "{server} has said nothing about this import for {waited_secs} s (servers that receive S3 uploads \
+         without bucket notifications never report on them): check the server's own logs"
+    )]
+    Silent { server: String, waited_secs: u64 },
     #[error("{0}")]
     Config(String),
 }
@@ -49,6 +54,7 @@ impl Error {
             Error::Refused { .. } => "refused",
             Error::Server { .. } => "server_error",
             Error::Protocol { .. } => "protocol",
+            Error::Silent { .. } => "silent",
             Error::Config(_) => "config",
         }
     }

@@ -6,11 +6,13 @@
 pub mod api;
 mod client;
 mod error;
+mod follow;
 mod profile;
 pub mod secret;
 
 pub use api::{NewUser, Page, User, UserQuery};
 pub use client::{Client, Credentials, RetryPolicy, ServerUrl};
 pub use error::Error;
+pub use follow::{FollowOptions, SyncEvent};
 pub use profile::Profile;
 pub use secret::{Kept, Secret, SecretStore};

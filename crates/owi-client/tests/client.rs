@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use owi_client::{Client, Credentials, Error, NewUser, RetryPolicy, Secret, UserQuery};
+use owi_client::{
+    Client, Credentials, Error, FollowOptions, NewUser, RetryPolicy, Secret, UserQuery,
+};
 use owi_server::{Server, ServerConfig};
 
 const EMAIL: &str = "dev@example.com";
@@ -199,4 +201,81 @@ async fn a_server_that_is_not_there_is_named_with_the_reason() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), "bad_server_url");
+}
+
+#[tokio::test]
+async fn an_import_is_followed_from_queued_to_completed() {
+    let s = server().await;
+    let client = Client::connect(&s.url, key(API_KEY)).await.unwrap();
+    let user = client.create_user(&NewUser::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let spec = owi_sample::SampleSpec {
+        records: 2000,
+        workouts: 5,
+        seed: 3,
+        locale: "en_US".into(),
+        zip: false,
+        junk_values: 0,
+    };
+    let manifest = owi_sample::generate(&spec, data.path()).unwrap();
+    // Sent by hand here; the upload engine has its own tests.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(std::fs::read(&manifest.xml_path).unwrap())
+            .file_name("export.xml"),
+    );
+    let task: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/users/{}/import/apple/xml/direct",
+            s.url, user.id
+        ))
+        .header("X-Open-Wearables-API-Key", API_KEY)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = task["task_id"].as_str().unwrap();
+
+    let mut stages = Vec::new();
+    let last = client
+        .follow_run(&user.id, run, FollowOptions::default(), |e| {
+            stages.push(e.stage.clone());
+        })
+        .await
+        .unwrap();
+    assert!(last.succeeded(), "{last:?}");
+    assert_eq!(
+        stages.first().map(String::as_str),
+        Some("queued"),
+        "{stages:?}"
+    );
+    assert_eq!(stages.last().map(String::as_str), Some("completed"));
+    assert!(last.items_processed.is_some_and(|n| n > 0), "{last:?}");
+
+    // Following it again replays its end at once.
+    let again = client
+        .follow_run(&user.id, run, FollowOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again, last);
+}
+
+#[tokio::test]
+async fn a_run_the_server_never_mentions_ends_in_a_bounded_wait() {
+    let s = server().await;
+    let client = Client::connect(&s.url, key(API_KEY)).await.unwrap();
+    let user = client.create_user(&NewUser::default()).await.unwrap();
+    let options = FollowOptions {
+        silence: Duration::from_millis(400),
+        ..FollowOptions::default()
+    };
+    let e = client
+        .follow_run(&user.id, "no-such-run", options, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "silent", "{e:?}");
+    assert!(e.to_string().contains("check the server's own logs"), "{e}");
 }
