@@ -10,6 +10,7 @@ mod inspect;
 mod paths;
 mod sample;
 mod serve;
+mod status;
 mod workouts;
 
 use std::process::ExitCode;
@@ -44,6 +45,8 @@ enum Command {
     Login(connect::LoginArgs),
     /// List, search or create the users of the server logged in to.
     Users(connect::UsersArgs),
+    /// Show (or follow) what the server says about a user's imports.
+    Status(status::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Login(args) => connect::login(args),
         Command::Users(args) => connect::users(args),
+        Command::Status(args) => status::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

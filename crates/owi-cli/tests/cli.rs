@@ -292,7 +292,7 @@ fn a_truncated_export_is_kept_as_partial_with_the_offset() {
 struct LocalServer {
     url: String,
     _dir: TempDir,
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
 }
 
 const KEY: &str = "sk-0123456789abcdef0123456789abcdef";
@@ -313,7 +313,7 @@ fn local_server() -> LocalServer {
     LocalServer {
         url,
         _dir: dir,
-        _runtime: runtime,
+        runtime,
     }
 }
 
@@ -426,4 +426,66 @@ fn login_failures_are_one_sentence() {
         format!("error: wrong email or password for {}", server.url)
     );
     fails_with(&env, &["users"], "log in first");
+}
+
+#[test]
+fn status_follows_an_import_to_its_end() {
+    let env = Env::new();
+    let server = local_server();
+    let owi = || {
+        let mut cmd = env.owi();
+        cmd.env("OWI_SERVER", &server.url).env("OWI_API_KEY", KEY);
+        cmd
+    };
+    let out = owi().args(["users", "create", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = user["id"].as_str().unwrap().to_string();
+    let out = owi().args(["status", "--user", &user]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "no imports for this user yet"
+    );
+
+    let manifest = env.sample(500, 2, &[]);
+    let xml = std::fs::read(s(&manifest["xml_path"])).unwrap();
+    let url = format!("{}/api/v1/users/{user}/import/apple/xml/direct", server.url);
+    let task: Value = server.runtime.block_on(async {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(xml).file_name("export.xml"),
+        );
+        reqwest::Client::new()
+            .post(url)
+            .header("X-Open-Wearables-API-Key", KEY)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+
+    let out = owi()
+        .args(["status", "--user", &user, "--follow", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last = events.last().unwrap();
+    assert_eq!(last["run_id"], task["task_id"]);
+    assert_eq!(last["stage"], "completed");
+    assert!(events.iter().all(|e| e["run_id"] == task["task_id"]));
 }

@@ -155,6 +155,12 @@ impl Client {
         }
     }
 
+    /// The latest state of each recent run of a user, newest first.
+    pub async fn runs(&self, user_id: &str, limit: u32) -> Result<Vec<SyncEvent>, Error> {
+        self.get(&format!("users/{user_id}/sync/runs"), &[("limit", limit)])
+            .await
+    }
+
     async fn poll_run(
         &self,
         user_id: &str,
@@ -165,9 +171,7 @@ impl Client {
     ) -> Result<SyncEvent, Error> {
         let mut last: Option<SyncEvent> = None;
         loop {
-            let runs: Vec<SyncEvent> = self
-                .get(&format!("users/{user_id}/sync/runs"), &[("limit", "50")])
-                .await?;
+            let runs = self.runs(user_id, 50).await?;
             if let Some(run) = runs.into_iter().find(|r| r.run_id == run_id)
                 && last.as_ref() != Some(&run)
             {
