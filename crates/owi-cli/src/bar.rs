@@ -49,6 +49,9 @@ impl ProgressSink for Bar {
             Progress::Advanced { position, .. } => {
                 if let Some(bar) = slot.as_ref() {
                     bar.set_position(position.done);
+                    if let Some(part) = position.part {
+                        bar.set_message(format!("part {} of {}", part.index, part.count));
+                    }
                 }
             }
             Progress::Stage { message, .. } => {

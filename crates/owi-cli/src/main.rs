@@ -11,6 +11,7 @@ mod paths;
 mod sample;
 mod serve;
 mod status;
+mod upload;
 mod workouts;
 
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Command {
     Login(connect::LoginArgs),
     /// List, search or create the users of the server logged in to.
     Users(connect::UsersArgs),
+    /// Send an export to a user's import and follow it to the end.
+    Upload(upload::Args),
     /// Show (or follow) what the server says about a user's imports.
     Status(status::Args),
 }
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Login(args) => connect::login(args),
         Command::Users(args) => connect::users(args),
+        Command::Upload(args) => upload::run(args),
         Command::Status(args) => status::run(args),
     };
     match result {

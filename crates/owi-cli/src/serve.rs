@@ -70,7 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Signature::V4 => PostSignature::V4,
             Signature::V2 => PostSignature::V2,
         },
-        post_max_bytes: args.s3_post_max_mib << 20,
+        post_max_bytes: args.s3_post_max_mib.saturating_mul(1 << 20),
+        ..S3Settings::default()
     };
     let server = Server::open(config).with_context(|| format!("preparing {}", data.display()))?;
     if let Some(first) = server.bootstrap() {

@@ -489,3 +489,43 @@ fn status_follows_an_import_to_its_end() {
     assert_eq!(last["stage"], "completed");
     assert!(events.iter().all(|e| e["run_id"] == task["task_id"]));
 }
+
+#[test]
+fn upload_sends_and_follows_the_import_to_its_end() {
+    let env = Env::new();
+    let server = local_server();
+    let owi = || {
+        let mut cmd = env.owi();
+        cmd.env("OWI_SERVER", &server.url).env("OWI_API_KEY", KEY);
+        cmd
+    };
+    let out = owi().args(["users", "create", "--json"]).output().unwrap();
+    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let user = s(&user["id"]).to_string();
+    let manifest = env.sample(800, 3, &["--zip"]);
+    for (input, method) in [
+        (s(&manifest["zip_path"]), "s3"),
+        (s(&manifest["xml_path"]), "auto"),
+    ] {
+        let out = owi()
+            .args([
+                "upload", input, "--user", &user, "--method", method, "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["import"]["stage"], "completed", "{report}");
+        assert_eq!(report["upload"]["bytes"], manifest["xml_bytes"]);
+    }
+    let err = fails_with(
+        &env,
+        &["upload", s(&manifest["xml_path"]), "--user", &user],
+        "log in first",
+    );
+    assert!(err.starts_with("error: "), "{err}");
+}

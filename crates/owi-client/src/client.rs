@@ -237,6 +237,28 @@ impl Client {
             .await
     }
 
+    pub(crate) fn url(&self, path: &str) -> Result<Url, Error> {
+        self.inner.server.join(path)
+    }
+
+    /// The plain HTTP client, for requests that carry no credentials
+    /// (presigned URLs).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) async fn decode<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        what: &str,
+    ) -> Result<T, Error> {
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+            server: self.origin(),
+            reason: format!("{what}: {e}"),
+        })
+    }
+
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
     }

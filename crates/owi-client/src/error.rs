@@ -38,6 +38,18 @@ pub enum Error {
     )]
     Silent { server: String, waited_secs: u64 },
     #[error("{0}")]
+    Export(String),
+    #[error("the export is {bytes} bytes; {server} takes at most {limit} in one upload")]
+    TooLarge {
+        server: String,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error("the object store refused the upload: {code} {message}")]
+    Storage { code: String, message: String },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
     Config(String),
 }
 
@@ -55,6 +67,10 @@ impl Error {
             Error::Server { .. } => "server_error",
             Error::Protocol { .. } => "protocol",
             Error::Silent { .. } => "silent",
+            Error::Export(_) => "export",
+            Error::TooLarge { .. } => "too_large",
+            Error::Storage { .. } => "storage",
+            Error::Cancelled => "cancelled",
             Error::Config(_) => "config",
         }
     }

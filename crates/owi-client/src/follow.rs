@@ -34,6 +34,9 @@ pub struct SyncEvent {
     pub items_total: Option<u64>,
     #[serde(default)]
     pub error: Option<String>,
+    /// `{"filename": …}` on Open Wearables servers.
+    #[serde(default)]
+    pub metadata: serde_json::Value,
 }
 
 impl SyncEvent {
@@ -155,6 +158,37 @@ impl Client {
         }
     }
 
+    /// The run that imports `uploaded`: its task id where the upload path
+    /// returned one, else the run the server names after the upload's file
+    /// (S3 POST), waited for up to `wait`.
+    pub async fn run_of(
+        &self,
+        user_id: &str,
+        uploaded: &crate::Uploaded,
+        wait: Duration,
+    ) -> Result<String, Error> {
+        if let Some(task) = &uploaded.task_id {
+            return Ok(task.clone());
+        }
+        let started = Instant::now();
+        loop {
+            // Events carry the file name (`metadata`); run summaries do not.
+            let recent: Vec<SyncEvent> = self
+                .get(&format!("users/{user_id}/sync/recent"), &[("limit", 100)])
+                .await?;
+            if let Some(run) = recent
+                .iter()
+                .find(|r| r.metadata["filename"].as_str() == Some(uploaded.name.as_str()))
+            {
+                return Ok(run.run_id.clone());
+            }
+            if started.elapsed() >= wait {
+                return Err(self.silent(started.elapsed()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// The latest state of each recent run of a user, newest first.
     pub async fn runs(&self, user_id: &str, limit: u32) -> Result<Vec<SyncEvent>, Error> {
         self.get(&format!("users/{user_id}/sync/runs"), &[("limit", limit)])
@@ -171,8 +205,11 @@ impl Client {
     ) -> Result<SyncEvent, Error> {
         let mut last: Option<SyncEvent> = None;
         loop {
-            let runs = self.runs(user_id, 50).await?;
-            if let Some(run) = runs.into_iter().find(|r| r.run_id == run_id)
+            // Events carry the file name (`metadata`); run summaries do not.
+            let recent: Vec<SyncEvent> = self
+                .get(&format!("users/{user_id}/sync/recent"), &[("limit", 100)])
+                .await?;
+            if let Some(run) = recent.into_iter().find(|r| r.run_id == run_id)
                 && last.as_ref() != Some(&run)
             {
                 last_heard = Instant::now();

@@ -9,6 +9,7 @@ mod error;
 mod follow;
 mod profile;
 pub mod secret;
+mod upload;
 
 pub use api::{NewUser, Page, User, UserQuery};
 pub use client::{Client, Credentials, RetryPolicy, ServerUrl};
@@ -16,3 +17,4 @@ pub use error::Error;
 pub use follow::{FollowOptions, SyncEvent};
 pub use profile::Profile;
 pub use secret::{Kept, Secret, SecretStore};
+pub use upload::{DIRECT_MAX, Method, UploadSource, Uploaded, upload_name};

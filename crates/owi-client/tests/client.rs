@@ -7,8 +7,10 @@
 use std::time::Duration;
 
 use owi_client::{
-    Client, Credentials, Error, FollowOptions, NewUser, RetryPolicy, Secret, UserQuery,
+    Client, Credentials, Error, FollowOptions, Method, NewUser, RetryPolicy, Secret, UploadSource,
+    UserQuery,
 };
+use owi_progress::{CancelToken, Progress, Recorder};
 use owi_server::{Server, ServerConfig};
 
 const EMAIL: &str = "dev@example.com";
@@ -24,6 +26,8 @@ struct Running {
 async fn server() -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(dir.path());
+    // Small parts, so a test-sized export goes in several.
+    config.s3.part_size = 5 << 20;
     config.admin_email = Some(EMAIL.into());
     config.admin_password = Some(PASSWORD.into());
     config.api_key = Some(API_KEY.into());
@@ -278,4 +282,119 @@ async fn a_run_the_server_never_mentions_ends_in_a_bounded_wait() {
         .unwrap_err();
     assert_eq!(e.kind(), "silent", "{e:?}");
     assert!(e.to_string().contains("check the server's own logs"), "{e}");
+}
+
+fn sample_export(dir: &std::path::Path, records: u64, zip: bool) -> owi_sample::SampleManifest {
+    let spec = owi_sample::SampleSpec {
+        records,
+        workouts: 6,
+        seed: 5,
+        locale: "de_DE".into(),
+        zip,
+        junk_values: 0,
+    };
+    owi_sample::generate(&spec, dir).unwrap()
+}
+
+/// Uploads, follows the run to its end, and checks the progress events and
+/// the workouts the server now holds.
+async fn upload_and_follow(
+    path: &std::path::Path,
+    method: Method,
+    expected: Method,
+) -> owi_client::Uploaded {
+    let s = server().await;
+    let client = Client::connect(&s.url, key(API_KEY)).await.unwrap();
+    let user = client.create_user(&NewUser::default()).await.unwrap();
+    let recorder = Recorder::new();
+    let uploaded = client
+        .upload(path, &user.id, method, &recorder, &CancelToken::new())
+        .await
+        .unwrap();
+    assert_eq!(uploaded.method, expected);
+    assert!(
+        uploaded.name.is_ascii() && uploaded.name.starts_with("owi-"),
+        "{}",
+        uploaded.name
+    );
+    let len = UploadSource::open(path).unwrap().len();
+    assert_eq!(uploaded.bytes, len);
+
+    let events = recorder.events();
+    assert!(
+        matches!(events.first(), Some(Progress::Started { total: Some(t), .. }) if *t == len),
+        "{events:?}"
+    );
+    assert!(
+        matches!(events.last(), Some(Progress::Finished { done, .. }) if *done == len),
+        "{events:?}"
+    );
+    let mut last = 0;
+    for e in &events {
+        if let Progress::Advanced { position, .. } = e {
+            assert!(
+                position.done >= last && position.done <= len,
+                "monotonic: {events:?}"
+            );
+            last = position.done;
+        }
+    }
+
+    let run = client
+        .run_of(&user.id, &uploaded, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let done = client
+        .follow_run(&user.id, &run, FollowOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert!(done.succeeded(), "{done:?}");
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/users/{}/events/workouts",
+            s.url, user.id
+        ))
+        .header("X-Open-Wearables-API-Key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        page["pagination"]["total_count"], 6,
+        "every workout arrived"
+    );
+    uploaded
+}
+
+#[tokio::test]
+async fn a_small_export_goes_direct_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 1500, false);
+    let sent = upload_and_follow(&m.xml_path, Method::Auto, Method::Direct).await;
+    assert!(sent.task_id.is_some());
+}
+
+#[tokio::test]
+async fn a_zip_is_streamed_out_of_the_archive_by_presigned_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 1500, true);
+    let sent = upload_and_follow(m.zip_path.as_ref().unwrap(), Method::S3, Method::S3).await;
+    assert!(sent.key.unwrap().ends_with(&sent.name));
+}
+
+#[tokio::test]
+async fn a_large_export_goes_by_multipart_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Over 10 MB, so `auto` picks multipart; zipped, so parts are cut from
+    // the inflated stream.
+    let m = sample_export(dir.path(), 60_000, true);
+    assert!(m.xml_bytes > 10_000_000, "{}", m.xml_bytes);
+    upload_and_follow(
+        m.zip_path.as_ref().unwrap(),
+        Method::Auto,
+        Method::Multipart,
+    )
+    .await;
 }

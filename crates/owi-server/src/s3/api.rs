@@ -26,7 +26,6 @@ const MIB: u64 = 1 << 20;
 /// S3's own bounds on multipart uploads.
 const MIN_PART: u64 = 5 * MIB;
 const MAX_PARTS: u64 = 10_000;
-const DEFAULT_PART: u64 = 100 * MIB;
 
 #[derive(Debug, Deserialize)]
 pub struct PresignRequest {
@@ -190,15 +189,16 @@ pub async fn create(
             upload_id,
             key,
             bucket: objects.bucket.clone(),
-            part_size: part_size(size),
+            part_size: part_size(size, objects.part_size),
         }),
     ))
 }
 
-/// 100 MiB, grown (in whole MiB) so no upload needs more than 10,000 parts.
-fn part_size(size: u64) -> u64 {
+/// `preferred` (100 MiB by default), grown in whole MiB so no upload needs
+/// more than 10,000 parts.
+fn part_size(size: u64, preferred: u64) -> u64 {
     let least = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
-    least.max(DEFAULT_PART)
+    least.max(preferred)
 }
 
 #[derive(Debug, Deserialize)]
@@ -660,10 +660,10 @@ mod tests {
 
     #[test]
     fn part_size_grows_to_fit_ten_thousand_parts() {
-        assert_eq!(part_size(6 * MIB), 100 * MIB);
-        assert_eq!(part_size(5 << 30), 100 * MIB);
+        assert_eq!(part_size(6 * MIB, 100 * MIB), 100 * MIB);
+        assert_eq!(part_size(5 << 30, 100 * MIB), 100 * MIB);
         let huge = 2_000_000 * MIB;
-        assert!(part_size(huge) * MAX_PARTS >= huge);
-        assert_eq!(part_size(huge) % MIB, 0);
+        assert!(part_size(huge, 100 * MIB) * MAX_PARTS >= huge);
+        assert_eq!(part_size(huge, 100 * MIB) % MIB, 0);
     }
 }

@@ -39,6 +39,9 @@ pub struct S3Settings {
     /// The largest presigned POST signed (s3s holds a POST in memory; big
     /// files go by multipart, whose parts stream to disk).
     pub post_max_bytes: u64,
+    /// The part size multipart `create` suggests (grown to keep within
+    /// 10,000 parts); S3's floor is 5 MiB.
+    pub part_size: u64,
 }
 
 impl Default for S3Settings {
@@ -51,6 +54,7 @@ impl Default for S3Settings {
             embedded_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             post_signature: PostSignature::V4,
             post_max_bytes: 256 << 20,
+            part_size: 100 << 20,
         }
     }
 }
@@ -66,6 +70,7 @@ pub struct Objects {
     pub credentials: Credentials,
     pub post_signature: PostSignature,
     pub post_max_bytes: u64,
+    pub part_size: u64,
     /// True when uploads are not reported by the store itself.
     pub external: bool,
 }
@@ -112,6 +117,7 @@ impl Objects {
             credentials,
             post_signature: settings.post_signature,
             post_max_bytes: settings.post_max_bytes,
+            part_size: settings.part_size.max(5 << 20),
             external,
         }
     }

@@ -1,0 +1,623 @@
+//! The upload engine: the export's XML (a file, or streamed out of the zip
+//! it came in, never unpacked to disk) sent by direct upload, S3 presigned
+//! POST or S3 multipart, with one progress model for all three.
+//!
+//! Bodies stream from disk in 256 KiB chunks through a small bounded
+//! channel, so memory stays flat whatever the size. A ticker reports the
+//! bytes handed to the network at most every 100 ms (owi-progress's
+//! `Tracker`), always with a last event at the end.
+//!
+//! Not yet here (issue 4 continues): resuming multipart uploads across
+//! restarts, the pre-flight check and cleaned stream, splitting exports
+//! larger than the server takes, the local history.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use owi_export::ExportSource;
+use owi_progress::{CancelToken, Part, Phase, ProgressSink, Tracker};
+use reqwest::{Method as HttpMethod, StatusCode};
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Client, Idempotent};
+use crate::error::Error;
+
+/// At or under this size, `auto` sends directly (as the official dashboard).
+pub const DIRECT_MAX: u64 = 10_000_000;
+const CHUNK: usize = 256 << 10;
+/// Parts in flight at once.
+const PART_CONCURRENCY: usize = 4;
+
+/// How to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Direct at or under 10 MB, else multipart where the server offers it,
+    /// else a presigned POST.
+    Auto,
+    Direct,
+    S3,
+    Multipart,
+}
+
+/// What an upload sent and how the server will know it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Uploaded {
+    pub method: Method,
+    pub bytes: u64,
+    /// The ASCII name it went under.
+    pub name: String,
+    /// The server's run id, where the path returns one (direct, multipart).
+    pub task_id: Option<String>,
+    /// The object key (S3 paths).
+    pub key: Option<String>,
+    /// How many parts (multipart).
+    pub parts: Option<u32>,
+}
+
+/// The XML to send: where it is and how big it is, exactly.
+#[derive(Debug)]
+pub struct UploadSource {
+    export: ExportSource,
+    len: u64,
+}
+
+impl UploadSource {
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let export = ExportSource::open(path).map_err(|e| Error::Export(e.to_string()))?;
+        let len = export.xml_size();
+        Ok(UploadSource { export, len })
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn path(&self) -> &Path {
+        self.export.path()
+    }
+
+    /// `len` bytes from `offset`: a seek in a plain file, a skip through
+    /// the inflated stream of a zip entry.
+    fn reader(&self, offset: u64, len: u64) -> Result<Box<dyn Read + Send>, Error> {
+        let io = |e: std::io::Error| Error::Export(format!("{}: {e}", self.path().display()));
+        if !self.export.is_zip() {
+            let mut file = std::fs::File::open(self.path()).map_err(io)?;
+            file.seek(SeekFrom::Start(offset)).map_err(io)?;
+            return Ok(Box::new(file.take(len)));
+        }
+        let mut stream = self
+            .export
+            .open_xml()
+            .map_err(|e| Error::Export(e.to_string()))?;
+        std::io::copy(&mut (&mut stream).take(offset), &mut std::io::sink()).map_err(io)?;
+        Ok(Box::new(stream.take(len)))
+    }
+
+    /// A streaming request body of `len` bytes from `offset`, counting what
+    /// it hands over into `sent`.
+    fn body(
+        self: &Arc<Self>,
+        offset: u64,
+        len: u64,
+        sent: Arc<AtomicU64>,
+        cancel: CancelToken,
+    ) -> reqwest::Body {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        let source = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = match source.reader(offset, len) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            };
+            let mut left = len;
+            while left > 0 {
+                if cancel.is_cancelled() {
+                    let _ = tx.blocking_send(Err(std::io::Error::other("cancelled")));
+                    return;
+                }
+                let mut chunk = vec![0; CHUNK.min(left as usize)];
+                match reader.read(&mut chunk) {
+                    Ok(0) => {
+                        let _ = tx.blocking_send(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the export got shorter while it was being sent",
+                        )));
+                        return;
+                    }
+                    Ok(n) => {
+                        chunk.truncate(n);
+                        left -= n as u64;
+                        if tx.blocking_send(Ok(chunk)).is_err() {
+                            return; // the request was dropped
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })
+        .map(move |item| {
+            if let Ok(chunk) = &item {
+                sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            item
+        });
+        reqwest::Body::wrap_stream(stream)
+    }
+}
+
+/// A unique ASCII name, so no upload's key collides with an earlier one
+/// or carries a localized file name.
+pub fn upload_name() -> String {
+    format!(
+        "owi-{}-{:08x}.xml",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        fastrand::u32(..)
+    )
+}
+
+/// Parts done of how many, shared with the progress ticker.
+#[derive(Debug, Default)]
+struct Parts {
+    done: AtomicU32,
+    count: AtomicU32,
+}
+
+impl Parts {
+    /// The part in flight (1-based), while there are several.
+    fn current(&self) -> Option<Part> {
+        let count = self.count.load(Ordering::Relaxed);
+        let done = self.done.load(Ordering::Relaxed);
+        (count > 1).then(|| Part {
+            index: (done + 1).min(count),
+            count,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DirectAnswer {
+    task_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Presigned {
+    upload_url: String,
+    form_fields: OrderedFields,
+    file_key: String,
+    #[serde(default)]
+    max_file_size: Option<u64>,
+}
+
+/// Form fields in the order the server gave them (they must be sent so).
+#[derive(Debug)]
+struct OrderedFields(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for OrderedFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = OrderedFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of form fields")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedFields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry::<String, String>()? {
+                    fields.push(field);
+                }
+                Ok(OrderedFields(fields))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    upload_id: String,
+    key: String,
+    part_size: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct SignedUrls {
+    urls: Vec<SignedUrl>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SignedUrl {
+    part_number: u32,
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Completed {
+    #[serde(default)]
+    task_id: Option<String>,
+}
+
+impl Client {
+    /// Sends the export at `path` to `user_id`'s import. Progress goes to
+    /// `progress` (phase `upload`, bytes); `cancel` stops it at any moment.
+    pub async fn upload(
+        &self,
+        path: &Path,
+        user_id: &str,
+        method: Method,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<Uploaded, Error> {
+        let path: PathBuf = path.to_path_buf();
+        let source = tokio::task::spawn_blocking(move || UploadSource::open(&path))
+            .await
+            .map_err(|e| Error::Config(format!("the upload task failed: {e}")))??;
+        let source = Arc::new(source);
+        if source.is_empty() {
+            return Err(Error::Export(format!(
+                "{} holds no XML to send",
+                source.path().display()
+            )));
+        }
+        let name = upload_name();
+        let method = match method {
+            Method::Auto if source.len() <= DIRECT_MAX => Method::Direct,
+            other => other,
+        };
+        let sent = Arc::new(AtomicU64::new(0));
+        let parts = Parts::default();
+        let mut tracker = Tracker::start(progress, Phase::Upload, Some(source.len()));
+        let work = async {
+            match method {
+                Method::Direct => {
+                    self.send_direct(&source, user_id, &name, &sent, cancel)
+                        .await
+                }
+                Method::S3 => self.send_post(&source, user_id, &name, &sent, cancel).await,
+                Method::Multipart => {
+                    self.send_multipart(&source, user_id, &name, &sent, cancel, &parts)
+                        .await
+                }
+                Method::Auto => match self
+                    .send_multipart(&source, user_id, &name, &sent, cancel, &parts)
+                    .await
+                {
+                    // An older server: no multipart path.
+                    Err(Error::NotFound { .. } | Error::Refused { status: 405, .. }) => {
+                        sent.store(0, Ordering::Relaxed);
+                        self.send_post(&source, user_id, &name, &sent, cancel).await
+                    }
+                    other => other,
+                },
+            }
+        };
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                _ = tick.tick() => {
+                    tracker.set_part(parts.current());
+                    tracker.advance(sent.load(Ordering::Relaxed));
+                }
+            }
+        };
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let uploaded = outcome?;
+        tracker.advance(source.len());
+        tracker.finish();
+        Ok(uploaded)
+    }
+
+    async fn send_direct(
+        &self,
+        source: &Arc<UploadSource>,
+        user_id: &str,
+        name: &str,
+        sent: &Arc<AtomicU64>,
+        cancel: &CancelToken,
+    ) -> Result<Uploaded, Error> {
+        let url = self.url(&format!("users/{user_id}/import/apple/xml/direct"))?;
+        let len = source.len();
+        // A body streams once: a retry builds the request again.
+        let response = self
+            .send(Idempotent::No, |http| {
+                sent.store(0, Ordering::Relaxed);
+                let part = reqwest::multipart::Part::stream_with_length(
+                    source.body(0, len, sent.clone(), cancel.clone()),
+                    len,
+                )
+                .file_name(name.to_string());
+                let part = match part.mime_str("application/xml") {
+                    Ok(part) => part,
+                    Err(_) => unreachable!("a valid MIME type"),
+                };
+                http.post(url.clone())
+                    .multipart(reqwest::multipart::Form::new().part("file", part))
+            })
+            .await?;
+        let answer: DirectAnswer = self.decode(response, "direct upload").await?;
+        Ok(Uploaded {
+            method: Method::Direct,
+            bytes: len,
+            name: name.to_string(),
+            task_id: Some(answer.task_id),
+            key: None,
+            parts: None,
+        })
+    }
+
+    async fn send_post(
+        &self,
+        source: &Arc<UploadSource>,
+        user_id: &str,
+        name: &str,
+        sent: &Arc<AtomicU64>,
+        cancel: &CancelToken,
+    ) -> Result<Uploaded, Error> {
+        let len = source.len();
+        // A policy that expires on the way gets one fresh start.
+        for attempt in 0..2 {
+            let presigned: Presigned = self
+                .send_json(
+                    HttpMethod::POST,
+                    &format!("users/{user_id}/import/apple/xml/s3"),
+                    &(),
+                    Some(&serde_json::json!({
+                        "filename": name,
+                        "expiration_seconds": 3600,
+                        "max_file_size": len,
+                    })),
+                    Idempotent::Yes,
+                )
+                .await?;
+            if let Some(max) = presigned.max_file_size
+                && max < len
+            {
+                return Err(Error::TooLarge {
+                    server: self.server().origin().to_string(),
+                    bytes: len,
+                    limit: max,
+                });
+            }
+            let mut form = reqwest::multipart::Form::new();
+            for (k, v) in presigned.form_fields.0 {
+                form = form.text(k, v);
+            }
+            sent.store(0, Ordering::Relaxed);
+            let file = reqwest::multipart::Part::stream_with_length(
+                source.body(0, len, sent.clone(), cancel.clone()),
+                len,
+            )
+            .file_name(name.to_string());
+            form = form.part("file", file);
+            // The store is not the API: no credentials go with this.
+            let response = self
+                .http()
+                .post(&presigned.upload_url)
+                .multipart(form)
+                .send()
+                .await
+                .map_err(|e| self.transport(&e))?;
+            if response.status().is_success() {
+                return Ok(Uploaded {
+                    method: Method::S3,
+                    bytes: len,
+                    name: name.to_string(),
+                    task_id: None,
+                    key: Some(presigned.file_key),
+                    parts: None,
+                });
+            }
+            let error = storage_error(response).await;
+            if attempt == 0
+                && let Error::Storage { message, .. } = &error
+                && message.contains("expired")
+            {
+                tracing::info!("the upload policy expired on the way; asking for a fresh one");
+                continue;
+            }
+            return Err(error);
+        }
+        Err(Error::Storage {
+            code: "AccessDenied".into(),
+            message: "the upload policy kept expiring".into(),
+        })
+    }
+
+    async fn send_multipart(
+        &self,
+        source: &Arc<UploadSource>,
+        user_id: &str,
+        name: &str,
+        sent: &Arc<AtomicU64>,
+        cancel: &CancelToken,
+        progress: &Parts,
+    ) -> Result<Uploaded, Error> {
+        let len = source.len();
+        let base = format!("users/{user_id}/import/apple/xml/s3/multipart");
+        let created: Created = self
+            .send_json(
+                HttpMethod::POST,
+                &format!("{base}/create"),
+                &(),
+                Some(&serde_json::json!({
+                    "filename": name,
+                    "content_type": "application/xml",
+                    "file_size": len,
+                })),
+                Idempotent::No,
+            )
+            .await?;
+        let part_size = created.part_size.max(5 << 20);
+        let count = len.div_ceil(part_size) as u32;
+        progress.count.store(count, Ordering::Relaxed);
+        let result = async {
+            let signed: SignedUrls = self
+                .send_json(
+                    HttpMethod::POST,
+                    &format!("{base}/sign"),
+                    &(),
+                    Some(&serde_json::json!({
+                        "key": created.key,
+                        "upload_id": created.upload_id,
+                        "part_numbers": (1..=count).collect::<Vec<_>>(),
+                    })),
+                    Idempotent::Yes,
+                )
+                .await?;
+            let mut etags = vec![String::new(); count as usize];
+            let parts = futures_util::stream::iter(signed.urls.into_iter().map(|signed| {
+                let offset = u64::from(signed.part_number - 1) * part_size;
+                let part_len = part_size.min(len - offset);
+                async move {
+                    let etag = self
+                        .put_part(source, &signed, offset, part_len, sent, cancel)
+                        .await?;
+                    Ok::<_, Error>((signed.part_number, etag))
+                }
+            }))
+            .buffer_unordered(PART_CONCURRENCY);
+            tokio::pin!(parts);
+            while let Some(part) = parts.next().await {
+                let (number, etag) = part?;
+                progress.done.fetch_add(1, Ordering::Relaxed);
+                if let Some(slot) = etags.get_mut(number as usize - 1) {
+                    *slot = etag;
+                }
+            }
+            let completed: Completed = self
+                .send_json(
+                    HttpMethod::POST,
+                    &format!("{base}/complete"),
+                    &(),
+                    Some(&serde_json::json!({
+                        "key": created.key,
+                        "upload_id": created.upload_id,
+                        "parts": etags.iter().enumerate().map(|(i, etag)| serde_json::json!({
+                            "part_number": i + 1,
+                            "etag": etag,
+                        })).collect::<Vec<_>>(),
+                    })),
+                    Idempotent::Yes,
+                )
+                .await?;
+            Ok(completed)
+        }
+        .await;
+        match result {
+            Ok(completed) => Ok(Uploaded {
+                method: Method::Multipart,
+                bytes: len,
+                name: name.to_string(),
+                task_id: completed.task_id,
+                key: Some(created.key),
+                parts: Some(count),
+            }),
+            Err(e) => {
+                // Leave nothing half-uploaded behind on the server.
+                let _: Result<serde_json::Value, Error> = self
+                    .send_json(
+                        HttpMethod::POST,
+                        &format!("{base}/abort"),
+                        &(),
+                        Some(&serde_json::json!({ "key": created.key, "upload_id": created.upload_id })),
+                        Idempotent::Yes,
+                    )
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// One part, retried on its own; its ETag.
+    async fn put_part(
+        &self,
+        source: &Arc<UploadSource>,
+        signed: &SignedUrl,
+        offset: u64,
+        len: u64,
+        sent: &Arc<AtomicU64>,
+        cancel: &CancelToken,
+    ) -> Result<String, Error> {
+        let mut delays = self.retry_policy().delays();
+        loop {
+            let counted = Arc::new(AtomicU64::new(0));
+            let response = self
+                .http()
+                .put(&signed.url)
+                .header(reqwest::header::CONTENT_LENGTH, len)
+                .body(source.body(offset, len, counted.clone(), cancel.clone()))
+                .send()
+                .await;
+            let error = match response {
+                Ok(r) if r.status() == StatusCode::OK => {
+                    sent.fetch_add(len, Ordering::Relaxed);
+                    return r
+                        .headers()
+                        .get(reqwest::header::ETAG)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                        .ok_or_else(|| Error::Storage {
+                            code: "NoETag".into(),
+                            message: format!(
+                                "part {} was stored without an ETag",
+                                signed.part_number
+                            ),
+                        });
+                }
+                Ok(r) if r.status().is_server_error() => storage_error(r).await,
+                Ok(r) => return Err(storage_error(r).await),
+                Err(e) => self.transport(&e),
+            };
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let Some(delay) = delays.next() else {
+                return Err(error);
+            };
+            tracing::warn!(part = signed.part_number, error = %error, ?delay, "retrying a part");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// S3's XML refusal (`<Error><Code>…<Message>…`) as an error.
+async fn storage_error(response: reqwest::Response) -> Error {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let tag = |name: &str| {
+        body.split_once(&format!("<{name}>"))
+            .and_then(|(_, rest)| rest.split_once(&format!("</{name}>")))
+            .map(|(inner, _)| inner.to_string())
+    };
+    Error::Storage {
+        code: tag("Code").unwrap_or_else(|| status.to_string()),
+        message: tag("Message").unwrap_or_default(),
+    }
+}
