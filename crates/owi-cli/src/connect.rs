@@ -10,7 +10,7 @@ use owi_client::{Client, Credentials, Kept, NewUser, Profile, Secret, SecretStor
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
-    /// The server, e.g. http://127.0.0.1:8000 or https://ow.example.com.
+    /// The server, e.g. `http://127.0.0.1:8000` or `https://ow.example.com`.
     #[arg(long, env = "OWI_SERVER")]
     server: String,
     /// Log in with this account's password (asked for, or read from stdin).

@@ -36,6 +36,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let Some(newest) = runs.first() else {
             anyhow::bail!("no imports for this user to follow");
         };
+        if newest.is_final() {
+            if args.json {
+                println!("{}", serde_json::to_string(newest)?);
+            } else {
+                println!("{}", line(newest));
+            }
+            anyhow::ensure!(newest.succeeded(), "the newest import failed");
+            return Ok(());
+        }
         let last = client
             .follow_run(&args.user, &newest.run_id, FollowOptions::default(), |e| {
                 if args.json {

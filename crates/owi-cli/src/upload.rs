@@ -69,6 +69,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             return anyhow::Ok(());
         }
+        // Said before waiting: if the server never reports, the upload's
+        // key and name are still on record.
+        if args.json {
+            eprintln!("{}", serde_json::to_string(&uploaded)?);
+        }
         let run = client
             .run_of(&args.user, &uploaded, std::time::Duration::from_secs(60))
             .await?;

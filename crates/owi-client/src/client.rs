@@ -37,8 +37,23 @@ pub struct ServerUrl {
 
 impl ServerUrl {
     pub fn parse(input: &str) -> Result<ServerUrl, Error> {
+        // Never echo what could hold a password (`user:pass@`, a query).
+        let shown = match input.split_once("://") {
+            Some((scheme, rest)) => {
+                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                format!(
+                    "{scheme}://{}",
+                    host.split(['?', '#']).next().unwrap_or_default()
+                )
+            }
+            None => input
+                .split(['?', '#', '@'])
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        };
         let bad = |reason: &str| Error::BadServerUrl {
-            url: input.to_string(),
+            url: shown.clone(),
             reason: reason.to_string(),
         };
         let trimmed = input.trim().trim_end_matches('/');
@@ -49,8 +64,12 @@ impl ServerUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(bad("it has no host"));
         }
-        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-            return Err(bad("it must not carry a query, fragment or user name"));
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(bad("it must not carry a query, fragment or credentials"));
         }
         let path = url.path().trim_end_matches('/').to_string();
         let prefix = path.strip_suffix("/api/v1").unwrap_or(&path).to_string();
@@ -110,6 +129,8 @@ pub struct Client {
 #[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
+    /// For request bodies that take long to send: no read timeout.
+    upload_http: reqwest::Client,
     server: ServerUrl,
     auth: Auth,
     retry: RetryPolicy,
@@ -154,12 +175,22 @@ impl Client {
         retry: RetryPolicy,
     ) -> Result<Client, Error> {
         let server = ServerUrl::parse(server)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
+        // Credentials must not follow a redirect to another host (reqwest
+        // keeps custom headers such as the API key): no redirects at all.
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("owi/", env!("CARGO_PKG_VERSION")))
+        };
+        let setup = |e: reqwest::Error| Error::Config(format!("cannot set up HTTP: {e}"));
+        // The read timeout runs until the answer's headers, body included:
+        // uploads get none, and a stall watchdog instead.
+        let http = builder()
             .read_timeout(Duration::from_secs(60))
-            .user_agent(concat!("owi/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(format!("cannot set up HTTP: {e}")))?;
+            .map_err(setup)?;
+        let upload_http = builder().build().map_err(setup)?;
         let auth = match credentials {
             Credentials::ApiKey(key) => Auth::ApiKey(key),
             Credentials::Password { email, password } => Auth::Session {
@@ -179,6 +210,7 @@ impl Client {
         let client = Client {
             inner: Arc::new(Inner {
                 http,
+                upload_http,
                 server,
                 auth,
                 retry,
@@ -241,10 +273,10 @@ impl Client {
         self.inner.server.join(path)
     }
 
-    /// The plain HTTP client, for requests that carry no credentials
-    /// (presigned URLs).
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+    /// The HTTP client for long uploads to presigned URLs (no credentials,
+    /// no read timeout: the upload's stall watchdog stands in).
+    pub(crate) fn upload_http(&self) -> &reqwest::Client {
+        &self.inner.upload_http
     }
 
     pub(crate) async fn decode<T: DeserializeOwned>(
@@ -311,10 +343,30 @@ impl Client {
         idempotent: Idempotent,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, Error> {
+        self.send_on(&self.inner.http, idempotent, build).await
+    }
+
+    /// As [`Client::send`], for a body that may take long to send (no read
+    /// timeout; the caller watches for stalls).
+    pub(crate) async fn send_upload(
+        &self,
+        idempotent: Idempotent,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Error> {
+        self.send_on(&self.inner.upload_http, idempotent, build)
+            .await
+    }
+
+    async fn send_on(
+        &self,
+        http: &reqwest::Client,
+        idempotent: Idempotent,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, Error> {
         let mut delays = self.inner.retry.delays();
         let mut renewed = false;
         loop {
-            let request = self.authorize(build(&self.inner.http)).await?;
+            let request = self.authorize(build(http)).await?;
             let error = match request.send().await {
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                     if !renewed && self.renew().await? {
@@ -405,13 +457,20 @@ impl Client {
                             server: self.origin(),
                             reason: format!("token/refresh: {e}"),
                         })?;
-                    *tokens = Tokens::from(answer);
+                    let mut renewed = Tokens::from(answer);
+                    // A server that does not rotate sends none back.
+                    renewed.refresh = renewed.refresh.or(Some(refresh));
+                    *tokens = renewed;
                     return Ok(true);
                 }
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                     tracing::info!("the refresh token was refused");
                 }
-                Ok(response) => return Err(self.refusal(response).await),
+                Ok(response) => {
+                    // The server's trouble, not the token's: keep it.
+                    tokens.refresh = Some(refresh);
+                    return Err(self.refusal(response).await);
+                }
                 Err(e) => {
                     // Keep it for the next try: the network, not the token.
                     tokens.refresh = Some(refresh);
@@ -491,6 +550,13 @@ impl Client {
             Err(_) => text.chars().take(200).collect(),
         };
         let server = self.origin();
+        if status.is_redirection() {
+            return Error::Refused {
+                server,
+                status: status.as_u16(),
+                detail: "the server redirects elsewhere; use the address it redirects to".into(),
+            };
+        }
         match status.as_u16() {
             404 => Error::NotFound { server, detail },
             429 | 500..=599 => Error::Server {
@@ -514,9 +580,9 @@ impl From<TokenResponse> for Tokens {
             access: Some(Secret::new(answer.access_token)),
             refresh: answer.refresh_token.map(Secret::new),
             // A minute early: a token must not expire on the way.
-            expires_at: answer
-                .expires_in
-                .map(|secs| Instant::now() + Duration::from_secs(secs.saturating_sub(60))),
+            expires_at: answer.expires_in.and_then(|secs| {
+                Instant::now().checked_add(Duration::from_secs(secs.saturating_sub(60)))
+            }),
         }
     }
 }

@@ -29,6 +29,10 @@ use crate::error::Error;
 /// At or under this size, `auto` sends directly (as the official dashboard).
 pub const DIRECT_MAX: u64 = 10_000_000;
 const CHUNK: usize = 256 << 10;
+/// The most a presigned POST may carry (the API's `max_file_size` bound).
+const POST_MAX: u64 = 1 << 30;
+/// An upload whose bytes stop moving for this long is given up.
+const STALL: Duration = Duration::from_secs(120);
 /// Parts in flight at once.
 const PART_CONCURRENCY: usize = 4;
 
@@ -109,6 +113,7 @@ impl UploadSource {
         offset: u64,
         len: u64,
         sent: Arc<AtomicU64>,
+        attempt: Option<Arc<AtomicU64>>,
         cancel: CancelToken,
     ) -> reqwest::Body {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
@@ -156,6 +161,9 @@ impl UploadSource {
         .map(move |item| {
             if let Ok(chunk) = &item {
                 sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                if let Some(attempt) = &attempt {
+                    attempt.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
             }
             item
         });
@@ -298,28 +306,37 @@ impl Client {
                 }
                 Method::S3 => self.send_post(&source, user_id, &name, &sent, cancel).await,
                 Method::Multipart => {
-                    self.send_multipart(&source, user_id, &name, &sent, cancel, &parts)
+                    let created = self.create_multipart(&source, user_id, &name).await?;
+                    self.send_multipart(&source, user_id, &name, created, &sent, cancel, &parts)
                         .await
                 }
-                Method::Auto => match self
-                    .send_multipart(&source, user_id, &name, &sent, cancel, &parts)
-                    .await
-                {
+                Method::Auto => match self.create_multipart(&source, user_id, &name).await {
+                    Ok(created) => {
+                        self.send_multipart(&source, user_id, &name, created, &sent, cancel, &parts)
+                            .await
+                    }
                     // An older server: no multipart path.
                     Err(Error::NotFound { .. } | Error::Refused { status: 405, .. }) => {
-                        sent.store(0, Ordering::Relaxed);
                         self.send_post(&source, user_id, &name, &sent, cancel).await
                     }
-                    other => other,
+                    Err(e) => Err(e),
                 },
             }
         };
         tokio::pin!(work);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let (mut moved, mut moved_at) = (0, tokio::time::Instant::now());
         let outcome = loop {
             tokio::select! {
                 outcome = &mut work => break outcome,
                 _ = tick.tick() => {
+                    let now_sent = sent.load(Ordering::Relaxed);
+                    if now_sent != moved {
+                        (moved, moved_at) = (now_sent, tokio::time::Instant::now());
+                    } else if moved_at.elapsed() >= STALL {
+                        // Dropping the work closes its connections.
+                        break Err(Error::Timeout { server: self.server().origin().to_string() });
+                    }
                     tracker.set_part(parts.current());
                     tracker.advance(sent.load(Ordering::Relaxed));
                 }
@@ -346,10 +363,10 @@ impl Client {
         let len = source.len();
         // A body streams once: a retry builds the request again.
         let response = self
-            .send(Idempotent::No, |http| {
+            .send_upload(Idempotent::No, |http| {
                 sent.store(0, Ordering::Relaxed);
                 let part = reqwest::multipart::Part::stream_with_length(
-                    source.body(0, len, sent.clone(), cancel.clone()),
+                    source.body(0, len, sent.clone(), None, cancel.clone()),
                     len,
                 )
                 .file_name(name.to_string());
@@ -381,8 +398,16 @@ impl Client {
         cancel: &CancelToken,
     ) -> Result<Uploaded, Error> {
         let len = source.len();
-        // A policy that expires on the way gets one fresh start.
-        for attempt in 0..2 {
+        if len > POST_MAX {
+            return Err(Error::TooLarge {
+                server: self.server().origin().to_string(),
+                bytes: len,
+                limit: POST_MAX,
+            });
+        }
+        let mut delays = self.retry_policy().delays();
+        let mut refreshed_policy = false;
+        loop {
             let presigned: Presigned = self
                 .send_json(
                     HttpMethod::POST,
@@ -391,7 +416,8 @@ impl Client {
                     Some(&serde_json::json!({
                         "filename": name,
                         "expiration_seconds": 3600,
-                        "max_file_size": len,
+                        // The API's floor is 1 KiB.
+                        "max_file_size": len.max(1024),
                     })),
                     Idempotent::Yes,
                 )
@@ -411,69 +437,95 @@ impl Client {
             }
             sent.store(0, Ordering::Relaxed);
             let file = reqwest::multipart::Part::stream_with_length(
-                source.body(0, len, sent.clone(), cancel.clone()),
+                source.body(0, len, sent.clone(), None, cancel.clone()),
                 len,
             )
             .file_name(name.to_string());
             form = form.part("file", file);
             // The store is not the API: no credentials go with this.
             let response = self
-                .http()
+                .upload_http()
                 .post(&presigned.upload_url)
                 .multipart(form)
                 .send()
-                .await
-                .map_err(|e| self.transport(&e))?;
-            if response.status().is_success() {
-                return Ok(Uploaded {
-                    method: Method::S3,
-                    bytes: len,
-                    name: name.to_string(),
-                    task_id: None,
-                    key: Some(presigned.file_key),
-                    parts: None,
-                });
+                .await;
+            let error = match response {
+                Ok(r) if r.status().is_success() => {
+                    return Ok(Uploaded {
+                        method: Method::S3,
+                        bytes: len,
+                        name: name.to_string(),
+                        task_id: None,
+                        key: Some(presigned.file_key),
+                        parts: None,
+                    });
+                }
+                Ok(r) => {
+                    let server_side = r.status().is_server_error();
+                    let error = storage_error(r).await;
+                    let expired = matches!(&error, Error::Storage { message, .. } if message.contains("expired"));
+                    if expired && !refreshed_policy {
+                        tracing::info!(
+                            "the upload policy expired on the way; asking for a fresh one"
+                        );
+                        refreshed_policy = true;
+                        continue;
+                    }
+                    if !server_side {
+                        return Err(error);
+                    }
+                    error
+                }
+                Err(e) => self.transport(&e),
+            };
+            // The name is unique and the server deduplicates: sending again
+            // is safe.
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
             }
-            let error = storage_error(response).await;
-            if attempt == 0
-                && let Error::Storage { message, .. } = &error
-                && message.contains("expired")
-            {
-                tracing::info!("the upload policy expired on the way; asking for a fresh one");
-                continue;
-            }
-            return Err(error);
+            let Some(delay) = delays.next() else {
+                return Err(error);
+            };
+            tracing::warn!(error = %error, ?delay, "retrying the presigned POST");
+            tokio::time::sleep(delay).await;
         }
-        Err(Error::Storage {
-            code: "AccessDenied".into(),
-            message: "the upload policy kept expiring".into(),
-        })
     }
 
+    /// Starts a multipart upload; a 404 or 405 here means the server has
+    /// no multipart path.
+    async fn create_multipart(
+        &self,
+        source: &UploadSource,
+        user_id: &str,
+        name: &str,
+    ) -> Result<Created, Error> {
+        self.send_json(
+            HttpMethod::POST,
+            &format!("users/{user_id}/import/apple/xml/s3/multipart/create"),
+            &(),
+            Some(&serde_json::json!({
+                "filename": name,
+                "content_type": "application/xml",
+                "file_size": source.len(),
+            })),
+            Idempotent::No,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)] // the upload's shared state, passed down
     async fn send_multipart(
         &self,
         source: &Arc<UploadSource>,
         user_id: &str,
         name: &str,
+        created: Created,
         sent: &Arc<AtomicU64>,
         cancel: &CancelToken,
         progress: &Parts,
     ) -> Result<Uploaded, Error> {
         let len = source.len();
         let base = format!("users/{user_id}/import/apple/xml/s3/multipart");
-        let created: Created = self
-            .send_json(
-                HttpMethod::POST,
-                &format!("{base}/create"),
-                &(),
-                Some(&serde_json::json!({
-                    "filename": name,
-                    "content_type": "application/xml",
-                    "file_size": len,
-                })),
-                Idempotent::No,
-            )
-            .await?;
         let part_size = created.part_size.max(5 << 20);
         let count = len.div_ceil(part_size) as u32;
         progress.count.store(count, Ordering::Relaxed);
@@ -491,6 +543,16 @@ impl Client {
                     Idempotent::Yes,
                 )
                 .await?;
+            let mut numbers: Vec<u32> = signed.urls.iter().map(|u| u.part_number).collect();
+            numbers.sort_unstable();
+            if numbers != (1..=count).collect::<Vec<_>>() {
+                return Err(Error::Protocol {
+                    server: self.server().origin().to_string(),
+                    reason: format!(
+                        "multipart/sign returned URLs for parts {numbers:?}, not 1..={count}"
+                    ),
+                });
+            }
             let mut etags = vec![String::new(); count as usize];
             let parts = futures_util::stream::iter(signed.urls.into_iter().map(|signed| {
                 let offset = u64::from(signed.part_number - 1) * part_size;
@@ -567,17 +629,26 @@ impl Client {
     ) -> Result<String, Error> {
         let mut delays = self.retry_policy().delays();
         loop {
-            let counted = Arc::new(AtomicU64::new(0));
+            // Counted as it goes out; taken back if the attempt fails.
+            let attempt = Arc::new(AtomicU64::new(0));
             let response = self
-                .http()
+                .upload_http()
                 .put(&signed.url)
                 .header(reqwest::header::CONTENT_LENGTH, len)
-                .body(source.body(offset, len, counted.clone(), cancel.clone()))
+                .body(source.body(
+                    offset,
+                    len,
+                    sent.clone(),
+                    Some(attempt.clone()),
+                    cancel.clone(),
+                ))
                 .send()
                 .await;
+            if !matches!(&response, Ok(r) if r.status() == StatusCode::OK) {
+                sent.fetch_sub(attempt.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
             let error = match response {
                 Ok(r) if r.status() == StatusCode::OK => {
-                    sent.fetch_add(len, Ordering::Relaxed);
                     return r
                         .headers()
                         .get(reqwest::header::ETAG)
