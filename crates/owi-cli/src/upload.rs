@@ -45,10 +45,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let client = connect().await?;
         let cancel = CancelToken::new();
+        let (interrupted, mut on_interrupt) = tokio::sync::watch::channel(false);
         let on_ctrl_c = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 on_ctrl_c.cancel();
+                let _ = interrupted.send(true);
             }
         });
         let uploaded = client
@@ -77,19 +79,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let run = client
             .run_of(&args.user, &uploaded, std::time::Duration::from_secs(60))
             .await?;
-        let last = client
-            .follow_run(&args.user, &run, FollowOptions::default(), |e| {
-                if !args.json {
-                    eprintln!(
-                        "server: {} {}",
-                        e.stage,
-                        e.items_processed
-                            .map(|n| format!("({n} items)"))
-                            .unwrap_or_default()
-                    );
-                }
-            })
-            .await?;
+        let follow = client.follow_run(&args.user, &run, FollowOptions::default(), |e| {
+            if !args.json {
+                eprintln!(
+                    "server: {} {}",
+                    e.stage,
+                    e.items_processed
+                        .map(|n| format!("({n} items)"))
+                        .unwrap_or_default()
+                );
+            }
+        });
+        // The upload is done: Ctrl-C now only stops watching.
+        let stopped = format!(
+            "stopped following; the server goes on (owi status --user {} --follow)",
+            args.user
+        );
+        let last = tokio::select! {
+            last = follow => last?,
+            _ = on_interrupt.wait_for(|stop| *stop) => anyhow::bail!(stopped),
+        };
         if args.json {
             println!(
                 "{}",
