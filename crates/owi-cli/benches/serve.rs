@@ -177,7 +177,7 @@ impl ChildServer {
         let presigned: Value = serde_json::from_str(&text)?;
         let mut args = Vec::new();
         // Field order matters and serde_json's map sorts: take it from the text.
-        for (name, value) in ordered_fields(&text)? {
+        for (name, value) in owi_client::presigned_fields(&text)? {
             args.push("-F".to_string());
             args.push(format!("{name}={value}"));
         }
@@ -301,35 +301,4 @@ async fn file_range(path: &Path, offset: u64, len: u64) -> Result<reqwest::Body>
         }
     });
     Ok(reqwest::Body::wrap_stream(stream))
-}
-
-fn ordered_fields(text: &str) -> Result<Vec<(String, String)>> {
-    struct Fields(Vec<(String, String)>);
-    impl<'de> serde::Deserialize<'de> for Fields {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-            struct Visit;
-            impl<'de> serde::de::Visitor<'de> for Visit {
-                type Value = Fields;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("form fields")
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> std::result::Result<Fields, A::Error> {
-                    let mut out = Vec::new();
-                    while let Some(entry) = map.next_entry::<String, String>()? {
-                        out.push(entry);
-                    }
-                    Ok(Fields(out))
-                }
-            }
-            d.deserialize_map(Visit)
-        }
-    }
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        form_fields: Fields,
-    }
-    Ok(serde_json::from_str::<Answer>(text)?.form_fields.0)
 }

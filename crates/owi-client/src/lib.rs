@@ -17,4 +17,4 @@ pub use error::Error;
 pub use follow::{FollowOptions, SyncEvent};
 pub use profile::Profile;
 pub use secret::{Kept, Secret, SecretStore};
-pub use upload::{DIRECT_MAX, Method, UploadSource, Uploaded, upload_name};
+pub use upload::{DIRECT_MAX, Method, UploadSource, Uploaded, presigned_fields, upload_name};

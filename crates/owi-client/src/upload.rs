@@ -217,9 +217,19 @@ struct Presigned {
     max_file_size: Option<u64>,
 }
 
-/// Form fields in the order the server gave them (they must be sent so).
+/// Form fields in the order the server gave them (they must be sent so;
+/// a `serde_json::Value` would sort them).
 #[derive(Debug)]
 struct OrderedFields(Vec<(String, String)>);
+
+/// The `form_fields` of a presign answer, in order.
+pub fn presigned_fields(answer: &str) -> Result<Vec<(String, String)>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Answer {
+        form_fields: OrderedFields,
+    }
+    Ok(serde_json::from_str::<Answer>(answer)?.form_fields.0)
+}
 
 impl<'de> Deserialize<'de> for OrderedFields {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -690,5 +700,31 @@ async fn storage_error(response: reqwest::Response) -> Error {
     Error::Storage {
         code: tag("Code").unwrap_or_else(|| status.to_string()),
         message: tag("Message").unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presigned_fields_keep_the_servers_order() {
+        let answer = r#"{"upload_url": "u", "form_fields": {"key": "k", "Content-Type": "t", "AWSAccessKeyId": "a"}}"#;
+        let names: Vec<String> = presigned_fields(answer)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(names, ["key", "Content-Type", "AWSAccessKeyId"]);
+    }
+
+    #[test]
+    fn upload_names_are_unique_and_ascii() {
+        let (a, b) = (upload_name(), upload_name());
+        assert_ne!(a, b);
+        assert!(
+            a.is_ascii() && a.starts_with("owi-") && a.ends_with(".xml"),
+            "{a}"
+        );
     }
 }
