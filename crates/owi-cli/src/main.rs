@@ -6,6 +6,7 @@
 
 mod bar;
 mod connect;
+mod history;
 mod inspect;
 mod paths;
 mod sample;
@@ -50,6 +51,8 @@ enum Command {
     Upload(upload::Args),
     /// Show (or follow) what the server says about a user's imports.
     Status(status::Args),
+    /// What was sent where, and how it ended.
+    History(history::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Users(args) => connect::users(args),
         Command::Upload(args) => upload::run(args),
         Command::Status(args) => status::run(args),
+        Command::History(args) => history::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+use std::io::IsTerminal;
+
+use anyhow::Context;
 use owi_client::{FollowOptions, Method};
 use owi_progress::CancelToken;
+use owi_store::{NewUpload, Outcome, Store, Transfer, UploadRecord};
 
 use crate::bar::Bar;
 use crate::connect::{connect, runtime};
@@ -23,6 +27,12 @@ pub struct Args {
     /// Return once the upload is sent, without following the import.
     #[arg(long)]
     no_wait: bool,
+    /// Send it even if this export already went to this user.
+    #[arg(long)]
+    force: bool,
+    /// The local database where the upload history is kept.
+    #[arg(long, env = "OWI_DB")]
+    db: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -53,9 +63,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let _ = interrupted.send(true);
             }
         });
-        let uploaded = client
+        let store = Store::open(&crate::paths::database(args.db.clone())?)?;
+        let export_key = owi_store::quick_key(&args.path)
+            .with_context(|| format!("cannot read {}", args.path.display()))?;
+        let server = client.server().origin().to_string();
+        if !args.force
+            && let Some(previous) = store.previous_upload(&export_key, &server, &args.user)?
+        {
+            ask_again(&args.path, &previous)?;
+        }
+        let source_path = args.path.display().to_string();
+        let entry = store.upload_started(&NewUpload {
+            export_key: &export_key,
+            source_path: &source_path,
+            server: &server,
+            user_id: &args.user,
+        })?;
+        let uploaded = match client
             .upload(&args.path, &args.user, method, &Bar::new(), &cancel)
-            .await?;
+            .await
+        {
+            Ok(uploaded) => uploaded,
+            Err(e) => {
+                let outcome = if matches!(e, owi_client::Error::Cancelled) {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Failed
+                };
+                store.upload_ended(entry, outcome, None, Some(&e.to_string()))?;
+                return Err(e.into());
+            }
+        };
+        store.upload_sent(
+            entry,
+            &Transfer {
+                method: method_name(uploaded.method),
+                name: &uploaded.name,
+                file_key: uploaded.key.as_deref(),
+                task_id: uploaded.task_id.as_deref(),
+                parts: uploaded.parts,
+                bytes: uploaded.bytes,
+            },
+        )?;
         if !args.json {
             eprintln!(
                 "sent {} ({} bytes) by {:?} as {}",
@@ -107,6 +156,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 )?
             );
         }
+        let reason = last.error.as_deref().or(last.message.as_deref());
+        let (outcome, error) = if last.succeeded() {
+            (Outcome::Imported, None)
+        } else {
+            (Outcome::Failed, reason)
+        };
+        store.upload_ended(entry, outcome, last.items_processed, error)?;
         anyhow::ensure!(
             last.succeeded(),
             "the server could not import it: {}",
@@ -124,4 +180,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Auto => "auto",
+        Method::Direct => "direct",
+        Method::S3 => "s3",
+        Method::Multipart => "multipart",
+    }
+}
+
+/// This export already reached this user: ask on a terminal, refuse
+/// otherwise (a script says `--force`).
+fn ask_again(path: &std::path::Path, previous: &UploadRecord) -> anyhow::Result<()> {
+    let when = jiff::Timestamp::from_second(previous.started_at)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let what = format!(
+        "{} already went to this user on {when} ({:?})",
+        path.display(),
+        previous.outcome
+    );
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("{what}; --force sends it again");
+    }
+    eprint!("{what}. Send it again? The server keeps no duplicates. [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    anyhow::ensure!(matches!(answer.trim(), "y" | "Y" | "yes"), "not sent again");
+    Ok(())
 }

@@ -522,6 +522,52 @@ fn upload_sends_and_follows_the_import_to_its_end() {
         assert_eq!(report["import"]["stage"], "completed", "{report}");
         assert_eq!(report["upload"]["bytes"], manifest["xml_bytes"]);
     }
+    // The same export again: refused without a terminal to ask on…
+    let out = owi()
+        .args(["upload", s(&manifest["xml_path"]), "--user", &user])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already went to this user") && err.contains("--force"),
+        "{err}"
+    );
+    // …sent with --force.
+    let out = owi()
+        .args([
+            "upload",
+            s(&manifest["xml_path"]),
+            "--user",
+            &user,
+            "--force",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let history = env.json(&["history", "--json"]);
+    let rows = history.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{history}");
+    assert!(
+        rows.iter()
+            .all(|r| r["outcome"] == "imported" && r["user_id"] == user.as_str()),
+        "{history}"
+    );
+    assert_eq!(rows[2]["method"], "s3", "oldest last");
+    assert_eq!(rows[1]["method"], "direct");
+    assert!(
+        rows[2]["file_key"]
+            .as_str()
+            .unwrap()
+            .ends_with(rows[2]["name"].as_str().unwrap())
+    );
+
     let err = fails_with(
         &env,
         &["upload", s(&manifest["xml_path"]), "--user", &user],

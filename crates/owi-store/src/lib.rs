@@ -12,6 +12,7 @@
 
 mod catalog;
 mod error;
+mod history;
 mod ingest;
 mod preview;
 mod route_blob;
@@ -22,6 +23,7 @@ use rusqlite::Connection;
 
 pub use catalog::{Aggregation, aggregation_of};
 pub use error::{Error, Result};
+pub use history::{NewUpload, Outcome, Transfer, UploadRecord};
 pub use ingest::{IngestOptions, IngestOutcome, quick_key};
 pub use preview::*;
 
@@ -29,6 +31,7 @@ pub use preview::*;
 const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("migrations/002_event_metadata.sql"),
+    include_str!("migrations/003_uploads.sql"),
 ];
 
 /// A handle on the local database.

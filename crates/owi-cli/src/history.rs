@@ -1,0 +1,46 @@
+//! `owi history`: what was sent where, from the local store.
+
+use std::path::PathBuf;
+
+use owi_store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long, env = "OWI_DB")]
+    db: Option<PathBuf>,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let store = Store::open(&crate::paths::database(args.db)?)?;
+    let uploads = store.uploads(args.limit)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&uploads)?);
+        return Ok(());
+    }
+    if uploads.is_empty() {
+        println!("nothing sent yet");
+        return Ok(());
+    }
+    for u in &uploads {
+        let when = jiff::Timestamp::from_second(u.started_at)
+            .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default();
+        println!(
+            "{when}  {:<10} {:<9} {} → {} user {}{}",
+            format!("{:?}", u.outcome).to_lowercase(),
+            u.method.as_deref().unwrap_or("-"),
+            u.source_path,
+            u.server,
+            u.user_id,
+            u.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
