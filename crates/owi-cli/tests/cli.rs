@@ -297,6 +297,30 @@ struct LocalServer {
 
 const KEY: &str = "sk-0123456789abcdef0123456789abcdef";
 
+impl LocalServer {
+    /// `owi` pointed at this server with its API key, as a script would.
+    fn owi(&self, env: &Env) -> Command {
+        let mut cmd = env.owi();
+        cmd.env("OWI_SERVER", &self.url).env("OWI_API_KEY", KEY);
+        cmd
+    }
+
+    fn create_user(&self, env: &Env) -> String {
+        let out = self
+            .owi(env)
+            .args(["users", "create", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let user: Value = serde_json::from_slice(&out.stdout).unwrap();
+        s(&user["id"]).to_string()
+    }
+}
+
 fn local_server() -> LocalServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = owi_server::ServerConfig::new(dir.path());
@@ -432,19 +456,8 @@ fn login_failures_are_one_sentence() {
 fn status_follows_an_import_to_its_end() {
     let env = Env::new();
     let server = local_server();
-    let owi = || {
-        let mut cmd = env.owi();
-        cmd.env("OWI_SERVER", &server.url).env("OWI_API_KEY", KEY);
-        cmd
-    };
-    let out = owi().args(["users", "create", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let user = user["id"].as_str().unwrap().to_string();
+    let owi = || server.owi(&env);
+    let user = server.create_user(&env);
     let out = owi().args(["status", "--user", &user]).output().unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -494,14 +507,8 @@ fn status_follows_an_import_to_its_end() {
 fn upload_sends_and_follows_the_import_to_its_end() {
     let env = Env::new();
     let server = local_server();
-    let owi = || {
-        let mut cmd = env.owi();
-        cmd.env("OWI_SERVER", &server.url).env("OWI_API_KEY", KEY);
-        cmd
-    };
-    let out = owi().args(["users", "create", "--json"]).output().unwrap();
-    let user: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let user = s(&user["id"]).to_string();
+    let owi = || server.owi(&env);
+    let user = server.create_user(&env);
     let manifest = env.sample(800, 3, &["--zip"]);
     for (input, method) in [
         (s(&manifest["zip_path"]), "s3"),
