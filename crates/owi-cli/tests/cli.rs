@@ -305,6 +305,22 @@ impl LocalServer {
         cmd
     }
 
+    /// `owi login` as the developer account, the password on stdin.
+    fn login(&self, env: &Env, password: &str) -> std::process::Output {
+        env.owi()
+            .args([
+                "login",
+                "--server",
+                &self.url,
+                "--email",
+                "dev@example.com",
+                "--password-stdin",
+            ])
+            .write_stdin(format!("{password}\n"))
+            .output()
+            .unwrap()
+    }
+
     fn create_user(&self, env: &Env) -> String {
         let out = self
             .owi(env)
@@ -345,19 +361,7 @@ fn local_server() -> LocalServer {
 fn login_then_users_create_and_list() {
     let env = Env::new();
     let server = local_server();
-    let out = env
-        .owi()
-        .args([
-            "login",
-            "--server",
-            &server.url,
-            "--email",
-            "dev@example.com",
-            "--password-stdin",
-        ])
-        .write_stdin("s3cret-pass\n")
-        .output()
-        .unwrap();
+    let out = server.login(&env, "s3cret-pass");
     assert!(
         out.status.success(),
         "{}",
@@ -431,19 +435,7 @@ fn login_failures_are_one_sentence() {
         "log in again",
     );
     assert!(!err.contains("ffffffff"), "the key is not echoed: {err}");
-    let out = env
-        .owi()
-        .args([
-            "login",
-            "--server",
-            &server.url,
-            "--email",
-            "dev@example.com",
-            "--password-stdin",
-        ])
-        .write_stdin("wrong\n")
-        .output()
-        .unwrap();
+    let out = server.login(&env, "wrong");
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),

@@ -184,6 +184,18 @@ pub fn upload_name() -> String {
     )
 }
 
+/// One upload in flight: what every path needs.
+struct Sending {
+    source: Arc<UploadSource>,
+    user_id: String,
+    /// The unique name it goes under.
+    name: String,
+    /// Bytes handed to the network, read by the progress ticker.
+    sent: Arc<AtomicU64>,
+    parts: Parts,
+    cancel: CancelToken,
+}
+
 /// Parts done of how many, shared with the progress ticker.
 #[derive(Debug, Default)]
 struct Parts {
@@ -300,34 +312,33 @@ impl Client {
                 source.path().display()
             )));
         }
-        let name = upload_name();
         let method = match method {
             Method::Auto if source.len() <= DIRECT_MAX => Method::Direct,
             other => other,
         };
-        let sent = Arc::new(AtomicU64::new(0));
-        let parts = Parts::default();
+        let job = Sending {
+            source,
+            user_id: user_id.to_string(),
+            name: upload_name(),
+            sent: Arc::new(AtomicU64::new(0)),
+            parts: Parts::default(),
+            cancel: cancel.clone(),
+        };
+        let (source, sent, parts) = (&job.source, &job.sent, &job.parts);
         let mut tracker = Tracker::start(progress, Phase::Upload, Some(source.len()));
         let work = async {
             match method {
-                Method::Direct => {
-                    self.send_direct(&source, user_id, &name, &sent, cancel)
-                        .await
-                }
-                Method::S3 => self.send_post(&source, user_id, &name, &sent, cancel).await,
+                Method::Direct => self.send_direct(&job).await,
+                Method::S3 => self.send_post(&job).await,
                 Method::Multipart => {
-                    let created = self.create_multipart(&source, user_id, &name).await?;
-                    self.send_multipart(&source, user_id, &name, created, &sent, cancel, &parts)
-                        .await
+                    let created = self.create_multipart(&job).await?;
+                    self.send_multipart(&job, created).await
                 }
-                Method::Auto => match self.create_multipart(&source, user_id, &name).await {
-                    Ok(created) => {
-                        self.send_multipart(&source, user_id, &name, created, &sent, cancel, &parts)
-                            .await
-                    }
+                Method::Auto => match self.create_multipart(&job).await {
+                    Ok(created) => self.send_multipart(&job, created).await,
                     // An older server: no multipart path.
                     Err(Error::NotFound { .. } | Error::Refused { status: 405, .. }) => {
-                        self.send_post(&source, user_id, &name, &sent, cancel).await
+                        self.send_post(&job).await
                     }
                     Err(e) => Err(e),
                 },
@@ -361,14 +372,15 @@ impl Client {
         Ok(uploaded)
     }
 
-    async fn send_direct(
-        &self,
-        source: &Arc<UploadSource>,
-        user_id: &str,
-        name: &str,
-        sent: &Arc<AtomicU64>,
-        cancel: &CancelToken,
-    ) -> Result<Uploaded, Error> {
+    async fn send_direct(&self, job: &Sending) -> Result<Uploaded, Error> {
+        let Sending {
+            source,
+            user_id,
+            name,
+            sent,
+            cancel,
+            ..
+        } = job;
         let url = self.url(&format!("users/{user_id}/import/apple/xml/direct"))?;
         let len = source.len();
         // A body streams once: a retry builds the request again.
@@ -399,14 +411,15 @@ impl Client {
         })
     }
 
-    async fn send_post(
-        &self,
-        source: &Arc<UploadSource>,
-        user_id: &str,
-        name: &str,
-        sent: &Arc<AtomicU64>,
-        cancel: &CancelToken,
-    ) -> Result<Uploaded, Error> {
+    async fn send_post(&self, job: &Sending) -> Result<Uploaded, Error> {
+        let Sending {
+            source,
+            user_id,
+            name,
+            sent,
+            cancel,
+            ..
+        } = job;
         let len = source.len();
         if len > POST_MAX {
             return Err(Error::TooLarge {
@@ -503,12 +516,13 @@ impl Client {
 
     /// Starts a multipart upload; a 404 or 405 here means the server has
     /// no multipart path.
-    async fn create_multipart(
-        &self,
-        source: &UploadSource,
-        user_id: &str,
-        name: &str,
-    ) -> Result<Created, Error> {
+    async fn create_multipart(&self, job: &Sending) -> Result<Created, Error> {
+        let Sending {
+            source,
+            user_id,
+            name,
+            ..
+        } = job;
         self.send_json(
             HttpMethod::POST,
             &format!("users/{user_id}/import/apple/xml/s3/multipart/create"),
@@ -523,17 +537,14 @@ impl Client {
         .await
     }
 
-    #[allow(clippy::too_many_arguments)] // the upload's shared state, passed down
-    async fn send_multipart(
-        &self,
-        source: &Arc<UploadSource>,
-        user_id: &str,
-        name: &str,
-        created: Created,
-        sent: &Arc<AtomicU64>,
-        cancel: &CancelToken,
-        progress: &Parts,
-    ) -> Result<Uploaded, Error> {
+    async fn send_multipart(&self, job: &Sending, created: Created) -> Result<Uploaded, Error> {
+        let Sending {
+            source,
+            user_id,
+            name,
+            parts: progress,
+            ..
+        } = job;
         let len = source.len();
         let base = format!("users/{user_id}/import/apple/xml/s3/multipart");
         let part_size = created.part_size.max(5 << 20);
@@ -568,9 +579,7 @@ impl Client {
                 let offset = u64::from(signed.part_number - 1) * part_size;
                 let part_len = part_size.min(len - offset);
                 async move {
-                    let etag = self
-                        .put_part(source, &signed, offset, part_len, sent, cancel)
-                        .await?;
+                    let etag = self.put_part(job, &signed, offset, part_len).await?;
                     Ok::<_, Error>((signed.part_number, etag))
                 }
             }))
@@ -630,13 +639,17 @@ impl Client {
     /// One part, retried on its own; its ETag.
     async fn put_part(
         &self,
-        source: &Arc<UploadSource>,
+        job: &Sending,
         signed: &SignedUrl,
         offset: u64,
         len: u64,
-        sent: &Arc<AtomicU64>,
-        cancel: &CancelToken,
     ) -> Result<String, Error> {
+        let Sending {
+            source,
+            sent,
+            cancel,
+            ..
+        } = job;
         let mut delays = self.retry_policy().delays();
         loop {
             // Counted as it goes out; taken back if the attempt fails.

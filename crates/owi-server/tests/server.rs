@@ -389,21 +389,7 @@ async fn a_direct_upload_is_processed_followed_over_sse_and_read_back_and_a_seco
     let last2 = second.last().unwrap();
     assert_ne!(last2.run_id, last.run_id);
     assert_eq!(last2.status, Status::Success, "{last2:?}");
-    assert_eq!(
-        s.count(&user, "/events/workouts").await,
-        workouts,
-        "no duplicate workouts"
-    );
-    assert_eq!(
-        s.count(&user, "/timeseries").await,
-        samples,
-        "no duplicate samples"
-    );
-    assert!(
-        s.uploads().is_empty(),
-        "processed uploads are removed: {:?}",
-        s.uploads()
-    );
+    s.assert_holds(&user, workouts, samples).await;
 }
 
 #[tokio::test]

@@ -105,21 +105,7 @@ async fn post_upload_round_trip(signature: PostSignature) {
     let last2 = second.last().unwrap();
     assert_ne!(last2.run_id, last.run_id, "a second run");
     assert_eq!(last2.status, Status::Success, "{last2:?}");
-    assert_eq!(
-        s.count(&user, "/events/workouts").await,
-        workouts,
-        "no duplicates"
-    );
-    assert_eq!(
-        s.count(&user, "/timeseries").await,
-        samples,
-        "no duplicates"
-    );
-    assert!(
-        s.uploads().is_empty(),
-        "fetched copies are removed: {:?}",
-        s.uploads()
-    );
+    s.assert_holds(&user, workouts, samples).await;
 }
 
 #[tokio::test]

@@ -234,6 +234,26 @@ impl TestServer {
             .collect()
     }
 
+    /// The user holds exactly these rows (a re-import added none) and no
+    /// upload file is left behind.
+    pub async fn assert_holds(&self, user: &str, workouts: u64, samples: u64) {
+        assert_eq!(
+            self.count(user, "/events/workouts").await,
+            workouts,
+            "workouts, no duplicates"
+        );
+        assert_eq!(
+            self.count(user, "/timeseries").await,
+            samples,
+            "samples, no duplicates"
+        );
+        assert!(
+            self.uploads().is_empty(),
+            "upload files removed: {:?}",
+            self.uploads()
+        );
+    }
+
     /// The jobs the server has queued or run.
     pub fn jobs(&self) -> u64 {
         let db = rusqlite::Connection::open(self.dir.path().join("server.sqlite")).expect("db");
