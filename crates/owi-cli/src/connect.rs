@@ -6,7 +6,9 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use owi_client::{Client, Credentials, Kept, NewUser, Profile, Secret, SecretStore, UserQuery};
+use owi_client::{
+    Client, ClientOptions, Credentials, Kept, NewUser, Profile, Secret, SecretStore, UserQuery,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
@@ -122,11 +124,14 @@ pub async fn connect() -> anyhow::Result<Client> {
     let secrets = SecretStore::system();
     let (server, credentials) = Profile::credentials(profile.as_ref(), &secrets).await?;
     let from_profile = matches!(credentials, Credentials::RefreshToken { .. });
-    let client = Client::connect(&server, credentials).await?;
-    if from_profile && let Some(profile) = &profile {
-        profile.keep(&client, None, &secrets).await;
-    }
-    Ok(client)
+    let options = ClientOptions {
+        on_refresh_token: profile
+            .as_ref()
+            .filter(|_| from_profile)
+            .map(|p| p.token_keeper(secrets.clone())),
+        ..ClientOptions::default()
+    };
+    Ok(Client::connect_with(&server, credentials, options).await?)
 }
 
 pub fn users(args: UsersArgs) -> anyhow::Result<()> {

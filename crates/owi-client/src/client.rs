@@ -120,13 +120,37 @@ impl RetryPolicy {
     }
 }
 
+/// Told each refresh token the server hands out: they rotate, and the
+/// one kept in the keychain must be the latest.
+pub type TokenHook = Arc<dyn Fn(&Secret) + Send + Sync>;
+
+/// How a [`Client`] behaves beyond its server and credentials.
+#[derive(Clone, Default)]
+pub struct ClientOptions {
+    pub retry: RetryPolicy,
+    /// Every request, the object store's included, goes through this HTTP
+    /// proxy (tests put a fault-injecting one here). Without it, the
+    /// usual `HTTPS_PROXY`/`NO_PROXY` variables apply.
+    pub proxy: Option<String>,
+    pub on_refresh_token: Option<TokenHook>,
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("retry", &self.retry)
+            .field("proxy", &self.proxy)
+            .field("on_refresh_token", &self.on_refresh_token.is_some())
+            .finish()
+    }
+}
+
 /// A connection to one server. Cheap to clone; clones share the session.
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     http: reqwest::Client,
     /// For request bodies that take long to send: no read timeout.
@@ -134,6 +158,16 @@ struct Inner {
     server: ServerUrl,
     auth: Auth,
     retry: RetryPolicy,
+    on_refresh_token: Option<TokenHook>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("server", &self.server)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -166,24 +200,34 @@ impl Client {
     /// Connects and proves the credentials work: a password is logged in
     /// with, a key or a kept refresh token is tried on a cheap request.
     pub async fn connect(server: &str, credentials: Credentials) -> Result<Client, Error> {
-        Client::connect_with(server, credentials, RetryPolicy::default()).await
+        Client::connect_with(server, credentials, ClientOptions::default()).await
     }
 
     pub async fn connect_with(
         server: &str,
         credentials: Credentials,
-        retry: RetryPolicy,
+        options: ClientOptions,
     ) -> Result<Client, Error> {
         let server = ServerUrl::parse(server)?;
         // Credentials must not follow a redirect to another host (reqwest
         // keeps custom headers such as the API key): no redirects at all.
+        let setup = |e: reqwest::Error| Error::Config(format!("cannot set up HTTP: {e}"));
+        let proxy = options
+            .proxy
+            .as_deref()
+            .map(reqwest::Proxy::all)
+            .transpose()
+            .map_err(setup)?;
         let builder = || {
-            reqwest::Client::builder()
+            let builder = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10))
                 .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("owi/", env!("CARGO_PKG_VERSION")))
+                .user_agent(concat!("owi/", env!("CARGO_PKG_VERSION")));
+            match &proxy {
+                Some(proxy) => builder.proxy(proxy.clone()),
+                None => builder,
+            }
         };
-        let setup = |e: reqwest::Error| Error::Config(format!("cannot set up HTTP: {e}"));
         // The read timeout runs until the answer's headers, body included:
         // uploads get none, and a stall watchdog instead.
         let http = builder()
@@ -213,7 +257,8 @@ impl Client {
                 upload_http,
                 server,
                 auth,
-                retry,
+                retry: options.retry,
+                on_refresh_token: options.on_refresh_token,
             }),
         };
         // Proves the credentials now rather than at the first real request.
@@ -458,6 +503,7 @@ impl Client {
                             reason: format!("token/refresh: {e}"),
                         })?;
                     let mut renewed = Tokens::from(answer);
+                    self.announce(&renewed);
                     // A server that does not rotate sends none back.
                     renewed.refresh = renewed.refresh.or(Some(refresh));
                     *tokens = renewed;
@@ -506,8 +552,17 @@ impl Client {
             server: self.origin(),
             reason: format!("auth/login: {e}"),
         })?;
-        *tokens = Tokens::from(answer);
+        let renewed = Tokens::from(answer);
+        self.announce(&renewed);
+        *tokens = renewed;
         Ok(true)
+    }
+
+    /// Hands a new refresh token to whoever keeps it.
+    fn announce(&self, tokens: &Tokens) {
+        if let (Some(hook), Some(refresh)) = (&self.inner.on_refresh_token, &tokens.refresh) {
+            hook(refresh);
+        }
     }
 
     fn origin(&self) -> String {

@@ -99,6 +99,19 @@ impl Profile {
         Ok((server, credentials))
     }
 
+    /// A hook that keeps each rotated refresh token as it arrives, so a
+    /// process that dies mid-upload leaves the live token behind, not a
+    /// spent one.
+    pub fn token_keeper(&self, secrets: SecretStore) -> crate::TokenHook {
+        let account = self.account();
+        std::sync::Arc::new(move |token: &Secret| {
+            let (secrets, account, token) = (secrets.clone(), account.clone(), token.clone());
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { secrets.put(&account, &token).await });
+            }
+        })
+    }
+
     /// Keeps what `client` needs to connect again (the API key, or the
     /// current refresh token: it rotates on every use).
     pub async fn keep(

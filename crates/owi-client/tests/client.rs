@@ -4,11 +4,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use owi_client::{
-    Client, Credentials, Error, FollowOptions, Method, NewUser, RetryPolicy, Secret, UploadSource,
-    UserQuery,
+    Client, ClientOptions, Credentials, Error, FollowOptions, Method, NewUser, RetryPolicy, Secret,
+    UploadSource, UserQuery,
 };
 use owi_progress::{CancelToken, Progress, Recorder};
 use owi_server::{Server, ServerConfig};
@@ -150,17 +151,28 @@ async fn a_kept_refresh_token_logs_in_once_and_rotates() {
 
     // A later process with only the kept token: it refreshes, and the
     // server rotates the token.
-    let later = Client::connect(
+    // It hands each new token to the keeper as it arrives.
+    let handed = Arc::new(std::sync::Mutex::new(Vec::<Secret>::new()));
+    let keeper = handed.clone();
+    let options = ClientOptions {
+        on_refresh_token: Some(Arc::new(move |t: &Secret| {
+            keeper.lock().unwrap().push(t.clone())
+        })),
+        ..ClientOptions::default()
+    };
+    let later = Client::connect_with(
         &s.url,
         Credentials::RefreshToken {
             email: EMAIL.into(),
             token: kept.clone(),
         },
+        options,
     )
     .await
     .unwrap();
     let rotated = later.refresh_token().await.unwrap();
     assert_ne!(rotated, kept);
+    assert_eq!(*handed.lock().unwrap(), [rotated.clone()]);
     assert_eq!(later.users(&UserQuery::default()).await.unwrap().total, 0);
 
     // The old token is spent: with no password to fall back on, the answer
@@ -190,7 +202,11 @@ async fn a_server_that_is_not_there_is_named_with_the_reason() {
         max_delay: Duration::from_millis(20),
     };
     let url = format!("http://127.0.0.1:{port}");
-    let e = Client::connect_with(&url, key(API_KEY), quick)
+    let options = ClientOptions {
+        retry: quick,
+        ..ClientOptions::default()
+    };
+    let e = Client::connect_with(&url, key(API_KEY), options)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), "unreachable", "{e:?}");
