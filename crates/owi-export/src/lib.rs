@@ -14,6 +14,7 @@
 mod error;
 mod gpx;
 pub mod model;
+pub mod preflight;
 pub mod prolog;
 mod read;
 mod source;
@@ -23,6 +24,7 @@ pub mod units;
 
 pub use error::{Error, Result};
 pub use model::*;
+pub use preflight::{Preflight, preflight, server_value};
 pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};
 pub use source::{ExportSource, MAX_COMPRESSION_RATIO, RouteLoad, Routes, SkippedEntry};
 pub use time::Timestamp;

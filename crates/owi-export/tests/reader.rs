@@ -2431,3 +2431,68 @@ fn a_gigantic_attribute_is_refused_instead_of_filling_memory() {
         failure.stats.bytes
     );
 }
+
+// ---------------------------------------------------------------------------
+// The pre-flight check: what the server will make of an export
+// ---------------------------------------------------------------------------
+
+#[test]
+fn preflight_says_what_the_server_imports_and_passes_over() {
+    let (_dir, path, out) = read_kinds();
+    let check = owi_export::preflight(&open(&path), ReadOptions::default()).unwrap();
+    assert_eq!(check.fingerprint, out.report().fingerprint);
+    assert_eq!(check.imported["HKQuantityTypeIdentifierHeartRate"], 2);
+    assert_eq!(
+        check.imported["HKCategoryTypeIdentifierSleepAnalysis"], 1,
+        "a sleep stage is a sample on the server"
+    );
+    assert_eq!(
+        check.ignored["HKCategoryTypeIdentifierMindfulSession"], 1,
+        "a category without a number is passed over"
+    );
+    for (what, count) in [
+        ("Correlation", 1),
+        ("ActivitySummary", 2),
+        ("ClinicalRecord", 1),
+        ("Audiogram", 1),
+        ("VisionPrescription", 1),
+    ] {
+        assert_eq!(check.ignored.get(what), Some(&count), "{what}");
+    }
+    let records_passed_over: u64 = check
+        .ignored
+        .iter()
+        .filter(|(what, _)| what.starts_with("HK"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        check.records_imported() + records_passed_over,
+        out.report().stats.records,
+        "every record is either imported or passed over"
+    );
+    assert_eq!(check.workouts, 4);
+    let at = |s: &str| Timestamp::parse(s).unwrap().utc;
+    assert_eq!(
+        check.workout_span,
+        Some((
+            at("2018-12-17 07:54:59 -0800"),
+            at("2024-06-03 08:00:00 +0200")
+        ))
+    );
+    assert_eq!(check.workout_keys.len(), 4);
+    assert!(check.needs_cleaning(), "the export carries a DTD");
+}
+
+#[test]
+fn preflight_counts_a_repeated_workout_once() {
+    let dir = tempdir();
+    let workout = r#" <Workout workoutActivityType="HKWorkoutActivityTypeRunning" sourceName="Watch" startDate="2024-05-01 07:00:00 +0200" endDate="2024-05-01 07:30:00 +0200"/>
+"#;
+    let xml = format!(
+        "<?xml version=\"1.0\"?>\n<HealthData locale=\"en_US\">\n{workout}{workout}</HealthData>\n"
+    );
+    let path = write(dir.path(), "export.xml", xml);
+    let check = owi_export::preflight(&open(&path), ReadOptions::default()).unwrap();
+    assert_eq!(check.workouts, 1, "the server keeps one per source, start and end");
+    assert!(!check.needs_cleaning());
+}

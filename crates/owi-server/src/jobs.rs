@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use owi_export::{ExportSource, ReadOptions, Record, Value, Visitor, Workout, read_export};
+use owi_export::{ExportSource, ReadOptions, Record, Visitor, Workout, read_export};
 use owi_progress::{CancelToken, Progress, ProgressSink};
 use rusqlite::{OptionalExtension, Transaction, params};
 use tokio::io::AsyncWriteExt;
@@ -520,19 +520,6 @@ fn snake(name: &str) -> String {
     out
 }
 
-/// Sleep stages as numbers, so they fit the samples table.
-fn sleep_value(value: &str) -> Option<f64> {
-    Some(match value.strip_prefix("HKCategoryValueSleepAnalysis")? {
-        "InBed" => 0.0,
-        "AsleepUnspecified" | "Asleep" => 1.0,
-        "Awake" => 2.0,
-        "AsleepCore" => 3.0,
-        "AsleepDeep" => 4.0,
-        "AsleepREM" => 5.0,
-        _ => return None,
-    })
-}
-
 struct ImportVisitor<'t> {
     samples: rusqlite::Statement<'t>,
     workouts: rusqlite::Statement<'t>,
@@ -597,15 +584,9 @@ impl Drop for ImportVisitor<'_> {
 
 impl Visitor for ImportVisitor<'_> {
     fn record(&mut self, r: &Record<'_>) -> ControlFlow<()> {
-        let value = match r.value {
-            Value::Number(v) => v,
-            Value::Text(t) if r.kind == "HKCategoryTypeIdentifierSleepAnalysis" => {
-                match sleep_value(t) {
-                    Some(v) => v,
-                    None => return ControlFlow::Continue(()),
-                }
-            }
-            _ => return ControlFlow::Continue(()),
+        // The pre-flight check counts by the same rule.
+        let Some(value) = owi_export::server_value(r) else {
+            return ControlFlow::Continue(());
         };
         let result = self.samples.execute(params![
             self.user_id,
