@@ -1,14 +1,14 @@
 //! `owi upload`: send an export to a user's import and follow it to the
-//! end. The engine is `owi_client`'s; this prints.
-
-use std::path::PathBuf;
+//! end. The flow is `owi_client::Importer`'s; this asks and prints.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
-use owi_client::{FollowOptions, Method};
+use owi_client::{ImportRequest, Importer, Method, Step};
 use owi_progress::CancelToken;
-use owi_store::{NewUpload, Outcome, Store, Transfer, UploadRecord};
+use owi_store::{Store, UploadRecord};
 
 use crate::bar::Bar;
 use crate::connect::{connect, runtime};
@@ -30,9 +30,17 @@ pub struct Args {
     /// Send it even if this export already went to this user.
     #[arg(long)]
     force: bool,
+    /// Send the XML exactly as it is, DTD and all (by default the DTD and
+    /// characters XML forbids are blanked, so strict servers accept it).
+    #[arg(long)]
+    no_clean: bool,
+    /// Start afresh instead of going on with an interrupted upload.
+    #[arg(long)]
+    restart: bool,
     /// The local database where the upload history is kept.
     #[arg(long, env = "OWI_DB")]
     db: Option<PathBuf>,
+    /// Print the report as JSON on stdout (steps go to stderr as JSON lines).
     #[arg(long)]
     json: bool,
 }
@@ -54,140 +62,147 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     runtime()?.block_on(async move {
         let client = connect().await?;
-        let cancel = CancelToken::new();
-        let (interrupted, mut on_interrupt) = tokio::sync::watch::channel(false);
-        let on_ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.cancel();
-                let _ = interrupted.send(true);
-            }
-        });
         let store = Store::open(&crate::paths::database(args.db.clone())?)?;
-        let export_key = owi_store::quick_key(&args.path)
-            .with_context(|| format!("cannot read {}", args.path.display()))?;
-        let server = client.server().origin().to_string();
+        let importer = Importer::new(client, Arc::new(Mutex::new(store)));
+        let request = ImportRequest {
+            method,
+            clean: !args.no_clean,
+            wait: !args.no_wait,
+            resume: !args.restart,
+            ..ImportRequest::new(&args.path, &args.user)
+        };
+        let resuming = request.resume && importer.interrupted(&args.path, &args.user)?.is_some();
         if !args.force
-            && let Some(previous) = store.previous_upload(&export_key, &server, &args.user)?
+            && !resuming
+            && let Some(previous) = importer.already_sent(&args.path, &args.user)?
         {
             ask_again(&args.path, &previous)?;
         }
-        let source_path = args.path.display().to_string();
-        let entry = store.upload_started(&NewUpload {
-            export_key: &export_key,
-            source_path: &source_path,
-            server: &server,
-            user_id: &args.user,
-        })?;
-        let uploaded = match client
-            .upload(&args.path, &args.user, method, &Bar::new(), &cancel)
-            .await
-        {
-            Ok(uploaded) => uploaded,
-            Err(e) => {
-                let outcome = if matches!(e, owi_client::Error::Cancelled) {
-                    Outcome::Cancelled
-                } else {
-                    Outcome::Failed
-                };
-                store.upload_ended(entry, outcome, None, Some(&e.to_string()))?;
-                return Err(e.into());
+
+        let cancel = CancelToken::new();
+        let all_sent = Arc::new(AtomicBool::new(false));
+        let json = args.json;
+        let sent_flag = all_sent.clone();
+        let on_step = move |step: &Step| {
+            if let Step::Sent { piece, pieces, .. } = step
+                && piece == pieces
+            {
+                sent_flag.store(true, Ordering::Relaxed);
+            }
+            if json {
+                if let Ok(line) = serde_json::to_string(step) {
+                    eprintln!("{line}");
+                }
+            } else {
+                say(step);
             }
         };
-        store.upload_sent(
-            entry,
-            &Transfer {
-                method: method_name(uploaded.method),
-                name: &uploaded.name,
-                file_key: uploaded.key.as_deref(),
-                task_id: uploaded.task_id.as_deref(),
-                parts: uploaded.parts,
-                bytes: uploaded.bytes,
-            },
-        )?;
-        if !args.json {
-            eprintln!(
-                "sent {} ({} bytes) by {:?} as {}",
-                args.path.display(),
-                uploaded.bytes,
-                uploaded.method,
-                uploaded.name
-            );
-        }
-        if args.no_wait {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&uploaded)?);
+        let bar = Bar::new();
+        let work = importer.run(&request, &bar, &on_step, &cancel);
+        tokio::pin!(work);
+        let report = loop {
+            tokio::select! {
+                report = &mut work => break report?,
+                interrupted = tokio::signal::ctrl_c() => {
+                    interrupted?;
+                    if all_sent.load(Ordering::Relaxed) {
+                        // The upload is done: Ctrl-C only stops watching.
+                        anyhow::bail!(
+                            "stopped following; the server goes on (owi status --user {} --follow)",
+                            args.user
+                        );
+                    }
+                    cancel.cancel();
+                }
             }
-            return anyhow::Ok(());
-        }
-        // Said before waiting: if the server never reports, the upload's
-        // key and name are still on record.
-        if args.json {
-            eprintln!("{}", serde_json::to_string(&uploaded)?);
-        }
-        let run = client
-            .run_of(&args.user, &uploaded, std::time::Duration::from_secs(60))
-            .await?;
-        let follow = client.follow_run(&args.user, &run, FollowOptions::default(), |e| {
-            if !args.json {
-                eprintln!(
-                    "server: {} {}",
-                    e.stage,
-                    e.items_processed
-                        .map(|n| format!("({n} items)"))
-                        .unwrap_or_default()
-                );
-            }
-        });
-        // The upload is done: Ctrl-C now only stops watching.
-        let stopped = format!(
-            "stopped following; the server goes on (owi status --user {} --follow)",
-            args.user
-        );
-        let last = tokio::select! {
-            last = follow => last?,
-            _ = on_interrupt.wait_for(|stop| *stop) => anyhow::bail!(stopped),
         };
-        if args.json {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else if args.no_wait {
             println!(
-                "{}",
-                serde_json::to_string_pretty(
-                    &serde_json::json!({ "upload": uploaded, "import": last })
-                )?
+                "sent; follow the import with: owi status --user {} --follow",
+                args.user
             );
-        }
-        let reason = last.error.as_deref().or(last.message.as_deref());
-        let (outcome, error) = if last.succeeded() {
-            (Outcome::Imported, None)
         } else {
-            (Outcome::Failed, reason)
-        };
-        store.upload_ended(entry, outcome, last.items_processed, error)?;
-        anyhow::ensure!(
-            last.succeeded(),
-            "the server could not import it: {}",
-            last.error
-                .as_deref()
-                .or(last.message.as_deref())
-                .unwrap_or("no reason given")
-        );
-        if !args.json {
-            println!(
-                "imported: {} items",
-                last.items_processed
-                    .map_or("?".to_string(), |n| n.to_string())
-            );
+            let items = report.items().map_or("?".to_string(), |n| n.to_string());
+            match report.compared {
+                Some((found, expected)) => {
+                    println!(
+                        "imported: {items} items; {found} of {expected} workouts on the server"
+                    )
+                }
+                None => println!("imported: {items} items"),
+            }
         }
         Ok(())
     })
 }
 
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Auto => "auto",
-        Method::Direct => "direct",
-        Method::S3 => "s3",
-        Method::Multipart => "multipart",
+/// One line on stderr per step.
+fn say(step: &Step) {
+    match step {
+        Step::Checked(c) => {
+            eprintln!(
+                "checked: {} records and {} workouts for the server; {} items it passes over",
+                c.records_imported, c.workouts, c.items_ignored
+            );
+            let ignored: Vec<String> = c
+                .ignored
+                .iter()
+                .take(5)
+                .map(|(what, n)| format!("{what} ({n})"))
+                .collect();
+            if !ignored.is_empty() {
+                eprintln!("  passed over: {}", ignored.join(", "));
+            }
+            if c.needs_cleaning {
+                eprintln!("  its DTD or characters XML forbids are blanked before sending");
+            }
+        }
+        Step::Plan {
+            method,
+            pieces,
+            why,
+        } => {
+            let method = format!("{method:?}").to_lowercase();
+            if *pieces > 1 {
+                eprintln!(
+                    "sending by {method} in {pieces} pieces (larger than one upload takes): {why}"
+                );
+            } else {
+                eprintln!("sending by {method}: {why}");
+            }
+        }
+        Step::Resuming {
+            pieces_sent,
+            parts_stored,
+        } => eprintln!(
+            "going on with the interrupted upload: {pieces_sent} pieces sent, {parts_stored} parts stored"
+        ),
+        Step::Sending { .. } => {}
+        Step::Sent {
+            piece,
+            pieces,
+            uploaded,
+        } => {
+            let of = if *pieces > 1 {
+                format!(" piece {piece} of {pieces}")
+            } else {
+                String::new()
+            };
+            eprintln!("sent{of}: {} bytes as {}", uploaded.bytes, uploaded.name);
+        }
+        Step::Server { event, .. } => eprintln!(
+            "server: {}{}",
+            event.stage,
+            event
+                .items_processed
+                .map(|n| format!(" ({n} items)"))
+                .unwrap_or_default()
+        ),
+        Step::Compared { found, expected } => {
+            eprintln!("{found} of {expected} workouts on the server")
+        }
     }
 }
 

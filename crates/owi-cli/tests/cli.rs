@@ -518,8 +518,16 @@ fn upload_sends_and_follows_the_import_to_its_end() {
             String::from_utf8_lossy(&out.stderr)
         );
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(report["import"]["stage"], "completed", "{report}");
-        assert_eq!(report["upload"]["bytes"], manifest["xml_bytes"]);
+        let piece = &report["pieces"][0];
+        assert_eq!(piece["import"]["stage"], "completed", "{report}");
+        assert_eq!(piece["uploaded"]["bytes"], manifest["xml_bytes"]);
+        assert_eq!(
+            report["compared"],
+            serde_json::json!([3, 3]),
+            "every workout read back: {report}"
+        );
+        let steps = String::from_utf8_lossy(&out.stderr);
+        assert!(steps.contains(r#""step":"checked""#), "{steps}");
     }
     // The same export again: refused without a terminal to ask on…
     let out = owi()

@@ -94,3 +94,25 @@ impl Default for UserQuery {
 pub(crate) struct ErrorBody {
     pub detail: serde_json::Value,
 }
+
+/// A page of `/events/workouts`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct WorkoutPage {
+    pub data: Vec<ServerWorkout>,
+    pub pagination: Cursor,
+}
+
+/// The parts of a server's workout the read-back compares.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ServerWorkout {
+    pub start_time: String,
+    pub end_time: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Cursor {
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    #[serde(default)]
+    pub has_more: bool,
+}

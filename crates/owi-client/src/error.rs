@@ -51,6 +51,18 @@ pub enum Error {
     Cancelled,
     #[error("{0}")]
     Config(String),
+    #[error("the local database: {0}")]
+    Local(String),
+    #[error(
+        "{error}; {parts_stored} of {parts} parts are on the server: send it again to go on from there"
+    )]
+    Resumable {
+        error: Box<Error>,
+        parts_stored: u32,
+        parts: u32,
+    },
+    #[error("{server} could not import it: {reason}")]
+    ImportFailed { server: String, reason: String },
 }
 
 impl Error {
@@ -72,6 +84,9 @@ impl Error {
             Error::Storage { .. } => "storage",
             Error::Cancelled => "cancelled",
             Error::Config(_) => "config",
+            Error::Local(_) => "local_store",
+            Error::Resumable { error, .. } => error.kind(),
+            Error::ImportFailed { .. } => "import_failed",
         }
     }
 

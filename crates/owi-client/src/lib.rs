@@ -7,6 +7,7 @@ pub mod api;
 mod client;
 mod error;
 mod follow;
+mod import;
 mod profile;
 pub mod secret;
 mod upload;
@@ -15,6 +16,12 @@ pub use api::{NewUser, Page, User, UserQuery};
 pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, TokenHook};
 pub use error::Error;
 pub use follow::{FollowOptions, SyncEvent};
+pub use import::{
+    Checked, ImportReport, ImportRequest, Importer, MULTIPART_LIMIT, POST_LIMIT, PieceReport,
+    SharedStore, Step,
+};
 pub use profile::Profile;
 pub use secret::{Kept, Secret, SecretStore};
-pub use upload::{DIRECT_MAX, Method, UploadSource, Uploaded, presigned_fields, upload_name};
+pub use upload::{
+    DIRECT_MAX, Job, Journal, Method, Resume, UploadSource, Uploaded, presigned_fields, upload_name,
+};

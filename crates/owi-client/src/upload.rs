@@ -7,9 +7,9 @@
 //! bytes handed to the network at most every 100 ms (owi-progress's
 //! `Tracker`), always with a last event at the end.
 //!
-//! Not yet here (issue 4 continues): resuming multipart uploads across
-//! restarts, the pre-flight check and cleaned stream, splitting exports
-//! larger than the server takes, the local history.
+//! A multipart upload reports each stored part to a [`Journal`] (the local
+//! store, in the import flow), and goes on from a [`Resume`] of those
+//! parts after a dropped network, a killed process or a reboot.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -48,6 +48,52 @@ pub enum Method {
     Multipart,
 }
 
+/// Where a multipart upload's progress is kept as it goes, so an
+/// interrupted one can resume. Failing to keep it must not fail the
+/// upload (it only costs a resume), so these return nothing.
+pub trait Journal: Send + Sync {
+    /// The server opened a multipart upload.
+    fn begun(&self, name: &str, key: &str, upload_id: &str, part_size: u64, bytes: u64);
+    /// The store holds a part.
+    fn part_stored(&self, number: u32, etag: &str);
+    /// Completed or aborted: nothing left to resume.
+    fn ended(&self);
+}
+
+/// A multipart upload to go on with: the parts the store already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub key: String,
+    pub upload_id: String,
+    pub part_size: u64,
+    /// Part numbers with their ETags.
+    pub parts: Vec<(u32, String)>,
+}
+
+/// One body to send, and how.
+pub struct Job<'a> {
+    pub source: Arc<UploadSource>,
+    pub user_id: &'a str,
+    pub method: Method,
+    /// The unique ASCII name it goes under ([`upload_name`]).
+    pub name: String,
+    /// A multipart upload to go on with instead of starting one.
+    pub resume: Option<Resume>,
+    pub journal: Option<&'a dyn Journal>,
+}
+
+impl std::fmt::Debug for Job<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("source", &self.source)
+            .field("user_id", &self.user_id)
+            .field("method", &self.method)
+            .field("name", &self.name)
+            .field("resume", &self.resume)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What an upload sent and how the server will know it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Uploaded {
@@ -61,12 +107,14 @@ pub struct Uploaded {
     pub key: Option<String>,
     /// How many parts (multipart).
     pub parts: Option<u32>,
+    /// Parts that were already on the server from an interrupted upload.
+    pub resumed_parts: u32,
 }
 
 /// The XML to send: where it is and how big it is, exactly.
 #[derive(Debug)]
 pub struct UploadSource {
-    export: ExportSource,
+    export: Arc<ExportSource>,
     len: u64,
 }
 
@@ -74,7 +122,28 @@ impl UploadSource {
     pub fn open(path: &Path) -> Result<Self, Error> {
         let export = ExportSource::open(path).map_err(|e| Error::Export(e.to_string()))?;
         let len = export.xml_size();
-        Ok(UploadSource { export, len })
+        Ok(UploadSource {
+            export: Arc::new(export),
+            len,
+        })
+    }
+
+    /// The bodies to send for `export`: itself, or pieces of at most
+    /// `limit` bytes when it is larger.
+    pub fn pieces(
+        export: Arc<ExportSource>,
+        clean: bool,
+        limit: u64,
+    ) -> Result<Vec<UploadSource>, Error> {
+        let _ = clean;
+        let len = export.xml_size();
+        if len > limit {
+            return Err(Error::Export(format!(
+                "{} is {len} bytes, more than the {limit} one upload takes",
+                export.path().display()
+            )));
+        }
+        Ok(vec![UploadSource { export, len }])
     }
 
     pub fn len(&self) -> u64 {
@@ -185,7 +254,7 @@ pub fn upload_name() -> String {
 }
 
 /// One upload in flight: what every path needs.
-struct Sending {
+struct Sending<'a> {
     source: Arc<UploadSource>,
     user_id: String,
     /// The unique name it goes under.
@@ -194,6 +263,7 @@ struct Sending {
     sent: Arc<AtomicU64>,
     parts: Parts,
     cancel: CancelToken,
+    journal: Option<&'a dyn Journal>,
 }
 
 /// Parts done of how many, shared with the progress ticker.
@@ -266,7 +336,7 @@ impl<'de> Deserialize<'de> for OrderedFields {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct Created {
     upload_id: String,
     key: String,
@@ -291,8 +361,9 @@ struct Completed {
 }
 
 impl Client {
-    /// Sends the export at `path` to `user_id`'s import. Progress goes to
-    /// `progress` (phase `upload`, bytes); `cancel` stops it at any moment.
+    /// Sends the export at `path` as it is to `user_id`'s import under a
+    /// fresh name. Progress goes to `progress` (phase `upload`, bytes);
+    /// `cancel` stops it at any moment.
     pub async fn upload(
         &self,
         path: &Path,
@@ -305,7 +376,33 @@ impl Client {
         let source = tokio::task::spawn_blocking(move || UploadSource::open(&path))
             .await
             .map_err(|e| Error::Config(format!("the upload task failed: {e}")))??;
-        let source = Arc::new(source);
+        let job = Job {
+            source: Arc::new(source),
+            user_id,
+            method,
+            name: upload_name(),
+            resume: None,
+            journal: None,
+        };
+        self.send_job(job, progress, cancel).await
+    }
+
+    /// Sends one body. `Auto` sends directly at or under 10 MB, else by
+    /// multipart where the server offers it, else by presigned POST.
+    pub async fn send_job(
+        &self,
+        job: Job<'_>,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
+    ) -> Result<Uploaded, Error> {
+        let Job {
+            source,
+            user_id,
+            method,
+            name,
+            resume,
+            journal,
+        } = job;
         if source.is_empty() {
             return Err(Error::Export(format!(
                 "{} holds no XML to send",
@@ -313,16 +410,18 @@ impl Client {
             )));
         }
         let method = match method {
+            Method::Auto if resume.is_some() => Method::Multipart,
             Method::Auto if source.len() <= DIRECT_MAX => Method::Direct,
             other => other,
         };
         let job = Sending {
             source,
             user_id: user_id.to_string(),
-            name: upload_name(),
+            name,
             sent: Arc::new(AtomicU64::new(0)),
             parts: Parts::default(),
             cancel: cancel.clone(),
+            journal,
         };
         let (source, sent, parts) = (&job.source, &job.sent, &job.parts);
         let mut tracker = Tracker::start(progress, Phase::Upload, Some(source.len()));
@@ -330,16 +429,11 @@ impl Client {
             match method {
                 Method::Direct => self.send_direct(&job).await,
                 Method::S3 => self.send_post(&job).await,
-                Method::Multipart => {
-                    let created = self.create_multipart(&job).await?;
-                    self.send_multipart(&job, created).await
-                }
+                Method::Multipart => self.send_multipart(&job, resume).await,
                 Method::Auto => match self.create_multipart(&job).await {
-                    Ok(created) => self.send_multipart(&job, created).await,
+                    Ok(created) => self.send_created(&job, created, Vec::new()).await,
                     // An older server: no multipart path.
-                    Err(Error::NotFound { .. } | Error::Refused { status: 405, .. }) => {
-                        self.send_post(&job).await
-                    }
+                    Err(e) if no_multipart(&e) => self.send_post(&job).await,
                     Err(e) => Err(e),
                 },
             }
@@ -372,7 +466,30 @@ impl Client {
         Ok(uploaded)
     }
 
-    async fn send_direct(&self, job: &Sending) -> Result<Uploaded, Error> {
+    /// Whether the server has the multipart path: asked with an empty
+    /// request, which a server that has it refuses as invalid (400/422)
+    /// and one that does not answers 404/405. Nothing is created.
+    pub async fn offers_multipart(&self, user_id: &str) -> Result<bool, Error> {
+        let asked: Result<serde_json::Value, Error> = self
+            .send_json(
+                HttpMethod::POST,
+                &format!("users/{user_id}/import/apple/xml/s3/multipart/create"),
+                &(),
+                Some(&serde_json::json!({})),
+                Idempotent::Yes,
+            )
+            .await;
+        match asked {
+            Err(e) if no_multipart(&e) => Ok(false),
+            Err(Error::Refused {
+                status: 400 | 422, ..
+            }) => Ok(true),
+            Err(e) => Err(e),
+            Ok(_) => Ok(true),
+        }
+    }
+
+    async fn send_direct(&self, job: &Sending<'_>) -> Result<Uploaded, Error> {
         let Sending {
             source,
             user_id,
@@ -408,10 +525,11 @@ impl Client {
             task_id: Some(answer.task_id),
             key: None,
             parts: None,
+            resumed_parts: 0,
         })
     }
 
-    async fn send_post(&self, job: &Sending) -> Result<Uploaded, Error> {
+    async fn send_post(&self, job: &Sending<'_>) -> Result<Uploaded, Error> {
         let Sending {
             source,
             user_id,
@@ -481,6 +599,7 @@ impl Client {
                         task_id: None,
                         key: Some(presigned.file_key),
                         parts: None,
+                        resumed_parts: 0,
                     });
                 }
                 Ok(r) => {
@@ -516,33 +635,86 @@ impl Client {
 
     /// Starts a multipart upload; a 404 or 405 here means the server has
     /// no multipart path.
-    async fn create_multipart(&self, job: &Sending) -> Result<Created, Error> {
+    async fn create_multipart(&self, job: &Sending<'_>) -> Result<Created, Error> {
         let Sending {
             source,
             user_id,
             name,
             ..
         } = job;
-        self.send_json(
-            HttpMethod::POST,
-            &format!("users/{user_id}/import/apple/xml/s3/multipart/create"),
-            &(),
-            Some(&serde_json::json!({
-                "filename": name,
-                "content_type": "application/xml",
-                "file_size": source.len(),
-            })),
-            Idempotent::No,
-        )
-        .await
+        let created: Created = self
+            .send_json(
+                HttpMethod::POST,
+                &format!("users/{user_id}/import/apple/xml/s3/multipart/create"),
+                &(),
+                Some(&serde_json::json!({
+                    "filename": name,
+                    "content_type": "application/xml",
+                    "file_size": source.len(),
+                })),
+                Idempotent::No,
+            )
+            .await?;
+        if let Some(journal) = job.journal {
+            journal.begun(
+                name,
+                &created.key,
+                &created.upload_id,
+                created.part_size,
+                source.len(),
+            );
+        }
+        Ok(created)
     }
 
-    async fn send_multipart(&self, job: &Sending, created: Created) -> Result<Uploaded, Error> {
+    /// A multipart upload: a new one, or the resumed one if the server
+    /// still has it.
+    async fn send_multipart(
+        &self,
+        job: &Sending<'_>,
+        resume: Option<Resume>,
+    ) -> Result<Uploaded, Error> {
+        let Some(resume) = resume else {
+            let created = self.create_multipart(job).await?;
+            return self.send_created(job, created, Vec::new()).await;
+        };
+        let created = Created {
+            upload_id: resume.upload_id,
+            key: resume.key,
+            part_size: resume.part_size,
+        };
+        match self.send_created(job, created, resume.parts).await {
+            // The server forgot it (aborted, expired): start again.
+            Err(Error::NotFound { .. }) if !job.cancel.is_cancelled() => {
+                tracing::info!("the server no longer has the interrupted upload; starting afresh");
+                if let Some(journal) = job.journal {
+                    journal.ended();
+                }
+                job.sent.store(0, Ordering::Relaxed);
+                job.parts.done.store(0, Ordering::Relaxed);
+                let created = self.create_multipart(job).await?;
+                self.send_created(job, created, Vec::new()).await
+            }
+            other => other,
+        }
+    }
+
+    /// Sends the parts the store does not hold yet (`stored` are those it
+    /// does, with their ETags), then completes the upload.
+    async fn send_created(
+        &self,
+        job: &Sending<'_>,
+        created: Created,
+        stored: Vec<(u32, String)>,
+    ) -> Result<Uploaded, Error> {
         let Sending {
             source,
             user_id,
             name,
             parts: progress,
+            sent,
+            cancel,
+            journal,
             ..
         } = job;
         let len = source.len();
@@ -550,31 +722,50 @@ impl Client {
         let part_size = created.part_size.max(5 << 20);
         let count = len.div_ceil(part_size) as u32;
         progress.count.store(count, Ordering::Relaxed);
+        let mut etags = vec![String::new(); count as usize];
+        for (number, etag) in stored {
+            let Some(slot) = number
+                .checked_sub(1)
+                .and_then(|i| etags.get_mut(i as usize))
+            else {
+                continue; // not a part of this body: sent again below
+            };
+            *slot = etag;
+            let offset = u64::from(number - 1) * part_size;
+            sent.fetch_add(part_size.min(len - offset), Ordering::Relaxed);
+            progress.done.fetch_add(1, Ordering::Relaxed);
+        }
+        let resumed_parts = progress.done.load(Ordering::Relaxed);
+        let missing: Vec<u32> = (1..=count)
+            .filter(|n| etags[*n as usize - 1].is_empty())
+            .collect();
         let result = async {
-            let signed: SignedUrls = self
-                .send_json(
+            let signed: SignedUrls = if missing.is_empty() {
+                SignedUrls { urls: Vec::new() }
+            } else {
+                self.send_json(
                     HttpMethod::POST,
                     &format!("{base}/sign"),
                     &(),
                     Some(&serde_json::json!({
                         "key": created.key,
                         "upload_id": created.upload_id,
-                        "part_numbers": (1..=count).collect::<Vec<_>>(),
+                        "part_numbers": missing,
                     })),
                     Idempotent::Yes,
                 )
-                .await?;
+                .await?
+            };
             let mut numbers: Vec<u32> = signed.urls.iter().map(|u| u.part_number).collect();
             numbers.sort_unstable();
-            if numbers != (1..=count).collect::<Vec<_>>() {
+            if numbers != missing {
                 return Err(Error::Protocol {
                     server: self.server().origin().to_string(),
                     reason: format!(
-                        "multipart/sign returned URLs for parts {numbers:?}, not 1..={count}"
+                        "multipart/sign returned URLs for parts {numbers:?}, not {missing:?}"
                     ),
                 });
             }
-            let mut etags = vec![String::new(); count as usize];
             let parts = futures_util::stream::iter(signed.urls.into_iter().map(|signed| {
                 let offset = u64::from(signed.part_number - 1) * part_size;
                 let part_len = part_size.min(len - offset);
@@ -587,6 +778,9 @@ impl Client {
             tokio::pin!(parts);
             while let Some(part) = parts.next().await {
                 let (number, etag) = part?;
+                if let Some(journal) = journal {
+                    journal.part_stored(number, &etag);
+                }
                 progress.done.fetch_add(1, Ordering::Relaxed);
                 if let Some(slot) = etags.get_mut(number as usize - 1) {
                     *slot = etag;
@@ -612,34 +806,62 @@ impl Client {
         }
         .await;
         match result {
-            Ok(completed) => Ok(Uploaded {
-                method: Method::Multipart,
-                bytes: len,
-                name: name.to_string(),
-                task_id: completed.task_id,
-                key: Some(created.key),
-                parts: Some(count),
-            }),
+            Ok(completed) => {
+                if let Some(journal) = journal {
+                    journal.ended();
+                }
+                Ok(Uploaded {
+                    method: Method::Multipart,
+                    bytes: len,
+                    name: name.to_string(),
+                    task_id: completed.task_id,
+                    key: Some(created.key),
+                    parts: Some(count),
+                    resumed_parts,
+                })
+            }
+            // Kept for a resume: the network or the server's own trouble,
+            // or a server that forgot the upload (nothing to abort).
+            Err(e)
+                if (e.is_transient() || matches!(e, Error::NotFound { .. }))
+                    && !cancel.is_cancelled()
+                    && journal.is_some() =>
+            {
+                Err(e)
+            }
             Err(e) => {
                 // Leave nothing half-uploaded behind on the server.
-                let _: Result<serde_json::Value, Error> = self
-                    .send_json(
-                        HttpMethod::POST,
-                        &format!("{base}/abort"),
-                        &(),
-                        Some(&serde_json::json!({ "key": created.key, "upload_id": created.upload_id })),
-                        Idempotent::Yes,
-                    )
+                if let Some(journal) = journal {
+                    journal.ended();
+                }
+                self.abort_multipart(user_id, &created.key, &created.upload_id)
                     .await;
                 Err(e)
             }
         }
     }
 
+    /// Aborts a multipart upload, so the store drops its parts. Best
+    /// effort: the server's upkeep aborts abandoned uploads anyway.
+    pub async fn abort_multipart(&self, user_id: &str, key: &str, upload_id: &str) {
+        let aborted: Result<serde_json::Value, Error> = self
+            .send_json(
+                HttpMethod::POST,
+                &format!("users/{user_id}/import/apple/xml/s3/multipart/abort"),
+                &(),
+                Some(&serde_json::json!({ "key": key, "upload_id": upload_id })),
+                Idempotent::Yes,
+            )
+            .await;
+        if let Err(e) = aborted {
+            tracing::warn!(error = %e, "could not abort the multipart upload");
+        }
+    }
+
     /// One part, retried on its own; its ETag.
     async fn put_part(
         &self,
-        job: &Sending,
+        job: &Sending<'_>,
         signed: &SignedUrl,
         offset: u64,
         len: u64,
@@ -699,6 +921,14 @@ impl Client {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// The answer of a server without the multipart path.
+fn no_multipart(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::NotFound { .. } | Error::Refused { status: 405, .. }
+    )
 }
 
 /// S3's XML refusal (`<Error><Code>…<Message>…`) as an error.

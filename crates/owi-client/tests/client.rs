@@ -172,7 +172,10 @@ async fn a_kept_refresh_token_logs_in_once_and_rotates() {
     .unwrap();
     let rotated = later.refresh_token().await.unwrap();
     assert_ne!(rotated, kept);
-    assert_eq!(handed.lock().unwrap().as_slice(), std::slice::from_ref(&rotated));
+    assert_eq!(
+        handed.lock().unwrap().as_slice(),
+        std::slice::from_ref(&rotated)
+    );
     assert_eq!(later.users(&UserQuery::default()).await.unwrap().total, 0);
 
     // The old token is spent: with no password to fall back on, the answer

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
 
+use owi_progress::{Phase, Progress, ProgressSink};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -82,8 +83,10 @@ impl Preflight {
 /// Reads the export once and says what the server will make of it.
 pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Preflight, Error> {
     let mut check = Check::default();
+    let relabel = AsCheck(options.progress);
     let options = ReadOptions {
         read_routes: false,
+        progress: &relabel,
         ..options
     };
     let report = read_export(source, &mut check, options).map_err(|failure| failure.error)?;
@@ -103,7 +106,9 @@ pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Pref
         *ignored.entry(element.clone()).or_default() += count;
     }
     for (reason, count) in &stats.skipped {
-        *ignored.entry(format!("unreadable: {}", reason.as_str())).or_default() += count;
+        *ignored
+            .entry(format!("unreadable: {}", reason.as_str()))
+            .or_default() += count;
     }
     Ok(Preflight {
         fingerprint: report.fingerprint,
@@ -117,6 +122,19 @@ pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Pref
         workout_keys: keys,
         stats,
     })
+}
+
+/// The reader reports an ingest; this read is a check.
+struct AsCheck<'a>(&'a dyn ProgressSink);
+
+impl ProgressSink for AsCheck<'_> {
+    fn report(&self, event: Progress) {
+        let phase = match event.phase() {
+            Phase::Ingest => Phase::Check,
+            other => other,
+        };
+        self.0.report(event.in_phase(phase));
+    }
 }
 
 #[derive(Default)]

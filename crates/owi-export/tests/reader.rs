@@ -2493,6 +2493,9 @@ fn preflight_counts_a_repeated_workout_once() {
     );
     let path = write(dir.path(), "export.xml", xml);
     let check = owi_export::preflight(&open(&path), ReadOptions::default()).unwrap();
-    assert_eq!(check.workouts, 1, "the server keeps one per source, start and end");
+    assert_eq!(
+        check.workouts, 1,
+        "the server keeps one per source, start and end"
+    );
     assert!(!check.needs_cleaning());
 }

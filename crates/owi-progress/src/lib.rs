@@ -28,6 +28,8 @@ pub enum Phase {
     Ingest,
     /// Building the local store's indexes after a bulk load; no units.
     Index,
+    /// Reading an export to check it before sending; units are XML bytes.
+    Check,
     /// Sending an export to a server; units are bytes.
     Upload,
     /// The server processing an upload; units are items.
@@ -84,6 +86,30 @@ pub enum Progress {
         done: u64,
         elapsed_ms: u64,
     },
+}
+
+impl Progress {
+    pub fn phase(&self) -> Phase {
+        match self {
+            Progress::Started { phase, .. }
+            | Progress::Advanced { phase, .. }
+            | Progress::Retrying { phase, .. }
+            | Progress::Stage { phase, .. }
+            | Progress::Finished { phase, .. } => *phase,
+        }
+    }
+
+    /// The same event, told of another phase (a read reused as a check).
+    pub fn in_phase(mut self, to: Phase) -> Progress {
+        match &mut self {
+            Progress::Started { phase, .. }
+            | Progress::Advanced { phase, .. }
+            | Progress::Retrying { phase, .. }
+            | Progress::Stage { phase, .. }
+            | Progress::Finished { phase, .. } => *phase = to,
+        }
+        self
+    }
 }
 
 /// Where progress goes. Implementations must be cheap: they are called from

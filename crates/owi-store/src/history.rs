@@ -1,5 +1,6 @@
 //! The upload history: which export went to which server and user, how,
-//! and how the server's import ended.
+//! and how the server's import ended; and the state of multipart uploads in
+//! flight, so an interrupted one resumes.
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -13,6 +14,14 @@ pub struct NewUpload<'a> {
     pub source_path: &'a str,
     pub server: &'a str,
     pub user_id: &'a str,
+    /// Shared by the pieces of one attempt at sending a split export.
+    pub batch: &'a str,
+    /// Which piece of how many, 1-based.
+    pub piece: (u32, u32),
+    /// xxh3-128 of the export's XML, from the pre-flight check.
+    pub fingerprint: &'a str,
+    /// Whether the DTD and illegal characters were blanked.
+    pub cleaned: bool,
 }
 
 /// How an upload went so far.
@@ -78,6 +87,51 @@ pub struct UploadRecord {
     pub outcome: Outcome,
     pub items: Option<u64>,
     pub error: Option<String>,
+    pub batch: Option<String>,
+    pub piece: Option<u32>,
+    pub pieces: Option<u32>,
+    pub fingerprint: Option<String>,
+    pub cleaned: bool,
+}
+
+/// A multipart upload the store holds parts of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MultipartState {
+    pub name: String,
+    pub file_key: String,
+    pub upload_id: String,
+    pub part_size: u64,
+    pub bytes: u64,
+    /// Parts already stored, by number, with their ETags.
+    pub parts: Vec<(u32, String)>,
+}
+
+/// An attempt at sending an export that stopped before every piece was
+/// sent, and that can go on where it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Interrupted {
+    pub batch: String,
+    /// Its pieces so far, in order.
+    pub pieces: Vec<UploadRecord>,
+    /// The piece whose multipart upload was under way, and its state.
+    pub multipart: Option<(i64, MultipartState)>,
+}
+
+impl Interrupted {
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.pieces.first().and_then(|p| p.fingerprint.as_deref())
+    }
+
+    pub fn cleaned(&self) -> bool {
+        self.pieces.first().is_some_and(|p| p.cleaned)
+    }
+
+    /// Pieces the server already has.
+    pub fn sent(&self) -> impl Iterator<Item = &UploadRecord> {
+        self.pieces
+            .iter()
+            .filter(|p| matches!(p.outcome, Outcome::Sent | Outcome::Imported))
+    }
 }
 
 fn now() -> i64 {
@@ -88,7 +142,8 @@ fn now() -> i64 {
 }
 
 const COLUMNS: &str = "id, export_key, source_path, server, user_id, method, name, file_key, task_id, parts, \
-                       bytes, started_at, finished_at, outcome, items, error";
+                       bytes, started_at, finished_at, outcome, items, error, batch, piece, pieces, \
+                       fingerprint, cleaned";
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRecord> {
     Ok(UploadRecord {
@@ -108,6 +163,11 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRecord> {
         outcome: Outcome::parse(&r.get::<_, String>(13)?),
         items: r.get::<_, Option<i64>>(14)?.map(|n| n.max(0) as u64),
         error: r.get(15)?,
+        batch: r.get(16)?,
+        piece: r.get(17)?,
+        pieces: r.get(18)?,
+        fingerprint: r.get(19)?,
+        cleaned: r.get::<_, Option<bool>>(20)?.unwrap_or(false),
     })
 }
 
@@ -116,9 +176,21 @@ impl Store {
     pub fn upload_started(&self, new: &NewUpload<'_>) -> Result<i64> {
         self.conn()
             .execute(
-                "INSERT INTO uploads (export_key, source_path, server, user_id, started_at, outcome)
-                 VALUES (?, ?, ?, ?, ?, 'sending')",
-                params![new.export_key, new.source_path, new.server, new.user_id, now()],
+                "INSERT INTO uploads (export_key, source_path, server, user_id, started_at, outcome,
+                    batch, piece, pieces, fingerprint, cleaned)
+                 VALUES (?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
+                params![
+                    new.export_key,
+                    new.source_path,
+                    new.server,
+                    new.user_id,
+                    now(),
+                    new.batch,
+                    new.piece.0,
+                    new.piece.1,
+                    new.fingerprint,
+                    new.cleaned
+                ],
             )
             .map_err(|e| Error::db(self.path(), e))?;
         Ok(self.conn().last_insert_rowid())
@@ -148,6 +220,206 @@ impl Store {
             .execute(
                 "UPDATE uploads SET outcome = ?, items = ?, error = ?, finished_at = ? WHERE id = ?",
                 params![outcome.as_str(), items.map(|n| n as i64), error, now(), id],
+            )
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(())
+    }
+
+    /// Marks a piece `sending` again when an interrupted attempt goes on.
+    pub fn upload_resumed(&self, id: i64) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE uploads SET outcome = 'sending', error = NULL, finished_at = NULL WHERE id = ?",
+                [id],
+            )
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(())
+    }
+
+    /// Keeps a multipart upload's identity as soon as the server gives it.
+    pub fn multipart_begun(&self, upload: i64, state: &MultipartState) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO multipart_state (upload, name, file_key, upload_id, part_size, bytes)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                params![
+                    upload,
+                    state.name,
+                    state.file_key,
+                    state.upload_id,
+                    state.part_size as i64,
+                    state.bytes as i64
+                ],
+            )
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(())
+    }
+
+    /// Keeps one stored part's ETag.
+    pub fn multipart_part(&self, upload: i64, number: u32, etag: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO multipart_parts (upload, number, etag) VALUES (?, ?, ?)",
+                params![upload, number, etag],
+            )
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(())
+    }
+
+    /// Forgets a multipart upload that completed or was aborted.
+    pub fn multipart_ended(&self, upload: i64) -> Result<()> {
+        self.conn()
+            .execute_batch(&format!(
+                "BEGIN;
+                 DELETE FROM multipart_parts WHERE upload = {upload};
+                 DELETE FROM multipart_state WHERE upload = {upload};
+                 COMMIT;"
+            ))
+            .map_err(|e| {
+                let _ = self.conn().execute_batch("ROLLBACK");
+                Error::db(self.path(), e)
+            })
+    }
+
+    /// The multipart state kept for a piece.
+    pub fn multipart_state(&self, upload: i64) -> Result<Option<MultipartState>> {
+        let db = |e| Error::db(self.path(), e);
+        let state = self
+            .conn()
+            .query_row(
+                "SELECT name, file_key, upload_id, part_size, bytes FROM multipart_state WHERE upload = ?",
+                [upload],
+                |r| {
+                    Ok(MultipartState {
+                        name: r.get(0)?,
+                        file_key: r.get(1)?,
+                        upload_id: r.get(2)?,
+                        part_size: r.get::<_, i64>(3)?.max(0) as u64,
+                        bytes: r.get::<_, i64>(4)?.max(0) as u64,
+                        parts: Vec::new(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)?;
+        let Some(mut state) = state else {
+            return Ok(None);
+        };
+        let mut q = self
+            .conn()
+            .prepare("SELECT number, etag FROM multipart_parts WHERE upload = ? ORDER BY number")
+            .map_err(db)?;
+        state.parts = q
+            .query_map([upload], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(db)?;
+        Ok(Some(state))
+    }
+
+    /// The latest attempt at sending this export to this server and user,
+    /// if it stopped with something to go on from: pieces the server has,
+    /// or a multipart upload with parts stored. A cancelled attempt, or
+    /// one that went through, is not interrupted.
+    pub fn interrupted(
+        &self,
+        export_key: &str,
+        server: &str,
+        user_id: &str,
+    ) -> Result<Option<Interrupted>> {
+        let batch: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT batch FROM uploads WHERE export_key = ? AND server = ? AND user_id = ?
+                 AND batch IS NOT NULL ORDER BY id DESC LIMIT 1",
+                params![export_key, server, user_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::db(self.path(), e))?;
+        match batch {
+            Some(batch) => self.interrupted_batch(&batch),
+            None => Ok(None),
+        }
+    }
+
+    /// Every interrupted attempt, newest first (offered on the next launch).
+    pub fn interrupted_all(&self) -> Result<Vec<Interrupted>> {
+        let batches = {
+            let mut q = self
+                .conn()
+                .prepare(
+                    "SELECT batch FROM uploads WHERE batch IS NOT NULL AND outcome IN ('sending', 'failed')
+                     GROUP BY batch ORDER BY MAX(id) DESC",
+                )
+                .map_err(|e| Error::db(self.path(), e))?;
+            q.query_map([], |r| r.get::<_, String>(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| Error::db(self.path(), e))?
+        };
+        let mut found = Vec::new();
+        for batch in batches {
+            found.extend(self.interrupted_batch(&batch)?);
+        }
+        Ok(found)
+    }
+
+    fn interrupted_batch(&self, batch: &str) -> Result<Option<Interrupted>> {
+        let pieces = {
+            let mut q = self
+                .conn()
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM uploads WHERE batch = ? ORDER BY piece, id"
+                ))
+                .map_err(|e| Error::db(self.path(), e))?;
+            q.query_map([batch], record)
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(|e| Error::db(self.path(), e))?
+        };
+        let Some(first) = pieces.first() else {
+            return Ok(None);
+        };
+        let count = first.pieces.unwrap_or(1) as usize;
+        let done = pieces
+            .iter()
+            .filter(|p| matches!(p.outcome, Outcome::Sent | Outcome::Imported))
+            .count();
+        let cancelled = pieces.iter().any(|p| p.outcome == Outcome::Cancelled);
+        if cancelled || done >= count {
+            return Ok(None);
+        }
+        let mut multipart = None;
+        for piece in pieces.iter().filter(|p| p.outcome != Outcome::Sent) {
+            if let Some(state) = self.multipart_state(piece.id)? {
+                multipart = Some((piece.id, state));
+            }
+        }
+        if done == 0 && multipart.as_ref().is_none_or(|(_, s)| s.parts.is_empty()) {
+            return Ok(None);
+        }
+        Ok(Some(Interrupted {
+            batch: batch.to_string(),
+            pieces,
+            multipart,
+        }))
+    }
+
+    /// Whether `origin` was found to offer multipart uploads.
+    pub fn offers_multipart(&self, origin: &str) -> Result<Option<bool>> {
+        self.conn()
+            .query_row(
+                "SELECT multipart FROM servers WHERE origin = ?",
+                [origin],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::db(self.path(), e))
+    }
+
+    pub fn remember_multipart(&self, origin: &str, offered: bool) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO servers (origin, multipart, checked_at) VALUES (?, ?, ?)",
+                params![origin, offered, now()],
             )
             .map_err(|e| Error::db(self.path(), e))?;
         Ok(())
@@ -204,6 +476,10 @@ mod tests {
             source_path: "/exports/export.zip",
             server: "http://127.0.0.1:8000",
             user_id: "u1",
+            batch: "b1",
+            piece: (1, 1),
+            fingerprint: "f1",
+            cleaned: true,
         };
         let id = store.upload_started(&new).unwrap();
         assert_eq!(
@@ -263,5 +539,73 @@ mod tests {
                 .id,
             id
         );
+    }
+
+    #[test]
+    fn an_interrupted_multipart_upload_is_found_with_its_parts_until_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let piece = |n| NewUpload {
+            export_key: "k1",
+            source_path: "/exports/export.zip",
+            server: "http://127.0.0.1:8000",
+            user_id: "u1",
+            batch: "b1",
+            piece: (n, 2),
+            fingerprint: "f1",
+            cleaned: true,
+        };
+        let first = store.upload_started(&piece(1)).unwrap();
+        assert_eq!(
+            store.interrupted("k1", piece(1).server, "u1").unwrap(),
+            None,
+            "nothing stored yet: nothing to go on from"
+        );
+        let transfer = Transfer {
+            method: "multipart",
+            name: "p1.xml",
+            ..Transfer::default()
+        };
+        store.upload_sent(first, &transfer).unwrap();
+        let second = store.upload_started(&piece(2)).unwrap();
+        let state = MultipartState {
+            name: "p2.xml".into(),
+            file_key: "u1/raw/p2.xml".into(),
+            upload_id: "up-2".into(),
+            part_size: 5 << 20,
+            bytes: 12 << 20,
+            parts: vec![],
+        };
+        store.multipart_begun(second, &state).unwrap();
+        store.multipart_part(second, 2, "\"e2\"").unwrap();
+        store.multipart_part(second, 1, "\"e1\"").unwrap();
+        // The process dies here.
+        let reopened = Store::open(&dir.path().join("s.sqlite")).unwrap();
+        let found = reopened
+            .interrupted("k1", piece(1).server, "u1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.batch, "b1");
+        assert_eq!(found.fingerprint(), Some("f1"));
+        assert!(found.cleaned());
+        assert_eq!(found.sent().map(|p| p.id).collect::<Vec<_>>(), [first]);
+        let (id, kept) = found.multipart.clone().unwrap();
+        assert_eq!(id, second);
+        assert_eq!(
+            kept.parts,
+            [(1, "\"e1\"".to_string()), (2, "\"e2\"".to_string())]
+        );
+        assert_eq!(kept.upload_id, "up-2");
+        assert_eq!(reopened.interrupted_all().unwrap(), [found]);
+
+        reopened.multipart_ended(second).unwrap();
+        reopened.upload_sent(second, &transfer).unwrap();
+        assert_eq!(reopened.multipart_state(second).unwrap(), None);
+        assert_eq!(
+            reopened.interrupted("k1", piece(1).server, "u1").unwrap(),
+            None,
+            "every piece sent"
+        );
+        assert!(reopened.interrupted_all().unwrap().is_empty());
     }
 }

@@ -23,7 +23,7 @@ use rusqlite::Connection;
 
 pub use catalog::{Aggregation, aggregation_of};
 pub use error::{Error, Result};
-pub use history::{NewUpload, Outcome, Transfer, UploadRecord};
+pub use history::{Interrupted, MultipartState, NewUpload, Outcome, Transfer, UploadRecord};
 pub use ingest::{IngestOptions, IngestOutcome, quick_key};
 pub use preview::*;
 
@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("migrations/002_event_metadata.sql"),
     include_str!("migrations/003_uploads.sql"),
+    include_str!("migrations/004_resume.sql"),
 ];
 
 /// A handle on the local database.
