@@ -97,8 +97,10 @@ impl Outgoing {
     /// (nothing is read), else pieces that are each a valid export, with
     /// every top-level element in exactly one of them, in order.
     ///
-    /// Fails on an element too large for a piece with the header, and on a
-    /// document that ends before `</HealthData>`.
+    /// The scan reports [`Phase::Upload`](owi_progress::Phase::Upload)
+    /// progress in XML bytes, after a stage message, as the first step of an
+    /// upload. Fails on an element too large for a piece with the header,
+    /// and on a document that ends before `</HealthData>`.
     pub fn split(
         source: Arc<ExportSource>,
         clean: bool,
