@@ -75,6 +75,26 @@ pub enum Error {
         inside: String,
     },
 
+    #[error(
+        "{path} at byte {offset}: <{element}> needs {needed} bytes in one upload with the export's header and closing tag, more than the {limit}-byte limit; an element is never cut, so raise the limit"
+    )]
+    TooLargeToSplit {
+        path: PathBuf,
+        offset: u64,
+        element: String,
+        needed: u64,
+        limit: u64,
+    },
+
+    #[error(
+        "{path}: an upload body of {len} bytes has nothing at byte {offset} (a resumed upload pointing past the end?)"
+    )]
+    OffsetPastEnd {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
+
     #[error("reading {path} was cancelled")]
     Cancelled { path: PathBuf },
 

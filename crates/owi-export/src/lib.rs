@@ -8,12 +8,17 @@
 //! whatever the export's size: records are lent to the visitor from reused
 //! buffers, and only rare elements (workouts, correlations) are built whole.
 //!
+//! [`outgoing`] gives the exact bytes an uploader sends: the XML whole, or
+//! split into pieces that are each an export, optionally cleaned for strict
+//! parsers without changing its length, readable from any offset.
+//!
 //! Nothing here touches a database or the network; see `FORMAT.md` for the
 //! facts about the format this code relies on.
 
 mod error;
 mod gpx;
 pub mod model;
+pub mod outgoing;
 pub mod preflight;
 pub mod prolog;
 mod read;
@@ -24,6 +29,7 @@ pub mod units;
 
 pub use error::{Error, Result};
 pub use model::*;
+pub use outgoing::Outgoing;
 pub use preflight::{Preflight, preflight, server_value};
 pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};
 pub use source::{ExportSource, MAX_COMPRESSION_RATIO, RouteLoad, Routes, SkippedEntry};

@@ -190,7 +190,7 @@ pub fn read_export(
     Ok(Report { stats, fingerprint })
 }
 
-fn prolog_error(path: &Path, e: PrologError) -> Error {
+pub(crate) fn prolog_error(path: &Path, e: PrologError) -> Error {
     let path = path.to_path_buf();
     match e {
         PrologError::Io(message) => Error::Malformed {
@@ -240,21 +240,28 @@ impl Read for Tap {
         let chunk = &buf[..n];
         self.hasher.update(chunk);
         self.bytes += n as u64;
-        self.run = match memchr::memrchr2(b'<', b'>', chunk) {
-            Some(last) => (n - last - 1) as u64,
-            None => self.run + n as u64,
-        };
-        if self.run > MAX_MARKUP_RUN {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "a single tag or text run longer than {} MiB: not an Apple Health export",
-                    MAX_MARKUP_RUN >> 20
-                ),
-            ));
-        }
+        self.run = markup_run(self.run, chunk)?;
         Ok(n)
     }
+}
+
+/// The bytes since the last `<` or `>` once `chunk` follows a run of `run`;
+/// an error past [`MAX_MARKUP_RUN`].
+pub(crate) fn markup_run(run: u64, chunk: &[u8]) -> io::Result<u64> {
+    let run = match memchr::memrchr2(b'<', b'>', chunk) {
+        Some(last) => (chunk.len() - last - 1) as u64,
+        None => run + chunk.len() as u64,
+    };
+    if run > MAX_MARKUP_RUN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "a single tag or text run longer than {} MiB: not an Apple Health export",
+                MAX_MARKUP_RUN >> 20
+            ),
+        ));
+    }
+    Ok(run)
 }
 
 /// Children of the record being read, in buffers reused across records.

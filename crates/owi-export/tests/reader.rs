@@ -1,8 +1,9 @@
 //! Integration tests of the export reader: every element kind, bad values,
 //! localized and hostile zips, the broken iOS 16 DTD, entities, repaired
 //! characters, truncation, zip bombs, cancellation, progress, the public
-//! samples and the fingerprint.
+//! samples and the fingerprint; upload bodies in `outgoing`.
 
+mod outgoing;
 mod util;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,223 @@
+//! The cleaning rules as one pass over a buffer that may end in the middle
+//! of a pattern.
+//!
+//! Every pattern starts with a byte that cannot occur inside another one
+//! (`&`, `0xEF`, a C0 control), so where the patterns are does not depend
+//! on where a pass starts: a pass started [`LOOK_BEHIND`] bytes early finds
+//! the same ones as a pass over the whole document.
+
+/// The longest character reference blanked, `&` to `;`. Only padding zeros
+/// make one longer, and blanking those would need an unbounded look-ahead.
+pub(super) const MAX_REF: usize = 32;
+
+/// How far before an offset a fresh stream starts, so that a pattern
+/// covering the offset is seen from its first byte.
+pub(super) const LOOK_BEHIND: u64 = MAX_REF as u64;
+
+/// Bytes that may start a pattern.
+const STARTS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = !matches!(b, 0x09 | 0x0A | 0x0D);
+        b += 1;
+    }
+    table[b'&' as usize] = true;
+    table[0xEF] = true;
+    table
+};
+
+/// Overwrites every XML-illegal character in `buf[from..]` with spaces and
+/// returns how far `buf` is final. A pattern cut by the end of `buf` is left
+/// for a later call with more bytes after it, unless `eof`.
+pub(super) fn blank_illegal(buf: &mut [u8], from: usize, eof: bool) -> usize {
+    let mut i = from;
+    while i < buf.len() {
+        let b = buf[i];
+        if !STARTS[usize::from(b)] {
+            i += 1;
+            continue;
+        }
+        let len = match b {
+            b'&' => match char_ref(&buf[i..], eof) {
+                Ref::Illegal(len) => len,
+                Ref::NeedMore => return i,
+                Ref::Legal => 0,
+            },
+            // U+FFFE and U+FFFF.
+            0xEF => match (buf.get(i + 1), buf.get(i + 2)) {
+                (Some(0xBF), Some(0xBE | 0xBF)) => 3,
+                (None, _) | (Some(0xBF), None) if !eof => return i,
+                _ => 0,
+            },
+            _ => 1,
+        };
+        if len == 0 {
+            i += 1;
+        } else {
+            buf[i..i + len].fill(b' ');
+            i += len;
+        }
+    }
+    buf.len()
+}
+
+/// Blanks the part of `range` (source offsets) that falls in `buf`, whose
+/// first byte is at source offset `at`.
+pub(super) fn blank_range(buf: &mut [u8], at: u64, range: (u64, u64)) {
+    let end = at + buf.len() as u64;
+    let (from, to) = (range.0.max(at), range.1.min(end));
+    if from < to {
+        // Both lie within `buf`, so they fit a usize.
+        let (from, to) = ((from - at) as usize, (to - at) as usize);
+        buf[from..to].fill(b' ');
+    }
+}
+
+enum Ref {
+    /// A reference to a character XML forbids, this many bytes long.
+    Illegal(usize),
+    /// A legal reference, or no reference at all.
+    Legal,
+    NeedMore,
+}
+
+/// Reads the reference `s` starts with (`s[0]` is `&`).
+fn char_ref(s: &[u8], eof: bool) -> Ref {
+    let more = if eof { Ref::Legal } else { Ref::NeedMore };
+    match s.get(1) {
+        None => return more,
+        Some(b'#') => {}
+        Some(_) => return Ref::Legal,
+    }
+    let (radix, first) = match s.get(2) {
+        None => return more,
+        Some(b'x') => (16, 3),
+        Some(_) => (10, 2),
+    };
+    let mut value: u32 = 0;
+    let mut j = first;
+    while j < MAX_REF {
+        let Some(&c) = s.get(j) else {
+            return more;
+        };
+        if c == b';' && j > first {
+            return if is_xml_char(value) {
+                Ref::Legal
+            } else {
+                Ref::Illegal(j + 1)
+            };
+        }
+        let Some(digit) = char::from(c).to_digit(radix) else {
+            return Ref::Legal;
+        };
+        value = value.saturating_mul(radix).saturating_add(digit);
+        j += 1;
+    }
+    Ref::Legal
+}
+
+/// XML 1.0's `Char` production.
+fn is_xml_char(c: u32) -> bool {
+    matches!(c, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clean(s: &[u8]) -> Vec<u8> {
+        let mut buf = s.to_vec();
+        let ready = blank_illegal(&mut buf, 0, true);
+        assert_eq!(ready, buf.len(), "at the end everything is final");
+        buf
+    }
+
+    #[test]
+    fn blanks_illegal_characters_and_references_only() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"a\x0Bb", b"a b"),
+            (b"\x00\x01\x1F\t\n\r", b"   \t\n\r"),
+            (b"x&#11;y", b"x     y"),
+            (b"x&#xB;y&#x0000b;z", b"x     y         z"),
+            (
+                b"&#xFFFE;&#65535;&#xD800;&#x110000;&#99999999999999999999;",
+                &[b' '; 57],
+            ),
+            (
+                b"&#9;&#10;&#13;&#32;&#x10FFFF;&#xFFFD;",
+                b"&#9;&#10;&#13;&#32;&#x10FFFF;&#xFFFD;",
+            ),
+            (
+                b"a\xEF\xBF\xBEb\xEF\xBF\xBFc\xEF\xBF\xBDd",
+                b"a   b   c\xEF\xBF\xBDd",
+            ),
+            // Not references: left for the server to judge.
+            (
+                b"&#; &#x; &#X0B; &amp; &#1a; &",
+                b"&#; &#x; &#X0B; &amp; &#1a; &",
+            ),
+            (b"\x7F\xC2\x85", b"\x7F\xC2\x85"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                clean(input),
+                expected.to_vec(),
+                "cleaning {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn a_reference_longer_than_the_cap_is_left_alone() {
+        let long = format!("&#x{}b;", "0".repeat(MAX_REF));
+        assert_eq!(clean(long.as_bytes()), long.as_bytes());
+        let longest = format!("&#x{}b;", "0".repeat(MAX_REF - 5));
+        assert_eq!(longest.len(), MAX_REF);
+        assert_eq!(clean(longest.as_bytes()), vec![b' '; MAX_REF]);
+    }
+
+    #[test]
+    fn a_pattern_cut_by_the_buffer_end_waits_for_more() {
+        for s in [
+            &b"ab&"[..],
+            b"ab&#",
+            b"ab&#x",
+            b"ab&#x0",
+            b"ab\xEF",
+            b"ab\xEF\xBF",
+        ] {
+            let mut buf = s.to_vec();
+            assert_eq!(blank_illegal(&mut buf, 0, false), 2, "{s:?}");
+            assert_eq!(blank_illegal(&mut buf, 2, true), s.len(), "{s:?} at eof");
+            assert_eq!(buf, s, "{s:?}: an unfinished pattern at eof is kept");
+        }
+    }
+
+    #[test]
+    fn any_split_of_the_input_gives_the_same_bytes() {
+        let doc: &[u8] =
+            b"<a b=\"x&#11;y\xEF\xBF\xBEz\x0B\" c=\"&#x0000b;&amp;&#9;\">\x01&#65535;</a>";
+        let whole = clean(doc);
+        for cut in 0..doc.len() {
+            let mut buf = doc[..cut].to_vec();
+            let ready = blank_illegal(&mut buf, 0, false);
+            buf.extend_from_slice(&doc[cut..]);
+            let done = blank_illegal(&mut buf, ready, true);
+            assert_eq!(done, doc.len());
+            assert_eq!(buf, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn blank_range_clips_to_the_buffer() {
+        let mut buf = *b"0123456789";
+        blank_range(&mut buf, 100, (95, 103));
+        assert_eq!(&buf, b"   3456789");
+        blank_range(&mut buf, 100, (108, 200));
+        assert_eq!(&buf, b"   34567  ");
+        blank_range(&mut buf, 100, (0, 50));
+        assert_eq!(&buf, b"   34567  ");
+    }
+}

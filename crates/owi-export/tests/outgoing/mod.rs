@@ -1,0 +1,696 @@
+//! Upload bodies: the cleaned XML (same length, only illegal bytes blanked,
+//! accepted by a strict parser), readers at any offset, splitting into
+//! pieces that are each an export, and the zip stream pool.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use owi_export::outgoing::Outgoing;
+use owi_export::{Error, ExportSource};
+use owi_progress::{CancelToken, Progress, Recorder, Silent};
+use proptest::prelude::*;
+
+use crate::util::zipcraft::{self, Entry};
+use crate::util::*;
+use crate::{IOS16_DTD, doc_with_prolog};
+
+const TAIL: &[u8] = b"\n</HealthData>\n";
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+fn whole(source: &Arc<ExportSource>, clean: bool) -> Outgoing {
+    Outgoing::whole(source.clone(), clean)
+        .unwrap_or_else(|e| panic!("a whole body of {}: {e}", source.path().display()))
+}
+
+fn split(source: &Arc<ExportSource>, clean: bool, limit: u64) -> Vec<Outgoing> {
+    Outgoing::split(source.clone(), clean, limit, &Silent, &CancelToken::new())
+        .unwrap_or_else(|e| panic!("splitting {} at {limit}: {e}", source.path().display()))
+}
+
+fn split_err(source: &Arc<ExportSource>, limit: u64) -> Error {
+    match Outgoing::split(source.clone(), true, limit, &Silent, &CancelToken::new()) {
+        Ok(pieces) => panic!("splitting at {limit} should fail, got {pieces:?}"),
+        Err(e) => e,
+    }
+}
+
+/// `n` bytes of `body` from `offset` (fewer at the end).
+fn read_at(body: &Outgoing, offset: u64, n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    body.reader_at(offset)
+        .unwrap_or_else(|e| panic!("reader at {offset} of {body:?}: {e}"))
+        .take(n)
+        .read_to_end(&mut out)
+        .unwrap_or_else(|e| panic!("reading {n} at {offset} of {body:?}: {e}"));
+    out
+}
+
+fn read_all(body: &Outgoing) -> Vec<u8> {
+    let bytes = read_at(body, 0, u64::MAX);
+    assert_eq!(
+        bytes.len() as u64,
+        body.len(),
+        "a body holds exactly len() bytes"
+    );
+    bytes
+}
+
+fn source(path: &Path) -> Arc<ExportSource> {
+    Arc::new(open(path))
+}
+
+/// A zip holding `doc` as the export.
+fn zipped(dir: &Path, name: &str, doc: &[u8]) -> PathBuf {
+    write(
+        dir,
+        name,
+        zipcraft::build(&[Entry::new("apple_health_export/export.xml", doc)]),
+    )
+}
+
+/// Why a strict XML 1.0 parser refuses `doc`, if it does.
+fn strict(doc: &[u8]) -> Result<(), String> {
+    for event in xml::reader::EventReader::new(doc) {
+        event.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// A header as Apple writes it, the iOS 16 DTD included.
+fn dirty_export(body: &str) -> String {
+    doc_with_prolog(
+        IOS16_DTD,
+        &format!(" <Me HKCharacteristicTypeIdentifierDateOfBirth=\"1990-05-20\"/>\n{body}"),
+    )
+}
+
+/// Records whose names carry every kind of illegal character, between
+/// legal multi-byte text and references that must stay.
+fn dirty_records(n: usize) -> String {
+    let names = [
+        "Simon\u{b}s iPhone",
+        "Tab&#11;Watch",
+        "Dev&#x0000b;ice",
+        "Odd\u{ffff}Char",
+        "Ref&#xFFFE;&#65535;",
+        "Ana’s Watch &#183; &amp; 🕛",
+        "Nul\u{0}\u{1f}x",
+    ];
+    (0..n)
+        .map(|i| {
+            let start = format!(
+                "2024-01-{:02} {:02}:{:02}:00 +0100",
+                1 + i / 1440 % 28,
+                i / 60 % 24,
+                i % 60
+            );
+            quantity(
+                "HKQuantityTypeIdentifierHeartRate",
+                names[i % names.len()],
+                "count/min",
+                &format!("{}", 60 + i % 40),
+                &start,
+            )
+        })
+        .collect()
+}
+
+/// What cleaning must give, worked out from the fixture's text rather than
+/// by the code under test: the DOCTYPE and every illegal character blanked.
+fn expected_clean(doc: &str) -> Vec<u8> {
+    let mut out = doc.as_bytes().to_vec();
+    let mut blank = |from: usize, len: usize| out[from..from + len].fill(b' ');
+    let dtd = find(doc.as_bytes(), b"<!DOCTYPE");
+    let dtd_end = find(doc.as_bytes(), b"]>") + 2;
+    blank(dtd, dtd_end - dtd);
+    for pattern in [
+        "\u{b}",
+        "\u{0}",
+        "\u{1f}",
+        "\u{ffff}",
+        "&#11;",
+        "&#x0000b;",
+        "&#xFFFE;",
+        "&#65535;",
+    ] {
+        for (at, _) in doc.match_indices(pattern) {
+            blank(at, pattern.len());
+        }
+    }
+    out
+}
+
+/// Where the patterns are, for offsets that fall inside them.
+fn pattern_offsets(doc: &str) -> Vec<u64> {
+    [
+        "\u{ffff}",
+        "&#11;",
+        "&#x0000b;",
+        "&#xFFFE;",
+        "’",
+        "🕛",
+        "&#183;",
+    ]
+    .iter()
+    .flat_map(|p| doc.match_indices(p).map(|(at, p)| (at, p.len())).take(40))
+    .flat_map(|(at, len)| (0..=len).map(move |k| (at + k) as u64))
+    .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Whole bodies and cleaning
+// ---------------------------------------------------------------------------
+
+#[test]
+fn an_uncleaned_whole_body_is_the_xml_byte_for_byte() {
+    let doc = dirty_export(&dirty_records(50));
+    let dir = tempdir();
+    for path in [
+        write(dir.path(), "export.xml", &doc),
+        zipped(dir.path(), "export.zip", doc.as_bytes()),
+    ] {
+        let source = source(&path);
+        let body = whole(&source, false);
+        assert_eq!(body.len(), source.xml_size());
+        assert_eq!(body.piece(), None);
+        assert!(!body.is_clean());
+        assert_eq!(read_all(&body), doc.as_bytes(), "{}", path.display());
+    }
+}
+
+#[test]
+fn cleaning_blanks_the_doctype_and_illegal_characters_and_nothing_else() {
+    let doc = dirty_export(&dirty_records(70));
+    let expected = expected_clean(&doc);
+    let dir = tempdir();
+    for path in [
+        write(dir.path(), "export.xml", &doc),
+        zipped(dir.path(), "export.zip", doc.as_bytes()),
+    ] {
+        let body = whole(&source(&path), true);
+        let cleaned = read_all(&body);
+        assert_eq!(cleaned.len(), doc.len(), "cleaning keeps the length");
+        let changed: Vec<usize> = (0..doc.len())
+            .filter(|&i| cleaned[i] != doc.as_bytes()[i])
+            .collect();
+        assert!(
+            changed.iter().all(|&i| cleaned[i] == b' '),
+            "only spaces are written"
+        );
+        assert_eq!(
+            cleaned,
+            expected,
+            "{}: exactly the illegal bytes blanked",
+            path.display()
+        );
+        assert!(
+            String::from_utf8_lossy(&cleaned).contains("Ana’s Watch &#183; &amp; 🕛"),
+            "legal text and references stay"
+        );
+    }
+    strict(doc.as_bytes()).expect_err("the strict parser refuses the original");
+    strict(&expected).unwrap_or_else(|e| panic!("the cleaned body is well-formed: {e}"));
+}
+
+#[test]
+fn each_defect_alone_is_refused_before_cleaning_and_accepted_after() {
+    let record = |name: &str| {
+        quantity(
+            "HKQuantityTypeIdentifierHeartRate",
+            name,
+            "count/min",
+            "64",
+            "2024-01-01 10:00:00 +0100",
+        )
+    };
+    let cases = [
+        ("iOS 16 DTD", dirty_export(&record("Watch"))),
+        (
+            "U+000B in an attribute",
+            doc_with_prolog("", &record("Simon\u{b}s iPhone")),
+        ),
+        ("&#11;", doc_with_prolog("", &record("Tab&#11;Watch"))),
+        (
+            "&#x0000b;",
+            doc_with_prolog("", &record("Tab&#x0000b;Watch")),
+        ),
+        ("U+FFFF", doc_with_prolog("", &record("Odd\u{ffff}"))),
+    ];
+    let dir = tempdir();
+    for (i, (what, doc)) in cases.iter().enumerate() {
+        strict(doc.as_bytes()).expect_err(what);
+        let path = write(dir.path(), &format!("case-{i}.xml"), doc);
+        let cleaned = read_all(&whole(&source(&path), true));
+        assert_eq!(cleaned.len(), doc.len(), "{what}");
+        strict(&cleaned).unwrap_or_else(|e| panic!("{what}: cleaned still refused: {e}"));
+        // And the data is the same to the reader.
+        let cleaned_path = write(dir.path(), &format!("case-{i}-clean.xml"), &cleaned);
+        assert_eq!(
+            read_path(&cleaned_path).report().stats.records,
+            read_path(&path).report().stats.records,
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_cleaned_sample_export_passes_the_strict_parser() {
+    let dir = tempdir();
+    let spec = owi_sample::SampleSpec {
+        records: 2_000,
+        workouts: 5,
+        seed: 7,
+        locale: "fr_FR".into(),
+        zip: true,
+        junk_values: 30,
+    };
+    let manifest = owi_sample::generate(&spec, dir.path()).expect("sample");
+    let zip = manifest.zip_path.clone().expect("zip written");
+    let original = fs::read(&manifest.xml_path).expect("sample xml");
+    for path in [manifest.xml_path.clone(), zip] {
+        let cleaned = read_all(&whole(&source(&path), true));
+        assert_eq!(cleaned.len(), original.len());
+        strict(&cleaned).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+}
+
+#[test]
+fn an_offset_past_the_end_is_an_error_and_the_end_an_empty_reader() {
+    let dir = tempdir();
+    let path = write(dir.path(), "export.xml", small_doc());
+    let body = whole(&source(&path), true);
+    assert!(read_at(&body, body.len(), 10).is_empty());
+    match body.reader_at(body.len() + 1) {
+        Err(e @ Error::OffsetPastEnd { .. }) => assert_names_file(&e.to_string(), &path),
+        Err(other) => panic!("expected OffsetPastEnd, got {other:?}"),
+        Ok(_) => panic!("a reader past the end"),
+    }
+}
+
+fn small_doc() -> String {
+    dirty_export(&dirty_records(3))
+}
+
+// ---------------------------------------------------------------------------
+// Readers at any offset
+// ---------------------------------------------------------------------------
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    /// Plain and zip whole bodies, and the pieces of the zip, with the bytes
+    /// each must hold.
+    bodies: Vec<(Outgoing, Vec<u8>)>,
+    inside: Vec<u64>,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        // Larger than a stream's 128 KiB chunk, so reads cross refills.
+        let doc = dirty_export(&dirty_records(2_500));
+        assert!(doc.len() > 400_000, "fixture size {}", doc.len());
+        let expected = expected_clean(&doc);
+        let dir = tempdir();
+        let plain = source(&write(dir.path(), "export.xml", &doc));
+        let zip = source(&zipped(dir.path(), "export.zip", doc.as_bytes()));
+        let mut bodies = vec![
+            (whole(&plain, true), expected.clone()),
+            (whole(&zip, true), expected.clone()),
+        ];
+        for piece in split(&zip, true, doc.len() as u64 / 3) {
+            let bytes = read_all(&piece);
+            bodies.push((piece, bytes));
+        }
+        Fixture {
+            _dir: dir,
+            bodies,
+            inside: pattern_offsets(&doc),
+        }
+    })
+}
+
+fn check_slice(which: usize, offset: u64, n: u64) {
+    let fixture = fixture();
+    let (body, bytes) = &fixture.bodies[which % fixture.bodies.len()];
+    let offset = offset.min(body.len());
+    let end = (offset + n).min(body.len()) as usize;
+    let got = read_at(body, offset, n);
+    assert!(
+        got == bytes[offset as usize..end],
+        "{body:?}: {n} bytes at {offset} differ from the whole body's"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn a_reader_at_any_offset_gives_the_slice_of_the_whole(
+        which in 0usize..8,
+        offset in 0u64..700_000,
+        n in prop_oneof![1u64..64, 1u64..300_000],
+    ) {
+        check_slice(which, offset, n);
+    }
+
+    #[test]
+    fn a_reader_starting_inside_a_pattern_gives_the_slice_of_the_whole(
+        which in 0usize..2,
+        index in any::<prop::sample::Index>(),
+        n in 1u64..100,
+    ) {
+        let inside = &fixture().inside;
+        check_slice(which, inside[index.index(inside.len())], n);
+    }
+}
+
+#[test]
+fn readers_at_every_offset_near_patterns_agree_with_the_whole() {
+    let fixture = fixture();
+    for &offset in fixture.inside.iter().step_by(3) {
+        check_slice(0, offset.saturating_sub(40), 80);
+        check_slice(1, offset, 16);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Splitting
+// ---------------------------------------------------------------------------
+
+/// Everything `path` reads as, offsets aside.
+fn content(path: &Path) -> (Vec<OwnedRecord>, owi_export::Stats, Collector) {
+    let out = read_path(path);
+    let stats = out.report().stats.clone();
+    let records = out
+        .seen
+        .records
+        .iter()
+        .map(|r| OwnedRecord {
+            offset: 0,
+            ..r.clone()
+        })
+        .collect();
+    (records, stats, out.seen)
+}
+
+#[test]
+fn pieces_are_exports_that_together_hold_every_element_once_in_order() {
+    let dir = tempdir();
+    let spec = owi_sample::SampleSpec {
+        records: 3_000,
+        workouts: 12,
+        seed: 3,
+        locale: "en_US".into(),
+        zip: true,
+        junk_values: 10,
+    };
+    let manifest = owi_sample::generate(&spec, dir.path()).expect("sample");
+    let xml = fs::read(&manifest.xml_path).expect("sample xml");
+    let (all_records, all_stats, all_seen) = content(&manifest.xml_path);
+    let zip = manifest.zip_path.clone().expect("zip written");
+    for (path, clean) in [(manifest.xml_path.clone(), false), (zip, true)] {
+        let source = source(&path);
+        let limit = source.xml_size() / 5;
+        let pieces = split(&source, clean, limit);
+        assert!(pieces.len() >= 5, "{} pieces", pieces.len());
+        let mut records = Vec::new();
+        let mut stats = owi_export::Stats::default();
+        let mut middles = Vec::new();
+        let mut head: Option<Vec<u8>> = None;
+        for (i, piece) in pieces.iter().enumerate() {
+            let part = piece.piece().expect("a piece knows its place");
+            assert_eq!(
+                (part.index, part.count),
+                (i as u32 + 1, pieces.len() as u32)
+            );
+            assert!(
+                piece.len() <= limit,
+                "piece {} is {} > {limit}",
+                i + 1,
+                piece.len()
+            );
+            let bytes = read_all(piece);
+            if clean {
+                strict(&bytes).unwrap_or_else(|e| panic!("piece {}: {e}", i + 1));
+            }
+            let piece_path = write(dir.path(), &format!("piece-{}.xml", i + 1), &bytes);
+            let (piece_records, piece_stats, seen) = content(&piece_path);
+            let header = seen.header();
+            assert_eq!(
+                header,
+                all_seen.header(),
+                "piece {} carries the header",
+                i + 1
+            );
+            assert!(header.export_date.is_some() && !header.me.is_empty());
+            records.extend(piece_records);
+            stats.records += piece_stats.records;
+            stats.workouts += piece_stats.workouts;
+            stats.correlations += piece_stats.correlations;
+            stats.activity_summaries += piece_stats.activity_summaries;
+            // Header as written, a run of the XML, the closing tag.
+            let h = head.get_or_insert_with(|| {
+                let me = find(&xml, b"<Me ");
+                let end = me + find(&xml[me..], b"/>") + 2;
+                bytes[..end].to_vec()
+            });
+            assert!(
+                bytes.starts_with(h) && bytes.ends_with(TAIL),
+                "piece {}",
+                i + 1
+            );
+            middles.extend_from_slice(&bytes[h.len()..bytes.len() - TAIL.len()]);
+        }
+        assert_eq!(stats.records, all_stats.records);
+        assert_eq!(stats.workouts, all_stats.workouts);
+        assert_eq!(stats.correlations, all_stats.correlations);
+        assert_eq!(stats.activity_summaries, all_stats.activity_summaries);
+        assert_eq!(records, all_records, "every record once, in order");
+        // The runs are the XML between the header and `</HealthData>`, cut
+        // only between elements.
+        let h = head.unwrap_or_default().len();
+        assert_eq!(middles, xml[h..h + middles.len()], "{}", path.display());
+        let rest = String::from_utf8_lossy(&xml[h + middles.len()..]);
+        assert_eq!(
+            rest.trim(),
+            "</HealthData>",
+            "nothing after the last run but the close"
+        );
+        if clean {
+            assert!(
+                head_blanked(&read_all(&pieces[0])),
+                "the DOCTYPE is blanked in pieces"
+            );
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{:?} not found", String::from_utf8_lossy(needle)))
+}
+
+fn head_blanked(bytes: &[u8]) -> bool {
+    !bytes.windows(9).any(|w| w == b"<!DOCTYPE")
+}
+
+#[test]
+fn an_export_that_fits_is_one_whole_body_found_without_a_scan() {
+    let dir = tempdir();
+    let path = write(dir.path(), "export.xml", many_records(200));
+    let source = source(&path);
+    let progress = Recorder::new();
+    let bodies = Outgoing::split(
+        source.clone(),
+        true,
+        source.xml_size(),
+        &progress,
+        &CancelToken::new(),
+    )
+    .expect("fits");
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0].piece(), None);
+    assert_eq!(bodies[0].len(), source.xml_size());
+    assert!(progress.events().is_empty(), "no scan, so no progress");
+}
+
+#[test]
+fn the_scan_reports_progress_and_can_be_cancelled() {
+    let dir = tempdir();
+    let path = write(dir.path(), "export.xml", many_records(5_000));
+    let source = source(&path);
+    let progress = Recorder::new();
+    let limit = source.xml_size() / 2;
+    Outgoing::split(source.clone(), true, limit, &progress, &CancelToken::new()).expect("split");
+    let events = progress.events();
+    assert!(
+        matches!(events.first(), Some(Progress::Started { total: Some(t), .. }) if *t == source.xml_size())
+    );
+    assert!(
+        matches!(events.last(), Some(Progress::Finished { .. })),
+        "{events:?}"
+    );
+
+    let cancel = CancelToken::new();
+    cancel.cancel();
+    match Outgoing::split(source.clone(), true, limit, &Silent, &cancel) {
+        Err(Error::Cancelled { path: p }) => assert_eq!(p, path),
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_element_too_large_for_a_piece_is_an_error_naming_file_and_offset() {
+    let mut body = many_records(40);
+    let big: String = (0..400)
+        .map(|i| format!("  <MetadataEntry key=\"k{i}\" value=\"v\"/>\n"))
+        .collect();
+    let workout = format!(
+        " <Workout workoutActivityType=\"HKWorkoutActivityTypeYoga\" sourceName=\"Huge\" \
+         startDate=\"2024-01-01 11:00:00 +0100\" endDate=\"2024-01-01 11:30:00 +0100\">\n{big} </Workout>\n"
+    );
+    let at = body.find(" <Record").expect("a record");
+    body.insert_str(at, &workout);
+    let dir = tempdir();
+    let path = write(dir.path(), "export.xml", &body);
+    let source = source(&path);
+    let limit = workout.len() as u64;
+    match split_err(&source, limit) {
+        Error::TooLargeToSplit {
+            offset,
+            element,
+            needed,
+            limit: l,
+            ..
+        } => {
+            assert_eq!(offset, offset_of(&body, "Workout", "sourceName=\"Huge\""));
+            assert_eq!(element, "Workout");
+            assert!(needed > limit && l == limit);
+        }
+        other => panic!("expected TooLargeToSplit, got {other:?}"),
+    }
+    let message = split_err(&source, limit).to_string();
+    assert_names_file(&message, &path);
+
+    // A limit smaller than the header alone.
+    let head = body.find("<Workout").expect("the workout") as u64;
+    match split_err(&source, head / 2) {
+        Error::TooLargeToSplit { element, .. } => assert_eq!(element, "HealthData"),
+        other => panic!("expected TooLargeToSplit for the header, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_truncated_export_is_an_error_never_pieces_missing_data() {
+    let doc = many_records(300);
+    let close = doc.rfind("</HealthData>").expect("closed");
+    let last_record = doc.rfind("<Record").expect("a record");
+    let cuts = [
+        close + 5,        // inside `</HealthData>`
+        close,            // after the last element
+        last_record + 40, // inside a tag
+        doc.len() / 2,
+        doc.find("<Record").expect("a record") + 3,
+    ];
+    let dir = tempdir();
+    for (i, &cut) in cuts.iter().enumerate() {
+        let bytes = &doc.as_bytes()[..cut];
+        for path in [
+            write(dir.path(), &format!("cut-{i}.xml"), bytes),
+            zipped(dir.path(), &format!("cut-{i}.zip"), bytes),
+        ] {
+            let source = source(&path);
+            let error = split_err(&source, cut as u64 / 3);
+            match &error {
+                Error::Truncated { offset, .. } => {
+                    assert!(*offset <= cut as u64, "cut {cut}: offset {offset}")
+                }
+                other => panic!("cut at {cut}: expected Truncated, got {other:?}"),
+            }
+            assert_names_file(&error.to_string(), &path);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The zip stream pool
+// ---------------------------------------------------------------------------
+
+#[test]
+fn reading_a_zip_body_part_by_part_inflates_it_a_few_times_not_once_per_part() {
+    let dir = tempdir();
+    let spec = owi_sample::SampleSpec {
+        records: 12_000,
+        workouts: 10,
+        seed: 11,
+        zip: true,
+        ..owi_sample::SampleSpec::default()
+    };
+    let manifest = owi_sample::generate(&spec, dir.path()).expect("sample");
+    let source = source(&manifest.zip_path.clone().expect("zip"));
+    let body = whole(&source, true);
+    let expected = read_all(&body);
+    let len = body.len();
+    assert!(len > 2 << 20, "a sample of {len} bytes");
+
+    // Four parts in flight, as the uploader does: a part starts when the
+    // oldest is done.
+    const PARTS: u64 = 32;
+    const IN_FLIGHT: u64 = 4;
+    let part = len.div_ceil(PARTS);
+    let before = body.inflated_bytes();
+    let clone = body.clone();
+    let mut open: std::collections::VecDeque<_> = (0..IN_FLIGHT)
+        .map(|k| (k, clone.reader_at(k * part).expect("reader")))
+        .collect();
+    let mut sent = Vec::with_capacity(expected.len());
+    while let Some((k, reader)) = open.pop_front() {
+        reader
+            .take(part)
+            .read_to_end(&mut sent)
+            .unwrap_or_else(|e| panic!("part {k}: {e}"));
+        let next = k + IN_FLIGHT;
+        if next * part < len {
+            open.push_back((next, body.reader_at(next * part).expect("reader")));
+        }
+    }
+    assert!(sent == expected, "the parts put together are the body");
+    let inflated = body.inflated_bytes() - before;
+    // Each of the four streams goes through the body once (plus read-ahead);
+    // re-inflating from the start for every part would cost ~16.5 times.
+    assert!(
+        inflated <= IN_FLIGHT * len + (1 << 20),
+        "inflated {inflated} bytes for a body of {len} ({:.1}x)",
+        inflated as f64 / len as f64
+    );
+
+    // Pieces read one after another hand the stream on: about one pass.
+    let pieces = split(&source, true, len / 6);
+    let before = pieces[0].inflated_bytes();
+    for piece in &pieces {
+        let half = piece.len() / 2;
+        read_at(piece, 0, half);
+        read_at(piece, half, u64::MAX);
+    }
+    let inflated = pieces[0].inflated_bytes() - before;
+    assert!(
+        inflated <= len + (1 << 20),
+        "inflated {inflated} bytes reading {} pieces of a {len}-byte body",
+        pieces.len()
+    );
+}
+
+#[test]
+fn plain_files_inflate_nothing() {
+    let dir = tempdir();
+    let path = write(dir.path(), "export.xml", small_doc());
+    let body = whole(&source(&path), true);
+    read_all(&body);
+    assert_eq!(body.inflated_bytes(), 0);
+}
