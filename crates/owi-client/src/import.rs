@@ -197,14 +197,7 @@ impl Importer {
         on_step: &(dyn Fn(&Step) + Send + Sync),
         cancel: &CancelToken,
     ) -> Result<ImportReport, Error> {
-        let ImportRequest {
-            path,
-            user_id,
-            method,
-            clean,
-            ..
-        } = request;
-        let export_key = export_key(path)?;
+        let path = &request.path;
         let source = {
             let path = path.clone();
             blocking(move || ExportSource::open(&path).map_err(|e| Error::Export(e.to_string())))
@@ -221,184 +214,49 @@ impl Importer {
                 checked.items_ignored
             )));
         }
-
-        let server = self.server();
-        let mut resumed = None;
-        if request.resume
-            && let Some(found) = self.store(|s| s.interrupted(&export_key, &server, user_id))?
-        {
-            if found.fingerprint() == Some(preflight.fingerprint.as_str())
-                && found.cleaned() == *clean
-            {
-                resumed = Some(found);
-            } else {
-                tracing::info!("the export changed since the interrupted upload; starting afresh");
-                self.abandon(&found, user_id).await;
-            }
-        }
-
-        let len = source.xml_size();
-        let (method, why) = self
-            .choose(*method, len, user_id, resumed.is_some())
-            .await?;
-        let limit = match method {
-            Method::S3 => POST_LIMIT,
-            Method::Multipart => MULTIPART_LIMIT,
-            Method::Direct | Method::Auto => u64::MAX,
+        let mut sending = Sending {
+            importer: self,
+            request,
+            export_key: export_key(path)?,
+            fingerprint: preflight.fingerprint.clone(),
+            resumed: None,
+            batch: upload_name().replace(".xml", ""),
+            progress,
+            on_step,
+            cancel,
         };
-        let pieces = {
-            let source = source.clone();
-            let clean = *clean;
-            blocking(move || UploadSource::pieces(source, clean, limit)).await?
-        };
-        let count = pieces.len() as u32;
-        if let Some(found) = &resumed
-            && found.pieces.first().and_then(|p| p.pieces) != Some(count)
-        {
-            tracing::info!("the interrupted upload was cut differently; starting afresh");
-            self.abandon(found, user_id).await;
-            resumed = None;
-        }
-        on_step(&Step::Plan {
-            method,
-            pieces: count,
-            why,
-        });
-        if let Some(found) = &resumed {
-            on_step(&Step::Resuming {
-                pieces_sent: found.sent().count() as u32,
-                parts_stored: found
-                    .multipart
-                    .as_ref()
-                    .map_or(0, |(_, s)| s.parts.len() as u32),
-            });
-        }
-
-        let batch = resumed
-            .as_ref()
-            .map_or_else(|| upload_name().replace(".xml", ""), |r| r.batch.clone());
-        let source_path = path.display().to_string();
+        let pieces = sending.send_all(&source).await?;
         let mut report = ImportReport {
             checked,
-            pieces: Vec::new(),
+            pieces,
             compared: None,
         };
-        for (index, body) in pieces.into_iter().enumerate() {
-            let piece = index as u32 + 1;
-            let earlier = resumed
-                .as_ref()
-                .and_then(|r| r.pieces.iter().find(|p| p.piece == Some(piece)));
-            if let Some(done) =
-                earlier.filter(|p| matches!(p.outcome, Outcome::Sent | Outcome::Imported))
-            {
-                report.pieces.push(PieceReport {
-                    history_id: done.id,
-                    uploaded: Some(uploaded_of(done)),
-                    import: None,
-                });
-                continue;
-            }
-            let history_id = match earlier {
-                Some(row) => {
-                    self.store(|s| s.upload_resumed(row.id))?;
-                    row.id
-                }
-                None => self.store(|s| {
-                    s.upload_started(&NewUpload {
-                        export_key: &export_key,
-                        source_path: &source_path,
-                        server: &server,
-                        user_id,
-                        batch: &batch,
-                        piece: (piece, count),
-                        fingerprint: &preflight.fingerprint,
-                        cleaned: *clean,
-                    })
-                })?,
-            };
-            let kept = match &resumed {
-                Some(r) => r.multipart.as_ref().filter(|(id, _)| *id == history_id),
-                None => None,
-            };
-            let resume = kept.map(|(_, state)| Resume {
-                key: state.file_key.clone(),
-                upload_id: state.upload_id.clone(),
-                part_size: state.part_size,
-                parts: state.parts.clone(),
-            });
-            let name = kept.map_or_else(upload_name, |(_, state)| state.name.clone());
-            on_step(&Step::Sending {
-                piece,
-                pieces: count,
-                bytes: body.len(),
-            });
-            let journal = StoreJournal {
-                store: self.store.clone(),
-                upload: history_id,
-            };
-            let job = Job {
-                source: Arc::new(body),
-                user_id,
-                method: if resume.is_some() {
-                    Method::Multipart
-                } else {
-                    method
-                },
-                name,
-                resume,
-                journal: Some(&journal),
-            };
-            let uploaded = match self.client.send_job(job, progress, cancel).await {
-                Ok(uploaded) => uploaded,
-                Err(e) => {
-                    let outcome = if matches!(e, Error::Cancelled) {
-                        Outcome::Cancelled
-                    } else {
-                        Outcome::Failed
-                    };
-                    self.store(|s| {
-                        s.upload_ended(history_id, outcome, None, Some(&e.to_string()))
-                    })?;
-                    let stored = self.store(|s| s.multipart_state(history_id))?;
-                    return Err(match stored {
-                        Some(state) if outcome == Outcome::Failed => Error::Resumable {
-                            error: Box::new(e),
-                            parts_stored: state.parts.len() as u32,
-                            parts: state.bytes.div_ceil(state.part_size.max(1)) as u32,
-                        },
-                        _ => e,
-                    });
-                }
-            };
-            self.store(|s| {
-                s.upload_sent(
-                    history_id,
-                    &Transfer {
-                        method: method_name(uploaded.method),
-                        name: &uploaded.name,
-                        file_key: uploaded.key.as_deref(),
-                        task_id: uploaded.task_id.as_deref(),
-                        parts: uploaded.parts,
-                        bytes: uploaded.bytes,
-                    },
-                )
-            })?;
-            on_step(&Step::Sent {
-                piece,
-                pieces: count,
-                uploaded: uploaded.clone(),
-            });
-            report.pieces.push(PieceReport {
-                history_id,
-                uploaded: Some(uploaded),
-                import: None,
-            });
-        }
         if !request.wait {
             return Ok(report);
         }
+        self.follow_all(&request.user_id, &mut report.pieces, on_step)
+            .await?;
+        if let Some((first, last)) = preflight.workout_span {
+            let on_server = self
+                .client
+                .workout_keys(&request.user_id, first, last)
+                .await?;
+            let found = matching(&preflight.workout_keys, &on_server);
+            let expected = preflight.workouts;
+            on_step(&Step::Compared { found, expected });
+            report.compared = Some((found, expected));
+        }
+        Ok(report)
+    }
 
-        for (index, piece) in report.pieces.iter_mut().enumerate() {
+    /// Follows each piece's import to its end, recording how it ended.
+    async fn follow_all(
+        &self,
+        user_id: &str,
+        pieces: &mut [PieceReport],
+        on_step: &(dyn Fn(&Step) + Send + Sync),
+    ) -> Result<(), Error> {
+        for (index, piece) in pieces.iter_mut().enumerate() {
             let Some(uploaded) = &piece.uploaded else {
                 continue;
             };
@@ -416,18 +274,11 @@ impl Importer {
                     })
                 })
                 .await?;
+            let reason = last.error.clone().or(last.message.clone());
             let (outcome, error) = if last.succeeded() {
                 (Outcome::Imported, None)
             } else {
-                (
-                    Outcome::Failed,
-                    Some(
-                        last.error
-                            .clone()
-                            .or(last.message.clone())
-                            .unwrap_or_default(),
-                    ),
-                )
+                (Outcome::Failed, reason.clone())
             };
             self.store(|s| {
                 s.upload_ended(
@@ -437,26 +288,16 @@ impl Importer {
                     error.as_deref(),
                 )
             })?;
-            piece.import = Some(last.clone());
-            if !last.succeeded() {
+            let succeeded = last.succeeded();
+            piece.import = Some(last);
+            if !succeeded {
                 return Err(Error::ImportFailed {
-                    server: server.clone(),
-                    reason: last
-                        .error
-                        .or(last.message)
-                        .unwrap_or_else(|| "no reason given".into()),
+                    server: self.server(),
+                    reason: reason.unwrap_or_else(|| "no reason given".into()),
                 });
             }
         }
-
-        if let Some((first, last)) = preflight.workout_span {
-            let on_server = self.client.workout_keys(user_id, first, last).await?;
-            let found = matching(&preflight.workout_keys, &on_server);
-            let expected = preflight.workouts;
-            on_step(&Step::Compared { found, expected });
-            report.compared = Some((found, expected));
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// The method to send by, and why, in words.
@@ -574,6 +415,250 @@ impl Client {
                 _ => return Ok(keys),
             }
         }
+    }
+}
+
+/// One attempt at sending an export, piece by piece.
+struct Sending<'a> {
+    importer: &'a Importer,
+    request: &'a ImportRequest,
+    export_key: String,
+    fingerprint: String,
+    /// The interrupted attempt this one goes on with.
+    resumed: Option<Interrupted>,
+    batch: String,
+    progress: &'a dyn ProgressSink,
+    on_step: &'a (dyn Fn(&Step) + Send + Sync),
+    cancel: &'a CancelToken,
+}
+
+impl Sending<'_> {
+    /// Decides how, cuts the export to fit, and sends every piece the
+    /// server does not have yet. A server that takes less in one upload
+    /// than assumed says so on the first piece: the export is cut again to
+    /// its word.
+    async fn send_all(&mut self, source: &Arc<ExportSource>) -> Result<Vec<PieceReport>, Error> {
+        let importer = self.importer;
+        let ImportRequest { user_id, clean, .. } = self.request;
+        let server = importer.server();
+        if self.request.resume
+            && let Some(found) =
+                importer.store(|s| s.interrupted(&self.export_key, &server, user_id))?
+        {
+            if found.fingerprint() == Some(self.fingerprint.as_str()) && found.cleaned() == *clean {
+                self.batch = found.batch.clone();
+                self.resumed = Some(found);
+            } else {
+                tracing::info!("the export changed since the interrupted upload; starting afresh");
+                importer.abandon(&found, user_id).await;
+            }
+        }
+        let (method, why) = importer
+            .choose(
+                self.request.method,
+                source.xml_size(),
+                user_id,
+                self.resumed.is_some(),
+            )
+            .await?;
+        let mut limit = match method {
+            Method::S3 => POST_LIMIT,
+            Method::Multipart => MULTIPART_LIMIT,
+            Method::Direct | Method::Auto => u64::MAX,
+        };
+        loop {
+            let pieces = {
+                let (source, clean) = (source.clone(), *clean);
+                forwarding(self.progress, self.cancel, move |progress, cancel| {
+                    UploadSource::pieces(source, clean, limit, progress, cancel)
+                })
+                .await?
+            };
+            let count = pieces.len() as u32;
+            if let Some(found) = &self.resumed
+                && found.pieces.first().and_then(|p| p.pieces) != Some(count)
+            {
+                tracing::info!("the interrupted upload was cut differently; starting afresh");
+                importer.abandon(found, user_id).await;
+                self.resumed = None;
+                self.batch = upload_name().replace(".xml", "");
+            }
+            (self.on_step)(&Step::Plan {
+                method,
+                pieces: count,
+                why: why.clone(),
+            });
+            if let Some(found) = &self.resumed {
+                (self.on_step)(&Step::Resuming {
+                    pieces_sent: found.sent().count() as u32,
+                    parts_stored: found
+                        .multipart
+                        .as_ref()
+                        .map_or(0, |(_, s)| s.parts.len() as u32),
+                });
+            }
+            let mut sent = Vec::new();
+            for (index, body) in pieces.into_iter().enumerate() {
+                let piece = (index as u32 + 1, count);
+                match self.send_piece(body, piece, method).await {
+                    Ok(report) => sent.push(report),
+                    Err((Error::TooLarge { limit: smaller, .. }, history_id))
+                        if smaller < limit && sent.is_empty() && self.resumed.is_none() =>
+                    {
+                        tracing::info!(
+                            smaller,
+                            "the server takes less in one upload; cutting again"
+                        );
+                        importer.store(|s| s.upload_forget(history_id))?;
+                        limit = smaller;
+                        break;
+                    }
+                    Err((e, _)) => return Err(e),
+                }
+            }
+            if sent.len() == count as usize {
+                return Ok(sent);
+            }
+        }
+    }
+
+    /// Sends one piece, or finds it already sent by the interrupted
+    /// attempt. An error comes with the piece's history row.
+    async fn send_piece(
+        &self,
+        body: UploadSource,
+        (piece, pieces): (u32, u32),
+        method: Method,
+    ) -> Result<PieceReport, (Error, i64)> {
+        let importer = self.importer;
+        let user_id = self.request.user_id.as_str();
+        let earlier = self
+            .resumed
+            .as_ref()
+            .and_then(|r| r.pieces.iter().find(|p| p.piece == Some(piece)));
+        if let Some(done) =
+            earlier.filter(|p| matches!(p.outcome, Outcome::Sent | Outcome::Imported))
+        {
+            return Ok(PieceReport {
+                history_id: done.id,
+                uploaded: Some(uploaded_of(done)),
+                import: None,
+            });
+        }
+        let history_id = match earlier {
+            Some(row) => {
+                importer
+                    .store(|s| s.upload_resumed(row.id))
+                    .map_err(|e| (e, row.id))?;
+                row.id
+            }
+            None => {
+                let source_path = self.request.path.display().to_string();
+                let server = importer.server();
+                importer
+                    .store(|s| {
+                        s.upload_started(&NewUpload {
+                            export_key: &self.export_key,
+                            source_path: &source_path,
+                            server: &server,
+                            user_id,
+                            batch: &self.batch,
+                            piece: (piece, pieces),
+                            fingerprint: &self.fingerprint,
+                            cleaned: self.request.clean,
+                        })
+                    })
+                    .map_err(|e| (e, 0))?
+            }
+        };
+        let fail = |e: Error| (e, history_id);
+        let kept = self
+            .resumed
+            .as_ref()
+            .and_then(|r| r.multipart.as_ref())
+            .filter(|(id, _)| *id == history_id)
+            .map(|(_, state)| state);
+        let resume = kept.map(|state| Resume {
+            key: state.file_key.clone(),
+            upload_id: state.upload_id.clone(),
+            part_size: state.part_size,
+            parts: state.parts.clone(),
+        });
+        let name = kept.map_or_else(upload_name, |state| state.name.clone());
+        (self.on_step)(&Step::Sending {
+            piece,
+            pieces,
+            bytes: body.len(),
+        });
+        let journal = StoreJournal {
+            store: importer.store.clone(),
+            upload: history_id,
+        };
+        let job = Job {
+            source: Arc::new(body),
+            user_id,
+            method: if resume.is_some() {
+                Method::Multipart
+            } else {
+                method
+            },
+            name,
+            resume,
+            journal: Some(&journal),
+        };
+        let uploaded = match importer
+            .client
+            .send_job(job, self.progress, self.cancel)
+            .await
+        {
+            Ok(uploaded) => uploaded,
+            Err(e) => {
+                let outcome = if matches!(e, Error::Cancelled) {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Failed
+                };
+                importer
+                    .store(|s| s.upload_ended(history_id, outcome, None, Some(&e.to_string())))
+                    .map_err(fail)?;
+                let stored = importer
+                    .store(|s| s.multipart_state(history_id))
+                    .map_err(fail)?;
+                return Err(fail(match stored {
+                    Some(state) if outcome == Outcome::Failed => Error::Resumable {
+                        error: Box::new(e),
+                        parts_stored: state.parts.len() as u32,
+                        parts: state.bytes.div_ceil(state.part_size.max(1)) as u32,
+                    },
+                    _ => e,
+                }));
+            }
+        };
+        importer
+            .store(|s| {
+                s.upload_sent(
+                    history_id,
+                    &Transfer {
+                        method: method_name(uploaded.method),
+                        name: &uploaded.name,
+                        file_key: uploaded.key.as_deref(),
+                        task_id: uploaded.task_id.as_deref(),
+                        parts: uploaded.parts,
+                        bytes: uploaded.bytes,
+                    },
+                )
+            })
+            .map_err(fail)?;
+        (self.on_step)(&Step::Sent {
+            piece,
+            pieces,
+            uploaded: uploaded.clone(),
+        });
+        Ok(PieceReport {
+            history_id,
+            uploaded: Some(uploaded),
+            import: None,
+        })
     }
 }
 
@@ -702,30 +787,42 @@ async fn check(
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<Preflight, Error> {
+    let source = source.clone();
+    forwarding(progress, cancel, move |progress, cancel| {
+        let options = ReadOptions {
+            progress,
+            cancel: Some(cancel),
+            ..ReadOptions::default()
+        };
+        owi_export::preflight(&source, options).map_err(|e| match e {
+            owi_export::Error::Cancelled { .. } => Error::Cancelled,
+            e => Error::Export(e.to_string()),
+        })
+    })
+    .await
+}
+
+/// Runs `work` on a blocking thread, handing its progress events to
+/// `progress` on this one.
+async fn forwarding<T: Send + 'static>(
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+    work: impl FnOnce(&dyn ProgressSink, &CancelToken) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
-    let (source, cancel) = (source.clone(), cancel.clone());
-    let read = tokio::task::spawn_blocking(move || {
+    let cancel = cancel.clone();
+    let done = tokio::task::spawn_blocking(move || {
         let forward = move |event: Progress| {
             let _ = tx.send(event);
         };
-        owi_export::preflight(
-            &source,
-            ReadOptions {
-                progress: &forward,
-                cancel: Some(&cancel),
-                ..ReadOptions::default()
-            },
-        )
+        work(&forward, &cancel)
     });
+    // The channel closes when the work ends and drops its sender.
     while let Some(event) = rx.recv().await {
         progress.report(event);
     }
-    match read.await {
-        Ok(Ok(preflight)) => Ok(preflight),
-        Ok(Err(owi_export::Error::Cancelled { .. })) => Err(Error::Cancelled),
-        Ok(Err(e)) => Err(Error::Export(e.to_string())),
-        Err(e) => Err(Error::Config(format!("the check failed: {e}"))),
-    }
+    done.await
+        .map_err(|e| Error::Config(format!("a background task failed: {e}")))?
 }
 
 async fn blocking<T: Send + 'static>(

@@ -11,14 +11,14 @@
 //! store, in the import flow), and goes on from a [`Resume`] of those
 //! parts after a dropped network, a killed process or a reboot.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use owi_export::ExportSource;
+use owi_export::{ExportSource, Outgoing};
 use owi_progress::{CancelToken, Part, Phase, ProgressSink, Tracker};
 use reqwest::{Method as HttpMethod, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -111,68 +111,61 @@ pub struct Uploaded {
     pub resumed_parts: u32,
 }
 
-/// The XML to send: where it is and how big it is, exactly.
+/// The XML to send: the export whole, or one piece of it, as is or
+/// cleaned for strict parsers; its exact length known before sending.
 #[derive(Debug)]
 pub struct UploadSource {
-    export: Arc<ExportSource>,
-    len: u64,
+    body: Outgoing,
 }
 
 impl UploadSource {
+    /// The export at `path`, whole and as it is.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let export = ExportSource::open(path).map_err(|e| Error::Export(e.to_string()))?;
-        let len = export.xml_size();
-        Ok(UploadSource {
-            export: Arc::new(export),
-            len,
-        })
+        let body =
+            Outgoing::whole(Arc::new(export), false).map_err(|e| Error::Export(e.to_string()))?;
+        Ok(UploadSource { body })
     }
 
     /// The bodies to send for `export`: itself, or pieces of at most
-    /// `limit` bytes when it is larger.
+    /// `limit` bytes, each a valid export, when it is larger.
     pub fn pieces(
         export: Arc<ExportSource>,
         clean: bool,
         limit: u64,
+        progress: &dyn ProgressSink,
+        cancel: &CancelToken,
     ) -> Result<Vec<UploadSource>, Error> {
-        let _ = clean;
-        let len = export.xml_size();
-        if len > limit {
-            return Err(Error::Export(format!(
-                "{} is {len} bytes, more than the {limit} one upload takes",
-                export.path().display()
-            )));
-        }
-        Ok(vec![UploadSource { export, len }])
+        let pieces =
+            Outgoing::split(export, clean, limit, progress, cancel).map_err(|e| match e {
+                owi_export::Error::Cancelled { .. } => Error::Cancelled,
+                other => Error::Export(other.to_string()),
+            })?;
+        Ok(pieces
+            .into_iter()
+            .map(|body| UploadSource { body })
+            .collect())
     }
 
     pub fn len(&self) -> u64 {
-        self.len
+        self.body.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.body.is_empty()
     }
 
     pub fn path(&self) -> &Path {
-        self.export.path()
+        self.body.source().path()
     }
 
-    /// `len` bytes from `offset`: a seek in a plain file, a skip through
-    /// the inflated stream of a zip entry.
+    /// `len` bytes from `offset`.
     fn reader(&self, offset: u64, len: u64) -> Result<Box<dyn Read + Send>, Error> {
-        let io = |e: std::io::Error| Error::Export(format!("{}: {e}", self.path().display()));
-        if !self.export.is_zip() {
-            let mut file = std::fs::File::open(self.path()).map_err(io)?;
-            file.seek(SeekFrom::Start(offset)).map_err(io)?;
-            return Ok(Box::new(file.take(len)));
-        }
-        let mut stream = self
-            .export
-            .open_xml()
+        let reader = self
+            .body
+            .reader_at(offset)
             .map_err(|e| Error::Export(e.to_string()))?;
-        std::io::copy(&mut (&mut stream).take(offset), &mut std::io::sink()).map_err(io)?;
-        Ok(Box::new(stream.take(len)))
+        Ok(Box::new(reader.take(len)))
     }
 
     /// A streaming request body of `len` bytes from `offset`, counting what

@@ -14,17 +14,43 @@ use owi_client::{
 use owi_progress::{CancelToken, Progress, Recorder};
 use owi_server::{Server, ServerConfig};
 
+mod flow;
+
 const EMAIL: &str = "dev@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 const API_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
 
 struct Running {
     url: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
+impl Running {
+    /// The object the embedded store holds under a name ending `name`.
+    fn object(&self, name: &str) -> Option<Vec<u8>> {
+        fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+            for entry in std::fs::read_dir(dir).ok()?.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if let Some(found) = find(&path, name) {
+                        return Some(found);
+                    }
+                } else if path.file_name().is_some_and(|n| n == name) {
+                    return Some(path);
+                }
+            }
+            None
+        }
+        find(&self.dir.path().join("objects"), name).map(|p| std::fs::read(p).unwrap())
+    }
+}
+
 async fn server() -> Running {
+    server_with(|_| {}).await
+}
+
+async fn server_with(configure: impl FnOnce(&mut ServerConfig)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(dir.path());
     // Small parts, so a test-sized export goes in several.
@@ -32,6 +58,7 @@ async fn server() -> Running {
     config.admin_email = Some(EMAIL.into());
     config.admin_password = Some(PASSWORD.into());
     config.api_key = Some(API_KEY.into());
+    configure(&mut config);
     let server = Server::open(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -41,7 +68,7 @@ async fn server() -> Running {
     }));
     Running {
         url,
-        _dir: dir,
+        dir,
         _stop: stop,
     }
 }

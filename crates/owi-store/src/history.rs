@@ -225,6 +225,16 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets an upload that never reached the server (it is sent again
+    /// differently, e.g. cut into pieces).
+    pub fn upload_forget(&self, id: i64) -> Result<()> {
+        self.multipart_ended(id)?;
+        self.conn()
+            .execute("DELETE FROM uploads WHERE id = ?", [id])
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(())
+    }
+
     /// Marks a piece `sending` again when an interrupted attempt goes on.
     pub fn upload_resumed(&self, id: i64) -> Result<()> {
         self.conn()

@@ -1,0 +1,183 @@
+//! The whole import flow (`Importer`) against the bundled server: the
+//! check, the cleaned stream, pieces cut to the server's limit, the
+//! history, the read-back.
+
+use std::sync::{Arc, Mutex};
+
+use owi_client::{Client, ImportRequest, Importer, Method, NewUser, Step};
+use owi_progress::{CancelToken, Phase, Progress, Recorder};
+use owi_store::{Outcome, Store};
+
+use super::{API_KEY, Running, key, sample_export, server, server_with};
+
+struct Flow {
+    importer: Importer,
+    user: String,
+    _db: tempfile::TempDir,
+}
+
+async fn flow(s: &Running) -> Flow {
+    let client = Client::connect(&s.url, key(API_KEY)).await.unwrap();
+    let user = client.create_user(&NewUser::default()).await.unwrap().id;
+    let db = tempfile::tempdir().unwrap();
+    let store = Store::open(&db.path().join("owi.sqlite")).unwrap();
+    Flow {
+        importer: Importer::new(client, Arc::new(Mutex::new(store))),
+        user,
+        _db: db,
+    }
+}
+
+/// Runs the flow, keeping every step and progress event.
+async fn run(
+    flow: &Flow,
+    request: &ImportRequest,
+) -> (
+    Result<owi_client::ImportReport, owi_client::Error>,
+    Vec<Step>,
+    Vec<Progress>,
+) {
+    let steps = Mutex::new(Vec::new());
+    let recorder = Recorder::new();
+    let on_step = |step: &Step| steps.lock().unwrap().push(step.clone());
+    let report = flow
+        .importer
+        .run(request, &recorder, &on_step, &CancelToken::new())
+        .await;
+    (report, steps.into_inner().unwrap(), recorder.events())
+}
+
+#[tokio::test]
+async fn the_flow_checks_sends_a_cleaned_stream_follows_it_and_reads_back() {
+    let s = server().await;
+    let f = flow(&s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 60_000, true);
+    let zip = m.zip_path.clone().unwrap();
+    let (report, steps, events) = run(&f, &ImportRequest::new(&zip, &f.user)).await;
+    let report = report.unwrap();
+
+    let Some(Step::Checked(checked)) = steps.first() else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(checked.workouts, 6);
+    assert_eq!(checked.xml_bytes, m.xml_bytes);
+    assert!(checked.needs_cleaning, "the sample carries Apple's DTD");
+    assert!(
+        steps.iter().any(|s| matches!(
+            s,
+            Step::Plan {
+                method: Method::Multipart,
+                pieces: 1,
+                ..
+            }
+        )),
+        "{steps:?}"
+    );
+    assert!(matches!(
+        steps.iter().rev().find(|s| matches!(s, Step::Server { .. })),
+        Some(Step::Server { event, .. }) if event.stage == "completed"
+    ));
+    assert!(
+        matches!(
+            steps.last(),
+            Some(Step::Compared {
+                found: 6,
+                expected: 6
+            })
+        ),
+        "{steps:?}"
+    );
+    assert_eq!(report.compared, Some((6, 6)));
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Progress::Finished { phase: Phase::Check, done, .. } if *done == m.xml_bytes)
+        ),
+        "the check read it all: {events:?}"
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Progress::Finished { phase: Phase::Upload, done, .. } if *done == m.xml_bytes)
+        ),
+        "{events:?}"
+    );
+
+    // The server got the export byte for byte, its DTD blanked.
+    let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
+    let object = s.object(&uploaded.name).expect("the object in the store");
+    let original = std::fs::read(&m.xml_path).unwrap();
+    assert_eq!(object.len(), original.len());
+    let dtd = |b: &[u8]| b.windows(9).position(|w| w == b"<!DOCTYPE");
+    let start = dtd(&original).expect("the sample has a DTD");
+    assert_eq!(dtd(&object), None);
+    let root = original
+        .windows(11)
+        .position(|w| w == b"<HealthData")
+        .unwrap();
+    assert_eq!(object[..start], original[..start]);
+    assert!(
+        object[start..root]
+            .iter()
+            .all(|b| *b == b' ' || *b == b'\n')
+    );
+    assert_eq!(object[root..], original[root..], "the data unchanged");
+
+    // On record: imported, and not interrupted.
+    let sent = f
+        .importer
+        .already_sent(&zip, &f.user)
+        .unwrap()
+        .expect("on record");
+    assert_eq!(sent.outcome, Outcome::Imported);
+    assert!(sent.cleaned && sent.fingerprint.is_some());
+    assert_eq!(sent.method.as_deref(), Some("multipart"));
+    assert!(f.importer.interrupted(&zip, &f.user).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_export_larger_than_the_server_takes_goes_in_pieces_it_accepts() {
+    const LIMIT: u64 = 4 << 20;
+    let s = server_with(|config| config.s3.post_max_bytes = LIMIT).await;
+    let f = flow(&s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 60_000, false);
+    assert!(m.xml_bytes > 2 * LIMIT, "{}", m.xml_bytes);
+    let request = ImportRequest {
+        method: Method::S3,
+        ..ImportRequest::new(&m.xml_path, &f.user)
+    };
+    let (report, steps, _) = run(&f, &request).await;
+    let report = report.unwrap();
+
+    let plans: Vec<u32> = steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Plan { pieces, .. } => Some(*pieces),
+            _ => None,
+        })
+        .collect();
+    let count = report.pieces.len() as u32;
+    assert_eq!(
+        plans,
+        [1, count],
+        "cut again once the server named its limit"
+    );
+    assert!(count >= 3, "{count}");
+    for piece in &report.pieces {
+        let uploaded = piece.uploaded.as_ref().unwrap();
+        let object = s.object(&uploaded.name).unwrap();
+        assert!(object.len() as u64 <= LIMIT);
+        assert!(
+            object.windows(4).any(|w| w == b"<Me "),
+            "every piece carries the header"
+        );
+        assert!(piece.import.as_ref().unwrap().succeeded());
+    }
+    assert_eq!(report.compared, Some((6, 6)), "every workout arrived once");
+    let history = f
+        .importer
+        .already_sent(&m.xml_path, &f.user)
+        .unwrap()
+        .unwrap();
+    assert_eq!(history.pieces, Some(count));
+}
