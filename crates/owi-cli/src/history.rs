@@ -29,8 +29,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let when = jiff::Timestamp::from_second(u.started_at)
             .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
             .unwrap_or_default();
+        let piece = match (u.piece, u.pieces) {
+            (Some(i), Some(n)) if n > 1 => format!(" (piece {i} of {n})"),
+            _ => String::new(),
+        };
         println!(
-            "{when}  {:<10} {:<9} {} → {} user {}{}",
+            "{when}  {:<10} {:<9} {}{piece} → {} user {}{}",
             format!("{:?}", u.outcome).to_lowercase(),
             u.method.as_deref().unwrap_or("-"),
             u.source_path,
