@@ -1272,36 +1272,56 @@ impl<R: BufRead> Parser<'_, R> {
     }
 
     fn xml_error(&self, e: quick_xml::Error, inside: &str) -> Error {
-        use quick_xml::errors::SyntaxError;
-        match e {
-            // Running out of input inside markup is a cut-short file.
-            quick_xml::Error::Syntax(
-                SyntaxError::UnclosedTag
-                | SyntaxError::UnclosedComment
-                | SyntaxError::UnclosedCData
-                | SyntaxError::UnclosedPI
-                | SyntaxError::UnclosedXmlDecl
-                | SyntaxError::UnclosedDoctype,
-            ) => self.truncated(inside),
-            quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => {
-                Error::Truncated {
-                    path: self.path.clone(),
-                    offset: self.offset(),
-                    expected: self.expected,
-                    inside: inside.to_string(),
-                }
-            }
-            quick_xml::Error::Io(io) => Error::Malformed {
-                path: self.path.clone(),
-                offset: self.offset(),
-                message: io.to_string(),
-            },
-            other => Error::Malformed {
-                path: self.path.clone(),
-                offset: self.base + self.xml.error_position(),
-                message: format!("{other} (inside <{inside}>)"),
-            },
-        }
+        xml_error(
+            &self.path,
+            e,
+            self.offset(),
+            self.base + self.xml.error_position(),
+            self.expected,
+            inside,
+        )
+    }
+}
+
+/// A parser error as ours: running out of input inside markup is a
+/// cut-short file (at `offset`), anything else is malformed (at `error_at`).
+pub(crate) fn xml_error(
+    path: &Path,
+    e: quick_xml::Error,
+    offset: u64,
+    error_at: u64,
+    expected: u64,
+    inside: &str,
+) -> Error {
+    use quick_xml::errors::SyntaxError;
+    let truncated = || Error::Truncated {
+        path: path.to_path_buf(),
+        offset,
+        expected,
+        inside: inside.to_string(),
+    };
+    match e {
+        quick_xml::Error::Syntax(
+            SyntaxError::UnclosedTag
+            | SyntaxError::UnclosedComment
+            | SyntaxError::UnclosedCData
+            | SyntaxError::UnclosedPI
+            | SyntaxError::UnclosedXmlDecl
+            | SyntaxError::UnclosedDoctype
+            | SyntaxError::UnclosedSingleQuotedAttributeValue
+            | SyntaxError::UnclosedDoubleQuotedAttributeValue,
+        ) => truncated(),
+        quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => truncated(),
+        quick_xml::Error::Io(io) => Error::Malformed {
+            path: path.to_path_buf(),
+            offset,
+            message: io.to_string(),
+        },
+        other => Error::Malformed {
+            path: path.to_path_buf(),
+            offset: error_at,
+            message: format!("{other} (inside <{inside}>)"),
+        },
     }
 }
 

@@ -5,7 +5,6 @@ use std::io::{self, BufReader, Cursor, Read};
 use std::path::Path;
 
 use owi_progress::{CancelToken, Phase, ProgressSink, Tracker};
-use quick_xml::errors::SyntaxError;
 use quick_xml::events::Event;
 
 use crate::error::{Error, Result};
@@ -76,13 +75,13 @@ pub(super) fn plan(
             Ok(event) => event,
             Err(e) => {
                 let error_at = base + xml.error_position();
-                return Err(scan_error(
+                return Err(crate::read::xml_error(
                     path,
                     e,
                     after,
                     error_at,
                     expected,
-                    inside(depth, &name),
+                    &inside(depth, &name),
                 ));
             }
         };
@@ -218,46 +217,6 @@ impl Packer<'_> {
             head_end: self.head_end,
             runs: self.runs,
         })
-    }
-}
-
-fn scan_error(
-    path: &Path,
-    e: quick_xml::Error,
-    offset: u64,
-    error_at: u64,
-    expected: u64,
-    inside: String,
-) -> Error {
-    let truncated = || Error::Truncated {
-        path: path.to_path_buf(),
-        offset,
-        expected,
-        inside: inside.clone(),
-    };
-    match e {
-        // Running out of input inside markup is a cut-short file.
-        quick_xml::Error::Syntax(
-            SyntaxError::UnclosedTag
-            | SyntaxError::UnclosedComment
-            | SyntaxError::UnclosedCData
-            | SyntaxError::UnclosedPI
-            | SyntaxError::UnclosedXmlDecl
-            | SyntaxError::UnclosedDoctype
-            | SyntaxError::UnclosedSingleQuotedAttributeValue
-            | SyntaxError::UnclosedDoubleQuotedAttributeValue,
-        ) => truncated(),
-        quick_xml::Error::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof => truncated(),
-        quick_xml::Error::Io(io) => Error::Malformed {
-            path: path.to_path_buf(),
-            offset,
-            message: io.to_string(),
-        },
-        other => Error::Malformed {
-            path: path.to_path_buf(),
-            offset: error_at,
-            message: format!("{other} (inside <{inside}>)"),
-        },
     }
 }
 
