@@ -21,13 +21,9 @@ use crate::Client;
 use crate::error::Error;
 use crate::follow::{FollowOptions, SyncEvent};
 use crate::upload::{
-    DIRECT_MAX, Job, Journal, Method, Resume, UploadSource, Uploaded, upload_name,
+    DIRECT_MAX, Job, Journal, MULTIPART_LIMIT, Method, POST_LIMIT, Resume, UploadSource, Uploaded,
+    upload_name,
 };
-
-/// The largest body a presigned POST takes on the real server.
-pub const POST_LIMIT: u64 = 1 << 30;
-/// The largest body a multipart upload takes on the real server.
-pub const MULTIPART_LIMIT: u64 = 5 << 30;
 
 /// The local store, shared between the flow and its caller. Every call is
 /// a short transaction, so a plain mutex does.

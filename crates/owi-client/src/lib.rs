@@ -16,12 +16,10 @@ pub use api::{NewUser, Page, User, UserQuery};
 pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, TokenHook};
 pub use error::Error;
 pub use follow::{FollowOptions, SyncEvent};
-pub use import::{
-    Checked, ImportReport, ImportRequest, Importer, MULTIPART_LIMIT, POST_LIMIT, PieceReport,
-    SharedStore, Step,
-};
+pub use import::{Checked, ImportReport, ImportRequest, Importer, PieceReport, SharedStore, Step};
 pub use profile::Profile;
 pub use secret::{Kept, Secret, SecretStore};
 pub use upload::{
-    DIRECT_MAX, Job, Journal, Method, Resume, UploadSource, Uploaded, presigned_fields, upload_name,
+    DIRECT_MAX, Job, Journal, MULTIPART_LIMIT, Method, POST_LIMIT, Resume, UploadSource, Uploaded,
+    presigned_fields, upload_name,
 };

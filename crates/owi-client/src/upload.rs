@@ -30,7 +30,9 @@ use crate::error::Error;
 pub const DIRECT_MAX: u64 = 10_000_000;
 const CHUNK: usize = 256 << 10;
 /// The most a presigned POST may carry (the API's `max_file_size` bound).
-const POST_MAX: u64 = 1 << 30;
+pub const POST_LIMIT: u64 = 1 << 30;
+/// The largest body a multipart upload takes on the real server.
+pub const MULTIPART_LIMIT: u64 = 5 << 30;
 /// An upload whose bytes stop moving for this long is given up.
 const STALL: Duration = Duration::from_secs(120);
 /// Parts in flight at once.
@@ -532,11 +534,11 @@ impl Client {
             ..
         } = job;
         let len = source.len();
-        if len > POST_MAX {
+        if len > POST_LIMIT {
             return Err(Error::TooLarge {
                 server: self.server().origin().to_string(),
                 bytes: len,
-                limit: POST_MAX,
+                limit: POST_LIMIT,
             });
         }
         let mut delays = self.retry_policy().delays();
