@@ -177,7 +177,7 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(ApiError::Unauthorized(BAD_API_KEY));
             }
             let wanted = sha256_hex(&key);
-            let keys: Vec<(String, String)> = state
+            let mut keys: Vec<(String, String)> = state
                 .db
                 .call(|c| {
                     let mut stmt = c.prepare("SELECT key_hash, account_id FROM api_keys")?;
@@ -185,6 +185,9 @@ impl FromRequestParts<AppState> for Caller {
                     rows.collect()
                 })
                 .await?;
+            if let Some(session) = &state.session {
+                keys.push(session.as_ref().clone());
+            }
             // Compare against every key, in constant time each.
             let mut found = None;
             for (hash, account) in keys {

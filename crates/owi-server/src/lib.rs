@@ -17,6 +17,7 @@ mod error;
 mod extract;
 mod import;
 mod jobs;
+mod local;
 pub mod s3;
 mod session;
 mod sync;
@@ -38,6 +39,7 @@ use tokio::sync::Notify;
 pub use auth::{is_api_key_shaped, new_api_key};
 pub use error::Error;
 pub use jobs::{series_type, workout_type};
+pub use local::Local;
 pub use s3::{Credentials, PostSignature, S3Settings};
 pub use sync::{Stage, Status, SyncRunSummary, SyncStatusEvent};
 
@@ -54,6 +56,9 @@ pub struct ServerConfig {
     pub admin_password: Option<String>,
     /// The API key created on first start (generated if `None`).
     pub api_key: Option<String>,
+    /// An API key of the developer account accepted for this run only and
+    /// never stored: how the app talks to the server it starts itself.
+    pub session_key: Option<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     /// Interval of the `:` comment lines on idle SSE streams.
@@ -74,6 +79,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("admin_email", &self.admin_email)
             .field("admin_password", &redacted(&self.admin_password))
             .field("api_key", &redacted(&self.api_key))
+            .field("session_key", &redacted(&self.session_key))
             .field("access_token_ttl", &self.access_token_ttl)
             .field("heartbeat", &self.heartbeat)
             .field("max_upload_bytes", &self.max_upload_bytes)
@@ -90,6 +96,7 @@ impl ServerConfig {
             admin_email: None,
             admin_password: None,
             api_key: None,
+            session_key: None,
             access_token_ttl: Duration::from_secs(3600),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             heartbeat: sync::DEFAULT_HEARTBEAT,
@@ -135,6 +142,8 @@ pub struct AppState {
     dummy_hash: String,
     /// Becomes true when the server stops: live streams end.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The hash of this run's session key and its account.
+    session: Option<Arc<(String, String)>>,
 }
 
 impl AppState {
@@ -186,6 +195,24 @@ impl Server {
         let (store, objects) = open_objects(&config, &key, created_tx)?;
         let dummy_hash = hash_password(&auth::hex(&random_bytes::<16>()))
             .map_err(|_| Error::Config("argon2 failed".into()))?;
+        let session = match &config.session_key {
+            Some(key) if is_api_key_shaped(key) => {
+                let account: String = db.blocking(|c| {
+                    c.query_row(
+                        "SELECT id FROM accounts ORDER BY created_at LIMIT 1",
+                        [],
+                        |r| r.get(0),
+                    )
+                })?;
+                Some(Arc::new((sha256_hex(key), account)))
+            }
+            Some(_) => {
+                return Err(Error::Config(
+                    "the session key must be `sk-` followed by 32 hex digits".into(),
+                ));
+            }
+            None => None,
+        };
         let state = AppState {
             hub: sync::Hub::new(db.clone()),
             objects: Arc::new(objects),
@@ -196,6 +223,7 @@ impl Server {
             config: Arc::new(config),
             dummy_hash,
             closing: Arc::new(tokio::sync::watch::channel(false).0),
+            session,
         };
         Ok(Server {
             state,

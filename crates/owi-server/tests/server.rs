@@ -694,3 +694,43 @@ async fn absurd_pages_and_bad_query_values_are_answered_not_crashed() {
     );
     assert!(!detail(res).await.1.is_empty());
 }
+
+#[tokio::test]
+async fn a_local_server_answers_only_this_runs_key_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = |url: &str, key: &str| {
+        reqwest::Client::new()
+            .get(format!("{url}/api/v1/users"))
+            .header("X-Open-Wearables-API-Key", key.to_string())
+            .send()
+    };
+    let first = owi_server::Local::start(dir.path()).await.unwrap();
+    assert!(
+        first.url().starts_with("http://127.0.0.1:"),
+        "{}",
+        first.url()
+    );
+    assert!(!format!("{first:?}").contains(first.api_key()), "redacted");
+    let created = reqwest::Client::new()
+        .post(format!("{}/api/v1/users", first.url()))
+        .header("X-Open-Wearables-API-Key", first.api_key().to_string())
+        .json(&json!({ "first_name": "Ada" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let old_key = first.api_key().to_string();
+    first.stop().await.unwrap();
+
+    // The next run: the data is there, the last run's key is not.
+    let second = owi_server::Local::start(dir.path()).await.unwrap();
+    let listed: Value = users(second.url(), second.api_key())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["total"], 1, "{listed}");
+    let refused = users(second.url(), &old_key).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
