@@ -12,7 +12,7 @@ pub mod secret;
 mod upload;
 
 pub use api::{NewUser, Page, User, UserQuery};
-pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, TokenHook};
+pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, Timeouts, TokenHook};
 pub use error::Error;
 pub use follow::{FollowOptions, SyncEvent};
 pub use profile::Profile;
