@@ -1,6 +1,6 @@
 //! The client against the bundled server, started in-process on a free
 //! loopback port: connecting by key and by password, refresh-token rotation,
-//! users, and the errors people see.
+//! users, and the errors people see; uploads through faults (`faults`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
@@ -14,17 +14,24 @@ use owi_client::{
 use owi_progress::{CancelToken, Progress, Recorder};
 use owi_server::{Server, ServerConfig};
 
+mod faults;
+
 const EMAIL: &str = "dev@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 const API_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
 
 struct Running {
     url: String,
-    _dir: tempfile::TempDir,
+    /// The server's data directory (its databases, for checking the end state).
+    dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 async fn server() -> Running {
+    server_with(|_| {}).await
+}
+
+async fn server_with(tweak: impl FnOnce(&mut ServerConfig)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(dir.path());
     // Small parts, so a test-sized export goes in several.
@@ -32,6 +39,7 @@ async fn server() -> Running {
     config.admin_email = Some(EMAIL.into());
     config.admin_password = Some(PASSWORD.into());
     config.api_key = Some(API_KEY.into());
+    tweak(&mut config);
     let server = Server::open(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -41,7 +49,7 @@ async fn server() -> Running {
     }));
     Running {
         url,
-        _dir: dir,
+        dir,
         _stop: stop,
     }
 }
@@ -172,7 +180,10 @@ async fn a_kept_refresh_token_logs_in_once_and_rotates() {
     .unwrap();
     let rotated = later.refresh_token().await.unwrap();
     assert_ne!(rotated, kept);
-    assert_eq!(handed.lock().unwrap().as_slice(), std::slice::from_ref(&rotated));
+    assert_eq!(
+        handed.lock().unwrap().as_slice(),
+        std::slice::from_ref(&rotated)
+    );
     assert_eq!(later.users(&UserQuery::default()).await.unwrap().total, 0);
 
     // The old token is spent: with no password to fall back on, the answer
