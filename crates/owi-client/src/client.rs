@@ -120,6 +120,25 @@ impl RetryPolicy {
     }
 }
 
+/// How long to wait on a connection before calling it dead.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// An API request, from sending it until its answer begins.
+    pub read: Duration,
+    /// An upload whose bytes, and then its answer, have not moved for this
+    /// long (it is then tried again on a new connection).
+    pub stall: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            read: Duration::from_secs(60),
+            stall: Duration::from_secs(120),
+        }
+    }
+}
+
 /// Told each refresh token the server hands out: they rotate, and the
 /// one kept in the keychain must be the latest.
 pub type TokenHook = Arc<dyn Fn(&Secret) + Send + Sync>;
@@ -128,6 +147,7 @@ pub type TokenHook = Arc<dyn Fn(&Secret) + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
     /// Every request, the object store's included, goes through this HTTP
     /// proxy (tests put a fault-injecting one here). Without it, the
     /// usual `HTTPS_PROXY`/`NO_PROXY` variables apply.
@@ -139,6 +159,7 @@ impl std::fmt::Debug for ClientOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientOptions")
             .field("retry", &self.retry)
+            .field("timeouts", &self.timeouts)
             .field("proxy", &self.proxy)
             .field("on_refresh_token", &self.on_refresh_token.is_some())
             .finish()
@@ -149,6 +170,19 @@ impl std::fmt::Debug for ClientOptions {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// Where this handle reports the retries it is about to make (an
+    /// upload's progress); other handles on the session do not.
+    retries: Option<tokio::sync::mpsc::UnboundedSender<Retry>>,
+}
+
+/// A transient failure about to be tried again, for a progress report
+/// ("retrying in 4 s").
+#[derive(Debug, Clone)]
+pub(crate) struct Retry {
+    /// 1 for the first retry of a request.
+    pub attempt: u32,
+    pub delay: Duration,
+    pub reason: String,
 }
 
 struct Inner {
@@ -158,6 +192,7 @@ struct Inner {
     server: ServerUrl,
     auth: Auth,
     retry: RetryPolicy,
+    stall: Duration,
     on_refresh_token: Option<TokenHook>,
 }
 
@@ -231,10 +266,16 @@ impl Client {
         // The read timeout runs until the answer's headers, body included:
         // uploads get none, and a stall watchdog instead.
         let http = builder()
-            .read_timeout(Duration::from_secs(60))
+            .read_timeout(options.timeouts.read)
             .build()
             .map_err(setup)?;
-        let upload_http = builder().build().map_err(setup)?;
+        let upload = builder();
+        // reqwest drops a connection whose sent data stays unacknowledged
+        // for 30 s (`TCP_USER_TIMEOUT`): a peer that stops reading is the
+        // stall watchdog's to judge, at its own limit.
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        let upload = upload.tcp_user_timeout(options.timeouts.stall);
+        let upload_http = upload.build().map_err(setup)?;
         let auth = match credentials {
             Credentials::ApiKey(key) => Auth::ApiKey(key),
             Credentials::Password { email, password } => Auth::Session {
@@ -258,8 +299,10 @@ impl Client {
                 server,
                 auth,
                 retry: options.retry,
+                stall: options.timeouts.stall,
                 on_refresh_token: options.on_refresh_token,
             }),
+            retries: None,
         };
         // Proves the credentials now rather than at the first real request.
         client
@@ -340,6 +383,34 @@ impl Client {
         self.inner.retry
     }
 
+    /// How long an upload's bytes may stand still.
+    pub(crate) fn stall_after(&self) -> Duration {
+        self.inner.stall
+    }
+
+    /// A handle on the same session that reports each retry to `to`.
+    pub(crate) fn reporting_retries(
+        &self,
+        to: tokio::sync::mpsc::UnboundedSender<Retry>,
+    ) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            retries: Some(to),
+        }
+    }
+
+    /// Logs a retry about to be made and tells whoever follows this handle.
+    pub(crate) fn report_retry(&self, attempt: u32, delay: Duration, error: &Error) {
+        tracing::warn!(error = %error, ?delay, attempt, "retrying");
+        if let Some(to) = &self.retries {
+            let _ = to.send(Retry {
+                attempt,
+                delay,
+                reason: error.to_string(),
+            });
+        }
+    }
+
     /// Sends an authenticated request without a body; the response as is.
     pub(crate) async fn send_raw(
         &self,
@@ -410,6 +481,7 @@ impl Client {
     ) -> Result<reqwest::Response, Error> {
         let mut delays = self.inner.retry.delays();
         let mut renewed = false;
+        let mut attempt = 0;
         loop {
             let request = self.authorize(build(http)).await?;
             let error = match request.send().await {
@@ -431,11 +503,15 @@ impl Client {
                 Error::Server { retry_after, .. } => *retry_after,
                 _ => None,
             };
+            // A 429 says the request was not acted on: safe to repeat even
+            // when a repeat could otherwise do the work twice.
+            let repeatable =
+                idempotent == Idempotent::Yes || matches!(error, Error::Server { status: 429, .. });
             match delays.next() {
-                Some(delay) if idempotent == Idempotent::Yes && error.is_transient() => {
-                    let delay =
-                        retry_after.map_or(delay, |after| after.min(Duration::from_secs(300)));
-                    tracing::warn!(error = %error, ?delay, "retrying");
+                Some(delay) if repeatable && error.is_transient() => {
+                    let delay = retry_after.unwrap_or(delay);
+                    attempt += 1;
+                    self.report_retry(attempt, delay, &error);
                     tokio::time::sleep(delay).await;
                 }
                 _ => return Err(error),
@@ -591,11 +667,7 @@ impl Client {
     /// A non-success answer as an error, with the server's `detail`.
     pub(crate) async fn refusal(&self, response: reqwest::Response) -> Error {
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();
         let detail = match serde_json::from_str::<ErrorBody>(&text) {
             Ok(ErrorBody {
@@ -627,6 +699,15 @@ impl Client {
             },
         }
     }
+}
+
+/// A `Retry-After` given in seconds (the form APIs use), believed up to
+/// five minutes.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(|secs| Duration::from_secs(secs.min(300)))
 }
 
 impl From<TokenResponse> for Tokens {

@@ -192,21 +192,31 @@ impl Client {
         }
         let started = Instant::now();
         loop {
-            // Events carry the file name (`metadata`); run summaries do not.
-            let recent: Vec<SyncEvent> = self
-                .get(&format!("users/{user_id}/sync/recent"), &[("limit", 100)])
-                .await?;
-            if let Some(run) = recent
-                .iter()
-                .find(|r| r.metadata["filename"].as_str() == Some(uploaded.name.as_str()))
-            {
-                return Ok(run.run_id.clone());
+            if let Some(run) = self.run_named(user_id, &uploaded.name).await? {
+                return Ok(run);
             }
             if started.elapsed() >= wait {
                 return Err(self.silent(started.elapsed()));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// The run the server made of the upload named `name`, if it has
+    /// made one yet.
+    pub(crate) async fn run_named(
+        &self,
+        user_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, Error> {
+        // Events carry the file name (`metadata`); run summaries do not.
+        let recent: Vec<SyncEvent> = self
+            .get(&format!("users/{user_id}/sync/recent"), &[("limit", 100)])
+            .await?;
+        Ok(recent
+            .into_iter()
+            .find(|r| r.metadata["filename"].as_str() == Some(name))
+            .map(|r| r.run_id))
     }
 
     /// The latest state of each recent run of a user, newest first.

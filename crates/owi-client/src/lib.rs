@@ -13,7 +13,7 @@ pub mod secret;
 mod upload;
 
 pub use api::{NewUser, Page, User, UserQuery};
-pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, TokenHook};
+pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, Timeouts, TokenHook};
 pub use error::Error;
 pub use follow::{FollowOptions, SyncEvent};
 pub use import::{Checked, ImportReport, ImportRequest, Importer, PieceReport, SharedStore, Step};

@@ -33,8 +33,8 @@ const CHUNK: usize = 256 << 10;
 pub const POST_LIMIT: u64 = 1 << 30;
 /// The largest body a multipart upload takes on the real server.
 pub const MULTIPART_LIMIT: u64 = 5 << 30;
-/// An upload whose bytes stop moving for this long is given up.
-const STALL: Duration = Duration::from_secs(120);
+/// How often a request in flight is checked for a stall or a cancel.
+const WATCH_TICK: Duration = Duration::from_millis(100);
 /// Parts in flight at once.
 const PART_CONCURRENCY: usize = 4;
 
@@ -420,39 +420,42 @@ impl Client {
         };
         let (source, sent, parts) = (&job.source, &job.sent, &job.parts);
         let mut tracker = Tracker::start(progress, Phase::Upload, Some(source.len()));
+        // The work reports its retries here, for the tracker to pass on.
+        let (retry_tx, mut retries) = tokio::sync::mpsc::unbounded_channel();
+        let this = self.reporting_retries(retry_tx);
         let work = async {
             match method {
-                Method::Direct => self.send_direct(&job).await,
-                Method::S3 => self.send_post(&job).await,
-                Method::Multipart => self.send_multipart(&job, resume).await,
-                Method::Auto => match self.create_multipart(&job).await {
-                    Ok(created) => self.send_created(&job, created, Vec::new()).await,
+                Method::Direct => this.send_direct(&job).await,
+                Method::S3 => this.send_post(&job).await,
+                Method::Multipart => this.send_multipart(&job, resume).await,
+                Method::Auto => match this.create_multipart(&job).await {
+                    Ok(created) => this.send_created(&job, created, Vec::new()).await,
                     // An older server: no multipart path.
-                    Err(e) if no_multipart(&e) => self.send_post(&job).await,
+                    Err(e) if no_multipart(&e) => this.send_post(&job).await,
                     Err(e) => Err(e),
                 },
             }
         };
         tokio::pin!(work);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let (mut moved, mut moved_at) = (0, tokio::time::Instant::now());
         let outcome = loop {
             tokio::select! {
                 outcome = &mut work => break outcome,
+                Some(retry) = retries.recv() => {
+                    tracker.retrying(retry.attempt, retry.delay, retry.reason);
+                }
                 _ = tick.tick() => {
-                    let now_sent = sent.load(Ordering::Relaxed);
-                    if now_sent != moved {
-                        (moved, moved_at) = (now_sent, tokio::time::Instant::now());
-                    } else if moved_at.elapsed() >= STALL {
-                        // Dropping the work closes its connections.
-                        break Err(Error::Timeout { server: self.server().origin().to_string() });
-                    }
                     tracker.set_part(parts.current());
                     tracker.advance(sent.load(Ordering::Relaxed));
                 }
             }
         };
-        if cancel.is_cancelled() {
+        while let Ok(retry) = retries.try_recv() {
+            tracker.retrying(retry.attempt, retry.delay, retry.reason);
+        }
+        // An upload that got through despite a late cancel is reported as
+        // what it is: the server has it and will import it.
+        if outcome.is_err() && cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
         let uploaded = outcome?;
@@ -495,9 +498,20 @@ impl Client {
         } = job;
         let url = self.url(&format!("users/{user_id}/import/apple/xml/direct"))?;
         let len = source.len();
-        // A body streams once: a retry builds the request again.
-        let response = self
-            .send_upload(Idempotent::No, |http| {
+        let uploaded = |task_id: String| Uploaded {
+            method: Method::Direct,
+            bytes: len,
+            name: name.to_string(),
+            task_id: Some(task_id),
+            key: None,
+            parts: None,
+            resumed_parts: 0,
+        };
+        let mut delays = self.retry_policy().delays();
+        let mut attempt = 0;
+        loop {
+            // A body streams once: each try builds the request again.
+            let sending = self.send_upload(Idempotent::No, |http| {
                 sent.store(0, Ordering::Relaxed);
                 let part = reqwest::multipart::Part::stream_with_length(
                     source.body(0, len, sent.clone(), None, cancel.clone()),
@@ -510,18 +524,88 @@ impl Client {
                 };
                 http.post(url.clone())
                     .multipart(reqwest::multipart::Form::new().part("file", part))
-            })
-            .await?;
-        let answer: DirectAnswer = self.decode(response, "direct upload").await?;
-        Ok(Uploaded {
-            method: Method::Direct,
-            bytes: len,
-            name: name.to_string(),
-            task_id: Some(answer.task_id),
-            key: None,
-            parts: None,
-            resumed_parts: 0,
-        })
+            });
+            let error = match self.watched(sent, len, cancel, sending).await {
+                Ok(response) => {
+                    let answer: DirectAnswer = self.decode(response, "direct upload").await?;
+                    return Ok(uploaded(answer.task_id));
+                }
+                Err(e) if e.is_transient() => e,
+                Err(e) => return Err(e),
+            };
+            if let Some(run) = self.landed(job).await? {
+                return Ok(uploaded(run));
+            }
+            attempt += 1;
+            let Some(delay) = delays.next() else {
+                return Err(error);
+            };
+            self.pause(attempt, delay, &error, cancel).await?;
+        }
+    }
+
+    /// After a failure with every byte sent, the run the server made of
+    /// the upload anyway (its answer was what got lost), found by the
+    /// upload's unique name: sending it again would import it twice.
+    async fn landed(&self, job: &Sending<'_>) -> Result<Option<String>, Error> {
+        if job.sent.load(Ordering::Relaxed) < job.source.len() {
+            return Ok(None);
+        }
+        self.run_named(&job.user_id, &job.name).await
+    }
+
+    /// Sends one upload request and watches it: it is given up as a
+    /// timeout when its bytes, and then its answer, stand still for the
+    /// stall limit, and as cancelled while it still has bytes to send.
+    /// Dropping the request closes its connection.
+    async fn watched<T>(
+        &self,
+        moved: &AtomicU64,
+        len: u64,
+        cancel: &CancelToken,
+        request: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::pin!(request);
+        let mut tick = tokio::time::interval(WATCH_TICK);
+        let (mut seen, mut since) = (moved.load(Ordering::Relaxed), tokio::time::Instant::now());
+        loop {
+            tokio::select! {
+                outcome = &mut request => return outcome,
+                _ = tick.tick() => {
+                    let now = moved.load(Ordering::Relaxed);
+                    if cancel.is_cancelled() && now < len {
+                        return Err(Error::Cancelled);
+                    }
+                    if now != seen {
+                        (seen, since) = (now, tokio::time::Instant::now());
+                    } else if since.elapsed() >= self.stall_after() {
+                        return Err(Error::Timeout { server: self.server().origin().to_string() });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reports a retry and waits out its delay; a cancel cuts it short.
+    async fn pause(
+        &self,
+        attempt: u32,
+        delay: Duration,
+        error: &Error,
+        cancel: &CancelToken,
+    ) -> Result<(), Error> {
+        self.report_retry(attempt, delay, error);
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            tokio::time::sleep(WATCH_TICK.min(until - now)).await;
+        }
     }
 
     async fn send_post(&self, job: &Sending<'_>) -> Result<Uploaded, Error> {
@@ -543,6 +627,7 @@ impl Client {
         }
         let mut delays = self.retry_policy().delays();
         let mut refreshed_policy = false;
+        let mut attempt = 0;
         loop {
             let presigned: Presigned = self
                 .send_json(
@@ -579,12 +664,13 @@ impl Client {
             .file_name(name.to_string());
             form = form.part("file", file);
             // The store is not the API: no credentials go with this.
-            let response = self
-                .upload_http()
-                .post(&presigned.upload_url)
-                .multipart(form)
-                .send()
-                .await;
+            let posting = async {
+                let request = self.upload_http().post(&presigned.upload_url);
+                let response = request.multipart(form).send().await;
+                response.map_err(|e| self.transport(&e))
+            };
+            let response = self.watched(sent, len, cancel, posting).await;
+            let mut retry_after = None;
             let error = match response {
                 Ok(r) if r.status().is_success() => {
                     return Ok(Uploaded {
@@ -598,7 +684,8 @@ impl Client {
                     });
                 }
                 Ok(r) => {
-                    let server_side = r.status().is_server_error();
+                    let transient = retryable(r.status());
+                    retry_after = crate::client::retry_after(r.headers());
                     let error = storage_error(r).await;
                     let expired = matches!(&error, Error::Storage { message, .. } if message.contains("expired"));
                     if expired && !refreshed_policy {
@@ -608,23 +695,31 @@ impl Client {
                         refreshed_policy = true;
                         continue;
                     }
-                    if !server_side {
+                    if !transient {
                         return Err(error);
                     }
                     error
                 }
-                Err(e) => self.transport(&e),
+                Err(e) if e.is_transient() => e,
+                Err(e) => return Err(e),
             };
-            // The name is unique and the server deduplicates: sending again
-            // is safe.
-            if cancel.is_cancelled() {
-                return Err(Error::Cancelled);
+            if let Some(run) = self.landed(job).await? {
+                return Ok(Uploaded {
+                    method: Method::S3,
+                    bytes: len,
+                    name: name.to_string(),
+                    task_id: Some(run),
+                    key: Some(presigned.file_key),
+                    parts: None,
+                    resumed_parts: 0,
+                });
             }
+            attempt += 1;
             let Some(delay) = delays.next() else {
                 return Err(error);
             };
-            tracing::warn!(error = %error, ?delay, "retrying the presigned POST");
-            tokio::time::sleep(delay).await;
+            self.pause(attempt, retry_after.unwrap_or(delay), &error, cancel)
+                .await?;
         }
     }
 
@@ -868,25 +963,30 @@ impl Client {
             ..
         } = job;
         let mut delays = self.retry_policy().delays();
+        let mut tries = 0;
         loop {
             // Counted as it goes out; taken back if the attempt fails.
             let attempt = Arc::new(AtomicU64::new(0));
-            let response = self
-                .upload_http()
-                .put(&signed.url)
-                .header(reqwest::header::CONTENT_LENGTH, len)
-                .body(source.body(
-                    offset,
-                    len,
-                    sent.clone(),
-                    Some(attempt.clone()),
-                    cancel.clone(),
-                ))
-                .send()
-                .await;
+            let putting = async {
+                let request = self.upload_http().put(&signed.url);
+                let response = request
+                    .header(reqwest::header::CONTENT_LENGTH, len)
+                    .body(source.body(
+                        offset,
+                        len,
+                        sent.clone(),
+                        Some(attempt.clone()),
+                        cancel.clone(),
+                    ))
+                    .send()
+                    .await;
+                response.map_err(|e| self.transport(&e))
+            };
+            let response = self.watched(&attempt, len, cancel, putting).await;
             if !matches!(&response, Ok(r) if r.status() == StatusCode::OK) {
                 sent.fetch_sub(attempt.load(Ordering::Relaxed), Ordering::Relaxed);
             }
+            let mut retry_after = None;
             let error = match response {
                 Ok(r) if r.status() == StatusCode::OK => {
                     return r
@@ -902,18 +1002,21 @@ impl Client {
                             ),
                         });
                 }
-                Ok(r) if r.status().is_server_error() => storage_error(r).await,
+                Ok(r) if retryable(r.status()) => {
+                    retry_after = crate::client::retry_after(r.headers());
+                    storage_error(r).await
+                }
                 Ok(r) => return Err(storage_error(r).await),
-                Err(e) => self.transport(&e),
+                Err(e) if e.is_transient() => e,
+                Err(e) => return Err(e),
             };
-            if cancel.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
+            tries += 1;
             let Some(delay) = delays.next() else {
                 return Err(error);
             };
-            tracing::warn!(part = signed.part_number, error = %error, ?delay, "retrying a part");
-            tokio::time::sleep(delay).await;
+            tracing::debug!(part = signed.part_number, "retrying a part");
+            self.pause(tries, retry_after.unwrap_or(delay), &error, cancel)
+                .await?;
         }
     }
 }
@@ -924,6 +1027,11 @@ fn no_multipart(e: &Error) -> bool {
         e,
         Error::NotFound { .. } | Error::Refused { status: 405, .. }
     )
+}
+
+/// A store answer worth trying again after: its own trouble, or "slow down".
+fn retryable(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// S3's XML refusal (`<Error><Code>…<Message>…`) as an error.

@@ -1,6 +1,6 @@
 //! The client against the bundled server, started in-process on a free
 //! loopback port: connecting by key and by password, refresh-token rotation,
-//! users, and the errors people see.
+//! users, and the errors people see; uploads through faults (`faults`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
@@ -14,6 +14,7 @@ use owi_client::{
 use owi_progress::{CancelToken, Progress, Recorder};
 use owi_server::{Server, ServerConfig};
 
+mod faults;
 mod flow;
 
 const EMAIL: &str = "dev@example.com";
@@ -22,6 +23,7 @@ const API_KEY: &str = "sk-0123456789abcdef0123456789abcdef";
 
 struct Running {
     url: String,
+    /// The server's data directory (its databases, for checking the end state).
     dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
