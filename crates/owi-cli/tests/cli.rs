@@ -26,7 +26,12 @@ impl Env {
     }
 
     fn owi(&self) -> Command {
-        let mut cmd = Command::cargo_bin("owi").expect("owi binary");
+        Command::from(self.owi_process())
+    }
+
+    /// `owi` as a process to start and perhaps kill.
+    fn owi_process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_owi"));
         cmd.env("HOME", self.home.path())
             .env("XDG_DATA_HOME", self.home.path().join("data"))
             .env("OWI_NO_KEYCHAIN", "1")
@@ -338,8 +343,13 @@ impl LocalServer {
 }
 
 fn local_server() -> LocalServer {
+    local_server_with(|_| {})
+}
+
+fn local_server_with(configure: impl FnOnce(&mut owi_server::ServerConfig)) -> LocalServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = owi_server::ServerConfig::new(dir.path());
+    configure(&mut config);
     config.admin_email = Some("dev@example.com".into());
     config.admin_password = Some("s3cret-pass".into());
     config.api_key = Some(KEY.into());
@@ -581,4 +591,92 @@ fn upload_sends_and_follows_the_import_to_its_end() {
         "log in first",
     );
     assert!(err.starts_with("error: "), "{err}");
+}
+
+/// The fault-injection proxy of owi-client's tests, shared rather than
+/// written twice.
+#[path = "../../owi-client/tests/faults/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
+
+/// `owi upload` killed (SIGKILL) with two of three parts stored and the
+/// third stuck in the network; the same command run again goes on with the
+/// stored parts and the export is imported once.
+#[test]
+fn a_killed_upload_resumes_when_the_same_command_runs_again() {
+    let env = Env::new();
+    let server = local_server_with(|config| config.s3.part_size = 5 << 20);
+    let user = server.create_user(&env);
+    let manifest = env.sample(40_000, 6, &[]);
+    let xml = s(&manifest["xml_path"]).to_string();
+    let parts = manifest["xml_bytes"].as_u64().unwrap().div_ceil(5 << 20);
+    assert_eq!(parts, 3, "{manifest}");
+    let db = env.path("owi.sqlite");
+    let proxy = server.runtime.block_on(proxy::Proxy::start());
+    let stuck = proxy::Gate::new();
+    proxy.inject("PUT", "partNumber=3&", 1, proxy::Fault::Hold(stuck.clone()));
+
+    let mut upload = env.owi_process();
+    upload
+        .args([
+            "upload",
+            &xml,
+            "--user",
+            &user,
+            "--method",
+            "multipart",
+            "--json",
+        ])
+        .arg("--db")
+        .arg(&db)
+        .env("OWI_SERVER", &server.url)
+        .env("OWI_API_KEY", KEY)
+        .env("HTTP_PROXY", proxy.url())
+        .env_remove("NO_PROXY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = upload.spawn().unwrap();
+    server.runtime.block_on(stuck.arrived());
+    let stored = || {
+        let store = owi_store::Store::open(&db).ok()?;
+        let key = owi_store::quick_key(Path::new(&xml)).ok()?;
+        let found = store.interrupted(&key, &server.url, &user).ok()??;
+        Some(found.multipart?.1.parts.len())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stored() != Some(2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "parts 1 and 2 never stored"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let out = server
+        .owi(&env)
+        .args(["upload", &xml, "--user", &user, "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let steps = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{steps}");
+    assert!(
+        steps.contains(r#"{"step":"resuming","pieces_sent":0,"parts_stored":2}"#),
+        "{steps}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["pieces"][0]["uploaded"]["resumed_parts"], 2,
+        "{report}"
+    );
+    assert_eq!(report["compared"], serde_json::json!([6, 6]), "{report}");
+    assert_eq!(proxy.count("PUT", "partNumber=1&"), 1, "not sent again");
+    assert_eq!(proxy.count("PUT", "partNumber=2&"), 1, "not sent again");
+
+    let history = env.json(&["history", "--json", "--db", db.to_str().unwrap()]);
+    let rows = history.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "the interrupted row went on: {history}");
+    assert_eq!(rows[0]["outcome"], "imported");
 }

@@ -460,3 +460,113 @@ async fn a_cancel_after_the_upload_is_committed_reports_what_the_server_has() {
         "reported done, imported once",
     );
 }
+
+/// The process dies mid-upload (its future dropped: no cleanup runs, as
+/// with a kill), with parts 1 and 2 stored and part 3 stuck in the
+/// network. The next process, with the same local database, goes on from
+/// the stored parts: only part 3 is sent again, and the export is imported
+/// once.
+#[tokio::test]
+async fn a_multipart_upload_cut_off_by_a_dying_process_resumes_from_its_stored_parts() {
+    use std::sync::{Arc, Mutex};
+
+    use owi_client::{ImportRequest, Importer, Step};
+    use owi_store::Store;
+
+    let rig = rig(|_| {}, Timeouts::default()).await;
+    let export = export(Size::Large);
+    let db = tempfile::tempdir().unwrap();
+    let db_path = db.path().join("owi.sqlite");
+    let request = ImportRequest {
+        method: Method::Multipart,
+        ..ImportRequest::new(&export.path, &rig.user)
+    };
+    let stuck = Gate::new();
+    rig.proxy
+        .inject("PUT", part(3), 1, Fault::Hold(stuck.clone()));
+
+    let first = Importer::new(
+        rig.client.clone(),
+        Arc::new(Mutex::new(Store::open(&db_path).unwrap())),
+    );
+    let no_steps = |_: &Step| {};
+    let never = CancelToken::new();
+    let dying = first.run(&request, &owi_progress::Silent, &no_steps, &never);
+    let stored_parts = || {
+        let store = Store::open(&db_path).unwrap();
+        store
+            .interrupted(
+                &owi_store::quick_key(&export.path).unwrap(),
+                rig.client.server().origin(),
+                &rig.user,
+            )
+            .unwrap()
+            .and_then(|i| i.multipart)
+            .map_or(0, |(_, state)| state.parts.len())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    tokio::select! {
+        outcome = dying => panic!("part 3 is held, yet the upload ended: {outcome:?}"),
+        () = async {
+            stuck.arrived().await;
+            // Parts 1 and 2 land while 3 waits: until then, keep polling
+            // the database the way the next process would see it.
+            while stored_parts() < 2 {
+                assert!(Instant::now() < deadline, "parts 1 and 2 never stored");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } => {}
+    }
+    drop(first);
+    assert_eq!(multiparts(rig.dir(), &rig.user), ["pending"]);
+
+    let steps = Mutex::new(Vec::new());
+    let keep = |step: &Step| steps.lock().unwrap().push(step.clone());
+    let next = Importer::new(
+        rig.connect(owi_client::Credentials::ApiKey(owi_client::Secret::new(
+            crate::API_KEY,
+        )))
+        .await,
+        Arc::new(Mutex::new(Store::open(&db_path).unwrap())),
+    );
+    let report = next
+        .run(&request, &owi_progress::Silent, &keep, &CancelToken::new())
+        .await
+        .unwrap();
+    let steps = steps.into_inner().unwrap();
+    assert!(
+        steps.iter().any(|s| matches!(
+            s,
+            Step::Resuming {
+                pieces_sent: 0,
+                parts_stored: 2
+            }
+        )),
+        "{steps:?}"
+    );
+    let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
+    assert_eq!(uploaded.resumed_parts, 2);
+    assert_eq!(rig.proxy.count("PUT", part(1)), 1, "part 1 not sent again");
+    assert_eq!(rig.proxy.count("PUT", part(2)), 1, "part 2 not sent again");
+    assert_eq!(
+        rig.proxy.count("PUT", part(3)),
+        2,
+        "the stuck one, then again"
+    );
+    assert_eq!(
+        rig.proxy.count("POST", CREATE),
+        1,
+        "the same upload went on"
+    );
+    assert_eq!(report.compared, Some((6, 6)));
+    assert_eq!(runs(rig.dir(), &rig.user), ["completed"]);
+    assert_eq!(
+        stored(rig.dir(), &rig.user),
+        rig::clean_import(Size::Large).await
+    );
+    assert!(next.interrupted(&export.path, &rig.user).unwrap().is_none());
+    rig.proxy.tally(
+        "multipart, process killed",
+        "resumed from 2 stored parts, imported once",
+    );
+}
