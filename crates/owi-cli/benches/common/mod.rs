@@ -1,8 +1,15 @@
 #![allow(dead_code)] // each benchmark uses its own part
 
-//! What the benchmarks share: the cached synthetic export.
+//! What the benchmarks share: the cached synthetic export, a child
+//! `owi serve` to send it to ([`server`]), and a process's peak RSS.
+
+pub mod server;
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
+use std::time::Duration;
+
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 /// A synthetic export of `OWI_BENCH_RECORDS` records (default 3,000,000 ≈
 /// 1 GB of XML), generated once into `target/bench-data` (or
@@ -17,7 +24,7 @@ pub struct BenchExport {
     pub workouts: u64,
 }
 
-pub fn bench_export() -> Result<BenchExport, Box<dyn std::error::Error>> {
+pub fn bench_export() -> Result<BenchExport> {
     let records: u64 = std::env::var("OWI_BENCH_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -49,7 +56,7 @@ pub fn bench_export() -> Result<BenchExport, Box<dyn std::error::Error>> {
         std::fs::write(&marker, serde_json::to_vec_pretty(&value)?)?;
         value
     };
-    let path = |field: &str| -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let path = |field: &str| -> Result<PathBuf> {
         Ok(PathBuf::from(
             manifest[field]
                 .as_str()
@@ -72,4 +79,37 @@ pub fn peak_rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// Waits for `child` to end, reading its peak resident set every 10 ms
+/// meanwhile (/proc forgets it once the process is reaped). A peak reached
+/// in its last 10 ms may be missed.
+pub fn wait_with_peak_rss(mut child: Child) -> std::io::Result<(ExitStatus, u64)> {
+    let pid = child.id();
+    let mut peak = 0;
+    loop {
+        // Read before `try_wait`: the pid is ours until it reaps the child.
+        peak = peak.max(peak_rss_bytes(pid).unwrap_or(0));
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, peak));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads a file to the end once, so that every timed pass finds it in the
+/// page cache.
+pub fn warm_cache(path: &Path) -> Result<()> {
+    std::io::copy(&mut std::fs::File::open(path)?, &mut std::io::sink())?;
+    Ok(())
+}
+
+/// The 1-minute load average (Linux), to tell a quiet machine from a busy one.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
