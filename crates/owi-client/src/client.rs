@@ -2,6 +2,7 @@
 //! proves who it is (an API key, or a password login with tokens refreshed
 //! as they expire), and requests sent with timeouts and retries.
 
+use owi_progress::CancelToken;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -173,6 +174,8 @@ pub struct Client {
     /// Where this handle reports the retries it is about to make (an
     /// upload's progress); other handles on the session do not.
     retries: Option<tokio::sync::mpsc::UnboundedSender<Retry>>,
+    /// Cuts this handle's retry waits short (an upload's cancel).
+    cancel: Option<CancelToken>,
 }
 
 /// A transient failure about to be tried again, for a progress report
@@ -303,6 +306,7 @@ impl Client {
                 on_refresh_token: options.on_refresh_token,
             }),
             retries: None,
+            cancel: None,
         };
         // Proves the credentials now rather than at the first real request.
         client
@@ -389,13 +393,38 @@ impl Client {
     }
 
     /// A handle on the same session that reports each retry to `to`.
-    pub(crate) fn reporting_retries(
+    pub(crate) fn for_job(
         &self,
-        to: tokio::sync::mpsc::UnboundedSender<Retry>,
+        retries: tokio::sync::mpsc::UnboundedSender<Retry>,
+        cancel: CancelToken,
     ) -> Client {
         Client {
             inner: self.inner.clone(),
-            retries: Some(to),
+            retries: Some(retries),
+            cancel: Some(cancel),
+        }
+    }
+
+    /// Reports a retry and waits out its delay; this handle's cancel cuts
+    /// the wait short.
+    pub(crate) async fn pause(
+        &self,
+        attempt: u32,
+        delay: Duration,
+        error: &Error,
+    ) -> Result<(), Error> {
+        const TICK: Duration = Duration::from_millis(100);
+        self.report_retry(attempt, delay, error);
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+                return Err(Error::Cancelled);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            tokio::time::sleep(TICK.min(until - now)).await;
         }
     }
 
@@ -511,8 +540,7 @@ impl Client {
                 Some(delay) if repeatable && error.is_transient() => {
                     let delay = retry_after.unwrap_or(delay);
                     attempt += 1;
-                    self.report_retry(attempt, delay, &error);
-                    tokio::time::sleep(delay).await;
+                    self.pause(attempt, delay, &error).await?;
                 }
                 _ => return Err(error),
             }

@@ -422,7 +422,7 @@ impl Client {
         let mut tracker = Tracker::start(progress, Phase::Upload, Some(source.len()));
         // The work reports its retries here, for the tracker to pass on.
         let (retry_tx, mut retries) = tokio::sync::mpsc::unbounded_channel();
-        let this = self.reporting_retries(retry_tx);
+        let this = self.for_job(retry_tx, cancel.clone());
         let work = async {
             match method {
                 Method::Direct => this.send_direct(&job).await,
@@ -540,7 +540,7 @@ impl Client {
             let Some(delay) = delays.next() else {
                 return Err(error);
             };
-            self.pause(attempt, delay, &error, cancel).await?;
+            self.pause(attempt, delay, &error).await?;
         }
     }
 
@@ -583,28 +583,6 @@ impl Client {
                     }
                 }
             }
-        }
-    }
-
-    /// Reports a retry and waits out its delay; a cancel cuts it short.
-    async fn pause(
-        &self,
-        attempt: u32,
-        delay: Duration,
-        error: &Error,
-        cancel: &CancelToken,
-    ) -> Result<(), Error> {
-        self.report_retry(attempt, delay, error);
-        let until = tokio::time::Instant::now() + delay;
-        loop {
-            if cancel.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= until {
-                return Ok(());
-            }
-            tokio::time::sleep(WATCH_TICK.min(until - now)).await;
         }
     }
 
@@ -718,7 +696,7 @@ impl Client {
             let Some(delay) = delays.next() else {
                 return Err(error);
             };
-            self.pause(attempt, retry_after.unwrap_or(delay), &error, cancel)
+            self.pause(attempt, retry_after.unwrap_or(delay), &error)
                 .await?;
         }
     }
@@ -1015,7 +993,7 @@ impl Client {
                 return Err(error);
             };
             tracing::debug!(part = signed.part_number, "retrying a part");
-            self.pause(tries, retry_after.unwrap_or(delay), &error, cancel)
+            self.pause(tries, retry_after.unwrap_or(delay), &error)
                 .await?;
         }
     }
