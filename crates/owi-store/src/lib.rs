@@ -28,7 +28,8 @@ pub use error::{Error, Result};
 pub use history::{Interrupted, MultipartState, NewUpload, Outcome, Transfer, UploadRecord};
 pub use ingest::{IngestOptions, IngestOutcome, quick_key};
 pub use names::{
-    Category, CategoryGroup, category_of, display_name, group_by_category, skip_reason_text,
+    Category, CategoryGroup, category_of, device_name, display_name, group_by_category,
+    skip_reason_text,
 };
 pub use preview::*;
 pub use server_view::{ImportedType, PassedOver, ServerPreview};

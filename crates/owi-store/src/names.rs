@@ -442,6 +442,34 @@ pub fn skip_reason_text(reason: &str) -> String {
     }
 }
 
+/// A device as people know it: `name:Apple Watch, manufacturer:Apple Inc.,
+/// model:Watch, hardware:Watch6,1, software:10.1` → "Apple Watch (Watch6,1,
+/// software 10.1)". Text that is not in that form is shown as it is.
+pub fn device_name(device: &str) -> String {
+    let field = |key: &str| {
+        device
+            .split(", ")
+            .find_map(|part| part.strip_prefix(key)?.strip_prefix(':'))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let Some(name) = field("name").or_else(|| field("model")) else {
+        return device.to_string();
+    };
+    let details: Vec<String> = [
+        field("hardware").map(str::to_string),
+        field("software").map(|v| format!("software {v}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if details.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name} ({})", details.join(", "))
+    }
+}
+
 /// The identifier without its HealthKit prefix.
 fn bare(identifier: &str) -> &str {
     PREFIXES
@@ -621,6 +649,18 @@ mod tests {
                 "HKQuantityTypeIdentifierRestingHeartRate"
             ]
         );
+    }
+
+    #[test]
+    fn devices_read_as_their_name_and_model() {
+        assert_eq!(
+            device_name(
+                "name:Apple Watch, manufacturer:Apple Inc., model:Watch, hardware:Watch6,1, software:10.1"
+            ),
+            "Apple Watch (Watch6,1, software 10.1)"
+        );
+        assert_eq!(device_name("name:iPhone, manufacturer:Apple Inc."), "iPhone");
+        assert_eq!(device_name("Polar H10"), "Polar H10");
     }
 
     #[test]

@@ -11,7 +11,9 @@ use serde::Serialize;
 use crate::Store;
 use crate::catalog::{Aggregation, aggregation_of};
 use crate::error::{Error, Result};
-use crate::names::{Category, CategoryGroup, category_of, display_name, group_by_category};
+use crate::names::{
+    Category, CategoryGroup, category_of, device_name, display_name, group_by_category,
+};
 use crate::route_blob;
 
 /// Whether an export was read to its end.
@@ -83,6 +85,8 @@ pub struct TypeSummary {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DeviceSummary {
     pub device: String,
+    /// "Apple Watch (Watch6,1, software 10.1)".
+    pub name: String,
     pub records: u64,
 }
 
@@ -197,6 +201,8 @@ pub struct WorkoutRow {
     pub hr_max: Option<f64>,
     pub source: String,
     pub device: Option<String>,
+    /// The device as people know it ("Apple Watch (Watch6,2, software 10.2)").
+    pub device_name: Option<String>,
     pub route_points: u64,
 }
 
@@ -307,6 +313,7 @@ fn workout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkoutRow> {
         .to_rfc3339()
     };
     let activity_type: String = r.get(1)?;
+    let device: Option<String> = r.get(12)?;
     Ok(WorkoutRow {
         id: r.get(0)?,
         activity_name: display_name(&activity_type),
@@ -320,7 +327,8 @@ fn workout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkoutRow> {
         hr_avg: r.get(9)?,
         hr_max: r.get(10)?,
         source: r.get(11)?,
-        device: r.get(12)?,
+        device_name: device.as_deref().map(device_name),
+        device,
         route_points: r.get::<_, i64>(13)? as u64,
     })
 }
@@ -499,8 +507,10 @@ impl Store {
              WHERE d.export_id = ? ORDER BY d.count DESC, s.text",
             [export_id],
             |r| {
+                let device: String = r.get(0)?;
                 Ok(DeviceSummary {
-                    device: r.get(0)?,
+                    name: device_name(&device),
+                    device,
                     records: r.get::<_, i64>(1)? as u64,
                 })
             },

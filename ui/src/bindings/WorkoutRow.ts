@@ -4,4 +4,8 @@ export type WorkoutRow = { id: number, activity_type: string,
 /**
  * What people call it ("Running").
  */
-activity_name: string, start: string, end: string, duration_s: number, distance_m: number | null, energy_kcal: number | null, hr_min: number | null, hr_avg: number | null, hr_max: number | null, source: string, device: string | null, route_points: number, };
+activity_name: string, start: string, end: string, duration_s: number, distance_m: number | null, energy_kcal: number | null, hr_min: number | null, hr_avg: number | null, hr_max: number | null, source: string, device: string | null, 
+/**
+ * The device as people know it ("Apple Watch (Watch6,2, software 10.2)").
+ */
+device_name: string | null, route_points: number, };

@@ -103,6 +103,24 @@ export function dayString(day: number): string {
   return new Date(day * 86_400_000).toISOString().slice(0, 10);
 }
 
+/** HealthKit's unit strings as people write them ("count/min" → "bpm"). */
+export function unitName(unit: string | null | undefined): string {
+  switch (unit) {
+    case null:
+    case undefined:
+    case "count":
+      return "";
+    case "count/min":
+      return "bpm";
+    case "degC":
+      return "°C";
+    case "degF":
+      return "°F";
+    default:
+      return unit;
+  }
+}
+
 /** The last path component, for either separator. */
 export function fileName(path: string): string {
   const parts = path.split(/[\\/]/);

@@ -6,12 +6,12 @@ import type { WorkoutRow } from "../bindings/WorkoutRow";
 import type { WorkoutSort } from "../bindings/WorkoutSort";
 import {
   dayNumber,
-  formatBpm,
   formatDateTime,
   formatDistance,
   formatDuration,
   formatEnergy,
   formatCount,
+  formatNumber,
 } from "./format";
 
 export interface Column {
@@ -27,13 +27,13 @@ export const COLUMNS: readonly Column[] = [
   { sort: "duration", label: "Duration", numeric: true, cell: (r) => formatDuration(r.duration_s) },
   { sort: "distance", label: "Distance", numeric: true, cell: (r) => formatDistance(r.distance_m) },
   { sort: "energy", label: "Energy", numeric: true, cell: (r) => formatEnergy(r.energy_kcal) },
-  { sort: "heart_rate_avg", label: "Avg HR", numeric: true, cell: (r) => formatBpm(r.hr_avg) },
+  { sort: "heart_rate_avg", label: "Avg HR", numeric: true, cell: (r) => formatNumber(r.hr_avg) },
   { sort: "source", label: "Source", numeric: false, cell: (r) => r.source },
   {
     sort: "route_points",
-    label: "Route",
+    label: "Route pts",
     numeric: true,
-    cell: (r) => (r.route_points > 0 ? `${formatCount(r.route_points)} pts` : "—"),
+    cell: (r) => (r.route_points > 0 ? formatCount(r.route_points) : "—"),
   },
 ];
 

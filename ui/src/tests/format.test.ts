@@ -11,6 +11,7 @@ import {
   formatDuration,
   formatEta,
   formatRate,
+  unitName,
 } from "../lib/format";
 
 describe("format", () => {
@@ -59,5 +60,14 @@ describe("format", () => {
   it("file names on any system", () => {
     expect(fileName("/home/ada/export.zip")).toBe("export.zip");
     expect(fileName("C:\\Users\\ada\\export.xml")).toBe("export.xml");
+  });
+});
+
+describe("units", () => {
+  it("reads HealthKit's unit strings as people write them", () => {
+    expect(unitName("count/min")).toBe("bpm");
+    expect(unitName("count")).toBe("");
+    expect(unitName("kcal")).toBe("kcal");
+    expect(unitName(null)).toBe("");
   });
 });
