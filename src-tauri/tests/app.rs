@@ -281,6 +281,22 @@ fn the_command_line_export_is_handed_to_the_ui_once() {
 }
 
 #[test]
+fn the_window_may_call_only_what_its_capability_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::with_context(dir.path(), None, tauri::generate_context!());
+    assert_eq!(app.invoke("list_exports", json!({})), Ok(json!([])));
+    // The dialog plugin is there, but only its open dialog is granted.
+    let save = app.invoke("plugin:dialog|save", json!({"options": {}}));
+    let refusal = save.expect_err("the save dialog is not granted");
+    assert!(
+        refusal.to_string().contains("not allowed"),
+        "refused by the capability: {refusal}"
+    );
+    let fs = app.invoke("plugin:fs|read_file", json!({"path": "/etc/passwd"}));
+    assert!(fs.is_err(), "no file system access from the web view");
+}
+
+#[test]
 fn bindings_are_current() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join(owi_app::bindings::DIR);

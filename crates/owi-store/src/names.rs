@@ -514,10 +514,10 @@ pub fn category_of(kind: &str) -> Category {
     }
 }
 
-/// `UVIndexMax` → "UV index max": a word starts
-/// at each capital that follows a lower-case letter or that begins a
-/// capitalised word after an acronym; acronyms and words with digits keep
-/// their case, other words after the first are lower-cased.
+/// `UVIndexMax` → "UV index max": a word starts at each capital (or digit)
+/// that follows a lower-case letter, and at a capitalised word after an
+/// acronym; words without lower-case letters keep their case, other words
+/// after the first are lower-cased.
 fn words(camel: &str) -> String {
     let chars: Vec<char> = camel.chars().collect();
     let mut parts: Vec<String> = Vec::new();
@@ -532,7 +532,7 @@ fn words(camel: &str) -> String {
                     || (c.is_uppercase()
                         && p.is_uppercase()
                         && next.is_some_and(char::is_lowercase))
-                    || (c.is_ascii_digit() && p.is_alphabetic())
+                    || (c.is_ascii_digit() && p.is_lowercase())
             }
         };
         if boundary && !current.is_empty() {
@@ -548,9 +548,9 @@ fn words(camel: &str) -> String {
         if i > 0 {
             out.push(' ');
         }
-        let acronym = part.chars().filter(|c| c.is_alphabetic()).count() > 1
-            && part.chars().all(|c| !c.is_lowercase());
-        let keep = i == 0 || acronym;
+        // Acronyms and initials ("UV", "Vitamin B12") keep their capitals.
+        let capitals = part.chars().all(|c| !c.is_lowercase());
+        let keep = i == 0 || capitals;
         if keep {
             out.push_str(part);
         } else {
@@ -573,6 +573,7 @@ mod tests {
             ("HKQuantityTypeIdentifierVO2Max", "Cardio fitness (VO₂ max)"),
             ("HKQuantityTypeIdentifierDietaryVitaminC", "Vitamin C"),
             ("HKQuantityTypeIdentifierDietaryWater", "Water"),
+            ("HKQuantityTypeIdentifierDietaryVitaminB12", "Vitamin B12"),
             (
                 "HKCategoryTypeIdentifierAbdominalCramps",
                 "Abdominal cramps",
@@ -595,7 +596,7 @@ mod tests {
     fn unknown_identifiers_still_read_as_words() {
         assert_eq!(
             display_name("HKQuantityTypeIdentifierSomethingNewInIOS30"),
-            "Something new in IOS 30"
+            "Something new in IOS30"
         );
         assert_eq!(
             display_name("HKQuantityTypeIdentifierUVIndexMax"),
@@ -659,7 +660,10 @@ mod tests {
             ),
             "Apple Watch (Watch6,1, software 10.1)"
         );
-        assert_eq!(device_name("name:iPhone, manufacturer:Apple Inc."), "iPhone");
+        assert_eq!(
+            device_name("name:iPhone, manufacturer:Apple Inc."),
+            "iPhone"
+        );
         assert_eq!(device_name("Polar H10"), "Polar H10");
     }
 

@@ -32,8 +32,19 @@ pub struct App {
 }
 
 impl App {
-    /// The app with its store in `data_dir`, as if started with `export`.
+    /// The app with its store in `data_dir`, as if started with `export`,
+    /// with a context that allows every command.
     pub fn new(data_dir: &Path, export: Option<PathBuf>) -> App {
+        App::with_context(data_dir, export, mock_context(noop_assets()))
+    }
+
+    /// The same with a given context: `tauri::generate_context!()` brings the
+    /// app's real capabilities.
+    pub fn with_context(
+        data_dir: &Path,
+        export: Option<PathBuf>,
+        context: tauri::Context<MockRuntime>,
+    ) -> App {
         let channels: Channels = Arc::default();
         let notify: Arc<Mutex<Option<mpsc::Sender<u32>>>> = Arc::default();
         let (caught, told) = (channels.clone(), notify.clone());
@@ -56,7 +67,7 @@ impl App {
         let state = owi_app::AppState::new(data_dir.join(owi_app::DATABASE_FILE), export);
         let app = owi_app::app(builder)
             .manage(state)
-            .build(mock_context(noop_assets()))
+            .build(context)
             .expect("build the app on the mock runtime");
         let webview = WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()

@@ -2,7 +2,7 @@
 // export has none, so gaps show as gaps), in the unit people expect.
 import type { DailySeries } from "../bindings/DailySeries";
 import type { TypeSummary } from "../bindings/TypeSummary";
-import { dayNumber } from "./format";
+import { dayNumber, unitName } from "./format";
 
 /** The charts shown when the export has them, in order. */
 export const DEFAULT_CHARTS: readonly string[] = [
@@ -68,7 +68,7 @@ export function chartData(series: DailySeries): ChartData {
     y,
     min: discrete ? min : null,
     max: discrete ? max : null,
-    unit: durations ? "h" : (series.unit ?? ""),
+    unit: durations ? "h" : unitName(series.unit),
     label: discrete ? `${series.name} (daily average)` : `${series.name} (per day)`,
   };
 }
