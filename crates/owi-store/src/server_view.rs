@@ -5,7 +5,7 @@
 //! and sleep stages are stored, other category values are passed over, as
 //! are correlations (their records come again on their own), activity
 //! rings, clinical documents and whatever the reader could not read.
-//! [`owi_export::preflight`] applies the same rule while reading the file;
+//! [`owi_export::preflight()`] applies the same rule while reading the file;
 //! this answers from the store in milliseconds.
 
 use std::collections::BTreeMap;
