@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test of the project, installing what it needs first.
+# Runs every check and test of the project, installing what it needs first
+# (Debian packages for Tauri, the UI's npm packages).
 # Idempotent: safe to run again and again on a fresh or a used machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,18 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
+
+step "dependencies"
+# shellcheck source=setup.sh
+source scripts/setup.sh
+owi_install_system_packages
+owi_install_ui_packages
+
+# The app embeds the built UI; the Rust steps below compile it.
+step "ui: build, type check, unit tests"
+npm --prefix ui run --silent build
+npm --prefix ui run --silent check
+npm --prefix ui test --silent
 
 step "format"
 cargo fmt --all --check

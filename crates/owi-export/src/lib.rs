@@ -30,7 +30,7 @@ pub mod units;
 pub use error::{Error, Result};
 pub use model::*;
 pub use outgoing::Outgoing;
-pub use preflight::{Preflight, preflight, server_value};
+pub use preflight::{Preflight, preflight, server_value, value_for_server};
 pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};
 pub use source::{ExportSource, MAX_COMPRESSION_RATIO, RouteLoad, Routes, SkippedEntry};
 pub use time::Timestamp;

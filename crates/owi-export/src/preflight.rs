@@ -20,9 +20,15 @@ use crate::source::ExportSource;
 /// The value the server stores for a record, or `None` when it passes the
 /// record over: quantities by their number, sleep by its stage.
 pub fn server_value(record: &Record<'_>) -> Option<f64> {
-    match record.value {
+    value_for_server(record.kind, record.value)
+}
+
+/// [`server_value`] from a record's type and value alone, for callers that
+/// hold them apart (the local store's preview of an import).
+pub fn value_for_server(kind: &str, value: Value<'_>) -> Option<f64> {
+    match value {
         Value::Number(v) => Some(v),
-        Value::Text(t) if record.kind == SLEEP => sleep_stage(t),
+        Value::Text(t) if kind == SLEEP => sleep_stage(t),
         _ => None,
     }
 }

@@ -22,6 +22,7 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What part of the work an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Reading an export into the local store; units are uncompressed XML bytes.
@@ -38,6 +39,7 @@ pub enum Phase {
 
 /// Which of several pieces is in flight, for work split into parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Part {
     /// 1-based.
     pub index: u32,
@@ -46,6 +48,7 @@ pub struct Part {
 
 /// A cumulative position within a phase.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Position {
     pub done: u64,
     pub total: Option<u64>,
@@ -58,6 +61,7 @@ pub struct Position {
 
 /// One progress event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Progress {
     Started {

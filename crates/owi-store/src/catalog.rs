@@ -4,6 +4,7 @@ use serde::Serialize;
 
 /// How a day's values of one type combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregation {
     /// Amounts that add up over a day (steps, energy, distance).

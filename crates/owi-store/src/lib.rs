@@ -14,8 +14,10 @@ mod catalog;
 mod error;
 mod history;
 mod ingest;
+mod names;
 mod preview;
 mod route_blob;
+mod server_view;
 
 use std::path::{Path, PathBuf};
 
@@ -25,7 +27,12 @@ pub use catalog::{Aggregation, aggregation_of};
 pub use error::{Error, Result};
 pub use history::{Interrupted, MultipartState, NewUpload, Outcome, Transfer, UploadRecord};
 pub use ingest::{IngestOptions, IngestOutcome, quick_key};
+pub use names::{
+    Category, CategoryGroup, category_of, device_name, display_name, group_by_category,
+    skip_reason_text,
+};
 pub use preview::*;
+pub use server_view::{ImportedType, PassedOver, ServerPreview};
 
 /// Migrations in order; index + 1 is the `user_version` each one reaches.
 const MIGRATIONS: &[&str] = &[

@@ -11,10 +11,14 @@ use serde::Serialize;
 use crate::Store;
 use crate::catalog::{Aggregation, aggregation_of};
 use crate::error::{Error, Result};
+use crate::names::{
+    Category, CategoryGroup, category_of, device_name, display_name, group_by_category,
+};
 use crate::route_blob;
 
 /// Whether an export was read to its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportState {
     Complete,
@@ -41,6 +45,7 @@ impl ExportState {
 
 /// One export in the store.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExportInfo {
     pub id: i64,
     pub fingerprint: Option<String>,
@@ -59,8 +64,12 @@ pub struct ExportInfo {
 
 /// A record type as the summary shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TypeSummary {
     pub kind: String,
+    /// What people call it ("Heart rate").
+    pub name: String,
+    pub category: Category,
     /// Records stored.
     pub count: u64,
     /// Records of this type left out (see the summary's `skipped`).
@@ -73,12 +82,16 @@ pub struct TypeSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DeviceSummary {
     pub device: String,
+    /// "Apple Watch (Watch6,1, software 10.1)".
+    pub name: String,
     pub records: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SkipSummary {
     pub reason: String,
     pub element: String,
@@ -87,8 +100,18 @@ pub struct SkipSummary {
     pub example: String,
 }
 
+/// A workout type and how many workouts have it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct KindCount {
+    pub kind: String,
+    pub name: String,
+    pub count: u64,
+}
+
 /// Everything the summary screen shows.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Summary {
     pub export: ExportInfo,
     pub records: u64,
@@ -99,7 +122,11 @@ pub struct Summary {
     pub first_record_start: Option<String>,
     pub last_record_start: Option<String>,
     pub record_types: Vec<TypeSummary>,
+    /// The record types grouped as the Health app groups them.
+    pub categories: Vec<CategoryGroup>,
     pub workout_types: BTreeMap<String, u64>,
+    /// The same with names, busiest first.
+    pub workout_kinds: Vec<KindCount>,
     pub devices: Vec<DeviceSummary>,
     pub sources: Vec<String>,
     pub skipped: Vec<SkipSummary>,
@@ -111,6 +138,7 @@ pub struct Summary {
 
 /// Columns the workouts list sorts by.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum WorkoutSort {
     #[default]
@@ -145,6 +173,7 @@ impl WorkoutSort {
 
 /// Which workouts to list, and in what order.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WorkoutFilter {
     /// `HKWorkoutActivityTypeRunning` or just `Running`.
     pub activity_type: Option<String>,
@@ -156,9 +185,12 @@ pub struct WorkoutFilter {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WorkoutRow {
     pub id: i64,
     pub activity_type: String,
+    /// What people call it ("Running").
+    pub activity_name: String,
     pub start: String,
     pub end: String,
     pub duration_s: f64,
@@ -169,13 +201,17 @@ pub struct WorkoutRow {
     pub hr_max: Option<f64>,
     pub source: String,
     pub device: Option<String>,
+    /// The device as people know it ("Apple Watch (Watch6,2, software 10.2)").
+    pub device_name: Option<String>,
     pub route_points: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StatisticRow {
     pub activity: Option<i64>,
     pub kind: String,
+    pub name: String,
     pub sum: Option<f64>,
     pub minimum: Option<f64>,
     pub average: Option<f64>,
@@ -184,9 +220,11 @@ pub struct StatisticRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EventRow {
     pub activity: Option<i64>,
     pub kind: String,
+    pub name: String,
     pub at: String,
     pub duration_s: Option<f64>,
     /// The event's MetadataEntry pairs (lap length, stroke style, …).
@@ -194,6 +232,7 @@ pub struct EventRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PointRow {
     pub at_ms: i64,
     pub lat: f64,
@@ -203,6 +242,7 @@ pub struct PointRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SampleRow {
     /// Unix seconds.
     pub at: i64,
@@ -210,6 +250,7 @@ pub struct SampleRow {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ActivityRow {
     pub index: i64,
     pub activity_type: Option<String>,
@@ -220,6 +261,7 @@ pub struct ActivityRow {
 
 /// Everything the workout detail pane shows.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WorkoutDetail {
     pub workout: WorkoutRow,
     pub metadata: Vec<(String, String)>,
@@ -233,6 +275,7 @@ pub struct WorkoutDetail {
 
 /// One day of a type's daily series.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DayPoint {
     /// `yyyy-MM-dd`, the local date.
     pub date: String,
@@ -246,8 +289,10 @@ pub struct DayPoint {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DailySeries {
     pub kind: String,
+    pub name: String,
     pub unit: Option<String>,
     pub aggregation: Aggregation,
     pub days: Vec<DayPoint>,
@@ -267,9 +312,12 @@ fn workout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkoutRow> {
         }
         .to_rfc3339()
     };
+    let activity_type: String = r.get(1)?;
+    let device: Option<String> = r.get(12)?;
     Ok(WorkoutRow {
         id: r.get(0)?,
-        activity_type: r.get(1)?,
+        activity_name: display_name(&activity_type),
+        activity_type,
         start: at(r.get(2)?),
         end: at(r.get(3)?),
         duration_s: r.get(5)?,
@@ -279,17 +327,18 @@ fn workout_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WorkoutRow> {
         hr_avg: r.get(9)?,
         hr_max: r.get(10)?,
         source: r.get(11)?,
-        device: r.get(12)?,
+        device_name: device.as_deref().map(device_name),
+        device,
         route_points: r.get::<_, i64>(13)? as u64,
     })
 }
 
 impl Store {
-    fn db<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
+    pub(crate) fn db<T>(&self, r: rusqlite::Result<T>) -> Result<T> {
         r.map_err(|e| Error::db(&self.path, e))
     }
 
-    fn all<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<Vec<T>>
+    pub(crate) fn all<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<Vec<T>>
     where
         P: rusqlite::Params,
         F: FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
@@ -403,6 +452,8 @@ impl Store {
                 TypeSummary {
                     aggregation: aggregation_of(&kind),
                     skipped: skipped_types.get(&kind).copied().unwrap_or(0),
+                    name: display_name(&kind),
+                    category: category_of(&kind),
                     kind,
                     count,
                     first_start: Some(first.to_rfc3339()),
@@ -417,6 +468,8 @@ impl Store {
             if !record_types.iter().any(|t| &t.kind == kind) {
                 record_types.push(TypeSummary {
                     aggregation: aggregation_of(kind),
+                    name: display_name(kind),
+                    category: category_of(kind),
                     kind: kind.clone(),
                     count: 0,
                     skipped: *skipped,
@@ -429,6 +482,8 @@ impl Store {
         }
         record_types.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
 
+        let categories = group_by_category(record_types.iter().map(|t| (t.kind.as_str(), t.count)));
+
         let workout_types: BTreeMap<String, u64> = self
             .all(
                 "SELECT activity_type, COUNT(*) FROM workouts WHERE export_id = ? GROUP BY activity_type",
@@ -437,14 +492,25 @@ impl Store {
             )?
             .into_iter()
             .collect();
+        let mut workout_kinds: Vec<KindCount> = workout_types
+            .iter()
+            .map(|(kind, count)| KindCount {
+                kind: kind.clone(),
+                name: display_name(kind),
+                count: *count,
+            })
+            .collect();
+        workout_kinds.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
 
         let devices = self.all(
             "SELECT s.text, d.count FROM devices d JOIN strings s ON s.id = d.device_id
              WHERE d.export_id = ? ORDER BY d.count DESC, s.text",
             [export_id],
             |r| {
+                let device: String = r.get(0)?;
                 Ok(DeviceSummary {
-                    device: r.get(0)?,
+                    name: device_name(&device),
+                    device,
                     records: r.get::<_, i64>(1)? as u64,
                 })
             },
@@ -470,7 +536,9 @@ impl Store {
             first_record_start: first_record.map(Timestamp::to_rfc3339),
             last_record_start: last_record.map(Timestamp::to_rfc3339),
             record_types,
+            categories,
             workout_types,
+            workout_kinds,
             devices,
             sources: all_sources.into_iter().collect(),
             skipped,
@@ -543,9 +611,11 @@ impl Store {
             })?;
 
         let statistics = self.all("SELECT activity, type, sum, minimum, average, maximum, unit FROM workout_statistics WHERE workout_id = ?", [workout_id], |r| {
+                let kind: String = r.get(1)?;
                 Ok(StatisticRow {
                     activity: r.get(0)?,
-                    kind: r.get(1)?,
+                    name: display_name(&kind),
+                    kind,
                     sum: r.get(2)?,
                     minimum: r.get(3)?,
                     average: r.get(4)?,
@@ -562,9 +632,11 @@ impl Store {
                 let pairs: Vec<owi_export::Meta> = metadata
                     .and_then(|m| serde_json::from_str(&m).ok())
                     .unwrap_or_default();
+                let kind: String = r.get(1)?;
                 Ok(EventRow {
                     activity: r.get(0)?,
-                    kind: r.get(1)?,
+                    name: display_name(&kind),
+                    kind,
                     at: Timestamp { utc: r.get(2)?, offset_min: r.get(3)? }.to_rfc3339(),
                     duration_s: r.get(4)?,
                     metadata: pairs.into_iter().map(|m| (m.key, m.value)).collect(),
@@ -696,6 +768,7 @@ impl Store {
         }
         Ok(DailySeries {
             kind: kind.to_string(),
+            name: display_name(kind),
             unit,
             aggregation,
             days,

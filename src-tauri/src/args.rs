@@ -1,0 +1,74 @@
+//! The command line: `owi-app [--data-dir DIR] [EXPORT]`. The export is
+//! what "Open with…" passes; `--data-dir` keeps test and demo runs away
+//! from a person's real data.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// What the app was started with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Args {
+    pub data_dir: Option<PathBuf>,
+    /// An export to open at start.
+    pub export: Option<PathBuf>,
+}
+
+impl Args {
+    /// Reads the arguments after the program name. Unknown flags are
+    /// ignored (desktop launchers add their own); the first other argument
+    /// is the export.
+    pub fn parse(args: impl IntoIterator<Item = OsString>) -> Args {
+        let mut parsed = Args::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let text = arg.to_string_lossy();
+            if text == "--data-dir" {
+                parsed.data_dir = args.next().map(PathBuf::from);
+            } else if let Some(dir) = text.strip_prefix("--data-dir=") {
+                parsed.data_dir = Some(PathBuf::from(dir));
+            } else if text.starts_with('-') {
+                tracing::debug!(flag = %text, "ignoring an unknown flag");
+            } else if parsed.export.is_none() {
+                // A file manager may hand over a `file://` URI.
+                parsed.export = Some(match text.strip_prefix("file://") {
+                    Some(path) => PathBuf::from(path),
+                    None => PathBuf::from(arg),
+                });
+            }
+        }
+        parsed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn reads_the_export_and_the_data_dir() {
+        assert_eq!(parse(&[]), Args::default());
+        assert_eq!(
+            parse(&["--data-dir", "/tmp/d", "/home/a/export.zip"]),
+            Args {
+                data_dir: Some("/tmp/d".into()),
+                export: Some("/home/a/export.zip".into()),
+            }
+        );
+        assert_eq!(
+            parse(&[
+                "--data-dir=/tmp/d",
+                "--psn_0_1",
+                "file:///x/export.xml",
+                "more"
+            ]),
+            Args {
+                data_dir: Some("/tmp/d".into()),
+                export: Some("/x/export.xml".into()),
+            }
+        );
+    }
+}

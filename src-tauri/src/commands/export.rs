@@ -1,0 +1,58 @@
+//! Opening exports: the command-line one, a quick check for the drop
+//! target, the ingest with progress, cancelling, the list of those opened
+//! before.
+
+use std::path::PathBuf;
+
+use owi_progress::Progress;
+use owi_store::ExportInfo;
+use tauri::State;
+use tauri::ipc::Channel;
+
+use super::blocking;
+use crate::dto::{CancelRequest, FileCheck, OpenRequest, Opened, PathRequest};
+use crate::error::CommandError;
+use crate::state::AppState;
+
+/// The export passed on the command line, if any (answered once).
+#[tauri::command]
+pub fn startup_export(state: State<'_, AppState>) -> Option<String> {
+    state.take_startup_export().map(|p| p.display().to_string())
+}
+
+#[tauri::command]
+pub async fn check_export(
+    state: State<'_, AppState>,
+    request: PathRequest,
+) -> Result<FileCheck, CommandError> {
+    let state = state.inner().clone();
+    blocking(move || Ok(state.check(&PathBuf::from(request.path)))).await
+}
+
+#[tauri::command]
+pub async fn open_export(
+    state: State<'_, AppState>,
+    request: OpenRequest,
+    on_progress: Channel<Progress>,
+) -> Result<Opened, CommandError> {
+    let state = state.inner().clone();
+    blocking(move || {
+        // A closed window drops the messages; the ingest goes on.
+        let sink = move |event: Progress| {
+            let _ = on_progress.send(event);
+        };
+        state.open(&request, &sink)
+    })
+    .await
+}
+
+#[tauri::command]
+pub fn cancel_operation(state: State<'_, AppState>, request: CancelRequest) -> bool {
+    state.cancel(&request.operation)
+}
+
+#[tauri::command]
+pub async fn list_exports(state: State<'_, AppState>) -> Result<Vec<ExportInfo>, CommandError> {
+    let state = state.inner().clone();
+    blocking(move || state.read(|store| store.exports())).await
+}

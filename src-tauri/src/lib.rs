@@ -1,0 +1,68 @@
+//! The Open Wearables Importer desktop app: a thin Tauri v2 shell over the
+//! core crates.
+//!
+//! Commands (`commands/`) only translate: a request type in, one call into
+//! `owi-store` on a blocking thread, the core's answer or an
+//! [`CommandError`] `{kind, message}` out. Long work streams the core's
+//! [`owi_progress::Progress`] events over a `tauri::ipc::Channel`. The types
+//! crossing IPC are listed in [`bindings`], which writes their TypeScript
+//! twins into `ui/src/bindings/`.
+
+mod args;
+pub mod bindings;
+mod commands;
+pub mod dto;
+mod error;
+mod logging;
+mod state;
+
+use tauri::{Manager, Runtime};
+
+pub use args::Args;
+pub use error::{CommandError, ErrorKind};
+pub use state::AppState;
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "owi.sqlite";
+
+/// The app's plugins and commands on any runtime: [`run`] uses the real
+/// one, tests `tauri::test::mock_builder()` (and provide [`AppState`] with
+/// `.manage()`, as a built-but-not-run app never runs `setup`).
+pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder
+        .plugin(tauri_plugin_dialog::init())
+        .invoke_handler(tauri::generate_handler![
+            commands::export::startup_export,
+            commands::export::check_export,
+            commands::export::open_export,
+            commands::export::cancel_operation,
+            commands::export::list_exports,
+            commands::preview::export_summary,
+            commands::preview::server_preview,
+            commands::preview::list_workouts,
+            commands::preview::workout_detail,
+            commands::preview::daily_series,
+        ])
+}
+
+/// Starts the desktop app: `owi-app [--data-dir DIR] [EXPORT]`.
+pub fn run() {
+    let args = Args::parse(std::env::args_os().skip(1));
+    let builder = app(tauri::Builder::default()).setup(move |app| {
+        let (data_dir, log_dir) = match &args.data_dir {
+            Some(dir) => (dir.clone(), dir.join("logs")),
+            None => (app.path().app_data_dir()?, app.path().app_log_dir()?),
+        };
+        logging::init(&log_dir);
+        tracing::info!(data = %data_dir.display(), "starting");
+        app.manage(AppState::new(
+            data_dir.join(DATABASE_FILE),
+            args.export.clone(),
+        ));
+        Ok(())
+    });
+    if let Err(e) = builder.run(tauri::generate_context!()) {
+        eprintln!("owi-app: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,168 @@
+//! The app's managed state: where the store is, one connection for the
+//! preview's reads, and the cancel tokens of operations in flight.
+//!
+//! An ingest opens its own connection: it holds one write transaction for
+//! its whole run, and the preview's reads must not queue behind it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use owi_progress::{CancelToken, ProgressSink};
+use owi_store::{IngestOptions, Store};
+
+use crate::dto::{FileCheck, OpenRequest, Opened, OperationId};
+use crate::error::{CommandError, ErrorKind, export_error_kind};
+
+/// Shared by every command; cheap to clone into a blocking task.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    database: PathBuf,
+    /// Opened on first use, so a broken database is reported to the UI
+    /// instead of stopping the app at start.
+    reader: Mutex<Option<Store>>,
+    operations: Mutex<HashMap<OperationId, CancelToken>>,
+    startup_export: Mutex<Option<PathBuf>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves plain data behind: go on with it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl AppState {
+    pub fn new(database: PathBuf, startup_export: Option<PathBuf>) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                database,
+                reader: Mutex::new(None),
+                operations: Mutex::new(HashMap::new()),
+                startup_export: Mutex::new(startup_export),
+            }),
+        }
+    }
+
+    pub fn database(&self) -> &Path {
+        &self.inner.database
+    }
+
+    /// The export given on the command line, once.
+    pub fn take_startup_export(&self) -> Option<PathBuf> {
+        lock(&self.inner.startup_export).take()
+    }
+
+    /// Runs a read on the preview's connection.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Store) -> owi_store::Result<T>,
+    ) -> Result<T, CommandError> {
+        let mut reader = lock(&self.inner.reader);
+        let store = match reader.as_mut() {
+            Some(store) => store,
+            None => reader.insert(Store::open(&self.inner.database)?),
+        };
+        Ok(f(store)?)
+    }
+
+    /// Whether `path` holds an export, without reading it.
+    pub fn check(&self, path: &Path) -> FileCheck {
+        let shown = path.display().to_string();
+        match owi_export::ExportSource::open(path) {
+            Ok(source) => FileCheck {
+                path: shown,
+                ok: true,
+                reason: None,
+                kind: None,
+                xml_name: Some(source.xml_name()),
+                file_size: Some(source.file_size()),
+            },
+            Err(e) => FileCheck {
+                path: shown,
+                ok: false,
+                reason: Some(e.to_string()),
+                kind: Some(export_error_kind(&e)),
+                xml_name: None,
+                file_size: None,
+            },
+        }
+    }
+
+    /// Reads an export into the store (or finds it there), reporting
+    /// progress; cancellable through [`AppState::cancel`] by its operation id.
+    pub fn open(
+        &self,
+        request: &OpenRequest,
+        progress: &dyn ProgressSink,
+    ) -> Result<Opened, CommandError> {
+        let cancel = CancelToken::new();
+        let _registered = Registered::new(self, &request.operation, cancel.clone())?;
+        let mut store = Store::open(&self.inner.database)?;
+        let outcome = store.ingest(
+            Path::new(&request.path),
+            IngestOptions {
+                force: request.force.unwrap_or(false),
+                progress,
+                cancel: Some(&cancel),
+            },
+        )?;
+        tracing::info!(
+            export = outcome.export_id,
+            reused = outcome.reused,
+            seconds = outcome.seconds,
+            "opened an export"
+        );
+        Ok(Opened {
+            export: store.export(outcome.export_id)?,
+            reused: outcome.reused,
+            seconds: outcome.seconds,
+        })
+    }
+
+    /// Asks the operation to stop; false when it is not running (any more).
+    pub fn cancel(&self, operation: &str) -> bool {
+        match lock(&self.inner.operations).get(operation) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// An operation's cancel token, registered for as long as it runs.
+struct Registered<'a> {
+    state: &'a AppState,
+    operation: &'a str,
+}
+
+impl<'a> Registered<'a> {
+    fn new(
+        state: &'a AppState,
+        operation: &'a str,
+        token: CancelToken,
+    ) -> Result<Self, CommandError> {
+        let mut operations = lock(&state.inner.operations);
+        if operations.contains_key(operation) {
+            return Err(CommandError::new(
+                ErrorKind::Internal,
+                format!("operation {operation} is already running"),
+            ));
+        }
+        operations.insert(operation.to_string(), token);
+        Ok(Registered { state, operation })
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(&self.state.inner.operations).remove(self.operation);
+    }
+}

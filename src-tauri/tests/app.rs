@@ -1,0 +1,338 @@
+//! The app's commands through Tauri's IPC on the mock runtime, with the
+//! JSON the UI sends, against generated exports; and the check that the
+//! checked-in TypeScript bindings match the Rust types.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
+
+mod util;
+
+use owi_sample::SampleSpec;
+use serde_json::{Value, json};
+use util::{App, Recorded};
+
+fn sample(dir: &std::path::Path, records: u64, workouts: u64) -> owi_sample::SampleManifest {
+    let spec = SampleSpec {
+        records,
+        workouts,
+        seed: 11,
+        locale: "en_US".into(),
+        zip: true,
+        junk_values: 5,
+    };
+    owi_sample::generate(&spec, dir).expect("generate a sample export")
+}
+
+fn events(recorded: &[Recorded]) -> Vec<(String, String)> {
+    recorded
+        .iter()
+        .map(|r| {
+            let event = r.message["event"].as_str().unwrap_or_default().to_string();
+            let phase = r.message["phase"].as_str().unwrap_or_default().to_string();
+            (event, phase)
+        })
+        .collect()
+}
+
+#[test]
+fn opening_an_export_streams_progress_then_the_preview_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = sample(dir.path(), 30_000, 40);
+    let zip = manifest.zip_path.clone().unwrap();
+    let app = App::new(dir.path(), None);
+
+    let (opened, progress) = app.open(&zip, "op-1");
+    let opened = opened.expect("the sample opens");
+    assert_eq!(opened["reused"], json!(false), "a new export is read");
+    let export_id = opened["export"]["id"].as_i64().unwrap();
+    assert_eq!(opened["export"]["state"], json!("complete"));
+
+    // The ingest phase starts, advances and finishes in order, with the
+    // byte counts a progress bar needs; the index phase follows.
+    let seen = events(&progress);
+    assert_eq!(
+        seen.first(),
+        Some(&("started".into(), "ingest".into())),
+        "{seen:?}"
+    );
+    let finished = seen
+        .iter()
+        .position(|e| *e == ("finished".into(), "ingest".into()))
+        .expect("the ingest finishes");
+    assert!(
+        seen[1..finished].iter().all(|e| e.0 == "advanced"),
+        "only advances between start and finish: {seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&("finished".into(), "index".into())),
+        "{seen:?}"
+    );
+    let indices: Vec<usize> = progress.iter().map(|r| r.index).collect();
+    assert!(
+        indices.windows(2).all(|w| w[0] < w[1]),
+        "delivered in order: {indices:?}"
+    );
+    let last_advance = progress[..finished]
+        .iter()
+        .rev()
+        .find(|r| r.message["event"] == "advanced")
+        .expect("at least one advance");
+    assert_eq!(
+        last_advance.message["done"].as_u64(),
+        Some(manifest.xml_bytes),
+        "the last advance covers the whole XML"
+    );
+    assert!(last_advance.message["rate"].as_f64().unwrap_or(0.0) > 0.0);
+
+    // Opening it again is instant: no reading, no progress.
+    let (again, progress) = app.open(&zip, "op-2");
+    let again = again.expect("opens again");
+    assert_eq!(again["reused"], json!(true));
+    assert_eq!(again["export"]["id"].as_i64(), Some(export_id));
+    assert!(again["seconds"].as_f64().unwrap() < 1.0);
+    assert!(
+        progress.is_empty(),
+        "nothing read, nothing reported: {progress:?}"
+    );
+
+    let list = app.invoke("list_exports", json!({})).unwrap();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    let summary = app
+        .invoke(
+            "export_summary",
+            json!({"request": {"export_id": export_id}}),
+        )
+        .unwrap();
+    assert_eq!(summary["records"].as_u64(), Some(manifest.records));
+    assert_eq!(summary["workouts"].as_u64(), Some(manifest.workouts));
+    let types = summary["record_types"].as_array().unwrap();
+    let heart = types
+        .iter()
+        .find(|t| t["kind"] == "HKQuantityTypeIdentifierHeartRate")
+        .expect("heart rate is in the sample");
+    assert_eq!(heart["name"], "Heart rate", "types carry human names");
+    assert_eq!(heart["category"], "heart");
+    let stored_and_skipped = heart["count"].as_u64().unwrap() + heart["skipped"].as_u64().unwrap();
+    assert_eq!(
+        Some(stored_and_skipped),
+        manifest
+            .record_types
+            .get("HKQuantityTypeIdentifierHeartRate")
+            .copied(),
+        "every heart-rate record is stored or counted as left out"
+    );
+    let kinds = summary["workout_kinds"].as_array().unwrap();
+    let kind_total: u64 = kinds.iter().map(|k| k["count"].as_u64().unwrap()).sum();
+    assert_eq!(kind_total, manifest.workouts);
+
+    let workouts = app
+        .invoke(
+            "list_workouts",
+            json!({"request": {"export_id": export_id, "filter": {
+                "activity_type": null, "from_day": null, "to_day": null,
+                "sort": "duration", "descending": true}}}),
+        )
+        .unwrap();
+    let rows = workouts.as_array().unwrap();
+    assert_eq!(rows.len() as u64, manifest.workouts);
+    let durations: Vec<f64> = rows
+        .iter()
+        .map(|r| r["duration_s"].as_f64().unwrap())
+        .collect();
+    assert!(
+        durations.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by duration, longest first"
+    );
+    assert!(rows.iter().all(|r| {
+        r["activity_name"]
+            .as_str()
+            .is_some_and(|n| !n.starts_with("HK"))
+    }));
+
+    let (busiest_kind, busiest_count) = manifest
+        .workout_types
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(k, n)| (k.clone(), *n))
+        .unwrap();
+    let filtered = app
+        .invoke(
+            "list_workouts",
+            json!({"request": {"export_id": export_id, "filter": {
+                "activity_type": busiest_kind, "from_day": null, "to_day": null,
+                "sort": "start", "descending": false}}}),
+        )
+        .unwrap();
+    assert_eq!(filtered.as_array().unwrap().len() as u64, busiest_count);
+
+    let routed = rows
+        .iter()
+        .find(|r| r["route_points"].as_u64().unwrap_or(0) > 0)
+        .expect("the sample has a workout with a route");
+    let detail = app
+        .invoke(
+            "workout_detail",
+            json!({"request": {"workout_id": routed["id"]}}),
+        )
+        .unwrap();
+    assert_eq!(
+        detail["route"].as_array().unwrap().len() as u64,
+        routed["route_points"].as_u64().unwrap(),
+        "the detail carries every route point"
+    );
+    assert!(detail["route"][0]["lat"].is_number());
+
+    let steps = app
+        .invoke(
+            "daily_series",
+            json!({"request": {"export_id": export_id, "kind": "HKQuantityTypeIdentifierStepCount",
+                   "from_day": null, "to_day": null}}),
+        )
+        .unwrap();
+    assert_eq!(steps["name"], "Steps");
+    assert_eq!(steps["aggregation"], "sum");
+    assert!(!steps["days"].as_array().unwrap().is_empty());
+
+    let server = app
+        .invoke(
+            "server_preview",
+            json!({"request": {"export_id": export_id}}),
+        )
+        .unwrap();
+    let imported = server["records_imported"].as_u64().unwrap();
+    let passed = server["records_passed_over"].as_u64().unwrap();
+    assert_eq!(
+        imported + passed,
+        summary["records_stored"].as_u64().unwrap(),
+        "every stored record is either imported or passed over"
+    );
+    assert!(imported > 0 && server["workouts"].as_u64() == Some(manifest.workouts));
+}
+
+#[test]
+fn a_file_that_is_not_an_export_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "shopping list\n").unwrap();
+    let app = App::new(dir.path(), None);
+
+    let check = app
+        .invoke("check_export", json!({"request": {"path": notes}}))
+        .unwrap();
+    assert_eq!(check["ok"], json!(false));
+    assert_eq!(check["kind"], json!("not_an_export"));
+    assert!(
+        check["reason"].as_str().unwrap().contains("notes.txt"),
+        "{check}"
+    );
+
+    let (opened, progress) = app.open(&notes, "op-wrong");
+    let error = opened.expect_err("not an export");
+    assert_eq!(error["kind"], json!("not_an_export"), "{error}");
+    assert!(error["message"].as_str().unwrap().contains("notes.txt"));
+    assert!(progress.is_empty());
+
+    let missing = app
+        .invoke("export_summary", json!({"request": {"export_id": 99}}))
+        .expect_err("no such export");
+    assert_eq!(missing["kind"], json!("not_found"));
+}
+
+#[test]
+fn an_ingest_stops_when_its_operation_is_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = sample(dir.path(), 400_000, 10);
+    let app = App::new(dir.path(), None);
+
+    let xml = manifest.xml_path.clone();
+    let running = app.open_in_background(&xml, "op-cancel");
+    running.wait_for_progress();
+    let cancelled = app
+        .invoke(
+            "cancel_operation",
+            json!({"request": {"operation": "op-cancel"}}),
+        )
+        .unwrap();
+    assert_eq!(cancelled, json!(true), "the operation was running");
+    let error = running.finish().expect_err("a cancelled ingest fails");
+    assert_eq!(error["kind"], json!("cancelled"), "{error}");
+    let list = app.invoke("list_exports", json!({})).unwrap();
+    assert_eq!(list, json!([]), "a cancelled ingest stores nothing");
+    let again = app
+        .invoke(
+            "cancel_operation",
+            json!({"request": {"operation": "op-cancel"}}),
+        )
+        .unwrap();
+    assert_eq!(again, json!(false), "nothing left to cancel");
+}
+
+#[test]
+fn the_command_line_export_is_handed_to_the_ui_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path(), Some(dir.path().join("export.zip")));
+    let first = app.invoke("startup_export", json!({})).unwrap();
+    assert!(first.as_str().unwrap().ends_with("export.zip"));
+    assert_eq!(
+        app.invoke("startup_export", json!({})).unwrap(),
+        Value::Null
+    );
+}
+
+#[test]
+fn the_window_may_call_only_what_its_capability_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::with_context(dir.path(), None, tauri::generate_context!());
+    assert_eq!(app.invoke("list_exports", json!({})), Ok(json!([])));
+    // The dialog plugin is there, but only its open dialog is granted.
+    let save = app.invoke("plugin:dialog|save", json!({"options": {}}));
+    let refusal = save.expect_err("the save dialog is not granted");
+    assert!(
+        refusal.to_string().contains("not allowed"),
+        "refused by the capability: {refusal}"
+    );
+    let fs = app.invoke("plugin:fs|read_file", json!({"path": "/etc/passwd"}));
+    assert!(fs.is_err(), "no file system access from the web view");
+}
+
+#[test]
+fn bindings_are_current() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join(owi_app::bindings::DIR);
+    let generated = owi_app::bindings::generate().expect("generate the bindings");
+    if std::env::var_os("OWI_WRITE_BINDINGS").is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in &generated {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        return;
+    }
+    let regenerate =
+        "regenerate them: OWI_WRITE_BINDINGS=1 cargo test -p owi-app --test app bindings";
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    on_disk.sort();
+    let expected: Vec<String> = generated.keys().map(|p| p.display().to_string()).collect();
+    assert_eq!(
+        on_disk,
+        expected,
+        "the files in {} differ from the Rust types; {regenerate}",
+        dir.display()
+    );
+    for (name, text) in &generated {
+        let current = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(
+            current == *text,
+            "{} differs from the Rust types; {regenerate}",
+            name.display()
+        );
+    }
+}

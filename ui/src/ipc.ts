@@ -1,0 +1,67 @@
+// The one module that talks to Tauri: every command, the progress channel,
+// the open dialog and drag-and-drop. Nothing else imports @tauri-apps/*.
+import { Channel, invoke } from "@tauri-apps/api/core";
+import { getCurrentWebview } from "@tauri-apps/api/webview";
+import { open } from "@tauri-apps/plugin-dialog";
+
+import type { Backend, DropEvent } from "./lib/backend";
+import { asCommandError } from "./lib/backend";
+import type { CancelRequest } from "./bindings/CancelRequest";
+import type { ExportRequest } from "./bindings/ExportRequest";
+import type { OpenRequest } from "./bindings/OpenRequest";
+import type { PathRequest } from "./bindings/PathRequest";
+import type { Progress } from "./bindings/Progress";
+import type { WorkoutRequest } from "./bindings/WorkoutRequest";
+import type { WorkoutsRequest } from "./bindings/WorkoutsRequest";
+
+/** Calls a command; a rejection is always a `CommandError`. */
+async function call<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (error) {
+    throw asCommandError(error);
+  }
+}
+
+const exportRequest = (exportId: number): { request: ExportRequest } => ({
+  request: { export_id: exportId },
+});
+
+export const tauriBackend: Backend = {
+  startupExport: () => call("startup_export"),
+  checkExport: (path) => call("check_export", { request: { path } satisfies PathRequest }),
+  openExport: (path, operation, onProgress, force) => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onProgress;
+    const request: OpenRequest = { path, operation, force: force ?? false };
+    return call("open_export", { request, onProgress: channel });
+  },
+  cancelOperation: (operation) =>
+    call("cancel_operation", { request: { operation } satisfies CancelRequest }),
+  listExports: () => call("list_exports"),
+  exportSummary: (exportId) => call("export_summary", exportRequest(exportId)),
+  serverPreview: (exportId) => call("server_preview", exportRequest(exportId)),
+  listWorkouts: (exportId, filter) =>
+    call("list_workouts", {
+      request: { export_id: exportId, filter } satisfies WorkoutsRequest,
+    }),
+  workoutDetail: (workoutId) =>
+    call("workout_detail", { request: { workout_id: workoutId } satisfies WorkoutRequest }),
+  dailySeries: (request) => call("daily_series", { request }),
+  pickExport: async () => {
+    const chosen = await open({
+      title: "Open an Apple Health export",
+      multiple: false,
+      directory: false,
+      filters: [{ name: "Apple Health export", extensions: ["zip", "xml"] }],
+    });
+    return typeof chosen === "string" ? chosen : null;
+  },
+  onFileDrop: (handler) =>
+    getCurrentWebview().onDragDropEvent((event) => {
+      const p = event.payload;
+      const mapped: DropEvent =
+        p.type === "enter" || p.type === "drop" ? { type: p.type, paths: p.paths } : { type: p.type };
+      handler(mapped);
+    }),
+};

@@ -1,0 +1,107 @@
+// The app's state: the exports opened before, the one shown, an ingest in
+// flight with its progress bar, and what went wrong. Everything goes
+// through a `Backend`, so tests drive it against a mocked IPC.
+import type { CommandError } from "../bindings/CommandError";
+import type { ExportInfo } from "../bindings/ExportInfo";
+import type { Summary } from "../bindings/Summary";
+import { asCommandError, type Backend } from "./backend";
+import { advance, idle, type Bar } from "./progress";
+
+export interface Opening {
+  path: string;
+  operation: string;
+  bar: Bar;
+  cancelling: boolean;
+}
+
+let counter = 0;
+function operationId(): string {
+  counter += 1;
+  return `open-${Date.now().toString(36)}-${counter}`;
+}
+
+export class Session {
+  exports: ExportInfo[] = $state([]);
+  current: ExportInfo | null = $state(null);
+  summary: Summary | null = $state(null);
+  opening: Opening | null = $state(null);
+  error: CommandError | null = $state(null);
+  /** How the last open went, for a short confirmation ("Opened in 2.1 s"). */
+  notice: string | null = $state(null);
+
+  constructor(private readonly backend: Backend) {}
+
+  /** Loads the list, then opens the export given on the command line. */
+  async start(): Promise<void> {
+    await this.refresh();
+    const path = await this.backend.startupExport().catch(() => null);
+    if (path) await this.open(path);
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.exports = await this.backend.listExports();
+    } catch (e) {
+      this.error = asCommandError(e);
+    }
+  }
+
+  /** Reads (or finds) the export at `path` and shows it. */
+  async open(path: string): Promise<void> {
+    if (this.opening) return;
+    const operation = operationId();
+    this.error = null;
+    this.notice = null;
+    this.opening = { path, operation, bar: idle, cancelling: false };
+    try {
+      const opened = await this.backend.openExport(path, operation, (event) => {
+        if (this.opening?.operation === operation) {
+          this.opening = { ...this.opening, bar: advance(this.opening.bar, event) };
+        }
+      });
+      this.notice = opened.reused
+        ? "Already read before: opened instantly."
+        : `Read in ${opened.seconds.toFixed(1)} s.`;
+      if (opened.export.state === "partial") {
+        this.notice = `Only part of this export could be read: ${opened.export.error ?? "it was cut short"}`;
+      }
+      await this.show(opened.export);
+      await this.refresh();
+    } catch (e) {
+      const error = asCommandError(e);
+      if (error.kind !== "cancelled") this.error = error;
+    } finally {
+      this.opening = null;
+    }
+  }
+
+  async cancel(): Promise<void> {
+    const opening = this.opening;
+    if (!opening || opening.cancelling) return;
+    this.opening = { ...opening, cancelling: true };
+    await this.backend.cancelOperation(opening.operation).catch(() => false);
+  }
+
+  /** Shows an export the store already holds. */
+  async show(info: ExportInfo): Promise<void> {
+    try {
+      const summary = await this.backend.exportSummary(info.id);
+      this.current = info;
+      this.summary = summary;
+      this.error = null;
+    } catch (e) {
+      this.error = asCommandError(e);
+      if (this.error.kind === "not_found") await this.refresh();
+    }
+  }
+
+  /** Back to the start screen. */
+  close(): void {
+    this.current = null;
+    this.summary = null;
+  }
+
+  dismissError(): void {
+    this.error = null;
+  }
+}

@@ -1,0 +1,60 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { flushSync, mount, unmount } from "svelte";
+import App from "../App.svelte";
+import type { Backend } from "../lib/backend";
+import { exportInfo, summary } from "./fixtures";
+
+function fakeBackend(overrides: Partial<Backend> = {}): Backend {
+  return {
+    startupExport: async () => null,
+    checkExport: async (path) => ({ path, ok: true, reason: null, kind: null, xml_name: "export.xml", file_size: 1 }),
+    openExport: async () => ({ export: exportInfo(1), reused: true, seconds: 0.01 }),
+    cancelOperation: async () => false,
+    listExports: async () => [exportInfo(1)],
+    exportSummary: async (id) => summary(id),
+    serverPreview: async () => {
+      throw { kind: "internal", message: "not in this test" };
+    },
+    listWorkouts: async () => [],
+    workoutDetail: async () => {
+      throw { kind: "not_found", message: "none" };
+    },
+    dailySeries: async () => {
+      throw { kind: "not_found", message: "none" };
+    },
+    pickExport: async () => null,
+    onFileDrop: async () => () => {},
+    ...overrides,
+  };
+}
+
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  flushSync();
+};
+
+let app: ReturnType<typeof mount> | null = null;
+afterEach(() => {
+  if (app) unmount(app);
+  app = null;
+  document.body.innerHTML = "";
+});
+
+describe("the app", () => {
+  it("lists the exports opened before on its start screen", async () => {
+    app = mount(App, { target: document.body, props: { backend: fakeBackend() } });
+    await settle();
+    expect(document.body.textContent).toContain("Drop your Apple Health export here");
+    expect(document.body.textContent).toContain("export-1.zip");
+  });
+
+  it("opens the command-line export and shows its summary", async () => {
+    const backend = fakeBackend({ startupExport: async () => "/home/ada/export-1.zip" });
+    app = mount(App, { target: document.body, props: { backend } });
+    await settle();
+    const text = document.body.textContent ?? "";
+    expect(text).toContain("What is in it");
+    expect(text).toContain("Heart rate");
+    expect(document.querySelectorAll('[role="tab"]').length).toBe(4);
+  });
+});
