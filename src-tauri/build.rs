@@ -13,6 +13,15 @@ const COMMANDS: &[&str] = &[
     "list_workouts",
     "workout_detail",
     "daily_series",
+    "connection_status",
+    "connect_local",
+    "connect_remote",
+    "disconnect",
+    "list_users",
+    "create_user",
+    "start_import",
+    "upload_history",
+    "interrupted_uploads",
 ];
 
 fn main() {

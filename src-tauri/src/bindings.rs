@@ -44,6 +44,19 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>, String> {
     collect.visit::<owi_store::WorkoutRow>();
     collect.visit::<owi_store::WorkoutDetail>();
     collect.visit::<owi_store::DailySeries>();
+    collect.visit::<dto::ConnectRequest>();
+    collect.visit::<dto::ConnectionStatus>();
+    collect.visit::<dto::Connection>();
+    collect.visit::<dto::UsersRequest>();
+    collect.visit::<dto::UserPage>();
+    collect.visit::<dto::NewUserRequest>();
+    collect.visit::<dto::ImportStartRequest>();
+    collect.visit::<dto::ImportEvent>();
+    collect.visit::<dto::HistoryRequest>();
+    collect.visit::<owi_client::ImportReport>();
+    collect.visit::<owi_client::User>();
+    collect.visit::<owi_store::UploadRecord>();
+    collect.visit::<owi_store::Interrupted>();
     collect.visit::<CommandError>();
     collect
         .files

@@ -79,3 +79,131 @@ pub struct Opened {
     pub reused: bool,
     pub seconds: f64,
 }
+
+/// Log in to an Open Wearables server: with an email and password, with an
+/// API key, or (neither given) with what the keychain kept from last time.
+/// The password goes to the core once and is never sent back.
+#[derive(Clone, Deserialize, TS)]
+pub struct ConnectRequest {
+    /// What the person typed: `https://host`, with or without `/api/v1`.
+    pub server: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub email: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub password: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for ConnectRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectRequest")
+            .field("server", &self.server)
+            .field("email", &self.email)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// Where the secret that reconnects next time was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum KeptIn {
+    /// The OS keychain: the app reconnects after a restart.
+    Keychain,
+    /// This machine has no keychain: only until the app closes.
+    ProcessOnly,
+}
+
+/// The server the app talks to, as the UI may see it: never a key or token.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Connection {
+    /// `http://host:port`.
+    pub server: String,
+    /// The bundled server, started by the app on a loopback port.
+    pub local: bool,
+    pub email: Option<String>,
+    /// `None` for the local server: its key lives and dies with the app.
+    pub kept: Option<KeptIn>,
+}
+
+/// What the connect panel starts from.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ConnectionStatus {
+    pub connection: Option<Connection>,
+    /// The remote server logged in to last time, if any.
+    pub saved: Option<SavedLogin>,
+}
+
+/// The server logged in to last time, to offer reconnecting.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SavedLogin {
+    pub server: String,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, TS)]
+pub struct UsersRequest {
+    #[serde(default)]
+    #[ts(optional)]
+    pub search: Option<String>,
+    /// 1-based.
+    #[serde(default)]
+    #[ts(optional)]
+    pub page: Option<u32>,
+}
+
+/// One page of the server's users.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct UserPage {
+    pub items: Vec<owi_client::User>,
+    pub total: u64,
+    pub page: u32,
+    pub pages: u32,
+    pub has_next: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, TS)]
+pub struct NewUserRequest {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Send an export to a user on the connected server.
+#[derive(Debug, Clone, Deserialize, Serialize, TS)]
+pub struct ImportStartRequest {
+    pub operation: OperationId,
+    /// The export's file; or `export_id`, one the store holds.
+    #[serde(default)]
+    #[ts(optional)]
+    pub path: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub export_id: Option<i64>,
+    pub user_id: String,
+    pub method: owi_client::Method,
+    /// Blank what strict XML parsers refuse (same length, same data).
+    pub clean: bool,
+}
+
+/// What an import reports as it goes: the core's byte progress (checking,
+/// uploading, retries) and its steps (plan, pieces, the server's stages,
+/// the comparison).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum ImportEvent {
+    Progress(owi_progress::Progress),
+    Step(owi_client::Step),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, TS)]
+pub struct HistoryRequest {
+    #[serde(default)]
+    #[ts(optional)]
+    pub limit: Option<u32>,
+}

@@ -20,6 +20,16 @@ pub enum ErrorKind {
     Io,
     /// The local database failed.
     Database,
+    /// No server connected (or it went away): show the connect panel.
+    NotConnected,
+    /// The server refused the login or no longer accepts it: ask again.
+    Login,
+    /// The server could not be reached or did not answer in time.
+    Network,
+    /// The server refused or failed the request, or its import failed.
+    Server,
+    /// Stopped part-way; sending again goes on where it stopped.
+    Resumable,
     /// A bug: a task died.
     Internal,
 }
@@ -72,6 +82,32 @@ impl From<owi_store::Error> for CommandError {
             _ => ErrorKind::Internal,
         };
         CommandError::new(kind, e.to_string())
+    }
+}
+
+impl From<owi_client::Error> for CommandError {
+    fn from(e: owi_client::Error) -> Self {
+        use owi_client::Error as E;
+        let kind = match &e {
+            E::BadServerUrl { .. } | E::Config(_) => ErrorKind::NotConnected,
+            E::BadLogin { .. } | E::LoginRequired { .. } => ErrorKind::Login,
+            E::Unreachable { .. } | E::Timeout { .. } => ErrorKind::Network,
+            E::Export(_) => ErrorKind::NotAnExport,
+            E::Cancelled => ErrorKind::Cancelled,
+            E::Local(_) => ErrorKind::Database,
+            E::Resumable { .. } => ErrorKind::Resumable,
+            _ => ErrorKind::Server,
+        };
+        CommandError::new(kind, e.to_string())
+    }
+}
+
+impl From<owi_server::Error> for CommandError {
+    fn from(e: owi_server::Error) -> Self {
+        CommandError::new(
+            ErrorKind::Internal,
+            format!("the local server did not start: {e}"),
+        )
     }
 }
 

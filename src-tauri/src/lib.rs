@@ -2,7 +2,7 @@
 //! core crates.
 //!
 //! Commands (`commands/`) only translate: a request type in, one call into
-//! `owi-store` on a blocking thread, the core's answer or an
+//! `owi-store` on a blocking thread (or `owi-client`, which is async), the core's answer or an
 //! [`CommandError`] `{kind, message}` out. Long work streams the core's
 //! [`owi_progress::Progress`] events over a `tauri::ipc::Channel`. The types
 //! crossing IPC are listed in [`bindings`], which writes their TypeScript
@@ -14,6 +14,7 @@ mod commands;
 pub mod dto;
 mod error;
 mod logging;
+mod online;
 mod state;
 
 use tauri::{Manager, Runtime};
@@ -42,6 +43,15 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::preview::list_workouts,
             commands::preview::workout_detail,
             commands::preview::daily_series,
+            commands::online::connection_status,
+            commands::online::connect_local,
+            commands::online::connect_remote,
+            commands::online::disconnect,
+            commands::online::list_users,
+            commands::online::create_user,
+            commands::online::start_import,
+            commands::online::upload_history,
+            commands::online::interrupted_uploads,
         ])
 }
 

@@ -1,5 +1,6 @@
 //! The app's managed state: where the store is, one connection for the
-//! preview's reads, and the cancel tokens of operations in flight.
+//! preview's reads, the cancel tokens of operations in flight, and the
+//! server connection ([`Online`]).
 //!
 //! An ingest opens its own connection: it holds one write transaction for
 //! its whole run, and the preview's reads must not queue behind it.
@@ -8,11 +9,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use owi_progress::{CancelToken, ProgressSink};
+use owi_client::{ImportReport, ImportRequest, Importer, SecretStore, Step};
+use owi_progress::{CancelToken, Progress, ProgressSink};
 use owi_store::{IngestOptions, Store};
 
-use crate::dto::{FileCheck, OpenRequest, Opened, OperationId};
+use crate::dto::{FileCheck, ImportEvent, ImportStartRequest, OpenRequest, Opened, OperationId};
 use crate::error::{CommandError, ErrorKind, export_error_kind};
+use crate::online::Online;
 
 /// Shared by every command; cheap to clone into a blocking task.
 #[derive(Debug, Clone)]
@@ -28,6 +31,7 @@ struct Inner {
     reader: Mutex<Option<Store>>,
     operations: Mutex<HashMap<OperationId, CancelToken>>,
     startup_export: Mutex<Option<PathBuf>>,
+    online: Online,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -38,15 +42,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppState {
+    /// Secrets go to the OS keychain (process memory where there is none).
     pub fn new(database: PathBuf, startup_export: Option<PathBuf>) -> Self {
+        AppState::with_secrets(database, startup_export, SecretStore::system())
+    }
+
+    /// The same with a given secret store (tests keep them in memory).
+    pub fn with_secrets(
+        database: PathBuf,
+        startup_export: Option<PathBuf>,
+        secrets: SecretStore,
+    ) -> Self {
+        let data_dir = database.parent().map(Path::to_path_buf).unwrap_or_default();
         AppState {
             inner: Arc::new(Inner {
                 database,
                 reader: Mutex::new(None),
                 operations: Mutex::new(HashMap::new()),
                 startup_export: Mutex::new(startup_export),
+                online: Online::new(&data_dir, secrets),
             }),
         }
+    }
+
+    pub fn online(&self) -> &Online {
+        &self.inner.online
     }
 
     pub fn database(&self) -> &Path {
@@ -123,6 +143,49 @@ impl AppState {
             reused: outcome.reused,
             seconds: outcome.seconds,
         })
+    }
+
+    /// Sends an export to a user of the connected server and follows the
+    /// import to its end, reporting every step; cancellable by its
+    /// operation id. An interrupted attempt at the same export goes on
+    /// where it stopped.
+    pub async fn import(
+        &self,
+        request: &ImportStartRequest,
+        send: impl Fn(ImportEvent) + Clone + Send + Sync + 'static,
+    ) -> Result<ImportReport, CommandError> {
+        let cancel = CancelToken::new();
+        let _registered = Registered::new(self, &request.operation, cancel.clone())?;
+        let client = self.inner.online.client().await?;
+        let path = match (&request.path, request.export_id) {
+            (Some(path), _) => PathBuf::from(path),
+            (None, Some(id)) => PathBuf::from(self.read(|store| store.export(id))?.source_path),
+            (None, None) => {
+                return Err(CommandError::new(
+                    ErrorKind::Internal,
+                    "start_import needs a path or an export_id",
+                ));
+            }
+        };
+        let store = Store::open(&self.inner.database)?;
+        let importer = Importer::new(client, Arc::new(Mutex::new(store)));
+        let import = ImportRequest {
+            method: request.method,
+            clean: request.clean,
+            ..ImportRequest::new(path, &request.user_id)
+        };
+        let progress = {
+            let send = send.clone();
+            move |event: Progress| send(ImportEvent::Progress(event))
+        };
+        let on_step = move |step: &Step| send(ImportEvent::Step(step.clone()));
+        let report = importer.run(&import, &progress, &on_step, &cancel).await?;
+        tracing::info!(
+            pieces = report.pieces.len(),
+            compared = ?report.compared,
+            "an import ended"
+        );
+        Ok(report)
     }
 
     /// Asks the operation to stop; false when it is not running (any more).

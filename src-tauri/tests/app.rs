@@ -285,6 +285,16 @@ fn the_window_may_call_only_what_its_capability_grants() {
     let dir = tempfile::tempdir().unwrap();
     let app = App::with_context(dir.path(), None, tauri::generate_context!());
     assert_eq!(app.invoke("list_exports", json!({})), Ok(json!([])));
+    assert_eq!(
+        app.invoke("upload_history", json!({"request": {}})),
+        Ok(json!([]))
+    );
+    let status = app.invoke("connection_status", json!({})).unwrap();
+    assert_eq!(
+        status["connection"],
+        Value::Null,
+        "the online commands are granted"
+    );
     // The dialog plugin is there, but only its open dialog is granted.
     let save = app.invoke("plugin:dialog|save", json!({"options": {}}));
     let refusal = save.expect_err("the save dialog is not granted");
@@ -294,6 +304,176 @@ fn the_window_may_call_only_what_its_capability_grants() {
     );
     let fs = app.invoke("plugin:fs|read_file", json!({"path": "/etc/passwd"}));
     assert!(fs.is_err(), "no file system access from the web view");
+}
+
+/// The steps of an import, as `step` names, and the progress phases seen.
+fn import_steps(recorded: &[Recorded]) -> Vec<String> {
+    recorded
+        .iter()
+        .filter(|r| r.message["type"] == "step")
+        .map(|r| {
+            r.message["data"]["step"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn an_export_goes_to_the_bundled_server_and_is_compared() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = sample(dir.path(), 3_000, 6);
+    let zip = manifest.zip_path.clone().unwrap();
+    let app = App::new(dir.path(), None);
+
+    let refused = app
+        .invoke("list_users", json!({"request": {}}))
+        .expect_err("no server yet");
+    assert_eq!(refused["kind"], json!("not_connected"), "{refused}");
+
+    let connection = app.invoke("connect_local", json!({})).unwrap();
+    assert_eq!(connection["local"], json!(true));
+    assert!(
+        connection["server"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{connection}"
+    );
+    let text = connection.to_string();
+    assert!(!text.contains("key") || connection["kept"].is_null());
+    let status = app.invoke("connection_status", json!({})).unwrap();
+    assert_eq!(status["connection"], connection);
+
+    let user = app
+        .invoke(
+            "create_user",
+            json!({"request": {"first_name": "Ada", "last_name": "Lovelace", "email": null}}),
+        )
+        .unwrap();
+    let user_id = user["id"].as_str().unwrap().to_string();
+    let found = app
+        .invoke(
+            "list_users",
+            json!({"request": {"search": "Ada", "page": 1}}),
+        )
+        .unwrap();
+    assert!(
+        found["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == json!(user_id)),
+        "the new user is found by name: {found}"
+    );
+
+    let (report, events) = app.invoke_streaming(
+        "start_import",
+        json!({"request": {"operation": "send-1", "path": zip, "user_id": user_id,
+               "method": "auto", "clean": true}}),
+        "onEvent",
+    );
+    let report = report.expect("the import succeeds");
+    let steps = import_steps(&events);
+    let first = |name: &str| {
+        steps
+            .iter()
+            .position(|s| s == name)
+            .unwrap_or_else(|| panic!("no {name} step in {steps:?}"))
+    };
+    assert_eq!(
+        steps.first().map(String::as_str),
+        Some("checked"),
+        "{steps:?}"
+    );
+    assert!(
+        first("checked") < first("plan")
+            && first("plan") < first("sending")
+            && first("sending") < first("sent")
+            && first("sent") < first("server")
+            && first("server") < first("compared"),
+        "check, plan, send, sent, the server, compared: {steps:?}"
+    );
+    assert_eq!(steps.last().map(String::as_str), Some("compared"));
+    let data = |name: &str| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|r| r.message["type"] == "step" && r.message["data"]["step"] == name)
+            .map(|r| &r.message["data"])
+            .collect()
+    };
+    let plan = data("plan")[0];
+    assert_eq!(
+        plan["method"],
+        json!("direct"),
+        "a small export goes directly"
+    );
+    assert!(!plan["why"].as_str().unwrap().is_empty());
+    let last_server = *data("server").last().unwrap();
+    assert_eq!(
+        last_server["event"]["stage"],
+        json!("completed"),
+        "{last_server}"
+    );
+    let compared = data("compared")[0];
+    assert_eq!(compared["expected"].as_u64(), Some(manifest.workouts));
+    assert_eq!(
+        compared["found"], compared["expected"],
+        "every workout is on the server"
+    );
+    assert_eq!(
+        report["compared"],
+        json!([manifest.workouts, manifest.workouts])
+    );
+    let phases: Vec<&str> = events
+        .iter()
+        .filter(|r| r.message["type"] == "progress")
+        .filter_map(|r| r.message["data"]["phase"].as_str())
+        .collect();
+    assert!(
+        phases.contains(&"check") && phases.contains(&"upload"),
+        "bytes are reported while checking and sending: {phases:?}"
+    );
+
+    let history = app
+        .invoke("upload_history", json!({"request": {}}))
+        .unwrap();
+    let rows = history.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{history}");
+    assert_eq!(rows[0]["outcome"], json!("imported"));
+    assert_eq!(rows[0]["user_id"], json!(user_id));
+    assert_eq!(rows[0]["method"], json!("direct"));
+    assert_eq!(
+        app.invoke("interrupted_uploads", json!({})).unwrap(),
+        json!([])
+    );
+
+    app.invoke("disconnect", json!({})).unwrap();
+    let status = app.invoke("connection_status", json!({})).unwrap();
+    assert_eq!(status["connection"], Value::Null);
+    let gone = app
+        .invoke("list_users", json!({"request": {}}))
+        .expect_err("disconnected");
+    assert_eq!(gone["kind"], json!("not_connected"));
+}
+
+#[test]
+fn a_remote_login_is_refused_in_plain_words_and_never_echoes_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::new(dir.path(), None);
+    // Nothing listens on port 9 of the loopback.
+    let error = app
+        .invoke(
+            "connect_remote",
+            json!({"request": {"server": "http://127.0.0.1:9", "email": "a@b.c",
+                   "password": "hunter2-secret"}}),
+        )
+        .expect_err("no server there");
+    assert_eq!(error["kind"], json!("network"), "{error}");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+    let status = app.invoke("connection_status", json!({})).unwrap();
+    assert_eq!(status["connection"], Value::Null);
 }
 
 #[test]

@@ -13,6 +13,9 @@ import type { PathRequest } from "./bindings/PathRequest";
 import type { Progress } from "./bindings/Progress";
 import type { WorkoutRequest } from "./bindings/WorkoutRequest";
 import type { WorkoutsRequest } from "./bindings/WorkoutsRequest";
+import type { HistoryRequest } from "./bindings/HistoryRequest";
+import type { ImportEvent } from "./bindings/ImportEvent";
+import type { UsersRequest } from "./bindings/UsersRequest";
 
 /** Calls a command; a rejection is always a `CommandError`. */
 async function call<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
@@ -48,6 +51,21 @@ export const tauriBackend: Backend = {
   workoutDetail: (workoutId) =>
     call("workout_detail", { request: { workout_id: workoutId } satisfies WorkoutRequest }),
   dailySeries: (request) => call("daily_series", { request }),
+  connectionStatus: () => call("connection_status"),
+  connectLocal: () => call("connect_local"),
+  connectRemote: (request) => call("connect_remote", { request }),
+  disconnect: () => call("disconnect"),
+  listUsers: (search, page) =>
+    call("list_users", { request: { search: search ?? undefined, page } satisfies UsersRequest }),
+  createUser: (request) => call("create_user", { request }),
+  startImport: (request, onEvent) => {
+    const channel = new Channel<ImportEvent>();
+    channel.onmessage = onEvent;
+    return call("start_import", { request, onEvent: channel });
+  },
+  uploadHistory: (limit) =>
+    call("upload_history", { request: { limit: limit ?? 50 } satisfies HistoryRequest }),
+  interruptedUploads: () => call("interrupted_uploads"),
   pickExport: async () => {
     const chosen = await open({
       title: "Open an Apple Health export",

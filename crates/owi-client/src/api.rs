@@ -15,6 +15,7 @@ pub(crate) struct TokenResponse {
 
 /// A person whose data is imported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     pub id: String,
     #[serde(default)]

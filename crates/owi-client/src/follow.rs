@@ -18,6 +18,7 @@ use crate::error::Error;
 /// (which has no `event_id`). Stages and statuses stay strings: servers add
 /// new ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SyncEvent {
     #[serde(default)]
     pub event_id: Option<String>,
@@ -36,6 +37,7 @@ pub struct SyncEvent {
     pub error: Option<String>,
     /// `{"filename": …}` on Open Wearables servers.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub metadata: serde_json::Value,
 }
 

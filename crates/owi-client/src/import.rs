@@ -59,6 +59,7 @@ impl ImportRequest {
 
 /// What the check found, in short.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Checked {
     pub xml_bytes: u64,
     pub records_imported: u64,
@@ -72,6 +73,7 @@ pub struct Checked {
 
 /// One step of the flow, for a person to read.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     Checked(Checked),
@@ -110,6 +112,7 @@ pub enum Step {
 
 /// How the whole import ended.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ImportReport {
     pub checked: Checked,
     pub pieces: Vec<PieceReport>,
@@ -118,6 +121,7 @@ pub struct ImportReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PieceReport {
     pub history_id: i64,
     pub uploaded: Option<Uploaded>,

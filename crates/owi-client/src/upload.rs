@@ -40,6 +40,7 @@ const PART_CONCURRENCY: usize = 4;
 
 /// How to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Direct at or under 10 MB, else multipart where the server offers it,
@@ -98,6 +99,7 @@ impl std::fmt::Debug for Job<'_> {
 
 /// What an upload sent and how the server will know it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Uploaded {
     pub method: Method,
     pub bytes: u64,

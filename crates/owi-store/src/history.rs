@@ -26,6 +26,7 @@ pub struct NewUpload<'a> {
 
 /// How an upload went so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Sending,
@@ -70,6 +71,7 @@ pub struct Transfer<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UploadRecord {
     pub id: i64,
     pub export_key: String,
@@ -96,6 +98,7 @@ pub struct UploadRecord {
 
 /// A multipart upload the store holds parts of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MultipartState {
     pub name: String,
     pub file_key: String,
@@ -109,6 +112,7 @@ pub struct MultipartState {
 /// An attempt at sending an export that stopped before every piece was
 /// sent, and that can go on where it stopped.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Interrupted {
     pub batch: String,
     /// Its pieces so far, in order.

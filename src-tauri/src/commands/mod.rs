@@ -2,6 +2,7 @@
 //! request, call the core on a blocking thread, hand back its answer.
 
 pub mod export;
+pub mod online;
 pub mod preview;
 
 use crate::error::{CommandError, ErrorKind};

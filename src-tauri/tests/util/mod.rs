@@ -64,7 +64,12 @@ impl App {
             }
             true
         });
-        let state = owi_app::AppState::new(data_dir.join(owi_app::DATABASE_FILE), export);
+        // Secrets in memory: a test never touches the machine's keychain.
+        let state = owi_app::AppState::with_secrets(
+            data_dir.join(owi_app::DATABASE_FILE),
+            export,
+            owi_client::SecretStore::in_memory(),
+        );
         let app = owi_app::app(builder)
             .manage(state)
             .build(context)
@@ -106,6 +111,20 @@ impl App {
     pub fn open(&self, path: &Path, operation: &str) -> (Result<Value, Value>, Vec<Recorded>) {
         let channel = self.channel();
         let answer = self.invoke("open_export", open_body(path, operation, channel));
+        (answer, self.recorded(channel))
+    }
+
+    /// Calls a command that streams over a channel passed as `channel_arg`:
+    /// the answer and every message.
+    pub fn invoke_streaming(
+        &self,
+        cmd: &str,
+        mut body: Value,
+        channel_arg: &str,
+    ) -> (Result<Value, Value>, Vec<Recorded>) {
+        let channel = self.channel();
+        body[channel_arg] = json!(format!("__CHANNEL__:{channel}"));
+        let answer = self.invoke(cmd, body);
         (answer, self.recorded(channel))
     }
 

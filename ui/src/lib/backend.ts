@@ -13,6 +13,17 @@ import type { Summary } from "../bindings/Summary";
 import type { WorkoutDetail } from "../bindings/WorkoutDetail";
 import type { WorkoutFilter } from "../bindings/WorkoutFilter";
 import type { WorkoutRow } from "../bindings/WorkoutRow";
+import type { ConnectRequest } from "../bindings/ConnectRequest";
+import type { Connection } from "../bindings/Connection";
+import type { ConnectionStatus } from "../bindings/ConnectionStatus";
+import type { ImportEvent } from "../bindings/ImportEvent";
+import type { ImportReport } from "../bindings/ImportReport";
+import type { ImportStartRequest } from "../bindings/ImportStartRequest";
+import type { Interrupted } from "../bindings/Interrupted";
+import type { NewUserRequest } from "../bindings/NewUserRequest";
+import type { UploadRecord } from "../bindings/UploadRecord";
+import type { User } from "../bindings/User";
+import type { UserPage } from "../bindings/UserPage";
 
 /** Files dragged over or dropped on the window. */
 export type DropEvent =
@@ -40,6 +51,19 @@ export interface Backend {
   listWorkouts(exportId: number, filter: WorkoutFilter): Promise<WorkoutRow[]>;
   workoutDetail(workoutId: number): Promise<WorkoutDetail>;
   dailySeries(request: SeriesRequest): Promise<DailySeries>;
+  /** The server in use, and the one logged in to last time. */
+  connectionStatus(): Promise<ConnectionStatus>;
+  /** Starts the bundled server on a loopback port and connects to it. */
+  connectLocal(): Promise<Connection>;
+  /** Logs in to a server; the password is sent once and never comes back. */
+  connectRemote(request: ConnectRequest): Promise<Connection>;
+  disconnect(): Promise<void>;
+  listUsers(search: string | null, page: number): Promise<UserPage>;
+  createUser(request: NewUserRequest): Promise<User>;
+  /** Sends an export and follows the server's import; cancel by operation. */
+  startImport(request: ImportStartRequest, onEvent: (event: ImportEvent) => void): Promise<ImportReport>;
+  uploadHistory(limit?: number): Promise<UploadRecord[]>;
+  interruptedUploads(): Promise<Interrupted[]>;
   /** The system's open-file dialog, for exports only. */
   pickExport(): Promise<string | null>;
   /** Listens for files dragged onto the window; resolves to an unlisten. */
@@ -53,6 +77,11 @@ const KINDS: ReadonlySet<string> = new Set([
   "not_found",
   "io",
   "database",
+  "not_connected",
+  "login",
+  "network",
+  "server",
+  "resumable",
   "internal",
 ]);
 

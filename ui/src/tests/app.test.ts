@@ -22,6 +22,21 @@ function fakeBackend(overrides: Partial<Backend> = {}): Backend {
     dailySeries: async () => {
       throw { kind: "not_found", message: "none" };
     },
+    connectionStatus: async () => ({ connection: null, saved: null }),
+    connectLocal: async () => ({ server: "http://127.0.0.1:1", local: true, email: null, kept: null }),
+    connectRemote: async () => {
+      throw { kind: "network", message: "not in this test" };
+    },
+    disconnect: async () => {},
+    listUsers: async () => ({ items: [], total: 0, page: 1, pages: 0, has_next: false }),
+    createUser: async () => {
+      throw { kind: "server", message: "not in this test" };
+    },
+    startImport: async () => {
+      throw { kind: "not_connected", message: "not in this test" };
+    },
+    uploadHistory: async () => [],
+    interruptedUploads: async () => [],
     pickExport: async () => null,
     onFileDrop: async () => () => {},
     ...overrides,
@@ -55,6 +70,6 @@ describe("the app", () => {
     const text = document.body.textContent ?? "";
     expect(text).toContain("What is in it");
     expect(text).toContain("Heart rate");
-    expect(document.querySelectorAll('[role="tab"]').length).toBe(4);
+    expect(document.querySelectorAll('[role="tab"]').length).toBe(5);
   });
 });

@@ -1,0 +1,207 @@
+// The online half's state: the connection, the user picked, an import in
+// flight with everything it reported, the history and the interrupted
+// uploads offered for resuming. Everything goes through a `Backend`.
+import type { CommandError } from "../bindings/CommandError";
+import type { Connection } from "../bindings/Connection";
+import type { ImportReport } from "../bindings/ImportReport";
+import type { Interrupted } from "../bindings/Interrupted";
+import type { Method } from "../bindings/Method";
+import type { SavedLogin } from "../bindings/SavedLogin";
+import type { UploadRecord } from "../bindings/UploadRecord";
+import type { User } from "../bindings/User";
+import { asCommandError, type Backend } from "./backend";
+import { fold, notStarted, type Sending } from "./upload";
+
+/** What the export to send is: a file, or one the store holds. */
+export type ExportRef = { path: string } | { exportId: number };
+
+export interface Running {
+  operation: string;
+  sending: Sending;
+  cancelling: boolean;
+}
+
+let counter = 0;
+function operationId(): string {
+  counter += 1;
+  return `send-${Date.now().toString(36)}-${counter}`;
+}
+
+export class Online {
+  connection: Connection | null = $state(null);
+  saved: SavedLogin | null = $state(null);
+  connecting = $state(false);
+  users: User[] = $state([]);
+  usersTotal = $state(0);
+  user: User | null = $state(null);
+  running: Running | null = $state(null);
+  /** The last import's events folded, kept after it ends for the result. */
+  last: Sending | null = $state(null);
+  report: ImportReport | null = $state(null);
+  history: UploadRecord[] = $state([]);
+  interrupted: Interrupted[] = $state([]);
+  error: CommandError | null = $state(null);
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** At launch: the connection state and any upload to offer resuming. */
+  async start(): Promise<void> {
+    try {
+      const status = await this.backend.connectionStatus();
+      this.connection = status.connection;
+      this.saved = status.saved;
+      this.interrupted = await this.backend.interruptedUploads();
+    } catch (e) {
+      this.error = asCommandError(e);
+    }
+  }
+
+  private async connectWith(work: () => Promise<Connection>): Promise<boolean> {
+    this.connecting = true;
+    this.error = null;
+    try {
+      this.connection = await work();
+      this.user = null;
+      await this.searchUsers("");
+      return true;
+    } catch (e) {
+      this.error = asCommandError(e);
+      return false;
+    } finally {
+      this.connecting = false;
+    }
+  }
+
+  connectLocal(): Promise<boolean> {
+    return this.connectWith(() => this.backend.connectLocal());
+  }
+
+  /** The password is handed to the backend once and not kept here. */
+  connectRemote(server: string, login: { email: string; password: string } | { apiKey: string } | null): Promise<boolean> {
+    const request =
+      login == null
+        ? { server }
+        : "apiKey" in login
+          ? { server, api_key: login.apiKey }
+          : { server, email: login.email, password: login.password };
+    return this.connectWith(() => this.backend.connectRemote(request));
+  }
+
+  async disconnect(): Promise<void> {
+    await this.backend.disconnect().catch(() => {});
+    this.connection = null;
+    this.users = [];
+    this.user = null;
+  }
+
+  async searchUsers(search: string): Promise<void> {
+    try {
+      const page = await this.backend.listUsers(search.trim() || null, 1);
+      this.users = page.items;
+      this.usersTotal = page.total;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async createUser(firstName: string, lastName: string, email: string): Promise<void> {
+    const blank = (s: string) => (s.trim() ? s.trim() : null);
+    try {
+      const user = await this.backend.createUser({
+        first_name: blank(firstName),
+        last_name: blank(lastName),
+        email: blank(email),
+      });
+      this.users = [user, ...this.users.filter((u) => u.id !== user.id)];
+      this.user = user;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Sends the export to the picked user and follows the import. */
+  async send(what: ExportRef, method: Method, clean = true): Promise<void> {
+    const user = this.user;
+    if (this.running || !user) return;
+    const operation = operationId();
+    this.error = null;
+    this.report = null;
+    this.last = null;
+    this.running = { operation, sending: notStarted, cancelling: false };
+    const request = {
+      operation,
+      user_id: user.id,
+      method,
+      clean,
+      ...("path" in what ? { path: what.path } : { export_id: what.exportId }),
+    };
+    try {
+      this.report = await this.backend.startImport(request, (event) => {
+        if (this.running?.operation === operation) {
+          this.running = { ...this.running, sending: fold(this.running.sending, event, this.clock()) };
+        }
+      });
+    } catch (e) {
+      const error = asCommandError(e);
+      if (error.kind !== "cancelled") this.error = error;
+    } finally {
+      this.last = this.running?.sending ?? null;
+      this.running = null;
+      await this.refreshHistory();
+    }
+  }
+
+  /** Goes on with an interrupted upload: same export, same user. */
+  async resume(found: Interrupted): Promise<void> {
+    const first = found.pieces[0];
+    if (!first) return;
+    this.user = this.users.find((u) => u.id === first.user_id) ?? { id: first.user_id, created_at: null, first_name: null, last_name: null, email: null, last_synced_at: null };
+    await this.send({ path: first.source_path }, "auto", first.cleaned);
+  }
+
+  dismissInterrupted(): void {
+    this.interrupted = [];
+  }
+
+  async cancel(): Promise<void> {
+    const running = this.running;
+    if (!running || running.cancelling) return;
+    this.running = { ...running, cancelling: true };
+    await this.backend.cancelOperation(running.operation).catch(() => false);
+  }
+
+  async refreshHistory(): Promise<void> {
+    try {
+      this.history = await this.backend.uploadHistory();
+      this.interrupted = await this.backend.interruptedUploads();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private fail(e: unknown): void {
+    this.error = asCommandError(e);
+    if (this.error.kind === "not_connected") this.connection = null;
+  }
+}
+
+/** What to do about an error, in plain words, for the ones a person can act on. */
+export function advice(error: CommandError): string | null {
+  switch (error.kind) {
+    case "login":
+      return "Check the email and password (or the API key) and connect again.";
+    case "network":
+      return "Check the address and your network, then try again.";
+    case "resumable":
+      return "Send it again: it goes on from where it stopped.";
+    case "server":
+      return "The server's own message is above; its administrator can see more in its logs.";
+    case "not_connected":
+      return "Connect to a server first.";
+    default:
+      return null;
+  }
+}

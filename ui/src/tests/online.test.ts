@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import type { Channel } from "@tauri-apps/api/core";
+import { tauriBackend } from "../ipc";
+import { Online, advice } from "../lib/online.svelte";
+import type { ImportEvent } from "../bindings/ImportEvent";
+
+afterEach(() => clearMocks());
+
+const ada = { id: "u1", created_at: null, first_name: "Ada", last_name: "Lovelace", email: null, last_synced_at: null };
+
+describe("the online state", () => {
+  it("connects to the bundled server, picks a user, sends and keeps the result", async () => {
+    const calls: [string, unknown][] = [];
+    let seenWhileRunning: string | null = null;
+    let online: Online | null = null;
+    mockIPC((cmd, args) => {
+      calls.push([cmd, cmd === "start_import" ? (args as { request: unknown }).request : args]);
+      switch (cmd) {
+        case "connection_status":
+          return { connection: null, saved: null };
+        case "interrupted_uploads":
+          return [];
+        case "connect_local":
+          return { server: "http://127.0.0.1:41234", local: true, email: null, kept: null };
+        case "list_users":
+          return { items: [ada], total: 1, page: 1, pages: 1, has_next: false };
+        case "start_import": {
+          const channel = (args as { onEvent: Channel<ImportEvent> }).onEvent;
+          channel.onmessage({ type: "step", data: { step: "plan", method: "direct", pieces: 1, why: "small enough" } });
+          channel.onmessage({ type: "step", data: { step: "compared", found: 6, expected: 6 } });
+          seenWhileRunning = online?.running?.sending.plan?.method ?? null;
+          return { checked: null, pieces: [], compared: [6, 6] };
+        }
+        case "upload_history":
+          return [];
+        default:
+          return null;
+      }
+    });
+    online = new Online(tauriBackend, () => 0);
+    await online.start();
+    expect(online.connection).toBeNull();
+    expect(await online.connectLocal()).toBe(true);
+    expect(online.connection?.local).toBe(true);
+    expect(online.users).toEqual([ada]);
+    online.user = online.users[0] ?? null;
+    await online.send({ exportId: 3 }, "auto");
+    expect(seenWhileRunning).toBe("direct");
+    expect(online.running).toBeNull();
+    expect(online.last?.compared).toEqual({ found: 6, expected: 6 });
+    expect(online.error).toBeNull();
+    const sent = calls.find(([c]) => c === "start_import")?.[1] as Record<string, unknown>;
+    expect(sent).toMatchObject({ export_id: 3, user_id: "u1", method: "auto", clean: true });
+    expect(calls.map(([c]) => c)).toContain("upload_history");
+  });
+
+  it("sends the password once and shows a refused login with what to do", async () => {
+    const requests: unknown[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "connect_remote") {
+        requests.push((args as { request: unknown }).request);
+        throw { kind: "login", message: "wrong email or password for https://ow.example" };
+      }
+      return null;
+    });
+    const online = new Online(tauriBackend);
+    const ok = await online.connectRemote("https://ow.example", { email: "a@b.c", password: "pw" });
+    expect(ok).toBe(false);
+    expect(requests).toEqual([{ server: "https://ow.example", email: "a@b.c", password: "pw" }]);
+    expect(online.error?.kind).toBe("login");
+    expect(advice(online.error!)).toMatch(/connect again/);
+    expect(JSON.stringify(online)).not.toContain("pw\"");
+  });
+
+  it("offers an interrupted upload at launch and resumes it for the same user", async () => {
+    const record = {
+      id: 9, export_key: "k", source_path: "/x/export.zip", server: "http://h", user_id: "u1", method: "multipart",
+      name: null, file_key: null, task_id: null, parts: 10, bytes: 100, started_at: 0, finished_at: null,
+      outcome: "sending", items: null, error: null, batch: "b", piece: 1, pieces: 1, fingerprint: "f", cleaned: true,
+    };
+    let started: unknown = null;
+    mockIPC((cmd, args) => {
+      if (cmd === "connection_status") return { connection: { server: "http://h", local: false, email: null, kept: "keychain" }, saved: null };
+      if (cmd === "interrupted_uploads") return started ? [] : [{ batch: "b", pieces: [record], multipart: null }];
+      if (cmd === "start_import") {
+        started = (args as { request: unknown }).request;
+        return { checked: null, pieces: [], compared: null };
+      }
+      if (cmd === "upload_history") return [record];
+      return null;
+    });
+    const online = new Online(tauriBackend);
+    await online.start();
+    expect(online.interrupted).toHaveLength(1);
+    await online.resume(online.interrupted[0]!);
+    expect(started).toMatchObject({ path: "/x/export.zip", user_id: "u1", clean: true });
+    expect(online.interrupted).toEqual([]);
+  });
+});
