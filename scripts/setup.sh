@@ -10,7 +10,7 @@ OWI_APT_PACKAGES=(
     build-essential pkg-config libssl-dev file
     libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libgtk-3-dev
     librsvg2-dev libayatana-appindicator3-dev libxdo-dev
-    xvfb xauth webkit2gtk-driver
+    xvfb xauth webkit2gtk-driver xdotool
 )
 
 owi_install_system_packages() {
@@ -41,4 +41,17 @@ owi_install_ui_packages() {
     echo "ui packages: npm ci"
     (cd ui && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want" > "$stamp"
+}
+
+# tauri-driver, the WebDriver bridge the end-to-end tests start the app
+# through. Pinned: crates.io also serves 3.0 alphas.
+OWI_TAURI_DRIVER_VERSION=2.1.0
+
+owi_install_cargo_tools() {
+    if cargo install --list 2>/dev/null | grep -qx "tauri-driver v${OWI_TAURI_DRIVER_VERSION}:"; then
+        echo "cargo tools: tauri-driver ${OWI_TAURI_DRIVER_VERSION} present"
+        return 0
+    fi
+    echo "cargo tools: installing tauri-driver ${OWI_TAURI_DRIVER_VERSION}"
+    cargo install "tauri-driver@${OWI_TAURI_DRIVER_VERSION}" --locked --quiet
 }

@@ -25,6 +25,7 @@ step "dependencies"
 source scripts/setup.sh
 owi_install_system_packages
 owi_install_ui_packages
+owi_install_cargo_tools
 
 # The app embeds the built UI; the Rust steps below compile it.
 step "ui: build, type check, unit tests"
@@ -43,3 +44,18 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "tests"
 cargo test --workspace --locked
+
+# The Linux bundle, from the release build with the UI embedded; the end to
+# end tests then drive that very binary.
+step "release bundle (.deb)"
+ui/node_modules/.bin/tauri build --ci --bundles deb -- --locked -p owi-app
+target="${CARGO_TARGET_DIR:-target}"
+deb=$(ls -t "$target"/release/bundle/deb/*.deb | head -n 1)
+dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Depends):'
+echo "bundle: $deb ($(du -h "$deb" | cut -f1))"
+
+# A real window under Xvfb, driven through tauri-driver and WebKitWebDriver;
+# screenshots of each main screen land in $target/e2e/screens.
+step "end to end"
+OWI_APP="$target/release/owi-app" cargo test --locked -p owi-e2e --test e2e -- --ignored --test-threads 1
+echo "screenshots: $target/e2e/screens"

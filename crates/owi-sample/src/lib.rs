@@ -64,7 +64,7 @@ pub fn max_junk_values(records: u64) -> u64 {
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use clock::parse_export_date;
 
@@ -103,7 +103,7 @@ impl Default for SampleSpec {
 }
 
 /// What was written, for tests to compare with a parser's counts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SampleManifest {
     /// `out_dir/apple_health_export/<localized name>.xml`
     pub xml_path: PathBuf,
@@ -158,6 +158,39 @@ impl Error {
             source,
         }
     }
+}
+
+/// Like [`generate`], but reuses what an earlier call with the same spec
+/// left in `out_dir` (benchmarks share gigabyte samples this way). The
+/// spec is kept next to the sample in `manifest.json`; a different spec, or
+/// a sample cut short, is generated again from scratch.
+pub fn generate_once(spec: &SampleSpec, out_dir: &Path) -> Result<SampleManifest, Error> {
+    #[derive(Serialize, Deserialize)]
+    struct Cached {
+        spec: String,
+        manifest: SampleManifest,
+    }
+    let marker = out_dir.join("manifest.json");
+    let wanted = format!("{spec:?}");
+    if let Ok(bytes) = std::fs::read(&marker)
+        && let Ok(cached) = serde_json::from_slice::<Cached>(&bytes)
+        && cached.spec == wanted
+    {
+        return Ok(cached.manifest);
+    }
+    match std::fs::remove_dir_all(out_dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(out_dir, e)),
+        _ => {}
+    }
+    let manifest = generate(spec, out_dir)?;
+    let cached = Cached {
+        spec: wanted,
+        manifest,
+    };
+    let bytes = serde_json::to_vec_pretty(&cached).map_err(|e| Error::io(&marker, e.into()))?;
+    // Written last: its presence says the sample is whole.
+    std::fs::write(&marker, bytes).map_err(|e| Error::io(&marker, e))?;
+    Ok(cached.manifest)
 }
 
 /// The file name Apple gives the main XML for `locale` (the language part

@@ -11,8 +11,8 @@ use quick_xml::events::Event;
 
 use crate::workouts::unique_route_name;
 use crate::{
-    Error, SampleManifest, SampleSpec, generate, localized_export_name, max_junk_values,
-    parse_export_date,
+    Error, SampleManifest, SampleSpec, generate, generate_once, localized_export_name,
+    max_junk_values, parse_export_date,
 };
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -523,4 +523,35 @@ fn route_names_get_suffixes() {
         unique_route_name(base, &mut taken),
         "route_2023-06-11_3.00pm_3.gpx"
     );
+}
+
+#[test]
+fn generate_once_reuses_a_whole_sample_and_remakes_a_different_or_broken_one() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out = dir.path().join("cached");
+    let spec = small(3, "en_US", false);
+    let first = generate_once(&spec, &out)?;
+    // A marker file inside shows whether the folder was made again.
+    std::fs::write(out.join("marker"), b"x")?;
+    assert_eq!(generate_once(&spec, &out)?, first);
+    assert!(
+        out.join("marker").exists(),
+        "the same spec reuses the sample"
+    );
+
+    let other = small(4, "en_US", false);
+    let second = generate_once(&other, &out)?;
+    assert!(!out.join("marker").exists(), "another spec starts afresh");
+    assert_eq!(
+        read(&second.xml_path)?,
+        read(&generate(&other, &dir.path().join("fresh"))?.xml_path)?
+    );
+
+    // Cut short (no manifest written last): made again.
+    std::fs::remove_file(out.join("manifest.json"))?;
+    std::fs::write(&second.xml_path, b"<partial")?;
+    let third = generate_once(&other, &out)?;
+    assert_eq!(third.xml_bytes, read(&third.xml_path)?.len() as u64);
+    assert_eq!(third.xml_bytes, second.xml_bytes);
+    Ok(())
 }

@@ -29,7 +29,12 @@ impl std::fmt::Debug for Local {
 
 impl Local {
     /// Opens (or creates) the server's data in `data_dir` and serves it on
-    /// `127.0.0.1` at a port the system picks.
+    /// `127.0.0.1`, at the port it had last time when that is free, else at
+    /// one the system picks (then remembered).
+    ///
+    /// The same address each launch is what lets an upload interrupted by
+    /// quitting the app go on at the next launch: uploads are matched to
+    /// their server by its address.
     pub async fn start(data_dir: &Path) -> Result<Local, Error> {
         let key = auth::new_api_key();
         let mut config = ServerConfig::new(data_dir);
@@ -38,9 +43,7 @@ impl Local {
         let server = tokio::task::spawn_blocking(move || Server::open(config))
             .await
             .map_err(|e| Error::Config(format!("starting the local server failed: {e}")))??;
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(Error::Listen)?;
+        let listener = bind_remembered(&data_dir.join(PORT_FILE)).await?;
         let url = format!("http://{}", listener.local_addr().map_err(Error::Listen)?);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(listener, async {
@@ -77,6 +80,35 @@ impl Local {
             None => Ok(()),
         }
     }
+}
+
+/// Where the port of the last launch is kept, in the server's data folder.
+const PORT_FILE: &str = "local-port";
+
+async fn bind_remembered(file: &Path) -> Result<TcpListener, Error> {
+    let last = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| text.trim().parse::<u16>().ok())
+        .filter(|port| *port != 0);
+    if let Some(port) = last {
+        match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => tracing::info!(
+                port,
+                "the local server's last port is taken ({e}): using another"
+            ),
+        }
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(Error::Listen)?;
+    let port = listener.local_addr().map_err(Error::Listen)?.port();
+    // Not fatal: without it the next launch picks another port, and only
+    // resuming an interrupted upload suffers.
+    if let Err(e) = std::fs::write(file, port.to_string()) {
+        tracing::warn!(file = %file.display(), "could not remember the local server's port: {e}");
+    }
+    Ok(listener)
 }
 
 impl Drop for Local {

@@ -734,3 +734,29 @@ async fn a_local_server_answers_only_this_runs_key_and_keeps_its_data() {
     let refused = users(second.url(), &old_key).await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_local_server_keeps_its_address_across_launches_unless_it_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = owi_server::Local::start(dir.path()).await.unwrap();
+    let url = first.url().to_string();
+    first.stop().await.unwrap();
+
+    // Interrupted uploads are matched by address: the next launch has the same.
+    let second = owi_server::Local::start(dir.path()).await.unwrap();
+    assert_eq!(second.url(), url);
+
+    second.stop().await.unwrap();
+
+    // Something else took its port: another one, which the launch after
+    // remembers.
+    let taken = std::net::TcpListener::bind(url.trim_start_matches("http://")).unwrap();
+    let third = owi_server::Local::start(dir.path()).await.unwrap();
+    assert_ne!(third.url(), url);
+    let moved = third.url().to_string();
+    third.stop().await.unwrap();
+    drop(taken);
+    let fourth = owi_server::Local::start(dir.path()).await.unwrap();
+    assert_eq!(fourth.url(), moved);
+    fourth.stop().await.unwrap();
+}

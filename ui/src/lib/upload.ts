@@ -173,7 +173,7 @@ export function describeSend(s: Sending, now: number): { title: string; detail: 
   return { title: "Starting", detail: "opening the export" };
 }
 
-/** "processing: 1,200 of 3,400 items". */
+/** "Processing — 1,200 of 3,400 items · Processing 35 %". */
 export function stageWords(st: ServerStage): string {
   const counts =
     st.items != null
@@ -181,10 +181,16 @@ export function stageWords(st: ServerStage): string {
         ? `${formatCount(st.items)} of ${formatCount(st.total)} items`
         : `${formatCount(st.items)} items`
       : null;
-  return [st.stage.replaceAll("_", " "), st.status !== st.stage ? st.status : null, counts, st.message]
-    .filter((x) => x)
-    .join(" · ");
+  const name = st.stage.replaceAll("_", " ");
+  // The status says what the stage already says, except when it differs in
+  // kind (a stage that ended in failure).
+  const status = QUIET_STATUSES.has(st.status) || st.status === st.stage ? null : st.status.replaceAll("_", " ");
+  const rest = [status, counts, st.message].filter((x) => x).join(" · ");
+  const title = name.charAt(0).toUpperCase() + name.slice(1);
+  return rest ? `${title} — ${rest}` : title;
 }
+
+const QUIET_STATUSES = new Set(["pending", "in_progress", "success"]);
 
 /** "1,204 of 1,204 workouts imported". */
 export function comparison(c: { found: number; expected: number }): string {

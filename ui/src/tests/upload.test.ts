@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ImportEvent } from "../bindings/ImportEvent";
-import { comparison, describeSend, fold, notStarted, retryingIn, type Sending } from "../lib/upload";
+import { comparison, describeSend, fold, notStarted, retryingIn, stageWords, type Sending } from "../lib/upload";
 
 const run = (events: ImportEvent[], now = 0): Sending => events.reduce((s, e) => fold(s, e, now), notStarted);
 
@@ -68,6 +68,19 @@ describe("an import's events", () => {
     expect(s.phase).toBe("done");
     expect(s.serverError).toBeNull();
     expect(describeSend(s, 0).detail).toBe("1,204 of 1,204 workouts imported");
+    expect(s.stages.map(stageWords)).toEqual([
+      "Queued",
+      "Processing — 400 of 400 items",
+      "Completed — 400 of 400 items",
+    ]);
+  });
+
+  it("name a stage in words, with the status only when it says more", () => {
+    const words = (stage: string, status: string, message: string | null) =>
+      stageWords({ stage, status, items: null, total: null, message });
+    expect(words("queued", "in_progress", "Waiting to be processed")).toBe("Queued — Waiting to be processed");
+    expect(words("processing", "failed", null)).toBe("Processing — failed");
+    expect(words("failed", "failed", "XML parse error")).toBe("Failed — XML parse error");
   });
 
   it("report the server's failure in its words", () => {

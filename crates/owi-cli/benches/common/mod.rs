@@ -34,39 +34,25 @@ pub fn bench_export() -> Result<BenchExport> {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
         .join(format!("sample-{records}"));
-    let marker = dir.join("manifest.json");
-    let manifest = if marker.exists() {
-        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&marker)?)?
-    } else {
+    let spec = owi_sample::SampleSpec {
+        records,
+        workouts,
+        seed: 7,
+        locale: "en_US".into(),
+        zip: true,
+        junk_values: 0,
+    };
+    if !dir.join("manifest.json").exists() {
         println!(
             "generating a sample of {records} records in {} …",
             dir.display()
         );
-        let _ = std::fs::remove_dir_all(&dir);
-        let spec = owi_sample::SampleSpec {
-            records,
-            workouts,
-            seed: 7,
-            locale: "en_US".into(),
-            zip: true,
-            junk_values: 0,
-        };
-        let m = owi_sample::generate(&spec, &dir)?;
-        let value = serde_json::to_value(&m)?;
-        std::fs::write(&marker, serde_json::to_vec_pretty(&value)?)?;
-        value
-    };
-    let path = |field: &str| -> Result<PathBuf> {
-        Ok(PathBuf::from(
-            manifest[field]
-                .as_str()
-                .ok_or_else(|| format!("manifest without {field}"))?,
-        ))
-    };
+    }
+    let manifest = owi_sample::generate_once(&spec, &dir)?;
     Ok(BenchExport {
-        xml: path("xml_path")?,
-        zip: path("zip_path")?,
-        xml_bytes: manifest["xml_bytes"].as_u64().unwrap_or(0),
+        xml: manifest.xml_path,
+        zip: manifest.zip_path.ok_or("the sample has no zip")?,
+        xml_bytes: manifest.xml_bytes,
         dir,
         records,
         workouts,

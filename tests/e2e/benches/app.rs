@@ -1,0 +1,262 @@
+//! `cargo bench -p owi-e2e --bench app`: the desktop app's figures, in a
+//! real window under Xvfb, driven as the end-to-end tests drive it.
+//!
+//! - cold start: from asking WebDriver for a session (which starts the app)
+//!   to the first screen drawn and answering, over several launches;
+//! - a ~1 GB export (the CLI benches' cached sample, `OWI_BENCH_RECORDS`)
+//!   dropped on the window for real: time to the first feedback and to the
+//!   first preview (the summary);
+//! - responsiveness while it reads and while it sends to the bundled server:
+//!   how long a key press takes to be handled (WebDriver's round trip, idle
+//!   for comparison) and the gaps between animation frames;
+//! - re-opening the export read before;
+//! - the app's resident memory (and WebKit's processes) after each part.
+//!
+//! Needs the built app, as the tests do (`OWI_APP` or the release build).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use owi_e2e::{
+    App, DragSource, Driver, Memory, Screen, app_binary, drag_onto, memory_of, output_dir,
+};
+use owi_sample::SampleSpec;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
+    let binary = app_binary()?;
+    let export = bench_export()?;
+    let work = tempfile::tempdir()?;
+    let shots = output_dir().join("bench");
+    let screen = Screen::start(1600, 900)?;
+    let driver = Driver::start(&screen)?;
+    println!("app: {}", binary.display());
+    println!(
+        "export: {} ({:.0} MB of XML, {:.0} MB zipped)",
+        export.display(),
+        xml_bytes(&export)? as f64 / 1e6,
+        std::fs::metadata(&export)?.len() as f64 / 1e6
+    );
+
+    // Cold start, each into a new data folder.
+    let mut starts = Vec::new();
+    for i in 0..5 {
+        let data = work.path().join(format!("start-{i}"));
+        let started = Instant::now();
+        let app = App::launch(&driver, &["--data-dir", text(&data)?], &shots).await?;
+        app.wait_for("#drop-title").await?;
+        app.press_shift().await?;
+        starts.push(started.elapsed());
+        app.close().await?;
+    }
+    println!("\ncold start to an answering window: {}", spread(&starts));
+
+    let data = work.path().join("main");
+    let marker = text(&data)?.to_owned();
+    let app = App::launch(&driver, &["--data-dir", &marker], &shots).await?;
+    app.wait_for("#drop-title").await?;
+    report_memory("idle, nothing open", memory_of(&binary, &marker));
+    let idle = key_latencies(&app, 20).await?;
+    println!("key press handled, idle: {}", spread(&idle));
+
+    // The drop, for real.
+    let (x, y, w, h) = app.window_rect().await?;
+    let centre = ((x + w / 2) as i64, (y + h / 2) as i64);
+    let drag = PathBuf::from(env!("CARGO_BIN_EXE_owi-drag-source"));
+    let mut source = DragSource::start(&drag, &screen, &export, ((x + w) as i64 + 60, 80))?;
+    drag_onto(&screen, &mut source, &app, centre).await?;
+    app.wait_for(".overlay.ok").await?;
+    app.record_frames().await?;
+    app.take_frames().await?;
+    screen.release()?;
+    let dropped = Instant::now();
+    app.wait_for("#progress-title").await?;
+    let feedback = dropped.elapsed();
+    let mut reading = Vec::new();
+    while app
+        .client()
+        .find(owi_e2e::fantoccini::Locator::Css("#progress-title"))
+        .await
+        .is_ok()
+    {
+        reading.push(app.press_shift().await?);
+    }
+    app.wait_for("section[aria-label='At a glance']").await?;
+    let preview = dropped.elapsed();
+    let reading_frames = app.take_frames().await?;
+    app.screenshot("1-summary-after-drop").await?;
+    println!("\ndrop → progress shown: {} ms", feedback.as_millis());
+    println!(
+        "drop → first preview (summary): {:.1} s",
+        preview.as_secs_f64()
+    );
+    println!("key press handled, while reading: {}", spread(&reading));
+    println!("frame gaps while reading: {}", frames(&reading_frames));
+    report_memory("after reading", memory_of(&binary, &marker));
+
+    // Send to the bundled server.
+    app.click("#tab-send").await?;
+    app.click_button("Connect").await?;
+    app.wait_for(".connected").await?;
+    app.click_button("New user…").await?;
+    app.fill("First name", "Bench").await?;
+    app.fill("Email", "bench@example.com").await?;
+    app.click_button("Create").await?;
+    app.wait_for("input[name='user']:checked").await?;
+    app.take_frames().await?;
+    app.click_button("Send to Open Wearables").await?;
+    let sending_started = Instant::now();
+    let mut sending = Vec::new();
+    loop {
+        let result = app
+            .client()
+            .find(owi_e2e::fantoccini::Locator::Css(".watch .result"))
+            .await;
+        if result.is_ok() {
+            break;
+        }
+        if app
+            .client()
+            .find(owi_e2e::fantoccini::Locator::Css(".failure"))
+            .await
+            .is_ok()
+        {
+            app.screenshot("send-failed").await?;
+            return Err("the upload failed: see the screenshot send-failed.png".into());
+        }
+        if sending_started.elapsed() > Duration::from_secs(900) {
+            return Err("the upload took more than 15 minutes".into());
+        }
+        sending.push(app.press_shift().await?);
+    }
+    let sent = sending_started.elapsed();
+    let sending_frames = app.take_frames().await?;
+    let outcome = app
+        .wait_for_text(".watch .result", |t| !t.is_empty())
+        .await?;
+    app.screenshot("2-imported").await?;
+    println!(
+        "\nsend and server import: {:.1} s ({outcome})",
+        sent.as_secs_f64()
+    );
+    println!(
+        "key press handled, while sending and importing: {}",
+        spread(&sending)
+    );
+    println!(
+        "frame gaps while sending and importing: {}",
+        frames(&sending_frames)
+    );
+    report_memory("after sending", memory_of(&binary, &marker));
+
+    // Re-opening the export read before.
+    app.click_button("All exports").await?;
+    app.wait_for("#recent-title").await?;
+    let again = Instant::now();
+    app.click("section.recent li button").await?;
+    app.wait_for("section[aria-label='At a glance']").await?;
+    println!(
+        "\nre-open the export read before → summary: {} ms",
+        again.elapsed().as_millis()
+    );
+    app.close().await?;
+    println!("screenshots: {}", shots.display());
+    Ok(())
+}
+
+/// The same sample as the CLI benches (same spec and folder), so it is
+/// generated once for all of them.
+fn bench_export() -> Result<PathBuf> {
+    let records: u64 = std::env::var("OWI_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000_000);
+    let dir = std::env::var_os("OWI_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
+        .join(format!("sample-{records}"));
+    let spec = SampleSpec {
+        records,
+        workouts: (records / 1500).max(10),
+        seed: 7,
+        locale: "en_US".into(),
+        zip: true,
+        junk_values: 0,
+    };
+    if !dir.join("manifest.json").exists() {
+        println!(
+            "generating a sample of {records} records in {} …",
+            dir.display()
+        );
+    }
+    let manifest = owi_sample::generate_once(&spec, &dir)?;
+    manifest
+        .zip_path
+        .ok_or_else(|| "the sample has no zip".into())
+}
+
+fn xml_bytes(zip: &Path) -> Result<u64> {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(zip.with_file_name("manifest.json"))?)?;
+    Ok(manifest["manifest"]["xml_bytes"].as_u64().unwrap_or(0))
+}
+
+fn text(path: &Path) -> Result<&str> {
+    path.to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", path.display()).into())
+}
+
+async fn key_latencies(app: &App, n: usize) -> Result<Vec<Duration>> {
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        all.push(app.press_shift().await?);
+    }
+    Ok(all)
+}
+
+fn spread(samples: &[Duration]) -> String {
+    let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
+    summary(&mut ms)
+}
+
+fn frames(gaps: &[f64]) -> String {
+    let mut ms = gaps.to_vec();
+    let late = ms.iter().filter(|g| **g > 50.0).count();
+    format!("{}; {late} frames later than 50 ms", summary(&mut ms))
+}
+
+fn summary(ms: &mut [f64]) -> String {
+    if ms.is_empty() {
+        return "no samples".into();
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "n={} median {:.0} ms, p95 {:.0} ms, max {:.0} ms",
+        ms.len(),
+        at(0.5),
+        at(0.95),
+        at(1.0)
+    )
+}
+
+fn report_memory(when: &str, memory: Option<Memory>) {
+    match memory {
+        Some(m) => println!(
+            "memory {when}: app {} MB (peak {} MB), WebKit processes {} MB",
+            m.app_rss_kb / 1024,
+            m.app_peak_kb / 1024,
+            m.children_rss_kb / 1024
+        ),
+        None => println!("memory {when}: the app's process was not found"),
+    }
+}

@@ -1,0 +1,237 @@
+//! The desktop app end to end, in a real window: the built app under Xvfb,
+//! driven through tauri-driver and WebKitWebDriver, with the bundled server
+//! it starts itself. Screenshots of each main screen land in
+//! `<target>/e2e/` (or `OWI_E2E_OUT`) for a reviewer.
+//!
+//! These need the release build with the UI embedded, which `scripts/test.sh`
+//! makes (`tauri build`) before running them with `--ignored`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use owi_e2e::fantoccini::Locator;
+use owi_e2e::{App, DragSource, Driver, Result, Screen, drag_onto, output_dir};
+use owi_sample::{SampleManifest, SampleSpec};
+
+fn sample(dir: &Path, records: u64, workouts: u64, locale: &str) -> SampleManifest {
+    let spec = SampleSpec {
+        records,
+        workouts,
+        seed: 11,
+        locale: locale.into(),
+        zip: true,
+        ..SampleSpec::default()
+    };
+    match owi_sample::generate(&spec, dir) {
+        Ok(manifest) => manifest,
+        Err(e) => panic!("generating a sample export in {}: {e}", dir.display()),
+    }
+}
+
+fn zip_of(manifest: &SampleManifest) -> PathBuf {
+    match &manifest.zip_path {
+        Some(zip) => zip.clone(),
+        None => panic!("the sample was asked for as a zip"),
+    }
+}
+
+fn arg(path: &Path) -> &str {
+    match path.to_str() {
+        Some(s) => s,
+        None => panic!("{} is not UTF-8", path.display()),
+    }
+}
+
+fn en_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
+async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| owi_e2e::Error::Setup(e.to_string()))?;
+    // A French phone names the XML inside the zip in French.
+    let manifest = sample(&dir.path().join("sample"), 20_000, 40, "fr_FR");
+    let zip = zip_of(&manifest);
+    let data = dir.path().join("app");
+    let shots = output_dir().join("screens");
+
+    let screen = Screen::start(1600, 900)?;
+    let driver = Driver::start(&screen)?;
+    // "Open with…": the export comes as the command-line argument.
+    let app = App::launch(&driver, &["--data-dir", arg(&data), arg(&zip)], &shots).await?;
+
+    // The summary of the export read from the command line.
+    app.wait_for("section[aria-label='At a glance']").await?;
+    let file = app
+        .wait_for_text("header .current strong", |t| !t.is_empty())
+        .await?;
+    assert_eq!(file, "export.zip");
+    app.screenshot("1-summary").await?;
+
+    // The workouts table fills with every workout of the export.
+    app.click("#tab-workouts").await?;
+    let expected = format!("{} workouts", en_count(manifest.workouts));
+    app.wait_for_text(".workouts .count", |t| t == expected)
+        .await?;
+    let grid = app.wait_for("[role='grid']").await?;
+    let rows = grid.attr("aria-rowcount").await.ok().flatten();
+    assert_eq!(
+        rows,
+        Some((manifest.workouts + 1).to_string()),
+        "the grid's row count"
+    );
+
+    // Open the third workout: the pane shows that one.
+    let row = app.wait_for("[role='row'][aria-rowindex='4']").await?;
+    let kind = row
+        .find(Locator::Css("[data-col='activity_type']"))
+        .await
+        .map_err(|e| owi_e2e::Error::Setup(format!("the row's type cell: {e}")))?
+        .prop("textContent")
+        .await
+        .map_err(|e| owi_e2e::Error::Setup(format!("the row's type: {e}")))?
+        .unwrap_or_default();
+    assert!(!kind.is_empty(), "the third row has a type");
+    row.click()
+        .await
+        .map_err(|e| owi_e2e::Error::Setup(format!("clicking the row: {e}")))?;
+    app.wait_for("[role='row'][aria-rowindex='4'][aria-selected='true']")
+        .await?;
+    app.wait_for_text("aside[aria-label='Workout details'] h2", |t| t == kind)
+        .await?;
+    app.wait_for("aside[aria-label='Workout details'] dl")
+        .await?;
+    app.screenshot("2-workouts").await?;
+
+    app.click("#tab-charts").await?;
+    app.wait_for(".chart canvas").await?;
+    app.screenshot("3-charts").await?;
+
+    app.click("#tab-server").await?;
+    app.wait_for("#imported-title").await?;
+    let lead = app
+        .wait_for_text(".server .lead", |t| t.contains("will import"))
+        .await?;
+    // "… will import 19,655 records and 40 workouts from this export …"
+    let promised: u64 = lead
+        .split_whitespace()
+        .filter_map(|w| w.replace(',', "").parse::<u64>().ok())
+        .take(2)
+        .sum();
+    assert!(
+        lead.contains(&format!("{} workouts", en_count(manifest.workouts))),
+        "{lead}"
+    );
+    app.screenshot("4-what-gets-imported").await?;
+
+    // Connect to the bundled server (the default choice) and make a user.
+    app.click("#tab-send").await?;
+    app.wait_for("input[name='where'][value='local']:checked")
+        .await?;
+    app.click_button("Connect").await?;
+    app.wait_for(".connected").await?;
+    app.click_button("New user…").await?;
+    app.fill("First name", "Ada").await?;
+    app.fill("Last name", "Lovelace").await?;
+    app.fill("Email", "ada@example.com").await?;
+    app.click_button("Create").await?;
+    app.wait_for("input[name='user']:checked").await?;
+    app.screenshot("5-connected").await?;
+
+    // Send, and watch the server import it: its count matches the preview's.
+    app.click_button("Send to Open Wearables").await?;
+    let n = en_count(manifest.workouts);
+    let done = format!("{n} of {n} workouts imported");
+    app.wait_for_text(".watch .result", |t| t == done).await?;
+    let stages = app.wait_for_text("ol.stages", |t| !t.is_empty()).await?;
+    assert!(
+        stages.lines().count() >= 1,
+        "the server's stages are listed: {stages:?}"
+    );
+    app.screenshot("6-imported").await?;
+
+    // The history has the upload: every record and workout the preview
+    // promised was imported.
+    app.click_button("History").await?;
+    let outcome = app
+        .wait_for_text("section.history tbody tr td:last-child", |t| !t.is_empty())
+        .await?;
+    assert_eq!(outcome, format!("imported: {} items", en_count(promised)));
+    app.screenshot("7-history").await?;
+
+    app.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
+async fn a_file_dropped_on_the_window_is_refused_or_opened() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| owi_e2e::Error::Setup(e.to_string()))?;
+    let manifest = sample(&dir.path().join("sample"), 3_000, 6, "en_US");
+    let zip = zip_of(&manifest);
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not an export").map_err(|e| owi_e2e::Error::Setup(e.to_string()))?;
+    let data = dir.path().join("app");
+    let shots = output_dir().join("screens");
+    let drag_source = PathBuf::from(env!("CARGO_BIN_EXE_owi-drag-source"));
+
+    let screen = Screen::start(1600, 900)?;
+    let driver = Driver::start(&screen)?;
+    let app = App::launch(&driver, &["--data-dir", arg(&data)], &shots).await?;
+    app.wait_for("#drop-title").await?;
+    let (x, y, w, h) = app.window_rect().await?;
+    let centre = ((x + w / 2) as i64, (y + h / 2) as i64);
+    // The drag sources sit right of the app's window, off it.
+    let beside = ((x + w) as i64 + 60, y as i64 + 80);
+
+    // A wrong file: refused while it hovers, with the reason, and again when dropped.
+    let mut wrong = DragSource::start(&drag_source, &screen, &notes, beside)?;
+    drag_onto(&screen, &mut wrong, &app, centre).await?;
+    app.wait_for(".overlay.refused").await?;
+    app.screenshot("drop-1-refused-while-hovering").await?;
+    screen.release()?;
+    let reason = app
+        .wait_for_text(".banner.error span", |t| !t.is_empty())
+        .await?;
+    assert!(
+        reason.contains("notes.txt") && reason.contains("neither a zip archive nor an XML file"),
+        "the refusal names the file and why: {reason:?}"
+    );
+    drop(wrong);
+
+    // The export: "release to open" while it hovers, then it opens.
+    let mut good = DragSource::start(&drag_source, &screen, &zip, beside)?;
+    drag_onto(&screen, &mut good, &app, centre).await?;
+    app.wait_for(".overlay.ok").await?;
+    app.screenshot("drop-2-export-hovering").await?;
+    screen.release()?;
+    assert!(
+        good.said("drag-end", Duration::from_secs(30)),
+        "the drag ended"
+    );
+    app.wait_for("section[aria-label='At a glance']").await?;
+    let file = app
+        .wait_for_text("header .current strong", |t| !t.is_empty())
+        .await?;
+    assert_eq!(file, "export.zip");
+    // The refusal of the wrong file is gone once a good one is dropped.
+    assert!(
+        app.client()
+            .find(Locator::Css(".banner.error"))
+            .await
+            .is_err()
+    );
+    app.screenshot("drop-3-opened").await?;
+
+    app.close().await?;
+    Ok(())
+}
