@@ -25,10 +25,29 @@ struct Running {
     url: String,
     /// The server's data directory (its databases, for checking the end state).
     dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    config: ServerConfig,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), owi_server::Error>>>,
 }
 
 impl Running {
+    /// Stops the server, waits until it has let go of its port and
+    /// databases, and starts it again on the same data and address: a
+    /// reboot, or the app that bundles it quitting and starting again.
+    async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        let addr = self.url.trim_start_matches("http://");
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let (stop, task) = serve(self.config.clone(), listener);
+        self.stop = Some(stop);
+        self.task = Some(task);
+    }
+
     /// The object the embedded store holds under a name ending `name`.
     fn object(&self, name: &str) -> Option<Vec<u8>> {
         fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
@@ -61,18 +80,30 @@ async fn server_with(configure: impl FnOnce(&mut ServerConfig)) -> Running {
     config.admin_password = Some(PASSWORD.into());
     config.api_key = Some(API_KEY.into());
     configure(&mut config);
-    let server = Server::open(config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(listener, async {
-        let _ = stopped.await;
-    }));
+    let (stop, task) = serve(config.clone(), listener);
     Running {
         url,
         dir,
-        _stop: stop,
+        config,
+        stop: Some(stop),
+        task: Some(task),
     }
+}
+
+type Serving = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), owi_server::Error>>,
+);
+
+fn serve(config: ServerConfig, listener: tokio::net::TcpListener) -> Serving {
+    let server = Server::open(config).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(listener, async {
+        let _ = stopped.await;
+    }));
+    (stop, task)
 }
 
 fn key(k: &str) -> Credentials {

@@ -33,6 +33,13 @@ export class Online {
   connecting = $state(false);
   users: User[] = $state([]);
   usersTotal = $state(0);
+  /** Whether the server has more users for the current search. */
+  usersHasNext = $state(false);
+  private usersPage = 0;
+  private usersSearch = "";
+  private usersAsked = 0;
+  /** Every user seen this session, by id: history rows name them. */
+  private known = new Map<string, User>();
   user: User | null = $state(null);
   running: Running | null = $state(null);
   /** The last import's events folded, kept after it ends for the result. */
@@ -98,13 +105,36 @@ export class Online {
   }
 
   async searchUsers(search: string): Promise<void> {
+    await this.loadUsers(search.trim(), 1);
+  }
+
+  /** The next page of the current search, after the ones shown. */
+  async moreUsers(): Promise<void> {
+    if (this.usersHasNext) await this.loadUsers(this.usersSearch, this.usersPage + 1);
+  }
+
+  private async loadUsers(search: string, pageNumber: number): Promise<void> {
+    // Only the latest question's answer counts (a fast typist asks many).
+    const asked = ++this.usersAsked;
     try {
-      const page = await this.backend.listUsers(search.trim() || null, 1);
-      this.users = page.items;
+      const page = await this.backend.listUsers(search || null, pageNumber);
+      if (asked !== this.usersAsked) return;
+      for (const u of page.items) this.known.set(u.id, u);
+      const fresh = page.items.filter((u) => pageNumber === 1 || !this.users.some((x) => x.id === u.id));
+      this.users = pageNumber === 1 ? fresh : [...this.users, ...fresh];
       this.usersTotal = page.total;
+      this.usersHasNext = page.has_next;
+      this.usersPage = page.page;
+      this.usersSearch = search;
     } catch (e) {
-      this.fail(e);
+      if (asked === this.usersAsked) this.fail(e);
     }
+  }
+
+  /** A user's name as people know it, or their id when not seen this session. */
+  userName(id: string): string {
+    const u = this.known.get(id);
+    return u ? userLabel(u) : id;
   }
 
   async createUser(firstName: string, lastName: string, email: string): Promise<void> {
@@ -115,6 +145,7 @@ export class Online {
         last_name: blank(lastName),
         email: blank(email),
       });
+      this.known.set(user.id, user);
       this.users = [user, ...this.users.filter((u) => u.id !== user.id)];
       this.user = user;
     } catch (e) {
@@ -186,6 +217,12 @@ export class Online {
     this.error = asCommandError(e);
     if (this.error.kind === "not_connected") this.connection = null;
   }
+}
+
+/** "Ada Lovelace <ada@example.com>", "Ada Lovelace", the email, or the id. */
+export function userLabel(u: Pick<User, "id" | "first_name" | "last_name" | "email">): string {
+  const n = [u.first_name, u.last_name].filter((x) => x).join(" ");
+  return n ? (u.email ? `${n} <${u.email}>` : n) : (u.email ?? u.id);
 }
 
 /** What to do about an error, in plain words, for the ones a person can act on. */

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { Channel } from "@tauri-apps/api/core";
 import { tauriBackend } from "../ipc";
-import { Online, advice } from "../lib/online.svelte";
+import { Online, advice, userLabel } from "../lib/online.svelte";
 import type { ImportEvent } from "../bindings/ImportEvent";
 
 afterEach(() => clearMocks());
@@ -53,6 +53,42 @@ describe("the online state", () => {
     const sent = calls.find(([c]) => c === "start_import")?.[1] as Record<string, unknown>;
     expect(sent).toMatchObject({ export_id: 3, user_id: "u1", method: "auto", clean: true });
     expect(calls.map(([c]) => c)).toContain("upload_history");
+  });
+
+  it("pages through users, keeps only the latest search's answer, and names users in history", async () => {
+    const people = Array.from({ length: 5 }, (_, i) => ({ ...ada, id: `u${i}`, first_name: `P${i}`, last_name: null }));
+    const asked: [string | undefined, number][] = [];
+    let releaseSlow: (() => void) | null = null;
+    mockIPC(async (cmd, args) => {
+      if (cmd !== "list_users") return null;
+      const { request } = args as { request: { search?: string; page: number } };
+      asked.push([request.search, request.page]);
+      if (request.search === "slow") await new Promise<void>((resolve) => (releaseSlow = resolve));
+      const matching = request.search === "P4" ? people.slice(4) : people;
+      const items = matching.slice((request.page - 1) * 2, request.page * 2);
+      return { items, total: matching.length, page: request.page, pages: 3, has_next: request.page * 2 < matching.length };
+    });
+    const online = new Online(tauriBackend, () => 0);
+    await online.searchUsers("");
+    expect(online.users.map((u) => u.id)).toEqual(["u0", "u1"]);
+    expect(online.usersHasNext).toBe(true);
+    await online.moreUsers();
+    await online.moreUsers();
+    expect(online.users.map((u) => u.id)).toEqual(["u0", "u1", "u2", "u3", "u4"]);
+    expect(online.usersHasNext).toBe(false);
+    await online.moreUsers();
+    expect(asked).toEqual([[undefined, 1], [undefined, 2], [undefined, 3]]);
+
+    // A slow answer to an older search does not overwrite a newer one.
+    const slow = online.searchUsers("slow");
+    await online.searchUsers("P4");
+    (releaseSlow as (() => void) | null)?.();
+    await slow;
+    expect(online.users.map((u) => u.id)).toEqual(["u4"]);
+
+    expect(online.userName("u3")).toBe("P3");
+    expect(online.userName("unknown-id")).toBe("unknown-id");
+    expect(userLabel({ id: "x", first_name: null, last_name: null, email: "e@x.org" })).toBe("e@x.org");
   });
 
   it("sends the password once and shows a refused login with what to do", async () => {

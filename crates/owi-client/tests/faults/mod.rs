@@ -468,12 +468,24 @@ async fn a_cancel_after_the_upload_is_committed_reports_what_the_server_has() {
 /// once.
 #[tokio::test]
 async fn a_multipart_upload_cut_off_by_a_dying_process_resumes_from_its_stored_parts() {
+    dying_process_resumes(false).await;
+}
+
+/// The same, with the server restarted in between, as when the desktop app
+/// that bundles it quits mid-upload and is started again: the upload and
+/// its parts outlive the server process.
+#[tokio::test]
+async fn a_multipart_upload_resumes_after_the_server_restarted_too() {
+    dying_process_resumes(true).await;
+}
+
+async fn dying_process_resumes(restart_server: bool) {
     use std::sync::{Arc, Mutex};
 
     use owi_client::{ImportRequest, Importer, Step};
     use owi_store::Store;
 
-    let rig = rig(|_| {}, Timeouts::default()).await;
+    let mut rig = rig(|_| {}, Timeouts::default()).await;
     let export = export(Size::Large);
     let db = tempfile::tempdir().unwrap();
     let db_path = db.path().join("owi.sqlite");
@@ -519,6 +531,12 @@ async fn a_multipart_upload_cut_off_by_a_dying_process_resumes_from_its_stored_p
     }
     drop(first);
     assert_eq!(multiparts(rig.dir(), &rig.user), ["pending"]);
+    if restart_server {
+        // The held part 3 must not hold the old server up.
+        stuck.open();
+        rig.server.restart().await;
+        assert_eq!(multiparts(rig.dir(), &rig.user), ["pending"]);
+    }
 
     let steps = Mutex::new(Vec::new());
     let keep = |step: &Step| steps.lock().unwrap().push(step.clone());
@@ -566,7 +584,11 @@ async fn a_multipart_upload_cut_off_by_a_dying_process_resumes_from_its_stored_p
     );
     assert!(next.interrupted(&export.path, &rig.user).unwrap().is_none());
     rig.proxy.tally(
-        "multipart, process killed",
+        if restart_server {
+            "multipart, process killed, server restarted"
+        } else {
+            "multipart, process killed"
+        },
         "resumed from 2 stored parts, imported once",
     );
 }
