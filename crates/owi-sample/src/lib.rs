@@ -193,6 +193,36 @@ pub fn generate_once(spec: &SampleSpec, out_dir: &Path) -> Result<SampleManifest
     Ok(cached.manifest)
 }
 
+/// The benchmarks' shared sample: `OWI_BENCH_RECORDS` records (default
+/// 3,000,000, about 1 GB of XML) with one workout per 1,500, zipped,
+/// generated once into `target/bench-data/` (or `OWI_BENCH_DIR`) and reused
+/// by every benchmark of the workspace.
+pub fn bench_sample() -> Result<SampleManifest, Error> {
+    let records: u64 = std::env::var("OWI_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000_000);
+    let dir = std::env::var_os("OWI_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
+        .join(format!("sample-{records}"));
+    let spec = SampleSpec {
+        records,
+        workouts: (records / 1500).max(10),
+        seed: 7,
+        locale: "en_US".into(),
+        zip: true,
+        junk_values: 0,
+    };
+    if !dir.join("manifest.json").exists() {
+        eprintln!(
+            "generating a sample of {records} records in {} …",
+            dir.display()
+        );
+    }
+    generate_once(&spec, &dir)
+}
+
 /// The file name Apple gives the main XML for `locale` (the language part
 /// decides, Chinese also looks at the script/region).
 pub fn localized_export_name(locale: &str) -> &'static str {

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use owi_e2e::{
     App, DragSource, Driver, Memory, Screen, app_binary, drag_onto, memory_of, output_dir,
 };
-use owi_sample::SampleSpec;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -34,7 +33,7 @@ async fn main() {
 
 async fn run() -> Result<()> {
     let binary = app_binary()?;
-    let export = bench_export()?;
+    let (export, xml_bytes) = bench_export()?;
     let work = tempfile::tempdir()?;
     let shots = output_dir().join("bench");
     let screen = Screen::start(1600, 900)?;
@@ -43,7 +42,7 @@ async fn run() -> Result<()> {
     println!(
         "export: {} ({:.0} MB of XML, {:.0} MB zipped)",
         export.display(),
-        xml_bytes(&export)? as f64 / 1e6,
+        xml_bytes as f64 / 1e6,
         std::fs::metadata(&export)?.len() as f64 / 1e6
     );
 
@@ -173,41 +172,11 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
-/// The same sample as the CLI benches (same spec and folder), so it is
-/// generated once for all of them.
-fn bench_export() -> Result<PathBuf> {
-    let records: u64 = std::env::var("OWI_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000_000);
-    let dir = std::env::var_os("OWI_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
-        .join(format!("sample-{records}"));
-    let spec = SampleSpec {
-        records,
-        workouts: (records / 1500).max(10),
-        seed: 7,
-        locale: "en_US".into(),
-        zip: true,
-        junk_values: 0,
-    };
-    if !dir.join("manifest.json").exists() {
-        println!(
-            "generating a sample of {records} records in {} …",
-            dir.display()
-        );
-    }
-    let manifest = owi_sample::generate_once(&spec, &dir)?;
-    manifest
-        .zip_path
-        .ok_or_else(|| "the sample has no zip".into())
-}
-
-fn xml_bytes(zip: &Path) -> Result<u64> {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(zip.with_file_name("manifest.json"))?)?;
-    Ok(manifest["manifest"]["xml_bytes"].as_u64().unwrap_or(0))
+/// The CLI benches' sample (generated once for all of them).
+fn bench_export() -> Result<(PathBuf, u64)> {
+    let manifest = owi_sample::bench_sample()?;
+    let zip = manifest.zip_path.ok_or("the sample has no zip")?;
+    Ok((zip, manifest.xml_bytes))
 }
 
 fn text(path: &Path) -> Result<&str> {

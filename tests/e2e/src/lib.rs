@@ -184,6 +184,11 @@ pub struct Driver {
 
 impl Driver {
     pub fn start(screen: &Screen) -> Result<Driver> {
+        Driver::start_with(screen, &[])
+    }
+
+    /// With extra environment for the apps it starts (a theme, say).
+    pub fn start_with(screen: &Screen, env: &[(&str, &str)]) -> Result<Driver> {
         let port = free_port()?;
         let native = free_port()?;
         let child = Command::new("tauri-driver")
@@ -193,6 +198,7 @@ impl Driver {
                 "--native-port",
                 &native.to_string(),
             ])
+            .envs(env.iter().copied())
             .env("DISPLAY", screen.display())
             // No accessibility bus under Xvfb: without this GTK waits for one.
             .env("NO_AT_BRIDGE", "1")
@@ -299,13 +305,22 @@ impl App {
 
     /// Waits for an element matching `css` to exist.
     pub async fn wait_for(&self, css: &str) -> Result<Element> {
+        self.wait_locator(Locator::Css(css), || format!("`{css}`"))
+            .await
+    }
+
+    async fn wait_locator(
+        &self,
+        locator: Locator<'_>,
+        what: impl FnOnce() -> String,
+    ) -> Result<Element> {
         self.client
             .wait()
             .at_most(PATIENCE)
             .every(Duration::from_millis(50))
-            .for_element(Locator::Css(css))
+            .for_element(locator)
             .await
-            .map_err(|_| Error::Timeout(format!("`{css}`")))
+            .map_err(|_| Error::Timeout(what()))
     }
 
     /// Waits until the text of the first element matching `css` satisfies
@@ -334,13 +349,8 @@ impl App {
     pub async fn click_button(&self, label: &str) -> Result<()> {
         let xpath = format!("//button[normalize-space(.)={}]", xpath_literal(label));
         let button = self
-            .client
-            .wait()
-            .at_most(PATIENCE)
-            .every(Duration::from_millis(50))
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .map_err(|_| Error::Timeout(format!("a button {label:?}")))?;
+            .wait_locator(Locator::XPath(&xpath), || format!("a button {label:?}"))
+            .await?;
         button.click().await.context(format!("clicking {label:?}"))
     }
 
@@ -356,13 +366,10 @@ impl App {
             xpath_literal(label)
         );
         let field = self
-            .client
-            .wait()
-            .at_most(PATIENCE)
-            .every(Duration::from_millis(50))
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .map_err(|_| Error::Timeout(format!("a field labelled {label:?}")))?;
+            .wait_locator(Locator::XPath(&xpath), || {
+                format!("a field labelled {label:?}")
+            })
+            .await?;
         field
             .send_keys(text)
             .await

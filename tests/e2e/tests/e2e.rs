@@ -35,6 +35,45 @@ fn zip_of(manifest: &SampleManifest) -> PathBuf {
     }
 }
 
+/// What each test sets up: a sample export, a screen, and a driver that
+/// starts the app with its own data folder.
+struct Stage {
+    manifest: SampleManifest,
+    zip: PathBuf,
+    // Stopped before the screen it draws on.
+    driver: Driver,
+    screen: Screen,
+    dir: tempfile::TempDir,
+}
+
+impl Stage {
+    fn new(records: u64, workouts: u64, locale: &str, env: &[(&str, &str)]) -> Result<Stage> {
+        let dir = tempfile::tempdir().map_err(|e| owi_e2e::Error::Setup(e.to_string()))?;
+        let manifest = sample(&dir.path().join("sample"), records, workouts, locale);
+        let zip = zip_of(&manifest);
+        let screen = Screen::start(1600, 900)?;
+        let driver = Driver::start_with(&screen, env)?;
+        Ok(Stage {
+            manifest,
+            zip,
+            driver,
+            screen,
+            dir,
+        })
+    }
+
+    /// The app, with the sample passed on its command line ("Open with…")
+    /// or not.
+    async fn launch(&self, open_sample: bool) -> Result<App> {
+        let data = self.dir.path().join("app");
+        let mut args = vec!["--data-dir", arg(&data)];
+        if open_sample {
+            args.push(arg(&self.zip));
+        }
+        App::launch(&self.driver, &args, &output_dir().join("screens")).await
+    }
+}
+
 fn arg(path: &Path) -> &str {
     match path.to_str() {
         Some(s) => s,
@@ -57,17 +96,11 @@ fn en_count(n: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
 async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| owi_e2e::Error::Setup(e.to_string()))?;
     // A French phone names the XML inside the zip in French.
-    let manifest = sample(&dir.path().join("sample"), 20_000, 40, "fr_FR");
-    let zip = zip_of(&manifest);
-    let data = dir.path().join("app");
-    let shots = output_dir().join("screens");
-
-    let screen = Screen::start(1600, 900)?;
-    let driver = Driver::start(&screen)?;
+    let stage = Stage::new(20_000, 40, "fr_FR", &[])?;
+    let manifest = &stage.manifest;
     // "Open with…": the export comes as the command-line argument.
-    let app = App::launch(&driver, &["--data-dir", arg(&data), arg(&zip)], &shots).await?;
+    let app = stage.launch(true).await?;
 
     // The summary of the export read from the command line.
     app.wait_for("section[aria-label='At a glance']").await?;
@@ -140,6 +173,11 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
     app.click_button("Connect").await?;
     app.wait_for(".connected").await?;
     app.click_button("New user…").await?;
+    // The form takes the keyboard where typing starts.
+    let focused = app
+        .script("return document.activeElement?.closest('label')?.textContent.trim() ?? null")
+        .await?;
+    assert_eq!(focused, "First name", "focus after New user…");
     app.fill("First name", "Ada").await?;
     app.fill("Last name", "Lovelace").await?;
     app.fill("Email", "ada@example.com").await?;
@@ -175,18 +213,12 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
 async fn a_file_dropped_on_the_window_is_refused_or_opened() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| owi_e2e::Error::Setup(e.to_string()))?;
-    let manifest = sample(&dir.path().join("sample"), 3_000, 6, "en_US");
-    let zip = zip_of(&manifest);
-    let notes = dir.path().join("notes.txt");
+    let stage = Stage::new(3_000, 6, "en_US", &[])?;
+    let (screen, zip) = (&stage.screen, &stage.zip);
+    let notes = stage.dir.path().join("notes.txt");
     std::fs::write(&notes, "not an export").map_err(|e| owi_e2e::Error::Setup(e.to_string()))?;
-    let data = dir.path().join("app");
-    let shots = output_dir().join("screens");
     let drag_source = PathBuf::from(env!("CARGO_BIN_EXE_owi-drag-source"));
-
-    let screen = Screen::start(1600, 900)?;
-    let driver = Driver::start(&screen)?;
-    let app = App::launch(&driver, &["--data-dir", arg(&data)], &shots).await?;
+    let app = stage.launch(false).await?;
     app.wait_for("#drop-title").await?;
     let (x, y, w, h) = app.window_rect().await?;
     let centre = ((x + w / 2) as i64, (y + h / 2) as i64);
@@ -194,8 +226,8 @@ async fn a_file_dropped_on_the_window_is_refused_or_opened() -> Result<()> {
     let beside = ((x + w) as i64 + 60, y as i64 + 80);
 
     // A wrong file: refused while it hovers, with the reason, and again when dropped.
-    let mut wrong = DragSource::start(&drag_source, &screen, &notes, beside)?;
-    drag_onto(&screen, &mut wrong, &app, centre).await?;
+    let mut wrong = DragSource::start(&drag_source, screen, &notes, beside)?;
+    drag_onto(screen, &mut wrong, &app, centre).await?;
     app.wait_for(".overlay.refused").await?;
     app.screenshot("drop-1-refused-while-hovering").await?;
     screen.release()?;
@@ -209,8 +241,8 @@ async fn a_file_dropped_on_the_window_is_refused_or_opened() -> Result<()> {
     drop(wrong);
 
     // The export: "release to open" while it hovers, then it opens.
-    let mut good = DragSource::start(&drag_source, &screen, &zip, beside)?;
-    drag_onto(&screen, &mut good, &app, centre).await?;
+    let mut good = DragSource::start(&drag_source, screen, zip, beside)?;
+    drag_onto(screen, &mut good, &app, centre).await?;
     app.wait_for(".overlay.ok").await?;
     app.screenshot("drop-2-export-hovering").await?;
     screen.release()?;
@@ -234,4 +266,60 @@ async fn a_file_dropped_on_the_window_is_refused_or_opened() -> Result<()> {
 
     app.close().await?;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
+async fn the_dark_theme_is_followed_and_readable() -> Result<()> {
+    // A person who chose a dark desktop theme.
+    let stage = Stage::new(5_000, 12, "en_US", &[("GTK_THEME", "Adwaita:dark")])?;
+    let app = stage.launch(true).await?;
+    app.wait_for("section[aria-label='At a glance']").await?;
+    let colours = app
+        .script(
+            "const css = (el, p) => getComputedStyle(el)[p];\n\
+             const body = document.body;\n\
+             const strong = document.querySelector('header .current strong');\n\
+             return [css(body, 'backgroundColor'), css(strong, 'color')];",
+        )
+        .await?;
+    let [background, text] = [0, 1].map(|i| luminance(colours[i].as_str().unwrap_or("")));
+    assert!(background < 0.1, "a dark background: {colours}");
+    assert!(
+        (text + 0.05) / (background + 0.05) >= 7.0,
+        "text readable on it (WCAG AAA contrast): {colours}"
+    );
+    app.screenshot("dark-1-summary").await?;
+    app.click("#tab-workouts").await?;
+    app.wait_for("[role='row'][aria-rowindex='2']").await?;
+    app.screenshot("dark-2-workouts").await?;
+    app.click("#tab-send").await?;
+    app.wait_for("#connect-title").await?;
+    app.screenshot("dark-3-send").await?;
+    app.close().await?;
+    Ok(())
+}
+
+/// The relative luminance (WCAG) of a CSS `rgb(r, g, b)` colour.
+fn luminance(css: &str) -> f64 {
+    let channels: Vec<f64> = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .take(3)
+        .filter_map(|c| c.trim().parse::<f64>().ok())
+        .map(|c| {
+            let c = c / 255.0;
+            if c <= 0.03928 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        })
+        .collect();
+    match channels[..] {
+        [r, g, b] => 0.2126 * r + 0.7152 * g + 0.0722 * b,
+        _ => panic!("not an rgb() colour: {css:?}"),
+    }
 }

@@ -25,37 +25,19 @@ pub struct BenchExport {
 }
 
 pub fn bench_export() -> Result<BenchExport> {
-    let records: u64 = std::env::var("OWI_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3_000_000);
-    let workouts = (records / 1500).max(10);
-    let dir = std::env::var_os("OWI_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data"))
-        .join(format!("sample-{records}"));
-    let spec = owi_sample::SampleSpec {
-        records,
-        workouts,
-        seed: 7,
-        locale: "en_US".into(),
-        zip: true,
-        junk_values: 0,
-    };
-    if !dir.join("manifest.json").exists() {
-        println!(
-            "generating a sample of {records} records in {} …",
-            dir.display()
-        );
-    }
-    let manifest = owi_sample::generate_once(&spec, &dir)?;
+    let manifest = owi_sample::bench_sample()?;
     Ok(BenchExport {
+        dir: manifest
+            .xml_path
+            .ancestors()
+            .nth(2)
+            .ok_or("the sample's XML is not in its folder")?
+            .to_path_buf(),
         xml: manifest.xml_path,
         zip: manifest.zip_path.ok_or("the sample has no zip")?,
         xml_bytes: manifest.xml_bytes,
-        dir,
-        records,
-        workouts,
+        records: manifest.records,
+        workouts: manifest.workouts,
     })
 }
 
