@@ -64,8 +64,11 @@ async fn run() -> Result<()> {
     let app = App::launch(&driver, &["--data-dir", &marker], &shots).await?;
     app.wait_for("#drop-title").await?;
     report_memory("idle, nothing open", memory_of(&binary, &marker));
-    let idle = key_latencies(&app, 20).await?;
+    app.record_frames().await?;
+    let idle = key_latencies(&app, 40).await?;
+    let idle_frames = app.take_frames().await?;
     println!("key press handled, idle: {}", spread(&idle));
+    println!("frame gaps, idle: {}", frames(&idle_frames));
 
     // The drop, for real.
     let (x, y, w, h) = app.window_rect().await?;
@@ -74,7 +77,6 @@ async fn run() -> Result<()> {
     let mut source = DragSource::start(&drag, &screen, &export, ((x + w) as i64 + 60, 80))?;
     drag_onto(&screen, &mut source, &app, centre).await?;
     app.wait_for(".overlay.ok").await?;
-    app.record_frames().await?;
     app.take_frames().await?;
     screen.release()?;
     let dropped = Instant::now();

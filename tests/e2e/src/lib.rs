@@ -330,8 +330,11 @@ impl App {
         let mut last = String::new();
         while Instant::now() < deadline {
             if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                // The element may be re-rendered between find and read.
-                if let Ok(text) = element.text().await {
+                // innerText: WebKitWebDriver's element text is empty for
+                // some visible elements (inside a button, say). The element
+                // may also be re-rendered between find and read.
+                if let Ok(Some(text)) = element.prop("innerText").await {
+                    let text = text.trim().to_string();
                     if ok(&text) {
                         return Ok(text);
                     }

@@ -129,7 +129,7 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
         .find(Locator::Css("[data-col='activity_type']"))
         .await
         .map_err(|e| owi_e2e::Error::Setup(format!("the row's type cell: {e}")))?
-        .prop("textContent")
+        .prop("innerText")
         .await
         .map_err(|e| owi_e2e::Error::Setup(format!("the row's type: {e}")))?
         .unwrap_or_default();
@@ -263,6 +263,15 @@ async fn a_file_dropped_on_the_window_is_refused_or_opened() -> Result<()> {
             .is_err()
     );
     app.screenshot("drop-3-opened").await?;
+
+    // Listed on the start screen, it opens again from there.
+    app.click_button("All exports").await?;
+    let listed = app
+        .wait_for_text("section.recent li button .name", |t| !t.is_empty())
+        .await?;
+    assert_eq!(listed, "export.zip");
+    app.click("section.recent li button").await?;
+    app.wait_for("section[aria-label='At a glance']").await?;
 
     app.close().await?;
     Ok(())

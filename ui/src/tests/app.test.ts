@@ -72,4 +72,21 @@ describe("the app", () => {
     expect(text).toContain("Heart rate");
     expect(document.querySelectorAll('[role="tab"]').length).toBe(5);
   });
+
+  it("opens an export again on its summary, whichever tab was last", async () => {
+    const backend = fakeBackend({ startupExport: async () => "/home/ada/export-1.zip" });
+    app = mount(App, { target: document.body, props: { backend } });
+    await settle();
+    const button = (label: string) =>
+      [...document.querySelectorAll("button")].find((b) => b.textContent?.trim().startsWith(label));
+    button("Send")?.click();
+    await settle();
+    expect(document.querySelector('[role="tab"][aria-selected="true"]')?.textContent).toBe("Send");
+    button("All exports")?.click();
+    await settle();
+    button("export-1.zip")?.click();
+    await settle();
+    expect(document.querySelector('[role="tab"][aria-selected="true"]')?.textContent).toBe("Summary");
+    expect(document.body.textContent).toContain("What is in it");
+  });
 });
