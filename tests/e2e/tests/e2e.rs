@@ -206,6 +206,41 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
     assert_eq!(outcome, format!("imported: {} items", en_count(promised)));
     app.screenshot("7-history").await?;
 
+    // The smallest window the app allows: every screen fits, nothing spills
+    // sideways.
+    app.click_button("History").await?;
+    app.client()
+        .set_window_size(1024, 700)
+        .await
+        .map_err(|e| owi_e2e::Error::Setup(format!("resizing the window: {e}")))?;
+    let inner = app.script("return [innerWidth, innerHeight]").await?;
+    assert!(
+        inner[0].as_u64().is_some_and(|w| w <= 1024),
+        "resized: {inner}"
+    );
+    for (tab, ready) in [
+        ("summary", "section[aria-label='At a glance']"),
+        ("workouts", "[role='grid']"),
+        ("charts", ".chart canvas"),
+        ("server", "#imported-title"),
+        ("send", ".connected"),
+    ] {
+        app.click(&format!("#tab-{tab}")).await?;
+        app.wait_for(ready).await?;
+        let spill = app
+            .script(
+                "const e = document.documentElement;\n\
+                 return [...document.querySelectorAll('main *')]\n\
+                   .filter((n) => n.getBoundingClientRect().right > e.clientWidth + 1)\n\
+                   .map((n) => n.tagName + '.' + n.className).slice(0, 5);",
+            )
+            .await?;
+        assert_eq!(spill, serde_json::json!([]), "{tab} spills past 1024 px");
+        if tab == "workouts" || tab == "send" {
+            app.screenshot(&format!("8-1024x700-{tab}")).await?;
+        }
+    }
+
     app.close().await?;
     Ok(())
 }
