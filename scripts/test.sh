@@ -49,7 +49,7 @@ cargo test --workspace --locked
 # end tests then drive that very binary.
 step "release bundle (.deb)"
 ui/node_modules/.bin/tauri build --ci --bundles deb -- --locked -p owi-app
-target="${CARGO_TARGET_DIR:-target}"
+target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 deb=$(ls -t "$target"/release/bundle/deb/*.deb | head -n 1)
 dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Depends):'
 echo "bundle: $deb ($(du -h "$deb" | cut -f1))"

@@ -162,35 +162,76 @@ impl Error {
 
 /// Like [`generate`], but reuses what an earlier call with the same spec
 /// left in `out_dir` (benchmarks share gigabyte samples this way). The
-/// spec is kept next to the sample in `manifest.json`; a different spec, or
-/// a sample cut short, is generated again from scratch.
+/// spec is kept next to the sample in `manifest.json`; for another spec, or
+/// a sample whose files are missing or cut short, `out_dir` is replaced
+/// whole by a new sample.
+///
+/// A new sample is made in a folder beside `out_dir` and moved into place
+/// once complete, so concurrent callers never see half a sample nor write
+/// into one folder together.
 pub fn generate_once(spec: &SampleSpec, out_dir: &Path) -> Result<SampleManifest, Error> {
-    #[derive(Serialize, Deserialize)]
-    struct Cached {
-        spec: String,
-        manifest: SampleManifest,
-    }
-    let marker = out_dir.join("manifest.json");
     let wanted = format!("{spec:?}");
-    if let Ok(bytes) = std::fs::read(&marker)
-        && let Ok(cached) = serde_json::from_slice::<Cached>(&bytes)
-        && cached.spec == wanted
-    {
-        return Ok(cached.manifest);
+    if let Some(manifest) = cached(out_dir, &wanted) {
+        return Ok(manifest);
     }
-    match std::fs::remove_dir_all(out_dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(out_dir, e)),
-        _ => {}
-    }
-    let manifest = generate(spec, out_dir)?;
-    let cached = Cached {
-        spec: wanted,
+    let name = out_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sample".into());
+    let aside = out_dir.with_file_name(format!("{name}.making-{}", std::process::id()));
+    remove_dir(&aside)?;
+    let made = generate(spec, &aside)?;
+    let moved = |path: &Path| match path.strip_prefix(&aside) {
+        Ok(rest) => out_dir.join(rest),
+        Err(_) => path.to_path_buf(),
+    };
+    let manifest = SampleManifest {
+        xml_path: moved(&made.xml_path),
+        zip_path: made.zip_path.as_deref().map(moved),
+        ..made
+    };
+    let cached_form = Cached {
+        spec: wanted.clone(),
         manifest,
     };
-    let bytes = serde_json::to_vec_pretty(&cached).map_err(|e| Error::io(&marker, e.into()))?;
-    // Written last: its presence says the sample is whole.
+    let marker = aside.join(MARKER);
+    let bytes =
+        serde_json::to_vec_pretty(&cached_form).map_err(|e| Error::io(&marker, e.into()))?;
     std::fs::write(&marker, bytes).map_err(|e| Error::io(&marker, e))?;
-    Ok(cached.manifest)
+    // Another caller may have finished first: its sample is as good.
+    if let Some(manifest) = cached(out_dir, &wanted) {
+        remove_dir(&aside)?;
+        return Ok(manifest);
+    }
+    remove_dir(out_dir)?;
+    std::fs::rename(&aside, out_dir).map_err(|e| Error::io(out_dir, e))?;
+    Ok(cached_form.manifest)
+}
+
+const MARKER: &str = "manifest.json";
+
+#[derive(Serialize, Deserialize)]
+struct Cached {
+    spec: String,
+    manifest: SampleManifest,
+}
+
+/// The sample in `dir`, if it was made from `spec` and its files are whole.
+fn cached(dir: &Path, spec: &str) -> Option<SampleManifest> {
+    let bytes = std::fs::read(dir.join(MARKER)).ok()?;
+    let cached: Cached = serde_json::from_slice(&bytes).ok()?;
+    let m = cached.manifest;
+    let whole = cached.spec == spec
+        && std::fs::metadata(&m.xml_path).is_ok_and(|f| f.len() == m.xml_bytes)
+        && m.zip_path.as_ref().is_none_or(|zip| zip.is_file());
+    whole.then_some(m)
+}
+
+fn remove_dir(dir: &Path) -> Result<(), Error> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(dir, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The benchmarks' shared sample: `OWI_BENCH_RECORDS` records (default

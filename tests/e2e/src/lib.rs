@@ -83,7 +83,10 @@ pub fn output_dir() -> PathBuf {
 
 fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
+        // Cargo reads a relative one from where it was run, the workspace
+        // root; tests run in their package's folder.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        return workspace.join(dir);
     }
     // A test or bench binary lives in <target>/<profile>/deps/.
     std::env::current_exe()
@@ -128,16 +131,18 @@ impl Screen {
             .stderr(Stdio::null())
             .spawn()
             .map_err(io("starting Xvfb (Debian package xvfb)"))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| Error::Setup("Xvfb has no stdout".into()))?;
-        let lines = line_channel(stdout);
-        let number = lines
+        let stdout = child.stdout.take();
+        // Owned from here, so a failure below stops it too.
+        let mut screen = Screen {
+            child,
+            display: String::new(),
+        };
+        let stdout = stdout.ok_or_else(|| Error::Setup("Xvfb has no stdout".into()))?;
+        let number = line_channel(stdout)
             .recv_timeout(PATIENCE)
             .map_err(|_| Error::Timeout("Xvfb to print its display number".into()))?;
-        let display = format!(":{}", number.trim());
-        Ok(Screen { child, display })
+        screen.display = format!(":{}", number.trim());
+        Ok(screen)
     }
 
     /// `:N`, for `DISPLAY`.
@@ -170,9 +175,16 @@ impl Screen {
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SIGTERM lets Xvfb remove its socket and lock file.
+        terminate(&mut self.child);
     }
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
 
 /// `tauri-driver` on free ports, with `WebKitWebDriver` behind it.
@@ -189,8 +201,13 @@ impl Driver {
 
     /// With extra environment for the apps it starts (a theme, say).
     pub fn start_with(screen: &Screen, env: &[(&str, &str)]) -> Result<Driver> {
-        let port = free_port()?;
-        let native = free_port()?;
+        let [port, native] = free_ports()?;
+        // Its complaints (a missing WebKitWebDriver, say) go to a log a
+        // failure message points at.
+        let log_path = output_dir().join(format!("tauri-driver-{port}.log"));
+        std::fs::create_dir_all(output_dir()).map_err(io("creating the output folder"))?;
+        let log = std::fs::File::create(&log_path)
+            .map_err(io(format!("creating {}", log_path.display())))?;
         let child = Command::new("tauri-driver")
             .args([
                 "--port",
@@ -203,16 +220,18 @@ impl Driver {
             // No accessibility bus under Xvfb: without this GTK waits for one.
             .env("NO_AT_BRIDGE", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .map_err(io(
                 "starting tauri-driver (cargo install tauri-driver@2.1.0 --locked)",
             ))?;
-        let driver = Driver { child, port };
+        let mut driver = Driver { child, port };
         // tauri-driver accepts connections before the WebKit driver behind it
         // listens: a session asked for then fails. Wait for both.
-        wait_for_port(port, "tauri-driver")?;
-        wait_for_port(native, "WebKitWebDriver")?;
+        for (port, what) in [(port, "tauri-driver"), (native, "WebKitWebDriver")] {
+            wait_for_port(port, what, &mut driver.child)
+                .map_err(|e| Error::Setup(format!("{e} (its log: {})", log_path.display())))?;
+        }
         Ok(driver)
     }
 
@@ -225,30 +244,37 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // SIGTERM, not SIGKILL: killed outright, tauri-driver leaves
         // WebKitWebDriver (and the app) running.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
     }
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(io("finding a free port"))?
-        .port();
-    Ok(port)
+/// Two distinct free ports (both held until both are known).
+fn free_ports() -> Result<[u16; 2]> {
+    let bind = || TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"));
+    let (a, b) = (bind()?, bind()?);
+    let port = |l: &TcpListener| {
+        l.local_addr()
+            .map(|a| a.port())
+            .map_err(io("finding a free port"))
+    };
+    Ok([port(&a)?, port(&b)?])
 }
 
-fn wait_for_port(port: u16, what: &str) -> Result<()> {
+/// Waits until `port` accepts, or `child` (which should open it) exits.
+fn wait_for_port(port: u16, what: &str, child: &mut Child) -> Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             return Ok(());
         }
-        std::thread::yield_now();
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(Error::Setup(format!(
+                "{what} never listened: the driver exited ({status})"
+            )));
+        }
+        // A refused loopback connect returns at once: don't spin a core.
+        std::thread::sleep(Duration::from_millis(25));
     }
     Err(Error::Timeout(format!("{what} to listen on port {port}")))
 }

@@ -191,9 +191,10 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
     let done = format!("{n} of {n} workouts imported");
     app.wait_for_text(".watch .result", |t| t == done).await?;
     let stages = app.wait_for_text("ol.stages", |t| !t.is_empty()).await?;
+    let last = stages.lines().last().unwrap_or_default();
     assert!(
-        stages.lines().count() >= 1,
-        "the server's stages are listed: {stages:?}"
+        last.starts_with("Completed — ") && last.contains(&en_count(promised)),
+        "the server's last stage, in words, with its count: {stages:?}"
     );
     app.screenshot("6-imported").await?;
 
@@ -322,9 +323,9 @@ async fn the_dark_theme_is_followed_and_readable() -> Result<()> {
     let colours = app
         .script(
             "const css = (el, p) => getComputedStyle(el)[p];\n\
-             const body = document.body;\n\
+             const root = document.documentElement;\n\
              const strong = document.querySelector('header .current strong');\n\
-             return [css(body, 'backgroundColor'), css(strong, 'color')];",
+             return [css(root, 'backgroundColor'), css(strong, 'color')];",
         )
         .await?;
     let [background, text] = [0, 1].map(|i| luminance(colours[i].as_str().unwrap_or("")));

@@ -9,6 +9,7 @@ import type { Method } from "../bindings/Method";
 import type { SavedLogin } from "../bindings/SavedLogin";
 import type { UploadRecord } from "../bindings/UploadRecord";
 import type { User } from "../bindings/User";
+import { SvelteMap } from "svelte/reactivity";
 import { asCommandError, type Backend } from "./backend";
 import { fold, notStarted, type Sending } from "./upload";
 
@@ -38,8 +39,9 @@ export class Online {
   private usersPage = 0;
   private usersSearch = "";
   private usersAsked = 0;
+  private usersLoading = false;
   /** Every user seen this session, by id: history rows name them. */
-  private known = new Map<string, User>();
+  private known = new SvelteMap<string, User>();
   user: User | null = $state(null);
   running: Running | null = $state(null);
   /** The last import's events folded, kept after it ends for the result. */
@@ -110,12 +112,14 @@ export class Online {
 
   /** The next page of the current search, after the ones shown. */
   async moreUsers(): Promise<void> {
-    if (this.usersHasNext) await this.loadUsers(this.usersSearch, this.usersPage + 1);
+    // While a search is on its way, "more" would add to the old list.
+    if (this.usersHasNext && !this.usersLoading) await this.loadUsers(this.usersSearch, this.usersPage + 1);
   }
 
   private async loadUsers(search: string, pageNumber: number): Promise<void> {
     // Only the latest question's answer counts (a fast typist asks many).
     const asked = ++this.usersAsked;
+    this.usersLoading = true;
     try {
       const page = await this.backend.listUsers(search || null, pageNumber);
       if (asked !== this.usersAsked) return;
@@ -128,6 +132,8 @@ export class Online {
       this.usersSearch = search;
     } catch (e) {
       if (asked === this.usersAsked) this.fail(e);
+    } finally {
+      if (asked === this.usersAsked) this.usersLoading = false;
     }
   }
 
@@ -146,6 +152,7 @@ export class Online {
         email: blank(email),
       });
       this.known.set(user.id, user);
+      if (!this.users.some((u) => u.id === user.id)) this.usersTotal += 1;
       this.users = [user, ...this.users.filter((u) => u.id !== user.id)];
       this.user = user;
     } catch (e) {

@@ -86,6 +86,15 @@ describe("the online state", () => {
     await slow;
     expect(online.users.map((u) => u.id)).toEqual(["u4"]);
 
+    // "More" while a search is on its way asks for nothing.
+    const pending = online.searchUsers("slow");
+    const before = asked.length;
+    await online.moreUsers();
+    expect(asked.length).toBe(before);
+    (releaseSlow as (() => void) | null)?.();
+    await pending;
+    expect(online.users.map((u) => u.id)).toEqual(["u0", "u1"]);
+
     expect(online.userName("u3")).toBe("P3");
     expect(online.userName("unknown-id")).toBe("unknown-id");
     expect(userLabel({ id: "x", first_name: null, last_name: null, email: "e@x.org" })).toBe("e@x.org");
