@@ -53,6 +53,10 @@ target=$(realpath -m "${CARGO_TARGET_DIR:-target}")
 deb=$(ls -t "$target"/release/bundle/deb/*.deb | head -n 1)
 dpkg-deb --info "$deb" | grep -E '^ (Package|Version|Depends):'
 echo "bundle: $deb ($(du -h "$deb" | cut -f1))"
+# "Open with…": the launcher passes the file and names the types it opens.
+desktop=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards 'usr/share/applications/*.desktop')
+grep -qx 'Exec=owi-app %f' <<<"$desktop" || { echo "the .desktop file does not pass the file: $desktop" >&2; exit 1; }
+grep -qx 'MimeType=application/zip;application/xml' <<<"$desktop" || { echo "the .desktop file names no types: $desktop" >&2; exit 1; }
 
 # A real window under Xvfb, driven through tauri-driver and WebKitWebDriver;
 # screenshots of each main screen land in $target/e2e/screens.

@@ -29,11 +29,15 @@ impl Args {
             } else if text.starts_with('-') {
                 tracing::debug!(flag = %text, "ignoring an unknown flag");
             } else if parsed.export.is_none() {
-                // A file manager may hand over a `file://` URI.
-                parsed.export = Some(match text.strip_prefix("file://") {
-                    Some(path) => PathBuf::from(path),
-                    None => PathBuf::from(arg),
-                });
+                // A file manager may hand over a `file://` URI, escaped
+                // (`My%20Export.zip`).
+                parsed.export = Some(
+                    url::Url::parse(&text)
+                        .ok()
+                        .filter(|u| u.scheme() == "file")
+                        .and_then(|u| u.to_file_path().ok())
+                        .unwrap_or_else(|| PathBuf::from(arg)),
+                );
             }
         }
         parsed
@@ -69,6 +73,15 @@ mod tests {
                 data_dir: Some("/tmp/d".into()),
                 export: Some("/x/export.xml".into()),
             }
+        );
+        assert_eq!(
+            parse(&["file:///home/ada/My%20Export%20%C3%A9t%C3%A9.zip"]).export,
+            Some("/home/ada/My Export été.zip".into())
+        );
+        // A plain path that merely looks like a URI is kept as it is.
+        assert_eq!(
+            parse(&["/home/ada/50%25 done.zip"]).export,
+            Some("/home/ada/50%25 done.zip".into())
         );
     }
 }
