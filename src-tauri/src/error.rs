@@ -30,6 +30,9 @@ pub enum ErrorKind {
     Server,
     /// Stopped part-way; sending again goes on where it stopped.
     Resumable,
+    /// The chosen user or method cannot work with this server: choose
+    /// again (nothing was sent).
+    Choice,
     /// A bug: a task died.
     Internal,
 }
@@ -90,8 +93,13 @@ impl From<owi_client::Error> for CommandError {
         use owi_client::Error as E;
         let kind = match &e {
             E::BadServerUrl { .. } | E::Config(_) => ErrorKind::NotConnected,
-            E::BadLogin { .. } | E::LoginRequired { .. } => ErrorKind::Login,
-            E::Unreachable { .. } | E::Timeout { .. } => ErrorKind::Network,
+            E::BadLogin { .. } | E::LoginRequired { .. } | E::BadApiKey { .. } => ErrorKind::Login,
+            E::Unreachable { .. } | E::Timeout { .. } | E::NotOpenWearables { .. } => {
+                ErrorKind::Network
+            }
+            E::BadUserId { .. } | E::UnknownUser { .. } | E::MethodUnavailable(_) => {
+                ErrorKind::Choice
+            }
             E::Export(_) => ErrorKind::NotAnExport,
             E::Cancelled => ErrorKind::Cancelled,
             E::Local(_) => ErrorKind::Database,

@@ -18,6 +18,7 @@ fn sample(dir: &std::path::Path, records: u64, workouts: u64) -> owi_sample::Sam
         locale: "en_US".into(),
         zip: true,
         junk_values: 5,
+        dtd: Default::default(),
     };
     owi_sample::generate(&spec, dir).expect("generate a sample export")
 }

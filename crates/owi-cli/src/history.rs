@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use owi_store::Store;
+use owi_store::{Outcome, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,8 +34,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             _ => String::new(),
         };
         println!(
-            "{when}  {:<10} {:<9} {}{piece} → {} user {}{}",
-            format!("{:?}", u.outcome).to_lowercase(),
+            "{when}  {:<29} {:<9} {}{piece} → {} user {}{}",
+            outcome_words(u.outcome),
             u.method.as_deref().unwrap_or("-"),
             u.source_path,
             u.server,
@@ -47,4 +47,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How an upload ended, as a person reads it.
+fn outcome_words(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Sending => "sending (interrupted?)",
+        Outcome::Sent => "uploaded, awaiting the server",
+        Outcome::Imported => "imported",
+        Outcome::Failed => "failed",
+        Outcome::Cancelled => "cancelled",
+    }
 }

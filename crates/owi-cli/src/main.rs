@@ -2,7 +2,15 @@
 //!
 //! Each subcommand parses its arguments, calls one core function and prints
 //! the result (a table for people, `--json` for scripts). Errors end the
-//! process with one sentence on stderr and a non-zero exit code.
+//! process with one sentence on stderr and a non-zero exit code:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done; for `owi upload`, the import is confirmed: reported by the server, or its data found there |
+//! | 1 | an error, said in one sentence (a failed import gives the server's own reason) |
+//! | 2 | the command line is wrong (usage) |
+//! | 3 | `owi inspect`: the export is damaged; what came before the damage was read |
+//! | 4 | `owi upload`: uploaded, but the server has not been seen to import it |
 
 mod bar;
 mod connect;
@@ -12,6 +20,7 @@ mod paths;
 mod sample;
 mod serve;
 mod status;
+mod store;
 mod upload;
 mod workouts;
 
@@ -23,7 +32,9 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "owi",
     version,
-    about = "Bring an Apple Health export into Open Wearables"
+    about = "Bring an Apple Health export into Open Wearables",
+    after_help = "Exit codes: 0 done (an upload imported and confirmed); 1 error; 2 usage; \
+                  3 an export read only in part; 4 uploaded, import not confirmed yet"
 )]
 struct Cli {
     /// Log details to stderr as well as to the log file.
@@ -43,6 +54,8 @@ enum Command {
     Sample(sample::Args),
     /// Run the bundled Open Wearables import server on this machine.
     Serve(serve::Args),
+    /// Run only the bundled server's S3-compatible store (for a self-hosted server).
+    Store(store::Args),
     /// Log in to an Open Wearables server (password or API key).
     Login(connect::LoginArgs),
     /// List, search or create the users of the server logged in to.
@@ -63,6 +76,7 @@ fn main() -> ExitCode {
         Command::Workouts(args) => workouts::run(args),
         Command::Sample(args) => sample::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Store(args) => store::run(args),
         Command::Login(args) => connect::login(args),
         Command::Users(args) => connect::users(args),
         Command::Upload(args) => upload::run(args),
@@ -76,6 +90,8 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             if e.downcast_ref::<inspect::Partial>().is_some() {
                 ExitCode::from(3)
+            } else if e.downcast_ref::<upload::Unconfirmed>().is_some() {
+                ExitCode::from(4)
             } else {
                 ExitCode::FAILURE
             }

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use owi_sample::{SampleSpec, generate};
+use owi_sample::{Dtd, SampleSpec, generate};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,6 +25,9 @@ pub struct Args {
     /// How many records get an unparseable value (nan, empty, junk).
     #[arg(long, default_value_t = 0)]
     junk: u64,
+    /// Start it with iOS 16's malformed DTD, which strict parsers refuse.
+    #[arg(long)]
+    ios16_dtd: bool,
     /// Print the manifest (what was written) as JSON.
     #[arg(long)]
     json: bool,
@@ -38,6 +41,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         locale: args.locale,
         zip: args.zip,
         junk_values: args.junk,
+        dtd: if args.ios16_dtd {
+            Dtd::Ios16
+        } else {
+            Dtd::Version14
+        },
     };
     let manifest = generate(&spec, &args.out)?;
     if args.json {

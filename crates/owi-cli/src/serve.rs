@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use owi_server::{Credentials, PostSignature, S3Settings, Server, ServerConfig};
+use owi_server::{Compat, Credentials, PostSignature, S3Settings, Server, ServerConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,6 +34,23 @@ pub struct Args {
     /// POST in memory; larger files go by multipart).
     #[arg(long, default_value_t = 256)]
     s3_post_max_mib: u64,
+    /// Behave like another server wherever a client can tell:
+    /// open-wearables-0.6 gives runs ids of their own, reports nothing
+    /// about S3 imports, has no multipart routes and takes uploads for any
+    /// user id, as that release does.
+    #[arg(long, value_enum, default_value_t = CompatArg::Native)]
+    compat: CompatArg,
+    /// Keep S3 uploads without importing them, as a real server does whose
+    /// bucket notifications are not set up.
+    #[arg(long)]
+    no_s3_imports: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CompatArg {
+    Native,
+    #[value(name = "open-wearables-0.6")]
+    OpenWearables06,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -73,6 +90,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         post_max_bytes: args.s3_post_max_mib.saturating_mul(1 << 20),
         ..S3Settings::default()
     };
+    let compat = match args.compat {
+        CompatArg::Native => Compat::Native,
+        CompatArg::OpenWearables06 => Compat::OpenWearables06,
+    };
+    config.compat = compat;
+    config.s3_imports = !args.no_s3_imports;
     let server = Server::open(config).with_context(|| format!("preparing {}", data.display()))?;
     if let Some(first) = server.bootstrap() {
         // Shown once, on the first start; never logged.
@@ -92,6 +115,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         println!("serving the Open Wearables import API on http://{addr}/api/v1 (Ctrl-C stops)");
+        if compat != Compat::Native {
+            println!("behaving like {}", compat.name());
+        }
         println!(
             "presigned uploads go to {}/{}",
             server.s3_endpoint(),
@@ -104,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Ctrl-C, or SIGTERM (a service manager stopping us): either stops the
 /// server gracefully, the import in hand staying queued.
-async fn stop_signal() {
+pub(crate) async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

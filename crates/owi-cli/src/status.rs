@@ -1,9 +1,15 @@
 //! `owi status`: what the server says about a user's imports, once or
-//! followed live.
+//! followed live; and a look at uploads nobody saw imported yet, which are
+//! marked imported in the history once the server has their data.
 
-use owi_client::{FollowOptions, SyncEvent};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use owi_client::{FollowOptions, Importer, Rechecked, SyncEvent};
+use owi_store::{Outcome, Store};
 
 use crate::connect::{connect, runtime};
+use crate::upload::count;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,16 +21,29 @@ pub struct Args {
     follow: bool,
     #[arg(long)]
     json: bool,
+    /// The local database where the upload history is kept.
+    #[arg(long, env = "OWI_DB")]
+    db: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let client = connect().await?;
+        let store = Store::open(&crate::paths::database(args.db.clone())?)?;
+        let rechecked = Importer::new(client.clone(), Arc::new(Mutex::new(store)))
+            .recheck(&args.user)
+            .await?;
         let runs = client.runs(&args.user, 20).await?;
         if !args.follow {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&runs)?);
-            } else if runs.is_empty() {
+                let all = serde_json::json!({"runs": runs, "uploads": rechecked});
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(());
+            }
+            for upload in &rechecked {
+                println!("{}", upload_line(upload));
+            }
+            if runs.is_empty() {
                 println!("no imports for this user yet");
             } else {
                 for run in &runs {
@@ -65,6 +84,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// An upload sent earlier whose import nobody had seen end.
+fn upload_line(r: &Rechecked) -> String {
+    let name = r.upload.name.as_deref().unwrap_or("?");
+    let held = r
+        .on_server
+        .map(|on| {
+            let samples = on
+                .samples
+                .map(|n| format!(", {} samples", count(n)))
+                .unwrap_or_default();
+            format!(
+                " ({} workouts{samples} in its span on the server)",
+                count(on.workouts)
+            )
+        })
+        .unwrap_or_default();
+    match r.outcome {
+        Outcome::Imported => format!("{name}: imported{held}"),
+        Outcome::Failed => format!(
+            "{name}: the server could not import it: {}",
+            r.error.as_deref().unwrap_or("no reason given")
+        ),
+        _ => format!("{name}: uploaded, awaiting the server{held}"),
+    }
 }
 
 fn line(e: &SyncEvent) -> String {

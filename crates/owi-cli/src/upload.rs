@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use owi_client::{ImportRequest, Importer, Method, Step};
+use owi_client::{Ending, ImportReport, ImportRequest, Importer, Method, Step};
 use owi_progress::CancelToken;
 use owi_store::{Store, UploadRecord};
 
@@ -118,24 +118,87 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
-        } else if args.no_wait {
-            println!(
-                "sent; follow the import with: owi status --user {} --follow",
-                args.user
-            );
         } else {
-            let items = report.items().map_or("?".to_string(), |n| n.to_string());
-            match report.compared {
-                Some((found, expected)) => {
-                    println!(
-                        "imported: {items} items; {found} of {expected} workouts on the server"
-                    )
-                }
-                None => println!("imported: {items} items"),
-            }
+            println!("{}", outcome(&report, &args.user));
+        }
+        if report.ending == Ending::Awaiting {
+            return Err(Unconfirmed(awaiting(
+                &report,
+                importer.client().server().origin(),
+                &args.user,
+            ))
+            .into());
         }
         Ok(())
     })
+}
+
+/// The upload reached the server, which has not imported it yet as far as
+/// anyone can see (exit code 4).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unconfirmed(pub String);
+
+/// The last line, for people.
+fn outcome(report: &ImportReport, user: &str) -> String {
+    let c = &report.checked;
+    let held = report.on_server.map(|on| {
+        let samples = on
+            .samples
+            .map(|n| format!(" and {} samples", count(n)))
+            .unwrap_or_default();
+        format!(
+            "{} of {} workouts{samples} on the server",
+            count(on.workouts.min(c.workouts)),
+            count(c.workouts)
+        )
+    });
+    match report.ending {
+        Ending::Sent => format!("sent; follow the import with: owi status --user {user} --follow"),
+        Ending::Reported => {
+            let items = report.items().map_or("?".into(), count);
+            let held = held.map(|h| format!("; {h}")).unwrap_or_default();
+            format!(
+                "imported: {items} items of {} expected{held}",
+                count(c.items_for_server)
+            )
+        }
+        Ending::Found => format!(
+            "imported: the server said nothing, but the export's data is there ({})",
+            held.unwrap_or_default()
+        ),
+        Ending::Awaiting => "uploaded; not imported yet as far as the server shows".into(),
+    }
+}
+
+/// What to tell a person whose upload the server keeps silent about.
+fn awaiting(report: &ImportReport, server: &str, user: &str) -> String {
+    let keys: Vec<&str> = report
+        .pieces
+        .iter()
+        .filter_map(|p| p.uploaded.as_ref())
+        .map(|u| u.key.as_deref().unwrap_or(&u.name))
+        .collect();
+    format!(
+        "{server} holds the upload ({}) but has neither reported on its import nor stored any of its data. \
+         A server that takes uploads into its S3 bucket imports them only when the bucket's notifications \
+         reach it (Open Wearables uses AWS SNS): ask its operator whether they are set up. \
+         `owi status --user {user}` looks again and marks the upload imported once its data is there",
+        keys.join(", ")
+    )
+}
+
+/// 12,345
+pub(crate) fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// One line on stderr per step.
@@ -143,8 +206,11 @@ fn say(step: &Step) {
     match step {
         Step::Checked(c) => {
             eprintln!(
-                "checked: {} records and {} workouts for the server; {} items it passes over",
-                c.records_imported, c.workouts, c.items_ignored
+                "checked: {} records and {} workouts for the server ({} items as it counts them); {} items it passes over",
+                count(c.records_imported),
+                count(c.workouts),
+                count(c.items_for_server),
+                count(c.items_ignored)
             );
             let ignored: Vec<String> = c
                 .ignored
@@ -155,8 +221,12 @@ fn say(step: &Step) {
             if !ignored.is_empty() {
                 eprintln!("  passed over: {}", ignored.join(", "));
             }
-            if c.needs_cleaning {
+            if c.cleaned {
                 eprintln!("  its DTD or characters XML forbids are blanked before sending");
+            } else if c.needs_cleaning {
+                eprintln!(
+                    "  sent as it is (--no-clean): a strict server such as Open Wearables 0.6 refuses its DTD or the characters XML forbids"
+                );
             }
         }
         Step::Plan {
@@ -192,14 +262,50 @@ fn say(step: &Step) {
             };
             eprintln!("sent{of}: {} bytes as {}", uploaded.bytes, uploaded.name);
         }
-        Step::Server { event, .. } => eprintln!(
-            "server: {}{}",
-            event.stage,
-            event
-                .items_processed
-                .map(|n| format!(" ({n} items)"))
-                .unwrap_or_default()
+        Step::Waiting {
+            names,
+            silence_secs,
+        } => eprintln!(
+            "waiting for the server to import {}: its reports and the data arriving (giving up after {silence_secs} s with neither)",
+            names.join(", ")
         ),
+        Step::Server { piece, event } => {
+            let items = event
+                .items_processed
+                .map(|n| format!(" ({} items)", count(n)))
+                .unwrap_or_default();
+            let said = event
+                .error
+                .as_deref()
+                .or(event.message.as_deref())
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            eprintln!("server, piece {piece}: {}{items}{said}", event.stage)
+        }
+        Step::Arriving {
+            on_server,
+            workouts,
+            samples,
+        } => {
+            let held = on_server
+                .samples
+                .map(|n| {
+                    format!(
+                        ", {} of {} samples",
+                        count(n.min(*samples)),
+                        count(*samples)
+                    )
+                })
+                .unwrap_or_default();
+            eprintln!(
+                "on the server: {} of {} workouts{held}",
+                count(on_server.workouts.min(*workouts)),
+                count(*workouts)
+            )
+        }
+        Step::Awaiting { waited_secs, .. } => {
+            eprintln!("no word and no new data from the server for {waited_secs} s")
+        }
         Step::Compared { found, expected } => {
             eprintln!("{found} of {expected} workouts on the server")
         }

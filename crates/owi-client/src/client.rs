@@ -308,14 +308,70 @@ impl Client {
             retries: None,
             cancel: None,
         };
+        client.identify().await?;
         // Proves the credentials now rather than at the first real request.
-        client
+        let probe = client
             .users(&UserQuery {
                 limit: 1,
                 ..UserQuery::default()
             })
-            .await?;
-        Ok(client)
+            .await;
+        match probe {
+            Ok(_) => Ok(client),
+            // A key refused at once was never good: not "log in again".
+            Err(Error::LoginRequired { server })
+                if matches!(client.inner.auth, Auth::ApiKey(_)) =>
+            {
+                Err(Error::BadApiKey { server })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Asks, without credentials, whether an Open Wearables API answers
+    /// here: it refuses in JSON (`{"detail": …}`), where another service
+    /// answers in its own way (an S3 store's XML, a web page, a 404).
+    async fn identify(&self) -> Result<(), Error> {
+        let url = self.inner.server.join("users")?;
+        let response = self
+            .inner
+            .http
+            .get(url)
+            .query(&[("limit", 1)])
+            .send()
+            .await
+            .map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let body = response.text().await.unwrap_or_default();
+        let speaks_api = json
+            && match status.as_u16() {
+                200 => serde_json::from_str::<Page<User>>(&body).is_ok(),
+                401 | 403 => serde_json::from_str::<ErrorBody>(&body).is_ok(),
+                _ => false,
+            };
+        if speaks_api
+            || status.is_server_error()
+            || status.is_redirection()
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
+            // Trouble and redirects are told as such by the next request.
+            return Ok(());
+        }
+        let said: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+        let said: String = said.chars().take(80).collect();
+        Err(Error::NotOpenWearables {
+            server: self.origin(),
+            reason: if said.is_empty() {
+                format!("it answered {status}")
+            } else {
+                format!("it answered {status}: {said}")
+            },
+        })
     }
 
     pub fn server(&self) -> &ServerUrl {

@@ -14,6 +14,22 @@ pub enum Error {
     BadLogin { server: String },
     #[error("{server} no longer accepts these credentials: log in again (owi login)")]
     LoginRequired { server: String },
+    #[error(
+        "{server} refused this API key: check it, or make a new one in the server's developer settings"
+    )]
+    BadApiKey { server: String },
+    #[error(
+        "{server} is not an Open Wearables server ({reason}): check the address; the API lives under /api/v1"
+    )]
+    NotOpenWearables { server: String, reason: String },
+    #[error(
+        "{id:?} is not a user id: user ids are UUIDs such as 6f1c2a9e-…; `owi users` lists them"
+    )]
+    BadUserId { id: String },
+    #[error("{server} has no user {id}: `owi users` lists its users, `owi users create` makes one")]
+    UnknownUser { server: String, id: String },
+    #[error("{0}")]
+    MethodUnavailable(String),
     #[error("not found on {server}: {detail}")]
     NotFound { server: String, detail: String },
     #[error("{server} refused the request ({status}): {detail}")]
@@ -32,10 +48,7 @@ pub enum Error {
     },
     #[error("{server} sent an answer this client does not understand: {reason}")]
     Protocol { server: String, reason: String },
-    #[error(
-        "{server} has said nothing about this import for {waited_secs} s (servers that receive S3 uploads \
-         without bucket notifications never report on them): check the server's own logs"
-    )]
+    #[error("{server} has said nothing about this import for {waited_secs} s")]
     Silent { server: String, waited_secs: u64 },
     #[error("{0}")]
     Export(String),
@@ -74,6 +87,11 @@ impl Error {
             Error::Timeout { .. } => "timeout",
             Error::BadLogin { .. } => "bad_login",
             Error::LoginRequired { .. } => "login_required",
+            Error::BadApiKey { .. } => "bad_api_key",
+            Error::NotOpenWearables { .. } => "not_open_wearables",
+            Error::BadUserId { .. } => "bad_user_id",
+            Error::UnknownUser { .. } => "unknown_user",
+            Error::MethodUnavailable(_) => "method_unavailable",
             Error::NotFound { .. } => "not_found",
             Error::Refused { .. } => "refused",
             Error::Server { .. } => "server_error",

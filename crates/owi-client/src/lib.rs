@@ -9,17 +9,22 @@ mod error;
 mod follow;
 mod import;
 mod profile;
+mod readback;
 pub mod secret;
 mod upload;
 
 pub use api::{NewUser, Page, User, UserQuery};
 pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, Timeouts, TokenHook};
 pub use error::Error;
-pub use follow::{FollowOptions, SyncEvent};
-pub use import::{Checked, ImportReport, ImportRequest, Importer, PieceReport, SharedStore, Step};
+pub use follow::{FollowOptions, RunTarget, SyncEvent, WatchSink, Watched};
+pub use import::{
+    Checked, Ending, ImportReport, ImportRequest, Importer, PieceReport, Rechecked, SharedStore,
+    Step,
+};
 pub use profile::Profile;
+pub use readback::{Expected, OnServer};
 pub use secret::{Kept, Secret, SecretStore};
 pub use upload::{
-    DIRECT_MAX, Job, Journal, MULTIPART_LIMIT, Method, POST_LIMIT, Resume, UploadSource, Uploaded,
-    presigned_fields, upload_name,
+    DIRECT_MAX, Job, Journal, MULTIPART_LIMIT, MULTIPART_MIN, Method, POST_LIMIT, Resume,
+    UploadSource, Uploaded, presigned_fields, upload_name,
 };

@@ -33,6 +33,9 @@ const CHUNK: usize = 256 << 10;
 pub const POST_LIMIT: u64 = 1 << 30;
 /// The largest body a multipart upload takes on the real server.
 pub const MULTIPART_LIMIT: u64 = 5 << 30;
+
+/// The smallest export multipart takes: S3's minimum part, 5 MiB.
+pub const MULTIPART_MIN: u64 = 5 << 20;
 /// How often a request in flight is checked for a stall or a cancel.
 const WATCH_TICK: Duration = Duration::from_millis(100);
 /// Parts in flight at once.
@@ -789,7 +792,7 @@ impl Client {
         } = job;
         let len = source.len();
         let base = format!("users/{user_id}/import/apple/xml/s3/multipart");
-        let part_size = created.part_size.max(5 << 20);
+        let part_size = created.part_size.max(MULTIPART_MIN);
         let count = len.div_ceil(part_size) as u32;
         progress.count.store(count, Ordering::Relaxed);
         let mut etags = vec![String::new(); count as usize];

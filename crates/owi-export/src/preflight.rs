@@ -9,6 +9,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
 
+use rustc_hash::FxHashSet;
+use xxhash_rust::xxh3::Xxh3;
+
 use owi_progress::{Phase, Progress, ProgressSink};
 use serde::{Deserialize, Serialize};
 
@@ -18,16 +21,30 @@ use crate::read::{ReadOptions, Stats, Visitor, read_export};
 use crate::source::ExportSource;
 
 /// The value the server stores for a record, or `None` when it passes the
-/// record over: quantities by their number, sleep by its stage.
+/// record over: quantities of the types it knows by their number, sleep by
+/// its stage.
 pub fn server_value(record: &Record<'_>) -> Option<f64> {
     value_for_server(record.kind, record.value)
+}
+
+/// [`server_value`] for a record nested in a correlation. Servers read
+/// every `Record` at any depth, so these count too.
+pub fn nested_server_value(record: &NestedRecord) -> Option<f64> {
+    let value = match record.value.as_deref() {
+        None => Value::None,
+        Some(text) => match crate::units::parse_number(text) {
+            Ok(number) => Value::Number(number),
+            Err(_) => Value::Text(text),
+        },
+    };
+    value_for_server(&record.kind, value)
 }
 
 /// [`server_value`] from a record's type and value alone, for callers that
 /// hold them apart (the local store's preview of an import).
 pub fn value_for_server(kind: &str, value: Value<'_>) -> Option<f64> {
     match value {
-        Value::Number(v) => Some(v),
+        Value::Number(v) if crate::server_types::server_stores(kind) => Some(v),
         Value::Text(t) if kind == SLEEP => sleep_stage(t),
         _ => None,
     }
@@ -46,6 +63,17 @@ pub fn sleep_stage(value: &str) -> Option<f64> {
         "AsleepREM" => 5.0,
         _ => return None,
     })
+}
+
+/// The `model:` field of a HealthKit device description ("Watch",
+/// "iPhone"), or "" when there is none: part of a sample's identity on the
+/// server.
+pub fn device_model(device: Option<&str>) -> &str {
+    device
+        .into_iter()
+        .flat_map(|d| d.split(", "))
+        .find_map(|field| field.trim().strip_prefix("model:"))
+        .map_or("", str::trim)
 }
 
 /// A workout as the server tells them apart: start and end, in UTC seconds.
@@ -67,6 +95,16 @@ pub struct Preflight {
     /// Every distinct workout's start and end, sorted, for the read-back.
     #[serde(skip)]
     pub workout_keys: Vec<WorkoutKey>,
+    /// Records nested in correlations that the server imports too: it
+    /// reads every `Record` at any depth, stores these once (they repeat
+    /// top-level ones) but counts them again.
+    pub nested_imported: u64,
+    /// The samples the server keeps: distinct by device model, type and
+    /// instant (its identity of a sample: the app that wrote it does not
+    /// count), sleep excepted (servers turn sleep into sessions).
+    pub samples: u64,
+    /// The first and last of those samples' starts, UTC seconds.
+    pub sample_span: Option<(i64, i64)>,
     pub stats: Stats,
 }
 
@@ -77,6 +115,13 @@ impl Preflight {
 
     pub fn items_ignored(&self) -> u64 {
         self.ignored.values().sum()
+    }
+
+    /// What an Open Wearables server counts as processed when it imports
+    /// the export (`items_processed`): every record it takes, those nested
+    /// in correlations again, and every workout.
+    pub fn items_for_server(&self) -> u64 {
+        self.records_imported() + self.nested_imported + self.stats.workouts
     }
 
     /// Whether a strict XML parser would refuse the export as it is: a DTD
@@ -126,6 +171,9 @@ pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Pref
             .zip(keys.last())
             .map(|(first, last)| (first.0, last.0)),
         workout_keys: keys,
+        nested_imported: check.nested_imported,
+        samples: check.samples.len() as u64,
+        sample_span: check.sample_span,
         stats,
     })
 }
@@ -147,13 +195,42 @@ impl ProgressSink for AsCheck<'_> {
 struct Check {
     imported: BTreeMap<String, u64>,
     ignored: BTreeMap<String, u64>,
+    nested_imported: u64,
     /// Source, start, end: the server's identity of a workout.
     workouts: HashSet<(String, i64, i64)>,
+    /// A 64-bit hash of each sample's identity: 8 bytes a sample, where
+    /// the strings themselves would cost ten times that.
+    samples: FxHashSet<u64>,
+    sample_span: Option<(i64, i64)>,
+}
+
+impl Check {
+    fn sample(&mut self, device: Option<&str>, kind: &str, start: i64) {
+        if kind == SLEEP {
+            return;
+        }
+        let mut hash = Xxh3::new();
+        for part in [
+            device_model(device).as_bytes(),
+            b"\0",
+            kind.as_bytes(),
+            b"\0",
+        ] {
+            hash.update(part);
+        }
+        hash.update(&start.to_le_bytes());
+        self.samples.insert(hash.digest());
+        self.sample_span = Some(match self.sample_span {
+            Some((first, last)) => (first.min(start), last.max(start)),
+            None => (start, start),
+        });
+    }
 }
 
 impl Visitor for Check {
     fn record(&mut self, record: &Record<'_>) -> ControlFlow<()> {
         let tally = if server_value(record).is_some() {
+            self.sample(record.device, record.kind, record.start.utc);
             &mut self.imported
         } else {
             &mut self.ignored
@@ -163,6 +240,17 @@ impl Visitor for Check {
             Some(n) => *n += 1,
             None => {
                 tally.insert(record.kind.to_string(), 1);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn correlation(&mut self, correlation: &Correlation) -> ControlFlow<()> {
+        for nested in &correlation.records {
+            if nested_server_value(nested).is_some() {
+                self.nested_imported += 1;
+                let start = nested.start.unwrap_or(correlation.start).utc;
+                self.sample(correlation.device.as_deref(), &nested.kind, start);
             }
         }
         ControlFlow::Continue(())
@@ -205,6 +293,15 @@ mod tests {
     }
 
     #[test]
+    fn a_device_model_is_its_model_field() {
+        let watch = "name:Apple Watch, manufacturer:Apple Inc., model:Watch, hardware:Watch6,12, software:26.2";
+        assert_eq!(device_model(Some(watch)), "Watch");
+        assert_eq!(device_model(Some("name:iPhone, model:iPhone")), "iPhone");
+        assert_eq!(device_model(Some("name:Scale")), "");
+        assert_eq!(device_model(None), "");
+    }
+
+    #[test]
     fn the_server_takes_numbers_and_sleep_stages_only() {
         let hr = record("HKQuantityTypeIdentifierHeartRate", Value::Number(61.0));
         assert_eq!(server_value(&hr), Some(61.0));
@@ -219,5 +316,8 @@ mod tests {
         assert_eq!(server_value(&mindful), None);
         let empty = record("HKQuantityTypeIdentifierStepCount", Value::None);
         assert_eq!(server_value(&empty), None);
+        // A number of a type the server has no series for is passed over.
+        let water = record("HKQuantityTypeIdentifierDietaryWater", Value::Number(250.0));
+        assert_eq!(server_value(&water), None);
     }
 }

@@ -311,3 +311,16 @@ mod tests {
         assert!(buf[prolog.root_offset as usize..].starts_with(b"<HealthData"));
     }
 }
+
+/// The `<!-- HealthKit Export Version: N -->` a DTD carries.
+pub fn export_version(dtd: &[u8]) -> Option<u32> {
+    const MARK: &[u8] = b"HealthKit Export Version:";
+    let at = memchr::memmem::find(dtd, MARK)? + MARK.len();
+    let digits: Vec<u8> = dtd[at..]
+        .iter()
+        .skip_while(|b| **b == b' ')
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}

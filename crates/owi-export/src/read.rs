@@ -67,6 +67,9 @@ pub struct Stats {
     pub route_files: u64,
     /// Whether the document carried a DTD (skipped unread).
     pub had_dtd: bool,
+    /// Its `HealthKit Export Version` comment, when it has one (12 is iOS
+    /// 16's malformed DTD).
+    pub dtd_version: Option<u32>,
 }
 
 /// What a completed read gives.
@@ -149,6 +152,10 @@ pub fn read_export(
         Err(e) => return Err(fail(prolog_error(&path, e))),
     };
     let root = prolog.root_offset as usize;
+    let dtd_version = prolog
+        .doctype
+        .and_then(|(start, end)| head.get(start as usize..end as usize))
+        .and_then(crate::prolog::export_version);
     let mut replay = Cursor::new(head);
     replay.set_position(root as u64);
     let mut parser = Parser {
@@ -159,6 +166,7 @@ pub fn read_export(
         visitor,
         stats: Stats {
             had_dtd: prolog.doctype.is_some(),
+            dtd_version,
             ..Stats::default()
         },
         routes,

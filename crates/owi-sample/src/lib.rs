@@ -49,6 +49,7 @@
 mod archive;
 mod body;
 mod clock;
+mod dtd;
 mod out;
 mod workouts;
 
@@ -67,6 +68,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use clock::parse_export_date;
+pub use dtd::Dtd;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,8 @@ pub struct SampleSpec {
     /// (cycling "nan", "", "abc"). Must not exceed the number of quantity
     /// records the spec produces (roughly 90 % of `records`).
     pub junk_values: u64,
+    /// The DTD the export starts with.
+    pub dtd: Dtd,
 }
 
 impl Default for SampleSpec {
@@ -98,6 +102,7 @@ impl Default for SampleSpec {
             locale: "en_US".to_owned(),
             zip: false,
             junk_values: 0,
+            dtd: Dtd::Version14,
         }
     }
 }
@@ -254,6 +259,7 @@ pub fn bench_sample() -> Result<SampleManifest, Error> {
         locale: "en_US".into(),
         zip: true,
         junk_values: 0,
+        dtd: Default::default(),
     };
     if !dir.join("manifest.json").exists() {
         eprintln!(

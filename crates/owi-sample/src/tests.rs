@@ -26,6 +26,7 @@ fn small(seed: u64, locale: &str, zip: bool) -> SampleSpec {
         locale: locale.to_owned(),
         zip,
         junk_values: 30,
+        dtd: Default::default(),
     }
 }
 
@@ -195,6 +196,7 @@ fn manifest_matches_the_written_files() -> TestResult {
         locale: "fr_FR".to_owned(),
         zip: false,
         junk_values: 100,
+        dtd: Default::default(),
     };
     let m = generate(&spec, dir.path())?;
     assert_eq!(
@@ -310,6 +312,7 @@ fn xml_and_gpx_are_well_formed_in_several_locales() -> TestResult {
             locale: locale.to_owned(),
             zip: false,
             junk_values: 9,
+            dtd: Default::default(),
         };
         let m = generate(&spec, dir.path())?;
         assert_eq!(

@@ -293,3 +293,80 @@ fn page<T>(mut rows: Vec<(String, T)>, limit: u32, total: u64) -> Paged<T> {
         metadata: serde_json::json!({}),
     }
 }
+
+/// `/summaries/data`: how much a user has, optionally within a window, as
+/// Open Wearables counts it — sleep apart from the other samples (real
+/// servers keep sleep as sessions, not data points).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DataSummary {
+    pub user_id: String,
+    pub total_data_points: u64,
+    pub total_workouts: u64,
+    pub total_sleep_events: u64,
+    pub series_type_counts: std::collections::BTreeMap<String, u64>,
+    pub workout_type_counts: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SummaryQuery {
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+pub async fn summary(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(user_id): Path<String>,
+    ValidQuery(q): ValidQuery<SummaryQuery>,
+) -> Result<Json<DataSummary>, ApiError> {
+    let user_id = require_user(&state, &user_id).await?;
+    let from = instant(&q.start_date, "start_date")?;
+    let to = instant(&q.end_date, "end_date")?;
+    let sleep = crate::series_type("HKCategoryTypeIdentifierSleepAnalysis");
+    let id = user_id.clone();
+    let (series, workouts) = state
+        .data
+        .call(move |c| {
+            let counts = |sql: &str| -> rusqlite::Result<Vec<(String, u64)>> {
+                let mut stmt = c.prepare(sql)?;
+                let rows = stmt
+                    .query_map(params![id, from, to], |r| {
+                        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+                    })?
+                    .collect();
+                rows
+            };
+            Ok((
+                counts(
+                    "SELECT series_type, COUNT(*) FROM samples WHERE user_id = ?1
+                     AND (?2 IS NULL OR recorded_at >= ?2) AND (?3 IS NULL OR recorded_at <= ?3)
+                     GROUP BY series_type",
+                )?,
+                counts(
+                    "SELECT type, COUNT(*) FROM workouts WHERE user_id = ?1
+                     AND (?2 IS NULL OR start >= ?2) AND (?3 IS NULL OR start <= ?3)
+                     GROUP BY type",
+                )?,
+            ))
+        })
+        .await?;
+    let total_sleep_events = series
+        .iter()
+        .filter(|(kind, _)| *kind == sleep)
+        .map(|(_, n)| n)
+        .sum();
+    let series_type_counts: std::collections::BTreeMap<String, u64> = series
+        .into_iter()
+        .filter(|(kind, _)| *kind != sleep)
+        .collect();
+    let workout_type_counts: std::collections::BTreeMap<String, u64> =
+        workouts.into_iter().collect();
+    Ok(Json(DataSummary {
+        user_id,
+        total_data_points: series_type_counts.values().sum(),
+        total_workouts: workout_type_counts.values().sum(),
+        total_sleep_events,
+        series_type_counts,
+        workout_type_counts,
+    }))
+}

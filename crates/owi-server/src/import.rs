@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::jobs::{NewJob, Origin};
-use crate::users::require_user;
+use crate::users::upload_user;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DirectResponse {
@@ -28,7 +28,7 @@ pub async fn direct(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<DirectResponse>, ApiError> {
-    let user_id = require_user(&state, &user_id).await?;
+    let user_id = upload_user(&state, &user_id).await?;
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
@@ -83,6 +83,7 @@ pub async fn direct(
             .map_err(|e| disk_error(&e))?;
         state
             .enqueue(NewJob {
+                run_id: state.config.compat.run_id(&task_id),
                 task_id: task_id.clone(),
                 user_id: user_id.clone(),
                 origin: Origin::Direct,

@@ -11,6 +11,7 @@
 //! tests start it in-process on `127.0.0.1:0`. [`serve`] does both.
 
 mod auth;
+mod compat;
 mod data;
 mod db;
 mod error;
@@ -37,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use auth::{is_api_key_shaped, new_api_key};
+pub use compat::Compat;
 pub use error::Error;
 pub use jobs::{series_type, workout_type};
 pub use local::Local;
@@ -69,6 +71,12 @@ pub struct ServerConfig {
     pub min_free_bytes: u64,
     /// The object store for presigned uploads.
     pub s3: S3Settings,
+    /// Which server to behave like, where a client can tell.
+    pub compat: Compat,
+    /// Whether uploads to the object store are imported. `false` is a
+    /// real server whose bucket notifications are not set up: it keeps
+    /// S3 uploads and never imports them.
+    pub s3_imports: bool,
 }
 
 impl std::fmt::Debug for ServerConfig {
@@ -85,6 +93,8 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("min_free_bytes", &self.min_free_bytes)
             .field("s3", &self.s3)
+            .field("compat", &self.compat)
+            .field("s3_imports", &self.s3_imports)
             .finish_non_exhaustive()
     }
 }
@@ -103,6 +113,8 @@ impl ServerConfig {
             max_upload_bytes: 5 << 30,
             min_free_bytes: 256 << 20,
             s3: S3Settings::default(),
+            compat: Compat::Native,
+            s3_imports: true,
         }
     }
 }
@@ -368,7 +380,7 @@ pub async fn serve(
 }
 
 fn router(state: AppState) -> Router {
-    let api = Router::new()
+    let mut api = Router::new()
         .route("/auth/login", post(session::login))
         .route("/token/refresh", post(session::refresh))
         .route("/users", get(users::list).post(users::create))
@@ -381,27 +393,20 @@ fn router(state: AppState) -> Router {
             "/users/{user_id}/import/apple/xml/s3",
             post(s3::api::presign),
         )
-        .route(
-            "/users/{user_id}/import/apple/xml/s3/multipart/create",
-            post(s3::api::create),
-        )
-        .route(
-            "/users/{user_id}/import/apple/xml/s3/multipart/sign",
-            post(s3::api::sign_parts),
-        )
-        .route(
-            "/users/{user_id}/import/apple/xml/s3/multipart/complete",
-            post(s3::api::complete),
-        )
-        .route(
-            "/users/{user_id}/import/apple/xml/s3/multipart/abort",
-            post(s3::api::abort),
-        )
         .route("/users/{user_id}/sync/stream", get(sync::stream))
         .route("/users/{user_id}/sync/recent", get(sync::recent))
         .route("/users/{user_id}/sync/runs", get(sync::runs))
         .route("/users/{user_id}/events/workouts", get(data::workouts))
-        .route("/users/{user_id}/timeseries", get(data::timeseries));
+        .route("/users/{user_id}/timeseries", get(data::timeseries))
+        .route("/users/{user_id}/summaries/data", get(data::summary));
+    if state.config.compat.offers_multipart() {
+        let multipart = "/users/{user_id}/import/apple/xml/s3/multipart";
+        api = api
+            .route(&format!("{multipart}/create"), post(s3::api::create))
+            .route(&format!("{multipart}/sign"), post(s3::api::sign_parts))
+            .route(&format!("{multipart}/complete"), post(s3::api::complete))
+            .route(&format!("{multipart}/abort"), post(s3::api::abort));
+    }
     Router::new()
         .nest("/api/v1", api)
         .fallback(|| async { error::ApiError::NotFound("Not Found".into()) })

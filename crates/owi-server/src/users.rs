@@ -41,6 +41,16 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRead> {
 }
 
 /// The canonical id of an existing user, or the real server's 400/404.
+/// The user an upload is for. Open Wearables 0.6 takes any id here (the
+/// import fails later); this server refuses a malformed or unknown one
+/// before a byte of the file is read, unless it imitates that version.
+pub async fn upload_user(state: &AppState, raw: &str) -> Result<String, ApiError> {
+    if state.config.compat.checks_user_on_upload() {
+        return require_user(state, raw).await;
+    }
+    Ok(uuid::Uuid::parse_str(raw).map_or_else(|_| raw.to_string(), |id| id.to_string()))
+}
+
 pub async fn require_user(state: &AppState, raw: &str) -> Result<String, ApiError> {
     let id = uuid::Uuid::parse_str(raw)
         .map_err(|_| {

@@ -5,6 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use crate::multipart::MultipartState;
 use crate::{Error, Result, Store};
 
 /// An upload about to start.
@@ -96,19 +97,6 @@ pub struct UploadRecord {
     pub cleaned: bool,
 }
 
-/// A multipart upload the store holds parts of.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct MultipartState {
-    pub name: String,
-    pub file_key: String,
-    pub upload_id: String,
-    pub part_size: u64,
-    pub bytes: u64,
-    /// Parts already stored, by number, with their ETags.
-    pub parts: Vec<(u32, String)>,
-}
-
 /// An attempt at sending an export that stopped before every piece was
 /// sent, and that can go on where it stopped.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -138,7 +126,7 @@ impl Interrupted {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -250,84 +238,43 @@ impl Store {
         Ok(())
     }
 
-    /// Keeps a multipart upload's identity as soon as the server gives it.
-    pub fn multipart_begun(&self, upload: i64, state: &MultipartState) -> Result<()> {
+    /// Keeps what an attempt should leave on the server (opaque JSON).
+    pub fn expect(&self, batch: &str, expected: &str) -> Result<()> {
         self.conn()
             .execute(
-                "INSERT OR REPLACE INTO multipart_state (upload, name, file_key, upload_id, part_size, bytes)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                params![
-                    upload,
-                    state.name,
-                    state.file_key,
-                    state.upload_id,
-                    state.part_size as i64,
-                    state.bytes as i64
-                ],
+                "INSERT OR REPLACE INTO upload_expectations (batch, expected) VALUES (?, ?)",
+                params![batch, expected],
             )
             .map_err(|e| Error::db(self.path(), e))?;
         Ok(())
     }
 
-    /// Keeps one stored part's ETag.
-    pub fn multipart_part(&self, upload: i64, number: u32, etag: &str) -> Result<()> {
+    /// What an attempt should leave on the server, if it was kept.
+    pub fn expected(&self, batch: &str) -> Result<Option<String>> {
         self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO multipart_parts (upload, number, etag) VALUES (?, ?, ?)",
-                params![upload, number, etag],
-            )
-            .map_err(|e| Error::db(self.path(), e))?;
-        Ok(())
-    }
-
-    /// Forgets a multipart upload that completed or was aborted.
-    pub fn multipart_ended(&self, upload: i64) -> Result<()> {
-        self.conn()
-            .execute_batch(&format!(
-                "BEGIN;
-                 DELETE FROM multipart_parts WHERE upload = {upload};
-                 DELETE FROM multipart_state WHERE upload = {upload};
-                 COMMIT;"
-            ))
-            .map_err(|e| {
-                let _ = self.conn().execute_batch("ROLLBACK");
-                Error::db(self.path(), e)
-            })
-    }
-
-    /// The multipart state kept for a piece.
-    pub fn multipart_state(&self, upload: i64) -> Result<Option<MultipartState>> {
-        let db = |e| Error::db(self.path(), e);
-        let state = self
-            .conn()
             .query_row(
-                "SELECT name, file_key, upload_id, part_size, bytes FROM multipart_state WHERE upload = ?",
-                [upload],
-                |r| {
-                    Ok(MultipartState {
-                        name: r.get(0)?,
-                        file_key: r.get(1)?,
-                        upload_id: r.get(2)?,
-                        part_size: r.get::<_, i64>(3)?.max(0) as u64,
-                        bytes: r.get::<_, i64>(4)?.max(0) as u64,
-                        parts: Vec::new(),
-                    })
-                },
+                "SELECT expected FROM upload_expectations WHERE batch = ?",
+                [batch],
+                |r| r.get(0),
             )
             .optional()
-            .map_err(db)?;
-        let Some(mut state) = state else {
-            return Ok(None);
-        };
+            .map_err(|e| Error::db(self.path(), e))
+    }
+
+    /// Uploads to this server and user that reached it but whose import
+    /// nobody saw end, newest first: a later look may find their data.
+    pub fn awaiting(&self, server: &str, user_id: &str) -> Result<Vec<UploadRecord>> {
+        let db = |e| Error::db(self.path(), e);
         let mut q = self
             .conn()
-            .prepare("SELECT number, etag FROM multipart_parts WHERE upload = ? ORDER BY number")
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM uploads WHERE server = ? AND user_id = ? AND outcome = 'sent'
+                 ORDER BY started_at DESC, id DESC"
+            ))
             .map_err(db)?;
-        state.parts = q
-            .query_map([upload], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(db)?;
-        Ok(Some(state))
+        q.query_map(params![server, user_id], record)
+            .and_then(|rows| rows.collect())
+            .map_err(db)
     }
 
     /// The latest attempt at sending this export to this server and user,
@@ -415,28 +362,6 @@ impl Store {
             pieces,
             multipart,
         }))
-    }
-
-    /// Whether `origin` was found to offer multipart uploads.
-    pub fn offers_multipart(&self, origin: &str) -> Result<Option<bool>> {
-        self.conn()
-            .query_row(
-                "SELECT multipart FROM servers WHERE origin = ?",
-                [origin],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| Error::db(self.path(), e))
-    }
-
-    pub fn remember_multipart(&self, origin: &str, offered: bool) -> Result<()> {
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO servers (origin, multipart, checked_at) VALUES (?, ?, ?)",
-                params![origin, offered, now()],
-            )
-            .map_err(|e| Error::db(self.path(), e))?;
-        Ok(())
     }
 
     /// Uploads, newest first.

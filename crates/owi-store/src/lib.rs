@@ -14,6 +14,7 @@ mod catalog;
 mod error;
 mod history;
 mod ingest;
+mod multipart;
 mod names;
 mod preview;
 mod route_blob;
@@ -25,8 +26,9 @@ use rusqlite::Connection;
 
 pub use catalog::{Aggregation, aggregation_of};
 pub use error::{Error, Result};
-pub use history::{Interrupted, MultipartState, NewUpload, Outcome, Transfer, UploadRecord};
+pub use history::{Interrupted, NewUpload, Outcome, Transfer, UploadRecord};
 pub use ingest::{IngestOptions, IngestOutcome, quick_key};
+pub use multipart::MultipartState;
 pub use names::{
     Category, CategoryGroup, category_of, device_name, display_name, group_by_category,
     skip_reason_text,
@@ -40,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_event_metadata.sql"),
     include_str!("migrations/003_uploads.sql"),
     include_str!("migrations/004_resume.sql"),
+    include_str!("migrations/005_expected.sql"),
 ];
 
 /// A handle on the local database.

@@ -28,6 +28,7 @@ fn spec(records: u64, workouts: u64, seed: u64, locale: &str, zip: bool, junk: u
         locale: locale.to_owned(),
         zip,
         junk_values: junk,
+        dtd: Default::default(),
     }
 }
 

@@ -241,6 +241,8 @@ export function advice(error: CommandError): string | null {
       return "Check the address and your network, then try again.";
     case "resumable":
       return "Send it again: it goes on from where it stopped.";
+    case "choice":
+      return "Nothing was sent. Choose another user or method, and send again.";
     case "server":
       return "The server's own message is above; its administrator can see more in its logs.";
     case "not_connected":

@@ -5,6 +5,7 @@
 import type { Checked } from "../bindings/Checked";
 import type { ImportEvent } from "../bindings/ImportEvent";
 import type { Method } from "../bindings/Method";
+import type { OnServer } from "../bindings/OnServer";
 import type { Part } from "../bindings/Part";
 import { formatBytes, formatCount, formatEta, formatRate } from "./format";
 
@@ -34,7 +35,7 @@ export interface ServerStage {
 
 export interface Sending {
   /** What the step the person sees is. */
-  phase: "check" | "upload" | "server" | "done" | null;
+  phase: "check" | "upload" | "server" | "done" | "awaiting" | null;
   checked: Checked | null;
   plan: { method: Method; pieces: number; why: string } | null;
   resumed: { pieces_sent: number; parts_stored: number } | null;
@@ -51,6 +52,10 @@ export interface Sending {
   stages: ServerStage[];
   /** The server's last word was a failure. */
   serverError: string | null;
+  /** How much of the export the server holds, while it is watched. */
+  arriving: { onServer: OnServer; workouts: number; samples: number } | null;
+  /** Uploaded, and the server has neither reported nor stored anything. */
+  awaiting: { keys: string[]; waited: number } | null;
   compared: { found: number; expected: number } | null;
 }
 
@@ -69,6 +74,8 @@ export const notStarted: Sending = {
   retry: null,
   stages: [],
   serverError: null,
+  arriving: null,
+  awaiting: null,
   compared: null,
 };
 
@@ -124,6 +131,16 @@ export function fold(s: Sending, event: ImportEvent, now: number): Sending {
         serverError: failed ? (e.error ?? e.message ?? "the server gave no reason") : s.serverError,
       };
     }
+    case "waiting":
+      return { ...s, phase: "server", retry: null };
+    case "arriving":
+      return {
+        ...s,
+        phase: "server",
+        arriving: { onServer: step.on_server, workouts: step.workouts, samples: step.samples },
+      };
+    case "awaiting":
+      return { ...s, phase: "awaiting", awaiting: { keys: step.keys, waited: step.waited_secs } };
     case "compared":
       return { ...s, phase: "done", compared: { found: step.found, expected: step.expected } };
   }
@@ -167,7 +184,18 @@ export function describeSend(s: Sending, now: number): { title: string; detail: 
   }
   if (s.phase === "server") {
     const last = s.stages[s.stages.length - 1];
-    return { title: "The server is importing", detail: last ? stageWords(last) : "waiting for its first word" };
+    const held = s.arriving ? arrived(s.arriving) : null;
+    const detail = [last ? stageWords(last) : null, held].filter((x) => x).join(" · ");
+    return { title: "The server is importing", detail: detail || "waiting for its first word, or its data" };
+  }
+  if (s.phase === "awaiting") {
+    return {
+      title: "Uploaded — awaiting the server",
+      detail:
+        "The server has not reported on this import or stored any of it yet. A server that takes uploads " +
+        "into its S3 bucket imports them only once the bucket's notifications reach it. History marks the " +
+        "upload imported when a later look finds its data.",
+    };
   }
   if (s.phase === "done") return { title: "Imported", detail: s.compared ? comparison(s.compared) : "" };
   return { title: "Starting", detail: "opening the export" };
@@ -191,6 +219,21 @@ export function stageWords(st: ServerStage): string {
 }
 
 const QUIET_STATUSES = new Set(["pending", "in_progress", "success"]);
+
+/** "1,204 of 2,000 workouts · 50,000 of 61,000 samples on the server". */
+export function arrived(a: { onServer: OnServer; workouts: number; samples: number }): string {
+  const workouts = `${formatCount(Math.min(a.onServer.workouts, a.workouts))} of ${formatCount(a.workouts)} workouts`;
+  const samples =
+    a.onServer.samples != null
+      ? ` · ${formatCount(Math.min(a.onServer.samples, a.samples))} of ${formatCount(a.samples)} samples`
+      : "";
+  return `${workouts}${samples} on the server`;
+}
+
+/** How an upload ended, as History says it. */
+export function outcomeWords(outcome: string): string {
+  return outcome === "sent" ? "uploaded, awaiting the server" : outcome;
+}
 
 /** "1,204 of 1,204 workouts imported". */
 export function comparison(c: { found: number; expected: number }): string {

@@ -497,10 +497,13 @@ async fn dying_process_resumes(restart_server: bool) {
     rig.proxy
         .inject("PUT", part(3), 1, Fault::Hold(stuck.clone()));
 
-    let first = Importer::new(
-        rig.client.clone(),
-        Arc::new(Mutex::new(Store::open(&db_path).unwrap())),
-    );
+    let known = Store::open(&db_path).unwrap();
+    // A client that has sent here before knows the server takes multipart
+    // (else it asks first, with a `create` of its own).
+    known
+        .remember_multipart(rig.client.server().origin(), true)
+        .unwrap();
+    let first = Importer::new(rig.client.clone(), Arc::new(Mutex::new(known)));
     let no_steps = |_: &Step| {};
     let never = CancelToken::new();
     let dying = first.run(&request, &owi_progress::Silent, &no_steps, &never);

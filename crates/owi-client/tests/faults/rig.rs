@@ -49,6 +49,7 @@ pub fn export(size: Size) -> Export {
         locale: "en_US".into(),
         zip: false,
         junk_values: 0,
+        dtd: Default::default(),
     };
     let manifest = owi_sample::generate(&spec, dir.path()).unwrap();
     if let Size::Large = size {
@@ -240,14 +241,9 @@ impl Rig {
     /// Follows the upload's run to its end and checks the end state: the
     /// one run completed, and the data of exactly one clean import.
     pub async fn imported_once(&self, uploaded: &Uploaded, size: Size) {
-        let run = self
-            .client
-            .run_of(&self.user, uploaded, Duration::from_secs(30))
-            .await
-            .unwrap();
         let done = self
             .client
-            .follow_run(&self.user, &run, FollowOptions::default(), |_| {})
+            .follow_upload(&self.user, uploaded, FollowOptions::default(), |_| {})
             .await
             .unwrap();
         assert!(done.succeeded(), "{done:?}");

@@ -268,6 +268,7 @@ fn a_cleaned_sample_export_passes_the_strict_parser() {
         locale: "fr_FR".into(),
         zip: true,
         junk_values: 30,
+        dtd: Default::default(),
     };
     let manifest = owi_sample::generate(&spec, dir.path()).expect("sample");
     let zip = manifest.zip_path.clone().expect("zip written");
@@ -408,6 +409,7 @@ fn pieces_are_exports_that_together_hold_every_element_once_in_order() {
         locale: "en_US".into(),
         zip: true,
         junk_values: 10,
+        dtd: Default::default(),
     };
     let manifest = owi_sample::generate(&spec, dir.path()).expect("sample");
     let xml = fs::read(&manifest.xml_path).expect("sample xml");

@@ -19,7 +19,7 @@ use crate::auth::Caller;
 use crate::db::now_secs;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
-use crate::users::require_user;
+use crate::users::{require_user, upload_user};
 
 const CONTENT_TYPE: &str = "application/xml";
 const MIB: u64 = 1 << 20;
@@ -78,7 +78,7 @@ pub async fn presign(
     check_filename(&req.filename)?;
     in_range("expiration_seconds", req.expiration_seconds, 60, 3600)?;
     in_range("max_file_size", req.max_file_size, 1024, 1 << 30)?;
-    let user_id = require_user(&state, &user_id).await?;
+    let user_id = upload_user(&state, &user_id).await?;
     let objects = &state.objects;
     // s3s holds a POST in memory: the policy allows no more than the cap,
     // and says so in `max_file_size` (a client splits, or uses multipart).

@@ -140,12 +140,20 @@ impl AppState {
         key: &str,
         upload_id: Option<&str>,
     ) -> Result<(), Error> {
+        if !self.config.s3_imports {
+            tracing::info!(
+                key,
+                "an upload arrived; S3 imports are off, so it stays as it is"
+            );
+            return Ok(());
+        }
         let Some(user_id) = user_of_key(key).map(str::to_string) else {
             tracing::debug!(key, "ignoring an object outside any user's raw/ prefix");
             return Ok(());
         };
         let (owned_key, upload) = (key.to_string(), upload_id.map(str::to_string));
         let probe_user = user_id.clone();
+        let compat = self.config.compat;
         let queued = self
             .db
             .call(move |c| {
@@ -193,6 +201,7 @@ impl AppState {
                     ),
                 };
                 let job = NewJob {
+                    run_id: compat.run_id(&task_id),
                     task_id,
                     user_id: probe_user,
                     origin: Origin::S3,

@@ -372,6 +372,7 @@ pub fn sample(dir: &Path, records: u64, workouts: u64) -> owi_sample::SampleMani
         locale: "en_US".into(),
         zip: false,
         junk_values: 0,
+        dtd: Default::default(),
     };
     owi_sample::generate(&spec, dir).expect("sample")
 }

@@ -5,14 +5,14 @@
 //! workouts and samples in one transaction per job: a failed import leaves
 //! nothing half-counted.
 
-use std::ops::ControlFlow;
+mod upsert;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use owi_export::{ExportSource, ReadOptions, Record, Visitor, Workout, read_export};
 use owi_progress::{CancelToken, Progress, ProgressSink};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 
@@ -20,6 +20,8 @@ use crate::AppState;
 use crate::db::{Db, now_rfc3339, now_secs};
 use crate::error::Error;
 use crate::sync::{Hub, Report, Stage, Status};
+
+pub use upsert::{series_type, workout_type};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -34,11 +36,22 @@ impl Origin {
             Origin::S3 => "s3",
         }
     }
+
+    fn parse(s: &str) -> Origin {
+        if s == "s3" {
+            Origin::S3
+        } else {
+            Origin::Direct
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub task_id: String,
+    /// The run its events carry: the task id, or one of its own (see
+    /// [`crate::Compat::run_id`]).
+    pub run_id: String,
     pub user_id: String,
     pub origin: Origin,
     pub path: String,
@@ -53,18 +66,17 @@ struct Job {
     /// A file on disk (direct) or an object key (s3).
     path: String,
     filename: String,
-    origin: String,
+    origin: Origin,
 }
 
 /// Writes a job row (inside the caller's transaction, so whatever made
 /// the job and the job itself commit together).
 pub fn insert_job(c: &rusqlite::Connection, job: &NewJob) -> rusqlite::Result<()> {
-    // One run per job: a client follows its upload by the task id.
     let now = now_secs();
     c.execute(
         "INSERT INTO jobs (id, run_id, user_id, origin, path, filename, state, created_at, updated_at)
-         VALUES (?1, ?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6)",
-        params![job.task_id, job.user_id, job.origin.as_str(), job.path, job.filename, now],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7)",
+        params![job.task_id, job.run_id, job.user_id, job.origin.as_str(), job.path, job.filename, now],
     )?;
     Ok(())
 }
@@ -79,10 +91,14 @@ impl AppState {
 
     /// Tells the job's followers it is queued, and wakes the worker.
     pub async fn announce(&self, job: NewJob) -> Result<(), Error> {
+        if !self.config.compat.reports(job.origin, Stage::Queued) {
+            self.wake.notify_one();
+            return Ok(());
+        }
         let hub = self.hub.clone();
         tokio::task::spawn_blocking(move || {
             hub.emit(Report {
-                run_id: &job.task_id,
+                run_id: &job.run_id,
                 user_id: &job.user_id,
                 filename: &job.filename,
                 stage: Stage::Queued,
@@ -170,7 +186,7 @@ fn claim(db: &Db) -> Result<Option<Job>, Error> {
                         user_id: r.get(2)?,
                         path: r.get(3)?,
                         filename: r.get(4)?,
-                        origin: r.get(5)?,
+                        origin: Origin::parse(&r.get::<_, String>(5)?),
                     })
                 },
             )
@@ -189,6 +205,8 @@ fn claim(db: &Db) -> Result<Option<Job>, Error> {
 /// Emits `Processing` events, at most one a second and at each 1 % step.
 struct Progressor<'a> {
     hub: &'a Hub,
+    /// Whether `Processing` events are reported at all.
+    reports: bool,
     job: &'a Job,
     started_at: &'a str,
     items: &'a Mutex<u64>,
@@ -200,6 +218,9 @@ impl ProgressSink for Progressor<'_> {
         let Progress::Advanced { position, .. } = event else {
             return;
         };
+        if !self.reports {
+            return;
+        }
         let Some(total) = position.total.filter(|t| *t > 0) else {
             return;
         };
@@ -232,8 +253,13 @@ impl ProgressSink for Progressor<'_> {
 
 fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &Handle) {
     let started_at = now_rfc3339();
+    // Events belong to a user: none for an id that cannot name one.
+    let reportable = uuid::Uuid::parse_str(&job.user_id).is_ok();
     let emit =
         |stage, status, message: String, progress, items, error: Option<String>, ended: bool| {
+            if !reportable || !state.config.compat.reports(job.origin, stage) {
+                return;
+            }
             let _ = state.hub.emit(Report {
                 run_id: &job.run_id,
                 user_id: &job.user_id,
@@ -261,7 +287,9 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
     let items = Mutex::new(0u64);
     // An S3 upload is read back through the S3 API first, as the real
     // worker downloads it.
-    let local = if job.origin == Origin::S3.as_str() {
+    let local = if !user_exists(state, &job.user_id) {
+        Err(ImportError::UnknownUser(job.user_id.clone()))
+    } else if job.origin == Origin::S3 {
         emit(
             Stage::Fetching,
             Status::InProgress,
@@ -282,7 +310,7 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
     // in the store stays, as an S3 upload does).
     let (local, outcome) = match local {
         Ok(path) => {
-            let outcome = import(state, db, job, &path, stop, &items, &started_at);
+            let outcome = upsert::import(state, db, job, &path, stop, &items, &started_at);
             (Some(path), outcome)
         }
         Err(e) => (None, Err(e)),
@@ -328,7 +356,7 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
             tracing::info!(task = %job.id, "import interrupted by shutdown; queued again");
             // A direct upload's file is the job's input; an S3 one is
             // fetched again.
-            if job.origin == Origin::S3.as_str() {
+            if job.origin == Origin::S3 {
                 remove_local();
             }
         }
@@ -411,6 +439,8 @@ enum ImportError {
     Server(#[from] Error),
     #[error("{0}")]
     Fetch(String),
+    #[error("User with ID: {0} not found.")]
+    UnknownUser(String),
     #[error("the server is stopping")]
     Stopped,
 }
@@ -426,224 +456,15 @@ impl ImportError {
     }
 }
 
-fn import(
-    state: &AppState,
-    db: &Db,
-    job: &Job,
-    path: &std::path::Path,
-    stop: &CancelToken,
-    items: &Mutex<u64>,
-    started_at: &str,
-) -> Result<(), ImportError> {
-    let source = ExportSource::open(path)?;
-    let progress = Progressor {
-        hub: &state.hub,
-        job,
-        started_at,
-        items,
-        last: Mutex::new(None),
-    };
-    db.blocking(|c| {
-        let tx = c.transaction()?;
-        let result = {
-            let mut visitor = ImportVisitor::new(&tx, &job.user_id, items)?;
-            let read = read_export(
-                &source,
-                &mut visitor,
-                ReadOptions {
-                    progress: &progress,
-                    cancel: Some(stop),
-                    read_routes: false,
-                },
-            );
-            visitor.error.take().map_or(Ok(read), Err)
-        };
-        match result {
-            Ok(Ok(_report)) => {
-                tx.commit()?;
-                // Fold the import's WAL back into the database now rather
-                // than leave a file as large as the import behind.
-                if let Err(e) = c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
-                    tracing::warn!(error = %e, "could not checkpoint the data WAL");
-                }
-                Ok(Ok(()))
-            }
-            Ok(Err(failure)) => Ok(Err(failure.error)),
-            Err(e) => Err(e),
-        }
-    })?
-    .map_err(|e| match e {
-        owi_export::Error::Cancelled { .. } => ImportError::Stopped,
-        other => ImportError::Export(other),
-    })?;
-    state.db.blocking(|c| {
-        c.execute(
-            "UPDATE users SET last_synced_at = ?, last_synced_provider = 'apple' WHERE id = ?",
-            params![now_rfc3339(), job.user_id],
-        )
-    })?;
-    Ok(())
-}
-
-/// Maps a HealthKit type to the series type name the API shows
-/// (`HKQuantityTypeIdentifierHeartRate` → `heart_rate`).
-pub fn series_type(kind: &str) -> String {
-    let name = kind
-        .strip_prefix("HKQuantityTypeIdentifier")
-        .or_else(|| kind.strip_prefix("HKCategoryTypeIdentifier"))
-        .or_else(|| kind.strip_prefix("HKDataType"))
-        .unwrap_or(kind);
-    snake(name)
-}
-
-/// `HKWorkoutActivityTypeTraditionalStrengthTraining` → `traditional_strength_training`.
-pub fn workout_type(kind: &str) -> String {
-    snake(kind.strip_prefix("HKWorkoutActivityType").unwrap_or(kind))
-}
-
-fn snake(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() + 4);
-    let chars: Vec<char> = name.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_uppercase() {
-            let prev_lower =
-                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
-            if i > 0 && (prev_lower || (next_lower && chars[i - 1].is_uppercase())) {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-struct ImportVisitor<'t> {
-    samples: rusqlite::Statement<'t>,
-    workouts: rusqlite::Statement<'t>,
-    user_id: String,
-    items: &'t Mutex<u64>,
-    local: u64,
-    error: Option<rusqlite::Error>,
-}
-
-impl<'t> ImportVisitor<'t> {
-    fn new(
-        tx: &'t Transaction<'_>,
-        user_id: &str,
-        items: &'t Mutex<u64>,
-    ) -> rusqlite::Result<Self> {
-        Ok(ImportVisitor {
-            samples: tx.prepare(
-                "INSERT INTO samples (user_id, source, series_type, recorded_at, zone_offset, value, unit)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (user_id, source, series_type, recorded_at)
-                 DO UPDATE SET value = excluded.value, unit = excluded.unit, zone_offset = excluded.zone_offset",
-            )?,
-            workouts: tx.prepare(
-                "INSERT INTO workouts (id, user_id, source, type, start, end, zone_offset, duration_s, device,
-                    calories_kcal, distance_m, hr_min, hr_avg, hr_max)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (user_id, source, start, end) DO NOTHING",
-            )?,
-            user_id: user_id.to_string(),
-            items,
-            local: 0,
-            error: None,
+/// Uploads may be accepted for any user id (as Open Wearables 0.6 does):
+/// the import is where an unknown one fails.
+fn user_exists(state: &AppState, user_id: &str) -> bool {
+    state
+        .db
+        .blocking(|c| {
+            c.query_row("SELECT 1 FROM users WHERE id = ?", [user_id], |_| Ok(()))
+                .optional()
         })
-    }
-
-    fn counted(&mut self, result: rusqlite::Result<usize>) -> ControlFlow<()> {
-        match result {
-            Ok(_) => {
-                self.local += 1;
-                if self.local.is_multiple_of(1024)
-                    && let Ok(mut n) = self.items.lock()
-                {
-                    *n = self.local;
-                }
-                ControlFlow::Continue(())
-            }
-            Err(e) => {
-                self.error = Some(e);
-                ControlFlow::Break(())
-            }
-        }
-    }
-}
-
-impl Drop for ImportVisitor<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut n) = self.items.lock() {
-            *n = self.local;
-        }
-    }
-}
-
-impl Visitor for ImportVisitor<'_> {
-    fn record(&mut self, r: &Record<'_>) -> ControlFlow<()> {
-        // The pre-flight check counts by the same rule.
-        let Some(value) = owi_export::server_value(r) else {
-            return ControlFlow::Continue(());
-        };
-        let result = self.samples.execute(params![
-            self.user_id,
-            r.source_name,
-            series_type(r.kind),
-            r.start.utc,
-            r.start.offset_min,
-            value,
-            r.unit
-        ]);
-        self.counted(result)
-    }
-
-    fn workout(&mut self, w: &Workout) -> ControlFlow<()> {
-        let hr = w.heart_rate();
-        let result = self.workouts.execute(params![
-            uuid::Uuid::new_v4().to_string(),
-            self.user_id,
-            w.source_name,
-            workout_type(&w.activity_type),
-            w.start.utc,
-            w.end.utc,
-            w.start.offset_min,
-            w.duration_secs(),
-            w.device,
-            w.energy_kcal(),
-            w.distance_m(),
-            hr.min,
-            hr.avg,
-            hr.max
-        ]);
-        self.counted(result)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn type_names_are_snake_case() {
-        assert_eq!(
-            series_type("HKQuantityTypeIdentifierHeartRate"),
-            "heart_rate"
-        );
-        assert_eq!(series_type("HKQuantityTypeIdentifierVO2Max"), "vo2_max");
-        assert_eq!(
-            series_type("HKCategoryTypeIdentifierSleepAnalysis"),
-            "sleep_analysis"
-        );
-        assert_eq!(
-            workout_type("HKWorkoutActivityTypeTraditionalStrengthTraining"),
-            "traditional_strength_training"
-        );
-        assert_eq!(
-            workout_type("HKWorkoutActivityTypeHighIntensityIntervalTraining"),
-            "high_intensity_interval_training"
-        );
-    }
+        .map(|found| found.is_some())
+        .unwrap_or(true)
 }

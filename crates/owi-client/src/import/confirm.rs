@@ -1,0 +1,218 @@
+//! After sending: watching the server until the import is confirmed —
+//! by its own word, or by the data arriving where it says nothing — and
+//! recording how it ended; and the later look that confirms an upload the
+//! server had not yet imported when its sender stopped watching.
+
+use owi_store::{Outcome, UploadRecord};
+use serde::Serialize;
+
+use super::{Ending, ImportReport, Importer, Step};
+use crate::error::Error;
+use crate::follow::{RunTarget, SyncEvent, WatchSink, Watched};
+use crate::readback::{Expected, OnServer};
+
+/// Forwards the watch to the flow's steps.
+struct Steps<'a> {
+    on_step: &'a (dyn Fn(&Step) + Send + Sync),
+}
+
+impl WatchSink for Steps<'_> {
+    fn event(&self, index: usize, event: &SyncEvent) {
+        (self.on_step)(&Step::Server {
+            piece: index as u32 + 1,
+            event: event.clone(),
+        });
+    }
+
+    fn data(&self, on_server: &OnServer, expected: &Expected) {
+        (self.on_step)(&Step::Arriving {
+            on_server: *on_server,
+            workouts: expected.workouts.len() as u64,
+            samples: expected.samples,
+        });
+    }
+}
+
+/// What a later look found of an upload nobody saw imported.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Rechecked {
+    pub upload: UploadRecord,
+    /// `Imported` when the server reported it or its data is all there,
+    /// `Failed` when the server reported a failure, else still `Sent`.
+    pub outcome: Outcome,
+    pub on_server: Option<OnServer>,
+    pub error: Option<String>,
+}
+
+impl Importer {
+    /// Watches the server until the pieces of `report` are confirmed
+    /// imported, or one failed (an error with the server's reason), or the
+    /// server stays silent and stores nothing new for the follow options'
+    /// `silence` (`Ending::Awaiting`).
+    pub(super) async fn confirm(
+        &self,
+        user_id: &str,
+        report: &mut ImportReport,
+        expected: &Expected,
+        on_step: &(dyn Fn(&Step) + Send + Sync),
+    ) -> Result<(), Error> {
+        let sent: Vec<_> = report
+            .pieces
+            .iter()
+            .filter_map(|p| p.uploaded.as_ref().map(|u| (p.history_id, u)))
+            .collect();
+        let targets: Vec<RunTarget> = sent
+            .iter()
+            .map(|(_, u)| RunTarget {
+                run_id: None,
+                task_id: u.task_id.clone(),
+                name: Some(u.name.clone()),
+            })
+            .collect();
+        on_step(&Step::Waiting {
+            names: sent.iter().map(|(_, u)| u.name.clone()).collect(),
+            silence_secs: self.follow.silence.as_secs(),
+        });
+        let sink = Steps { on_step };
+        let watched = self
+            .client
+            .watch(user_id, &targets, Some(expected), self.follow, &sink)
+            .await?;
+        let ids: Vec<i64> = sent.iter().map(|(id, _)| *id).collect();
+        match watched {
+            Watched::Reported(events) => {
+                for (id, event) in ids.iter().zip(&events) {
+                    self.store(|s| {
+                        s.upload_ended(*id, Outcome::Imported, event.items_processed, None)
+                    })?;
+                }
+                for (piece, event) in report.pieces.iter_mut().zip(events) {
+                    piece.import = Some(event);
+                }
+                report.ending = Ending::Reported;
+            }
+            Watched::Failed(index, event) => {
+                let reason = event
+                    .error
+                    .clone()
+                    .or(event.message.clone())
+                    .unwrap_or_else(|| "it gave no reason".into());
+                if let Some(id) = ids.get(index) {
+                    self.store(|s| s.upload_ended(*id, Outcome::Failed, None, Some(&reason)))?;
+                }
+                return Err(Error::ImportFailed {
+                    server: self.server(),
+                    reason,
+                });
+            }
+            Watched::Found(_) => {
+                for id in &ids {
+                    self.store(|s| s.upload_ended(*id, Outcome::Imported, None, None))?;
+                }
+                report.ending = Ending::Found;
+            }
+            Watched::Silent {
+                waited_secs,
+                last,
+                on_server,
+            } => {
+                // Pieces the server did report imported are; the rest stay
+                // `sent`, for a later look (`recheck`).
+                for (id, event) in ids.iter().zip(&last) {
+                    if let Some(event) = event.as_ref().filter(|e| e.is_final() && e.succeeded()) {
+                        self.store(|s| {
+                            s.upload_ended(*id, Outcome::Imported, event.items_processed, None)
+                        })?;
+                    }
+                }
+                let keys = sent
+                    .iter()
+                    .map(|(_, u)| u.key.clone().unwrap_or_else(|| u.name.clone()))
+                    .collect();
+                on_step(&Step::Awaiting { keys, waited_secs });
+                report.ending = Ending::Awaiting;
+                report.on_server = on_server;
+                return Ok(());
+            }
+        }
+        let on_server = self.client.on_server(user_id, expected).await?;
+        let (found, wanted) = (on_server.workouts, expected.workouts.len() as u64);
+        if wanted > 0 {
+            on_step(&Step::Compared {
+                found,
+                expected: wanted,
+            });
+            report.compared = Some((found, wanted));
+        }
+        report.on_server = Some(on_server);
+        Ok(())
+    }
+
+    /// Looks again at uploads to `user_id` on this server whose import was
+    /// not seen to end: the server's events name their files, and where
+    /// it reported nothing, their data may all be there by now. Each is
+    /// marked imported (or failed) in the history when it is found so.
+    pub async fn recheck(&self, user_id: &str) -> Result<Vec<Rechecked>, Error> {
+        let server = self.server();
+        let waiting = self.store(|s| s.awaiting(&server, user_id))?;
+        if waiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        let recent = self.client.recent_events(user_id, 200).await?;
+        let mut found = Vec::new();
+        for upload in waiting {
+            let reported = recent.iter().find(|e| {
+                e.is_final()
+                    && (upload
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| e.filename() == Some(n))
+                        || upload.task_id.as_deref() == Some(e.run_id.as_str()))
+            });
+            let mut checked = Rechecked {
+                outcome: Outcome::Sent,
+                on_server: None,
+                error: None,
+                upload,
+            };
+            if let Some(event) = reported {
+                let (outcome, error) = if event.succeeded() {
+                    (Outcome::Imported, None)
+                } else {
+                    (
+                        Outcome::Failed,
+                        event.error.clone().or(event.message.clone()),
+                    )
+                };
+                checked.outcome = outcome;
+                checked.error = error;
+            } else if let Some(expected) = self.expected_of(&checked.upload)? {
+                let on_server = self.client.on_server(user_id, &expected).await?;
+                if on_server.has_all(&expected) {
+                    checked.outcome = Outcome::Imported;
+                }
+                checked.on_server = Some(on_server);
+            }
+            if checked.outcome != Outcome::Sent {
+                let (id, outcome) = (checked.upload.id, checked.outcome);
+                let items = reported.and_then(|e| e.items_processed);
+                self.store(|s| s.upload_ended(id, outcome, items, checked.error.as_deref()))?;
+            }
+            found.push(checked);
+        }
+        Ok(found)
+    }
+
+    fn expected_of(&self, upload: &UploadRecord) -> Result<Option<Expected>, Error> {
+        let Some(batch) = &upload.batch else {
+            return Ok(None);
+        };
+        let Some(kept) = self.store(|s| s.expected(batch))? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&kept)
+            .map(Some)
+            .map_err(|e| Error::Local(format!("what upload {} should leave: {e}", upload.id)))
+    }
+}

@@ -1,0 +1,490 @@
+//! The whole of sending an export, shared by the CLI and the app: check it
+//! with the reader, decide how to send it, send it (in pieces when it is
+//! larger than the server takes), keep the history and every multipart
+//! upload's stored parts in the local store so an interrupted attempt goes
+//! on where it stopped, follow the server's import to its end, and read
+//! back the workouts to compare with the export.
+//!
+//! Bytes go to a [`ProgressSink`] (phases `check` and `upload`); each
+//! step goes to an [`on_step`](Importer::run) callback as a [`Step`].
+
+mod confirm;
+mod sending;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use owi_export::{ExportSource, Preflight, ReadOptions};
+use owi_progress::{CancelToken, Progress, ProgressSink};
+use owi_store::{Interrupted, Outcome, Store, UploadRecord};
+use serde::Serialize;
+
+use crate::Client;
+use crate::error::Error;
+use crate::follow::{FollowOptions, SyncEvent};
+use crate::readback::{Expected, OnServer};
+use crate::upload::{DIRECT_MAX, MULTIPART_MIN, Method, Uploaded, upload_name};
+
+pub use confirm::Rechecked;
+use sending::Sending;
+
+/// The local store, shared between the flow and its caller. Every call is
+/// a short transaction, so a plain mutex does.
+pub type SharedStore = Arc<Mutex<Store>>;
+
+/// What to send where.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub path: PathBuf,
+    pub user_id: String,
+    pub method: Method,
+    /// Send the XML with its DTD and XML-illegal characters blanked, so a
+    /// strict parser accepts it (byte for byte the same length).
+    pub clean: bool,
+    /// Follow the server's import to its end and read the workouts back.
+    pub wait: bool,
+    /// Go on with an interrupted attempt at the same export, if any.
+    pub resume: bool,
+}
+
+impl ImportRequest {
+    pub fn new(path: impl Into<PathBuf>, user_id: impl Into<String>) -> Self {
+        ImportRequest {
+            path: path.into(),
+            user_id: user_id.into(),
+            method: Method::Auto,
+            clean: true,
+            wait: true,
+            resume: true,
+        }
+    }
+}
+
+/// What the check found, in short.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Checked {
+    pub xml_bytes: u64,
+    pub records_imported: u64,
+    pub items_ignored: u64,
+    pub workouts: u64,
+    /// What the server will count as processed: the records above, those
+    /// nested in correlations again, and every workout.
+    pub items_for_server: u64,
+    /// Distinct samples the server will keep (sleep apart).
+    pub samples: u64,
+    /// What the server passes over, by what it is.
+    pub ignored: Vec<(String, u64)>,
+    /// The DTD or characters a strict parser refuses are there.
+    pub needs_cleaning: bool,
+    /// Whether they are blanked before sending (`ImportRequest::clean`).
+    pub cleaned: bool,
+}
+
+/// One step of the flow, for a person to read.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    Checked(Checked),
+    /// Going on from an interrupted attempt.
+    Resuming {
+        pieces_sent: u32,
+        parts_stored: u32,
+    },
+    /// How it goes, and why.
+    Plan {
+        method: Method,
+        pieces: u32,
+        why: String,
+    },
+    Sending {
+        piece: u32,
+        pieces: u32,
+        bytes: u64,
+    },
+    Sent {
+        piece: u32,
+        pieces: u32,
+        uploaded: Uploaded,
+    },
+    /// Watching the server for the import of these uploads: its events,
+    /// and the data arriving.
+    Waiting {
+        names: Vec<String>,
+        silence_secs: u64,
+    },
+    /// What the server says about a piece's import.
+    Server {
+        piece: u32,
+        event: SyncEvent,
+    },
+    /// How much of the export the server holds so far.
+    Arriving {
+        on_server: OnServer,
+        workouts: u64,
+        samples: u64,
+    },
+    /// The server said nothing and stored nothing new for `waited_secs`:
+    /// the uploads are there (`keys`), their import not seen.
+    Awaiting {
+        keys: Vec<String>,
+        waited_secs: u64,
+    },
+    /// The workouts found on the server, of those the export holds.
+    Compared {
+        found: u64,
+        expected: u64,
+    },
+}
+
+/// How the whole import ended.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ImportReport {
+    pub checked: Checked,
+    pub pieces: Vec<PieceReport>,
+    /// How the watch of the server ended.
+    pub ending: Ending,
+    /// Workouts found on the server of those in the export, once imported.
+    pub compared: Option<(u64, u64)>,
+    /// What the server held in the export's span at the end.
+    pub on_server: Option<OnServer>,
+}
+
+/// How far the import was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// Sent; the import was not followed (`wait: false`).
+    Sent,
+    /// The server reported every piece's import completed.
+    Reported,
+    /// The server said nothing, but everything expected is on it.
+    Found,
+    /// Uploaded, and neither word nor data from the server yet.
+    Awaiting,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PieceReport {
+    pub history_id: i64,
+    pub uploaded: Option<Uploaded>,
+    /// The server's last word about its import, when followed.
+    pub import: Option<SyncEvent>,
+}
+
+impl ImportReport {
+    /// Items the server says it imported, over every piece.
+    pub fn items(&self) -> Option<u64> {
+        self.pieces
+            .iter()
+            .map(|p| p.import.as_ref().and_then(|e| e.items_processed))
+            .sum()
+    }
+}
+
+/// Runs imports against one server, keeping their record in one store.
+#[derive(Debug, Clone)]
+pub struct Importer {
+    client: Client,
+    store: SharedStore,
+    follow: FollowOptions,
+}
+
+impl Importer {
+    pub fn new(client: Client, store: SharedStore) -> Self {
+        Importer {
+            client,
+            store,
+            follow: FollowOptions::default(),
+        }
+    }
+
+    pub fn with_follow(mut self, follow: FollowOptions) -> Self {
+        self.follow = follow;
+        self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn server(&self) -> String {
+        self.client.server().origin().to_string()
+    }
+
+    fn store<T>(&self, f: impl FnOnce(&Store) -> owi_store::Result<T>) -> Result<T, Error> {
+        let store = self.store.lock().map_err(|_| poisoned())?;
+        f(&store).map_err(|e| Error::Local(e.to_string()))
+    }
+
+    /// The last time this export reached this user on this server, so the
+    /// caller can ask before sending it again.
+    pub fn already_sent(&self, path: &Path, user_id: &str) -> Result<Option<UploadRecord>, Error> {
+        let key = export_key(path)?;
+        let server = self.server();
+        self.store(|s| s.previous_upload(&key, &server, user_id))
+    }
+
+    /// An attempt at this export that stopped part-way, if any.
+    pub fn interrupted(&self, path: &Path, user_id: &str) -> Result<Option<Interrupted>, Error> {
+        let key = export_key(path)?;
+        let server = self.server();
+        self.store(|s| s.interrupted(&key, &server, user_id))
+    }
+
+    /// Checks, sends, follows and compares.
+    pub async fn run(
+        &self,
+        request: &ImportRequest,
+        progress: &dyn ProgressSink,
+        on_step: &(dyn Fn(&Step) + Send + Sync),
+        cancel: &CancelToken,
+    ) -> Result<ImportReport, Error> {
+        let user_id = user_id_of(&request.user_id)?;
+        let request = &ImportRequest {
+            user_id: user_id.clone(),
+            ..request.clone()
+        };
+        let path = &request.path;
+        let source = {
+            let path = path.clone();
+            blocking(move || ExportSource::open(&path).map_err(|e| Error::Export(e.to_string())))
+                .await?
+        };
+        let source = Arc::new(source);
+        // Everything that can be known before reading the export is
+        // checked first: no one should wait through a check, or send a
+        // byte, to learn of a typo.
+        self.client.user(&user_id).await.map_err(|e| match e {
+            Error::NotFound { server, .. } => Error::UnknownUser {
+                server,
+                id: user_id.clone(),
+            },
+            e => e,
+        })?;
+        self.check_method(request.method, source.xml_size(), &user_id)
+            .await?;
+        let preflight = check(&source, progress, cancel).await?;
+        let mut checked = summary(&preflight);
+        checked.cleaned = request.clean && checked.needs_cleaning;
+        on_step(&Step::Checked(checked.clone()));
+        if checked.records_imported == 0 && checked.workouts == 0 {
+            return Err(Error::Export(format!(
+                "{} holds nothing the server imports ({} items it passes over)",
+                path.display(),
+                checked.items_ignored
+            )));
+        }
+        let mut sending = Sending {
+            importer: self,
+            request,
+            export_key: export_key(path)?,
+            fingerprint: preflight.fingerprint.clone(),
+            resumed: None,
+            batch: upload_name().replace(".xml", ""),
+            progress,
+            on_step,
+            cancel,
+        };
+        let pieces = sending.send_all(&source).await?;
+        let expected = Expected::from_check(&preflight);
+        let kept = serde_json::to_string(&expected)
+            .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
+        self.store(|s| s.expect(&sending.batch, &kept))?;
+        let mut report = ImportReport {
+            checked,
+            pieces,
+            ending: Ending::Sent,
+            compared: None,
+            on_server: None,
+        };
+        if request.wait {
+            self.confirm(&user_id, &mut report, &expected, on_step)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Refuses, before anything is read or sent, a method asked for that
+    /// cannot carry this export to this server, naming those that can.
+    async fn check_method(&self, asked: Method, len: u64, user_id: &str) -> Result<(), Error> {
+        if asked != Method::Multipart {
+            return Ok(());
+        }
+        if !self.multipart_offered(user_id).await? {
+            return Err(Error::MethodUnavailable(format!(
+                "{} has no multipart uploads (Open Wearables added them after 0.6): use --method s3, \
+                 direct for small exports, or auto",
+                self.server()
+            )));
+        }
+        if len < MULTIPART_MIN {
+            return Err(Error::MethodUnavailable(format!(
+                "multipart needs at least 5 MiB and this export is {len} bytes: use --method direct or s3 (or auto)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the server offers multipart uploads: asked once, then
+    /// remembered in the store.
+    async fn multipart_offered(&self, user_id: &str) -> Result<bool, Error> {
+        let server = self.server();
+        if let Some(known) = self.store(|s| s.offers_multipart(&server))? {
+            return Ok(known);
+        }
+        let found = self.client.offers_multipart(user_id).await?;
+        self.store(|s| s.remember_multipart(&server, found))?;
+        Ok(found)
+    }
+
+    /// The method to send by, and why, in words.
+    async fn choose(
+        &self,
+        asked: Method,
+        len: u64,
+        user_id: &str,
+        resuming: bool,
+    ) -> Result<(Method, String), Error> {
+        if resuming {
+            return Ok((
+                Method::Multipart,
+                "going on with the interrupted upload".into(),
+            ));
+        }
+        if asked != Method::Auto {
+            return Ok((asked, "as asked".into()));
+        }
+        if len <= DIRECT_MAX {
+            return Ok((
+                Method::Direct,
+                "small enough to send directly (10 MB or less)".into(),
+            ));
+        }
+        Ok(if self.multipart_offered(user_id).await? {
+            (
+                Method::Multipart,
+                "the server takes multipart uploads: parts in parallel, resumable".into(),
+            )
+        } else {
+            (
+                Method::S3,
+                "the server has no multipart path: one presigned POST to its store".into(),
+            )
+        })
+    }
+
+    /// Gives up an interrupted attempt that cannot go on: its multipart
+    /// upload is aborted on the server and forgotten here.
+    async fn abandon(&self, found: &Interrupted, user_id: &str) {
+        let Some((id, state)) = &found.multipart else {
+            return;
+        };
+        self.client
+            .abort_multipart(user_id, &state.file_key, &state.upload_id)
+            .await;
+        let _ = self.store(|s| {
+            s.multipart_ended(*id)?;
+            s.upload_ended(
+                *id,
+                Outcome::Failed,
+                None,
+                Some("abandoned: the export changed"),
+            )
+        });
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Local("the local store's lock is poisoned (an earlier panic)".into())
+}
+
+/// The user id as servers write it, or why it cannot be one.
+fn user_id_of(raw: &str) -> Result<String, Error> {
+    uuid::Uuid::parse_str(raw.trim())
+        .map(|id| id.to_string())
+        .map_err(|_| Error::BadUserId {
+            id: raw.to_string(),
+        })
+}
+
+fn export_key(path: &Path) -> Result<String, Error> {
+    owi_store::quick_key(path)
+        .map_err(|e| Error::Export(format!("cannot read {}: {e}", path.display())))
+}
+
+fn summary(preflight: &Preflight) -> Checked {
+    let mut ignored: Vec<(String, u64)> = preflight
+        .ignored
+        .iter()
+        .map(|(what, n)| (what.clone(), *n))
+        .collect();
+    ignored.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Checked {
+        xml_bytes: preflight.stats.bytes,
+        records_imported: preflight.records_imported(),
+        items_ignored: preflight.items_ignored(),
+        workouts: preflight.workouts,
+        items_for_server: preflight.items_for_server(),
+        samples: preflight.samples,
+        ignored,
+        needs_cleaning: preflight.needs_cleaning(),
+        cleaned: false,
+    }
+}
+
+/// Reads the export once on a blocking thread, forwarding its progress.
+async fn check(
+    source: &Arc<ExportSource>,
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Preflight, Error> {
+    let source = source.clone();
+    forwarding(progress, cancel, move |progress, cancel| {
+        let options = ReadOptions {
+            progress,
+            cancel: Some(cancel),
+            ..ReadOptions::default()
+        };
+        owi_export::preflight(&source, options).map_err(|e| match e {
+            owi_export::Error::Cancelled { .. } => Error::Cancelled,
+            e => Error::Export(e.to_string()),
+        })
+    })
+    .await
+}
+
+/// Runs `work` on a blocking thread, handing its progress events to
+/// `progress` on this one.
+async fn forwarding<T: Send + 'static>(
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+    work: impl FnOnce(&dyn ProgressSink, &CancelToken) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let cancel = cancel.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let forward = move |event: Progress| {
+            let _ = tx.send(event);
+        };
+        work(&forward, &cancel)
+    });
+    // The channel closes when the work ends and drops its sender.
+    while let Some(event) = rx.recv().await {
+        progress.report(event);
+    }
+    done.await
+        .map_err(|e| Error::Config(format!("a background task failed: {e}")))?
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Config(format!("a background task failed: {e}")))?
+}

@@ -1,0 +1,335 @@
+//! One attempt at sending an export, piece by piece: resuming what an
+//! interrupted attempt left, cutting again to a server's smaller limit,
+//! and keeping each multipart part's ETag in the local store as it lands.
+
+use std::sync::Arc;
+
+use owi_export::ExportSource;
+use owi_progress::{CancelToken, ProgressSink};
+use owi_store::{Interrupted, MultipartState, NewUpload, Outcome, Store, Transfer, UploadRecord};
+
+use super::{ImportRequest, Importer, PieceReport, SharedStore, Step, forwarding};
+use crate::error::Error;
+use crate::upload::{
+    Job, Journal, MULTIPART_LIMIT, Method, POST_LIMIT, Resume, UploadSource, Uploaded, upload_name,
+};
+
+/// One attempt at sending an export, piece by piece.
+pub(super) struct Sending<'a> {
+    pub(super) importer: &'a Importer,
+    pub(super) request: &'a ImportRequest,
+    pub(super) export_key: String,
+    pub(super) fingerprint: String,
+    /// The interrupted attempt this one goes on with.
+    pub(super) resumed: Option<Interrupted>,
+    pub(super) batch: String,
+    pub(super) progress: &'a dyn ProgressSink,
+    pub(super) on_step: &'a (dyn Fn(&Step) + Send + Sync),
+    pub(super) cancel: &'a CancelToken,
+}
+
+impl Sending<'_> {
+    /// Decides how, cuts the export to fit, and sends every piece the
+    /// server does not have yet. A server that takes less in one upload
+    /// than assumed says so on the first piece: the export is cut again to
+    /// its word.
+    pub(super) async fn send_all(
+        &mut self,
+        source: &Arc<ExportSource>,
+    ) -> Result<Vec<PieceReport>, Error> {
+        let importer = self.importer;
+        let ImportRequest { user_id, clean, .. } = self.request;
+        let server = importer.server();
+        if self.request.resume
+            && let Some(found) =
+                importer.store(|s| s.interrupted(&self.export_key, &server, user_id))?
+        {
+            if found.fingerprint() == Some(self.fingerprint.as_str()) && found.cleaned() == *clean {
+                self.batch = found.batch.clone();
+                self.resumed = Some(found);
+            } else {
+                tracing::info!("the export changed since the interrupted upload; starting afresh");
+                importer.abandon(&found, user_id).await;
+            }
+        }
+        let (method, why) = importer
+            .choose(
+                self.request.method,
+                source.xml_size(),
+                user_id,
+                self.resumed.is_some(),
+            )
+            .await?;
+        let mut limit = match method {
+            Method::S3 => POST_LIMIT,
+            Method::Multipart => MULTIPART_LIMIT,
+            Method::Direct | Method::Auto => u64::MAX,
+        };
+        loop {
+            let pieces = {
+                let (source, clean) = (source.clone(), *clean);
+                forwarding(self.progress, self.cancel, move |progress, cancel| {
+                    UploadSource::pieces(source, clean, limit, progress, cancel)
+                })
+                .await?
+            };
+            let count = pieces.len() as u32;
+            if let Some(found) = &self.resumed
+                && found.pieces.first().and_then(|p| p.pieces) != Some(count)
+            {
+                tracing::info!("the interrupted upload was cut differently; starting afresh");
+                importer.abandon(found, user_id).await;
+                self.resumed = None;
+                self.batch = upload_name().replace(".xml", "");
+            }
+            (self.on_step)(&Step::Plan {
+                method,
+                pieces: count,
+                why: why.clone(),
+            });
+            if let Some(found) = &self.resumed {
+                (self.on_step)(&Step::Resuming {
+                    pieces_sent: found.sent().count() as u32,
+                    parts_stored: found
+                        .multipart
+                        .as_ref()
+                        .map_or(0, |(_, s)| s.parts.len() as u32),
+                });
+            }
+            let mut sent = Vec::new();
+            for (index, body) in pieces.into_iter().enumerate() {
+                let piece = (index as u32 + 1, count);
+                match self.send_piece(body, piece, method).await {
+                    Ok(report) => sent.push(report),
+                    Err((Error::TooLarge { limit: smaller, .. }, history_id))
+                        if smaller < limit && sent.is_empty() && self.resumed.is_none() =>
+                    {
+                        tracing::info!(
+                            smaller,
+                            "the server takes less in one upload; cutting again"
+                        );
+                        importer.store(|s| s.upload_forget(history_id))?;
+                        limit = smaller;
+                        break;
+                    }
+                    Err((e, _)) => return Err(e),
+                }
+            }
+            if sent.len() == count as usize {
+                return Ok(sent);
+            }
+        }
+    }
+
+    /// Sends one piece, or finds it already sent by the interrupted
+    /// attempt. An error comes with the piece's history row.
+    async fn send_piece(
+        &self,
+        body: UploadSource,
+        (piece, pieces): (u32, u32),
+        method: Method,
+    ) -> Result<PieceReport, (Error, i64)> {
+        let importer = self.importer;
+        let user_id = self.request.user_id.as_str();
+        let earlier = self
+            .resumed
+            .as_ref()
+            .and_then(|r| r.pieces.iter().find(|p| p.piece == Some(piece)));
+        if let Some(done) =
+            earlier.filter(|p| matches!(p.outcome, Outcome::Sent | Outcome::Imported))
+        {
+            return Ok(PieceReport {
+                history_id: done.id,
+                uploaded: Some(uploaded_of(done)),
+                import: None,
+            });
+        }
+        let history_id = match earlier {
+            Some(row) => {
+                importer
+                    .store(|s| s.upload_resumed(row.id))
+                    .map_err(|e| (e, row.id))?;
+                row.id
+            }
+            None => {
+                let source_path = self.request.path.display().to_string();
+                let server = importer.server();
+                importer
+                    .store(|s| {
+                        s.upload_started(&NewUpload {
+                            export_key: &self.export_key,
+                            source_path: &source_path,
+                            server: &server,
+                            user_id,
+                            batch: &self.batch,
+                            piece: (piece, pieces),
+                            fingerprint: &self.fingerprint,
+                            cleaned: self.request.clean,
+                        })
+                    })
+                    .map_err(|e| (e, 0))?
+            }
+        };
+        let fail = |e: Error| (e, history_id);
+        let kept = self
+            .resumed
+            .as_ref()
+            .and_then(|r| r.multipart.as_ref())
+            .filter(|(id, _)| *id == history_id)
+            .map(|(_, state)| state);
+        let resume = kept.map(|state| Resume {
+            key: state.file_key.clone(),
+            upload_id: state.upload_id.clone(),
+            part_size: state.part_size,
+            parts: state.parts.clone(),
+        });
+        let name = kept.map_or_else(upload_name, |state| state.name.clone());
+        (self.on_step)(&Step::Sending {
+            piece,
+            pieces,
+            bytes: body.len(),
+        });
+        let journal = StoreJournal {
+            store: importer.store.clone(),
+            upload: history_id,
+        };
+        let job = Job {
+            source: Arc::new(body),
+            user_id,
+            method: if resume.is_some() {
+                Method::Multipart
+            } else {
+                method
+            },
+            name,
+            resume,
+            journal: Some(&journal),
+        };
+        let uploaded = match importer
+            .client
+            .send_job(job, self.progress, self.cancel)
+            .await
+        {
+            Ok(uploaded) => uploaded,
+            Err(e) => {
+                let outcome = if matches!(e, Error::Cancelled) {
+                    Outcome::Cancelled
+                } else {
+                    Outcome::Failed
+                };
+                importer
+                    .store(|s| s.upload_ended(history_id, outcome, None, Some(&e.to_string())))
+                    .map_err(fail)?;
+                let stored = importer
+                    .store(|s| s.multipart_state(history_id))
+                    .map_err(fail)?;
+                return Err(fail(match stored {
+                    Some(state) if outcome == Outcome::Failed => Error::Resumable {
+                        error: Box::new(e),
+                        parts_stored: state.parts.len() as u32,
+                        parts: state.bytes.div_ceil(state.part_size.max(1)) as u32,
+                    },
+                    _ => e,
+                }));
+            }
+        };
+        importer
+            .store(|s| {
+                s.upload_sent(
+                    history_id,
+                    &Transfer {
+                        method: method_name(uploaded.method),
+                        name: &uploaded.name,
+                        file_key: uploaded.key.as_deref(),
+                        task_id: uploaded.task_id.as_deref(),
+                        parts: uploaded.parts,
+                        bytes: uploaded.bytes,
+                    },
+                )
+            })
+            .map_err(fail)?;
+        (self.on_step)(&Step::Sent {
+            piece,
+            pieces,
+            uploaded: uploaded.clone(),
+        });
+        Ok(PieceReport {
+            history_id,
+            uploaded: Some(uploaded),
+            import: None,
+        })
+    }
+}
+
+/// Keeps a multipart upload's progress in the local store.
+struct StoreJournal {
+    store: SharedStore,
+    upload: i64,
+}
+
+impl StoreJournal {
+    fn keep(&self, what: &str, f: impl FnOnce(&Store) -> owi_store::Result<()>) {
+        let kept = match self.store.lock() {
+            Ok(store) => f(&store).map_err(|e| e.to_string()),
+            Err(_) => Err("the store's lock is poisoned".into()),
+        };
+        if let Err(e) = kept {
+            // The upload goes on; only a resume would miss this.
+            tracing::warn!(error = %e, "could not keep {what}");
+        }
+    }
+}
+
+impl Journal for StoreJournal {
+    fn begun(&self, name: &str, key: &str, upload_id: &str, part_size: u64, bytes: u64) {
+        let state = MultipartState {
+            name: name.to_string(),
+            file_key: key.to_string(),
+            upload_id: upload_id.to_string(),
+            part_size,
+            bytes,
+            parts: Vec::new(),
+        };
+        self.keep("the multipart upload", |s| {
+            s.multipart_begun(self.upload, &state)
+        });
+    }
+
+    fn part_stored(&self, number: u32, etag: &str) {
+        self.keep("a stored part", |s| {
+            s.multipart_part(self.upload, number, etag)
+        });
+    }
+
+    fn ended(&self) {
+        self.keep("the end of a multipart upload", |s| {
+            s.multipart_ended(self.upload)
+        });
+    }
+}
+
+pub(crate) fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Auto => "auto",
+        Method::Direct => "direct",
+        Method::S3 => "s3",
+        Method::Multipart => "multipart",
+    }
+}
+
+pub(super) fn uploaded_of(row: &UploadRecord) -> Uploaded {
+    let method = match row.method.as_deref() {
+        Some("direct") => Method::Direct,
+        Some("s3") => Method::S3,
+        _ => Method::Multipart,
+    };
+    Uploaded {
+        method,
+        bytes: row.bytes.unwrap_or(0),
+        name: row.name.clone().unwrap_or_default(),
+        task_id: row.task_id.clone(),
+        key: row.file_key.clone(),
+        parts: row.parts,
+        resumed_parts: 0,
+    }
+}
