@@ -350,6 +350,7 @@ svc_env=(
     # boto3 takes the endpoint from here (the code sets none).
     AWS_ENDPOINT_URL_S3="http://127.0.0.1:$s3_port" AWS_ENDPOINT_URL="http://127.0.0.1:$s3_port"
     AWS_SNS_TOPIC_ARN="arn:aws:sns:$region:000000000000:owi-real"
+    OWI_NOTIFICATIONS_OFF="$state/notifications-off"
     # Nothing of the caller's AWS set-up, and no probing of an instance metadata service.
     AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_EC2_METADATA_DISABLED=true
 )
@@ -420,6 +421,9 @@ start store "$logs/store.log" "${with_env[@]}" bash -c \
     'set -o pipefail; "$1" store --dir "$2" --addr "$3" --bucket "$4" | tee -a "$5" | "$6" "$7" >>"$8" 2>&1' \
     _ "$owi" "$state/s3" "127.0.0.1:$s3_port" "$bucket" "$logs/store.log" \
     "$venv/bin/python" "$repo/scripts/real-server/notify.py" "$logs/notifier.log"
+# While this file exists the notifier hands nothing over: a deployment whose
+# bucket notifications are not set up, for the tests of that case.
+rm -f "$state/notifications-off"
 wait_for "owi store" 30 "$logs/store.log" "${pids[-1]}" log_has "$logs/store.log" "serving an S3-compatible store on"
 s3=$(sed -n 's/^serving an S3-compatible store on //p' "$logs/store.log" | head -n 1)
 store_pid=${pids[-1]}
@@ -469,6 +473,7 @@ api_key=$(http -H "Authorization: Bearer $token" -H 'Content-Type: application/j
     printf 'export OWI_REAL_LOGS=%q\n' "$logs"
     printf 'export OWI_REAL_BUCKET=%q\n' "$bucket"
     printf 'export OWI_REAL_S3=%q\n' "$s3"
+    printf 'export OWI_REAL_NOTIFICATIONS_OFF=%q\n' "$state/notifications-off"
 } >"$envfile.tmp"
 mv "$envfile.tmp" "$envfile"
 echo "real-server: up in $(secs_since "$t0") (services: $(secs_since "$t_services")); env: $envfile"

@@ -12,12 +12,17 @@ the same settings as the Celery worker (it needs the Redis broker).
 
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 
 from app.integrations.celery import create_celery
 from app.integrations.celery.tasks.process_aws_upload_task import process_aws_upload
 
 log = logging.getLogger("notify")
+
+# While this file exists, nothing is handed over (no bucket notifications).
+OFF = Path(os.environ.get("OWI_NOTIFICATIONS_OFF", "/nonexistent"))
 
 
 def handle(line: str) -> None:
@@ -32,6 +37,9 @@ def handle(line: str) -> None:
     user_id, sep, _ = key.partition("/raw/")
     if not sep or not user_id or "/" in user_id:
         log.info("ignored %s/%s: not under {user_id}/raw/", bucket, key)
+        return
+    if OFF.exists():
+        log.info("notifications off: %s/%s is kept and not imported", bucket, key)
         return
     result = process_aws_upload.delay(bucket, key, user_id)
     log.info("queued process_aws_upload(%r, %r, %r) as task %s", bucket, key, user_id, result.id)

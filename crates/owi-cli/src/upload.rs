@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use owi_client::{Ending, ImportReport, ImportRequest, Importer, Method, Step};
+use owi_client::{Ending, FollowOptions, ImportReport, ImportRequest, Importer, Method, Step};
 use owi_progress::CancelToken;
 use owi_store::{Store, UploadRecord};
 
@@ -37,6 +37,10 @@ pub struct Args {
     /// Start afresh instead of going on with an interrupted upload.
     #[arg(long)]
     restart: bool,
+    /// Stop waiting when the server has neither reported on the import
+    /// nor stored any more of its data for this many seconds (exit code 4).
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    give_up_after: u64,
     /// The local database where the upload history is kept.
     #[arg(long, env = "OWI_DB")]
     db: Option<PathBuf>,
@@ -63,7 +67,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime()?.block_on(async move {
         let client = connect().await?;
         let store = Store::open(&crate::paths::database(args.db.clone())?)?;
-        let importer = Importer::new(client, Arc::new(Mutex::new(store)));
+        let follow = FollowOptions {
+            silence: std::time::Duration::from_secs(args.give_up_after),
+            ..FollowOptions::default()
+        };
+        let importer = Importer::new(client, Arc::new(Mutex::new(store))).with_follow(follow);
         let request = ImportRequest {
             method,
             clean: !args.no_clean,

@@ -598,6 +598,7 @@ fn upload_sends_and_follows_the_import_to_its_end() {
 #[path = "../../owi-client/tests/faults/proxy.rs"]
 #[allow(dead_code)]
 mod proxy;
+mod real_server;
 
 /// `owi upload` killed (SIGKILL) with two of three parts stored and the
 /// third stuck in the network; the same command run again goes on with the

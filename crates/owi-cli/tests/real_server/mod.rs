@@ -1,0 +1,397 @@
+//! `owi` against a real Open Wearables server: ignored by default, run by
+//! `scripts/real-server.sh SRC`, which brings one up on loopback (FastAPI,
+//! Celery, Postgres, Redis, an S3 store and a stand-in for the bucket
+//! notifications) and exports `OWI_REAL_*`. Each case runs `owi` as a
+//! person would, then reads back through the server's own API what it
+//! holds for that case's fresh user, and prints a row of the table:
+//! case, exit code, workouts and samples expected vs stored, time.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Instant;
+
+use owi_sample::{Dtd, SampleSpec};
+use serde_json::Value;
+
+use super::Env;
+
+struct Real {
+    url: String,
+    key: String,
+    email: String,
+    password: String,
+    /// While this file exists the server gets no bucket notifications.
+    notifications_off: PathBuf,
+}
+
+fn real() -> Real {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run these tests through scripts/real-server.sh")
+        })
+    };
+    Real {
+        url: var("OWI_REAL_SERVER"),
+        key: var("OWI_REAL_API_KEY"),
+        email: var("OWI_REAL_EMAIL"),
+        password: var("OWI_REAL_PASSWORD"),
+        notifications_off: PathBuf::from(var("OWI_REAL_NOTIFICATIONS_OFF")),
+    }
+}
+
+/// One case: its own home (database, logs) and its own user.
+struct Case {
+    env: Env,
+    real: Real,
+    user: String,
+    name: &'static str,
+    started: Instant,
+}
+
+impl Case {
+    fn new(name: &'static str) -> Case {
+        let real = real();
+        let env = Env::new();
+        let mut case = Case {
+            env,
+            real,
+            user: String::new(),
+            name,
+            started: Instant::now(),
+        };
+        let made = case.owi(&["users", "create", "--first-name", name, "--json"]);
+        assert!(made.status.success(), "{}", text(&made.stderr));
+        let user: Value = serde_json::from_slice(&made.stdout).unwrap();
+        case.user = user["id"].as_str().unwrap().to_string();
+        case
+    }
+
+    fn owi(&self, args: &[&str]) -> Output {
+        self.env
+            .owi()
+            .env("OWI_SERVER", &self.real.url)
+            .env("OWI_API_KEY", &self.real.key)
+            .env("OWI_DB", self.env.path("owi.sqlite"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `owi upload PATH --user ID --json ARGS…`: its exit code, its report
+    /// (when it printed one) and what it said on stderr.
+    fn upload(&self, path: &Path, args: &[&str]) -> (i32, Value, String) {
+        let path = path.to_str().unwrap();
+        let mut all = vec!["upload", path, "--user", &self.user, "--json", "--force"];
+        all.extend_from_slice(args);
+        let out = self.owi(&all);
+        let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), report, text(&out.stderr))
+    }
+
+    /// Workouts and samples the server holds for this case's user.
+    fn stored(&self) -> (u64, u64) {
+        let url = format!(
+            "{}/api/v1/users/{}/summaries/data",
+            self.real.url, self.user
+        );
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let summary: Value = runtime.block_on(async {
+            reqwest::Client::new()
+                .get(url)
+                .header("X-Open-Wearables-API-Key", &self.real.key)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        });
+        (
+            summary["total_workouts"].as_u64().unwrap(),
+            summary["total_data_points"].as_u64().unwrap(),
+        )
+    }
+
+    /// Prints the case's row: `| case | exit | workouts | samples | time |`.
+    fn row(&self, exit: i32, expected: Option<(u64, u64)>) {
+        let (workouts, samples) = self.stored();
+        let of = |stored: u64, expected: Option<u64>| match expected {
+            Some(e) => format!("{e} / {stored}"),
+            None => format!("— / {stored}"),
+        };
+        let line = format!(
+            "| {} | {exit} | {} | {} | {:.1} s |",
+            self.name,
+            of(workouts, expected.map(|e| e.0)),
+            of(samples, expected.map(|e| e.1)),
+            self.started.elapsed().as_secs_f64()
+        );
+        println!("{line}");
+        if let Ok(logs) = std::env::var("OWI_REAL_LOGS") {
+            use std::io::Write;
+            let table = Path::new(&logs).join("table.md");
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(table)
+                .unwrap();
+            writeln!(file, "{line}").unwrap();
+        }
+    }
+
+    /// Asserts the server holds exactly what the report expected, and
+    /// prints the row.
+    fn holds_what_it_expected(&self, exit: i32, report: &Value) {
+        let expected = expected(report);
+        self.row(exit, Some(expected));
+        assert_eq!(
+            self.stored(),
+            expected,
+            "workouts and samples, expected vs stored"
+        );
+    }
+}
+
+/// The method of the plan step among `--json`'s step lines.
+fn planned(steps: &str) -> String {
+    steps
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|step| step["step"] == "plan")
+        .map(|plan| plan["method"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The check's workouts and distinct samples, from the upload's report.
+fn expected(report: &Value) -> (u64, u64) {
+    let checked = &report["checked"];
+    (
+        checked["workouts"].as_u64().unwrap(),
+        checked["samples"].as_u64().unwrap(),
+    )
+}
+
+fn sample(dir: &Path, records: u64, locale: &str, dtd: Dtd) -> owi_sample::SampleManifest {
+    owi_sample::generate(
+        &SampleSpec {
+            records,
+            workouts: 8,
+            seed: records,
+            locale: locale.into(),
+            zip: true,
+            dtd,
+            ..SampleSpec::default()
+        },
+        dir,
+    )
+    .unwrap()
+}
+
+fn small(dir: &Path) -> owi_sample::SampleManifest {
+    sample(dir, 5_000, "en_US", Dtd::Version14)
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_direct_xml() {
+    let case = Case::new("direct, XML");
+    let dir = tempfile::tempdir().unwrap();
+    let m = small(dir.path());
+    let (exit, report, said) = case.upload(&m.xml_path, &["--method", "direct"]);
+    assert_eq!(exit, 0, "{said}");
+    assert_eq!(report["ending"], "reported", "{said}");
+    assert_eq!(
+        report["pieces"][0]["import"]["items_processed"], report["checked"]["items_for_server"],
+        "the server counts as the check said"
+    );
+    case.holds_what_it_expected(exit, &report);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_direct_zip() {
+    let case = Case::new("direct, zip");
+    let dir = tempfile::tempdir().unwrap();
+    let m = small(dir.path());
+    let (exit, report, said) = case.upload(m.zip_path.as_ref().unwrap(), &[]);
+    assert_eq!(exit, 0, "{said}");
+    assert_eq!(planned(&said), "direct", "auto → direct: {said}");
+    case.holds_what_it_expected(exit, &report);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_localized_zip() {
+    let case = Case::new("direct, Russian zip (экспорт.xml)");
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample(dir.path(), 5_000, "ru_RU", Dtd::Version14);
+    let (exit, report, said) = case.upload(m.zip_path.as_ref().unwrap(), &[]);
+    assert_eq!(exit, 0, "{said}");
+    case.holds_what_it_expected(exit, &report);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_ios16_cleaned() {
+    let case = Case::new("direct, iOS 16 DTD, cleaned");
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample(dir.path(), 5_000, "en_US", Dtd::Ios16);
+    let (exit, report, said) = case.upload(&m.xml_path, &[]);
+    assert_eq!(exit, 0, "{said}");
+    case.holds_what_it_expected(exit, &report);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_ios16_uncleaned_fails_with_the_servers_reason() {
+    let case = Case::new("direct, iOS 16 DTD, --no-clean: import fails");
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample(dir.path(), 5_000, "en_US", Dtd::Ios16);
+    let (exit, _, said) = case.upload(&m.xml_path, &["--no-clean"]);
+    assert_eq!(exit, 1, "{said}");
+    assert!(said.contains("could not import it: syntax error"), "{said}");
+    assert!(
+        said.contains(r#""needs_cleaning":true,"cleaned":false"#),
+        "sent as it is: {said}"
+    );
+    case.row(exit, Some((0, 0)));
+    assert_eq!(case.stored(), (0, 0));
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_s3_post() {
+    let case = Case::new("s3 (presigned POST), zip");
+    let dir = tempfile::tempdir().unwrap();
+    let m = small(dir.path());
+    let (exit, report, said) = case.upload(m.zip_path.as_ref().unwrap(), &["--method", "s3"]);
+    assert_eq!(exit, 0, "{said}");
+    assert_eq!(report["ending"], "found", "confirmed by its data: {said}");
+    case.holds_what_it_expected(exit, &report);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_auto_picks_s3_for_a_large_export() {
+    let case = Case::new("auto → s3, 40,000 records");
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample(dir.path(), 40_000, "en_US", Dtd::Version14);
+    assert!(m.xml_bytes > 10_000_000, "{}", m.xml_bytes);
+    let (exit, report, said) = case.upload(m.zip_path.as_ref().unwrap(), &[]);
+    assert_eq!(exit, 0, "{said}");
+    assert_eq!(planned(&said), "s3", "no multipart here: {said}");
+    case.holds_what_it_expected(exit, &report);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_reupload_stores_no_duplicates() {
+    let case = Case::new("re-upload of the same export");
+    let dir = tempfile::tempdir().unwrap();
+    let m = small(dir.path());
+    let (exit, report, said) = case.upload(&m.xml_path, &[]);
+    assert_eq!(exit, 0, "{said}");
+    let before = case.stored();
+    let (exit, report_again, said) = case.upload(&m.xml_path, &[]);
+    assert_eq!(exit, 0, "{said}");
+    assert_eq!(expected(&report), expected(&report_again));
+    assert_eq!(case.stored(), before, "nothing stored twice");
+    case.holds_what_it_expected(exit, &report_again);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_without_notifications_the_upload_awaits_then_is_confirmed() {
+    let case = Case::new("s3, no bucket notifications: exit 4, later confirmed");
+    let dir = tempfile::tempdir().unwrap();
+    let m = small(dir.path());
+    std::fs::write(&case.real.notifications_off, b"").unwrap();
+    let (exit, report, said) =
+        case.upload(&m.xml_path, &["--method", "s3", "--give-up-after", "15"]);
+    std::fs::remove_file(&case.real.notifications_off).unwrap();
+    assert_eq!(exit, 4, "{said}");
+    assert_eq!(report["ending"], "awaiting", "{said}");
+    assert!(said.contains("bucket's notifications"), "{said}");
+    let key = report["pieces"][0]["uploaded"]["key"].as_str().unwrap();
+    assert!(said.contains(key), "names the upload: {said}");
+    case.row(exit, Some(expected(&report)));
+
+    let status = case.owi(&["status", "--user", &case.user]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert!(
+        text(&status.stdout).contains("uploaded, awaiting the server"),
+        "{}",
+        text(&status.stdout)
+    );
+    let history = case.owi(&["history"]);
+    assert!(text(&history.stdout).contains("uploaded, awaiting the server"));
+
+    // The data arrives another way; the next look marks it imported.
+    let (exit, _, said) = case.upload(&m.xml_path, &["--method", "direct"]);
+    assert_eq!(exit, 0, "{said}");
+    let status = case.owi(&["status", "--user", &case.user]);
+    let shown = text(&status.stdout);
+    assert!(shown.contains(": imported"), "{shown}");
+    assert!(!text(&case.owi(&["history"]).stdout).contains("awaiting"));
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_refusals_come_before_anything_is_sent() {
+    let case = Case::new("bad key, password, user; multipart asked");
+    let dir = tempfile::tempdir().unwrap();
+    let m = small(dir.path());
+    let path = m.xml_path.to_str().unwrap();
+
+    let bad_key = case
+        .env
+        .owi()
+        .env("OWI_SERVER", &case.real.url)
+        .env("OWI_API_KEY", "sk-ffffffffffffffffffffffffffffffff")
+        .args(["users"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_key.status.code(), Some(1));
+    assert!(
+        text(&bad_key.stderr).contains("refused this API key"),
+        "{}",
+        text(&bad_key.stderr)
+    );
+
+    let bad_password = case
+        .env
+        .owi()
+        .env("OWI_SERVER", &case.real.url)
+        .env("OWI_EMAIL", &case.real.email)
+        .env("OWI_PASSWORD", format!("{}-not", case.real.password))
+        .args(["users"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_password.status.code(), Some(1));
+    let said = text(&bad_password.stderr);
+    assert!(said.contains("wrong email or password"), "{said}");
+    assert!(!said.contains(&case.real.password), "{said}");
+
+    for (user, words) in [
+        ("not-a-user", "is not a user id"),
+        ("6f1c2a9e-0000-4000-8000-000000000000", "has no user"),
+    ] {
+        let out = case.owi(&["upload", path, "--user", user]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains(words), "{}", text(&out.stderr));
+    }
+    let (exit, _, said) = case.upload(&m.xml_path, &["--method", "multipart"]);
+    assert_eq!(exit, 1);
+    assert!(
+        said.contains("no multipart uploads") && said.contains("--method s3"),
+        "{said}"
+    );
+    case.row(exit, Some((0, 0)));
+    assert_eq!(case.stored(), (0, 0), "nothing sent");
+}
