@@ -12,7 +12,8 @@
 # SRC: a folder holding backend/, the backend folder itself, or a .tar.gz
 # of either. CMD runs in the caller's folder with these exported:
 # OWI_REAL_SERVER, OWI_REAL_API_KEY, OWI_REAL_EMAIL, OWI_REAL_PASSWORD,
-# OWI_REAL_LOGS, OWI_REAL_BUCKET, OWI_REAL_S3 (also in $state/env).
+# OWI_REAL_LOGS, OWI_REAL_BUCKET, OWI_REAL_S3, OWI_REAL_NOTIFICATIONS_OFF (a
+# file that, while it exists, stops the SNS stand-in) (also in $state/env).
 #
 # Environment: OWI_REAL_STATE (state folder; default
 # ${CARGO_TARGET_DIR:-target}/real-server), OWI_BIN (an owi binary: skips the

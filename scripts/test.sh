@@ -45,6 +45,21 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 step "tests"
 cargo test --workspace --locked
 
+# The client against the real Open Wearables backend, when its source is at
+# hand: OWI_REAL_SERVER_SRC, else the copy CI keeps beside the checkout.
+real_src=${OWI_REAL_SERVER_SRC:-}
+if [ -z "$real_src" ]; then
+    real_src=$(ls -d ../shared/open-wearables/backend-*.tar.gz 2>/dev/null | head -n 1 || true)
+fi
+if [ -n "$real_src" ]; then
+    step "the real Open Wearables server ($real_src)"
+    started=$SECONDS
+    bash scripts/real-server.sh "$real_src"
+    echo "real-server suite: $((SECONDS - started)) s"
+else
+    step "the real Open Wearables server: skipped (no source; set OWI_REAL_SERVER_SRC)"
+fi
+
 # The Linux bundle, from the release build with the UI embedded; the end to
 # end tests then drive that very binary.
 step "release bundle (.deb)"

@@ -161,6 +161,23 @@ impl<F: Fn(usize, &SyncEvent) + Send + Sync> WatchSink for F {
     }
 }
 
+/// The sync stream between reads: kept open across the data counts.
+struct OpenStream {
+    events: std::pin::Pin<
+        Box<
+            dyn futures_util::Stream<
+                    Item = Result<
+                        eventsource_stream::Event,
+                        eventsource_stream::EventStreamError<reqwest::Error>,
+                    >,
+                > + Send,
+        >,
+    >,
+    opened: Instant,
+    /// When it last gave anything.
+    heard: Instant,
+}
+
 /// The state of one watch: which runs are matched, what was last heard.
 struct Watch<'a> {
     targets: &'a [RunTarget],
@@ -257,12 +274,22 @@ impl Client {
         let mut next_count = Instant::now();
         let mut delays = self.retry_policy().delays();
         let mut stream = true;
+        let mut open = None;
         loop {
             if let Some(expected) = expected
                 && Instant::now() >= next_count
             {
-                if let Some(done) = watch.count(self.on_server(user_id, expected).await?) {
-                    return Ok(done);
+                match self.on_server(user_id, expected).await {
+                    Ok(counts) => {
+                        if let Some(done) = watch.count(counts) {
+                            return Ok(done);
+                        }
+                    }
+                    // A count missed is taken again at the next one.
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(error = %e, "could not count the data on the server");
+                    }
+                    Err(e) => return Err(e),
                 }
                 next_count = Instant::now() + options.data_every;
             }
@@ -277,7 +304,7 @@ impl Client {
             });
             let heard = if stream {
                 match self
-                    .stream_events(user_id, until, options, &mut watch)
+                    .stream_events(user_id, until, options, &mut watch, &mut open)
                     .await
                 {
                     Ok(heard) => {
@@ -315,33 +342,51 @@ impl Client {
         }
     }
 
-    /// Reads the stream until `until`; `Some` when an event ended the watch.
+    /// Reads the stream until `until`, opening it if `open` holds none and
+    /// leaving it open for the next call; `Some` when an event ended the
+    /// watch. A stream that broke, ended or stayed quiet for
+    /// `reconnect_after` is closed (the next call reopens it; the replay
+    /// fills the gap).
     async fn stream_events(
         &self,
         user_id: &str,
         until: Instant,
         options: FollowOptions,
         watch: &mut Watch<'_>,
+        open: &mut Option<OpenStream>,
     ) -> Result<Option<Watched>, Error> {
-        let response = self
-            .send_raw(
-                Method::GET,
-                &format!("users/{user_id}/sync/stream"),
-                &[("replay", "100")],
-                Idempotent::No,
-            )
-            .await?;
-        let mut events = response.bytes_stream().eventsource();
-        let opened = Instant::now();
+        let mut stream = match open.take() {
+            Some(stream) => stream,
+            None => {
+                let response = self
+                    .send_raw(
+                        Method::GET,
+                        &format!("users/{user_id}/sync/stream"),
+                        &[("replay", "100")],
+                        Idempotent::No,
+                    )
+                    .await?;
+                OpenStream {
+                    events: Box::pin(response.bytes_stream().eventsource()),
+                    opened: Instant::now(),
+                    heard: Instant::now(),
+                }
+            }
+        };
         loop {
             let now = Instant::now();
             if now >= until {
+                *open = Some(stream);
                 return Ok(None);
             }
-            let quiet = until
+            let quiet_for = now.saturating_duration_since(stream.heard);
+            if quiet_for >= options.reconnect_after {
+                return Ok(None);
+            }
+            let wait = until
                 .saturating_duration_since(now)
-                .min(options.reconnect_after);
-            let next = match tokio::time::timeout(quiet, events.next()).await {
+                .min(options.reconnect_after - quiet_for);
+            let next = match tokio::time::timeout(wait, stream.events.next()).await {
                 Ok(Some(Ok(next))) => next,
                 Ok(Some(Err(e))) => {
                     tracing::debug!(error = %e, "the sync stream broke; reopening");
@@ -350,13 +395,14 @@ impl Client {
                 // Ended: a server closing streams at once is not reopened
                 // in a busy loop.
                 Ok(None) => {
-                    let calm = Duration::from_secs(1).saturating_sub(opened.elapsed());
+                    let calm = Duration::from_secs(1).saturating_sub(stream.opened.elapsed());
                     tokio::time::sleep(calm.min(until.saturating_duration_since(Instant::now())))
                         .await;
                     return Ok(None);
                 }
-                Err(_) => return Ok(None),
+                Err(_) => continue,
             };
+            stream.heard = Instant::now();
             if next.event != "sync.status" {
                 continue;
             }

@@ -5,10 +5,23 @@
  */
 export type Checked = { xml_bytes: number, records_imported: number, items_ignored: number, workouts: number, 
 /**
+ * What the server will count as processed: the records above, those
+ * nested in correlations again, and every workout.
+ */
+items_for_server: number, 
+/**
+ * Distinct samples the server will keep (sleep apart).
+ */
+samples: number, 
+/**
  * What the server passes over, by what it is.
  */
 ignored: Array<[string, number]>, 
 /**
  * The DTD or characters a strict parser refuses are there.
  */
-needs_cleaning: boolean, };
+needs_cleaning: boolean, 
+/**
+ * Whether they are blanked before sending (`ImportRequest::clean`).
+ */
+cleaned: boolean, };

@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { ImportEvent } from "../bindings/ImportEvent";
-import { comparison, describeSend, fold, notStarted, retryingIn, stageWords, type Sending } from "../lib/upload";
+import {
+  comparison,
+  describeSend,
+  fold,
+  notStarted,
+  outcomeWords,
+  retryingIn,
+  stageWords,
+  type Sending,
+} from "../lib/upload";
 
 const run = (events: ImportEvent[], now = 0): Sending => events.reduce((s, e) => fold(s, e, now), notStarted);
 
@@ -88,5 +97,35 @@ describe("an import's events", () => {
     if (failed.type === "step" && failed.data.step === "server") failed.data.event.error = "XML parse error at line 3";
     expect(run([failed]).serverError).toBe("XML parse error at line 3");
     expect(comparison({ found: 1, expected: 1 })).toBe("1 of 1 workout imported");
+  });
+});
+
+describe("a server that says nothing", () => {
+  const waiting: ImportEvent = { type: "step", data: { step: "waiting", names: ["owi-1-a.xml"], silence_secs: 120 } };
+  const arriving = (workouts: number, samples: number | null): ImportEvent => ({
+    type: "step",
+    data: { step: "arriving", on_server: { workouts, samples }, workouts: 2000, samples: 61000 },
+  });
+
+  it("shows the data arriving while it imports", () => {
+    const s = run([waiting, arriving(0, 0), arriving(1204, 52301)]);
+    expect(s.phase).toBe("server");
+    expect(describeSend(s, 0)).toEqual({
+      title: "The server is importing",
+      detail: "1,204 of 2,000 workouts · 52,301 of 61,000 samples on the server",
+    });
+  });
+
+  it("leaves the upload awaiting the server, and History says so", () => {
+    const s = run([
+      waiting,
+      arriving(0, 0),
+      { type: "step", data: { step: "awaiting", keys: ["u/raw/owi-1-a.xml"], waited_secs: 120 } },
+    ]);
+    expect(s.phase).toBe("awaiting");
+    expect(s.awaiting).toEqual({ keys: ["u/raw/owi-1-a.xml"], waited: 120 });
+    expect(describeSend(s, 0).title).toBe("Uploaded — awaiting the server");
+    expect(outcomeWords("sent")).toBe("uploaded, awaiting the server");
+    expect(outcomeWords("imported")).toBe("imported");
   });
 });
