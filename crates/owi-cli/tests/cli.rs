@@ -442,7 +442,7 @@ fn login_failures_are_one_sentence() {
             "--api-key",
             "sk-ffffffffffffffffffffffffffffffff",
         ],
-        "log in again",
+        "refused this API key",
     );
     assert!(!err.contains("ffffffff"), "the key is not echoed: {err}");
     let out = server.login(&env, "wrong");

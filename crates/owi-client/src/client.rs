@@ -6,7 +6,6 @@ use owi_progress::CancelToken;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::BackoffBuilder;
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,158 +13,9 @@ use serde::de::DeserializeOwned;
 use crate::api::{ErrorBody, NewUser, Page, TokenResponse, User, UserQuery};
 use crate::error::Error;
 use crate::secret::Secret;
-
-/// How a client proves who it is.
-#[derive(Debug, Clone)]
-pub enum Credentials {
-    /// `X-Open-Wearables-API-Key`.
-    ApiKey(Secret),
-    /// A form login, then `Authorization: Bearer`.
-    Password { email: String, password: Secret },
-    /// A refresh token kept from an earlier login (the password is not kept).
-    RefreshToken { email: String, token: Secret },
-}
-
-/// A server's address: what people type (`http://host:8000`, with or without
-/// `/api/v1`) made into the API's base.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerUrl {
-    /// `…/api/v1/`, for joining paths.
-    api: Url,
-    /// `scheme://host[:port][/prefix]`, as shown to people and used as a key.
-    origin: String,
-}
-
-impl ServerUrl {
-    pub fn parse(input: &str) -> Result<ServerUrl, Error> {
-        // Never echo what could hold a password (`user:pass@`, a query).
-        let shown = match input.split_once("://") {
-            Some((scheme, rest)) => {
-                let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-                format!(
-                    "{scheme}://{}",
-                    host.split(['?', '#']).next().unwrap_or_default()
-                )
-            }
-            None => input
-                .split(['?', '#', '@'])
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        };
-        let bad = |reason: &str| Error::BadServerUrl {
-            url: shown.clone(),
-            reason: reason.to_string(),
-        };
-        let trimmed = input.trim().trim_end_matches('/');
-        let mut url = Url::parse(trimmed).map_err(|e| bad(&e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad("it must start with http:// or https://"));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(bad("it has no host"));
-        }
-        if url.query().is_some()
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return Err(bad("it must not carry a query, fragment or credentials"));
-        }
-        let path = url.path().trim_end_matches('/').to_string();
-        let prefix = path.strip_suffix("/api/v1").unwrap_or(&path).to_string();
-        url.set_path(&format!("{prefix}/api/v1/"));
-        let origin = format!("{}{}", url.origin().ascii_serialization(), prefix);
-        Ok(ServerUrl { api: url, origin })
-    }
-
-    /// `http://host:port`: how the server is named to people.
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    fn join(&self, path: &str) -> Result<Url, Error> {
-        self.api
-            .join(path.trim_start_matches('/'))
-            .map_err(|e| Error::Config(format!("bad API path {path}: {e}")))
-    }
-}
-
-/// How hard to try before giving up on a transient failure.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub attempts: usize,
-    pub min_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            attempts: 5,
-            min_delay: Duration::from_millis(250),
-            max_delay: Duration::from_secs(20),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential delays with jitter, one per retry.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
-        backon::ExponentialBuilder::default()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.attempts)
-            .with_jitter()
-            .build()
-    }
-}
-
-/// How long to wait on a connection before calling it dead.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// An API request, from sending it until its answer begins.
-    pub read: Duration,
-    /// An upload whose bytes, and then its answer, have not moved for this
-    /// long (it is then tried again on a new connection).
-    pub stall: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            read: Duration::from_secs(60),
-            stall: Duration::from_secs(120),
-        }
-    }
-}
-
-/// Told each refresh token the server hands out: they rotate, and the
-/// one kept in the keychain must be the latest.
-pub type TokenHook = Arc<dyn Fn(&Secret) + Send + Sync>;
-
-/// How a [`Client`] behaves beyond its server and credentials.
-#[derive(Clone, Default)]
-pub struct ClientOptions {
-    pub retry: RetryPolicy,
-    pub timeouts: Timeouts,
-    /// Every request, the object store's included, goes through this HTTP
-    /// proxy (tests put a fault-injecting one here). Without it, the
-    /// usual `HTTPS_PROXY`/`NO_PROXY` variables apply.
-    pub proxy: Option<String>,
-    pub on_refresh_token: Option<TokenHook>,
-}
-
-impl std::fmt::Debug for ClientOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("retry", &self.retry)
-            .field("timeouts", &self.timeouts)
-            .field("proxy", &self.proxy)
-            .field("on_refresh_token", &self.on_refresh_token.is_some())
-            .finish()
-    }
-}
+pub use crate::settings::{
+    ClientOptions, Credentials, RetryPolicy, ServerUrl, Timeouts, TokenHook,
+};
 
 /// A connection to one server. Cheap to clone; clones share the session.
 #[derive(Debug, Clone)]
@@ -328,52 +178,6 @@ impl Client {
         }
     }
 
-    /// Asks, without credentials, whether an Open Wearables API answers
-    /// here: it refuses in JSON (`{"detail": …}`), where another service
-    /// answers in its own way (an S3 store's XML, a web page, a 404).
-    async fn identify(&self) -> Result<(), Error> {
-        let url = self.inner.server.join("users")?;
-        let response = self
-            .inner
-            .http
-            .get(url)
-            .query(&[("limit", 1)])
-            .send()
-            .await
-            .map_err(|e| self.transport(&e))?;
-        let status = response.status();
-        let json = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        let body = response.text().await.unwrap_or_default();
-        let speaks_api = json
-            && match status.as_u16() {
-                200 => serde_json::from_str::<Page<User>>(&body).is_ok(),
-                401 | 403 => serde_json::from_str::<ErrorBody>(&body).is_ok(),
-                _ => false,
-            };
-        if speaks_api
-            || status.is_server_error()
-            || status.is_redirection()
-            || status == StatusCode::TOO_MANY_REQUESTS
-        {
-            // Trouble and redirects are told as such by the next request.
-            return Ok(());
-        }
-        let said: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-        let said: String = said.chars().take(80).collect();
-        Err(Error::NotOpenWearables {
-            server: self.origin(),
-            reason: if said.is_empty() {
-                format!("it answered {status}")
-            } else {
-                format!("it answered {status}: {said}")
-            },
-        })
-    }
-
     pub fn server(&self) -> &ServerUrl {
         &self.inner.server
     }
@@ -423,6 +227,10 @@ impl Client {
 
     /// The HTTP client for long uploads to presigned URLs (no credentials,
     /// no read timeout: the upload's stall watchdog stands in).
+    pub(crate) fn api_http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
     pub(crate) fn upload_http(&self) -> &reqwest::Client {
         &self.inner.upload_http
     }
@@ -726,7 +534,7 @@ impl Client {
     }
 
     fn origin(&self) -> String {
-        self.inner.server.origin.clone()
+        self.inner.server.origin().to_string()
     }
 
     pub(crate) fn transport(&self, e: &reqwest::Error) -> Error {
@@ -804,68 +612,5 @@ impl From<TokenResponse> for Tokens {
                 Instant::now().checked_add(Duration::from_secs(secs.saturating_sub(60)))
             }),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_addresses_are_normalized() {
-        for (input, api, origin) in [
-            (
-                "http://127.0.0.1:8000",
-                "http://127.0.0.1:8000/api/v1/",
-                "http://127.0.0.1:8000",
-            ),
-            (
-                "http://127.0.0.1:8000/",
-                "http://127.0.0.1:8000/api/v1/",
-                "http://127.0.0.1:8000",
-            ),
-            (
-                "https://ow.example.com/api/v1",
-                "https://ow.example.com/api/v1/",
-                "https://ow.example.com",
-            ),
-            (
-                "https://example.com/ow/api/v1/",
-                "https://example.com/ow/api/v1/",
-                "https://example.com/ow",
-            ),
-        ] {
-            let url = ServerUrl::parse(input).unwrap();
-            assert_eq!(url.api.as_str(), api, "{input}");
-            assert_eq!(url.origin(), origin, "{input}");
-        }
-        for bad in [
-            "ftp://x",
-            "localhost:8000",
-            "",
-            "http://u:p@host",
-            "http://h/?q=1",
-        ] {
-            assert!(
-                matches!(ServerUrl::parse(bad), Err(Error::BadServerUrl { .. })),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn retry_delays_grow_and_stop() {
-        let policy = RetryPolicy {
-            attempts: 4,
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
-        let delays: Vec<Duration> = policy.delays().collect();
-        assert_eq!(delays.len(), 4);
-        assert!(delays.iter().all(|d| *d >= Duration::from_millis(100)));
-        assert!(
-            delays.iter().all(|d| *d <= Duration::from_secs(2)),
-            "{delays:?}"
-        );
     }
 }

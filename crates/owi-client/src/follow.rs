@@ -218,9 +218,12 @@ impl Watch<'_> {
     }
 
     /// Takes new counts in; `Some` when everything expected is there and
-    /// no run the server did report is still going.
+    /// no run the server did report is still going. The first count is a
+    /// baseline only: the events are read once before data can end the
+    /// watch, so a server that reports is heard first.
     fn count(&mut self, on_server: OnServer) -> Option<Watched> {
         let expected = self.expected?;
+        let baseline = self.on_server.is_none();
         let grew = self.on_server.is_none_or(|before| {
             on_server.workouts > before.workouts
                 || on_server.samples.unwrap_or(0) > before.samples.unwrap_or(0)
@@ -237,7 +240,7 @@ impl Watch<'_> {
             .last
             .iter()
             .any(|e| e.as_ref().is_some_and(|e| !e.is_final()));
-        (on_server.has_all(expected) && !running).then_some(Watched::Found(on_server))
+        (!baseline && on_server.has_all(expected) && !running).then_some(Watched::Found(on_server))
     }
 
     fn silent(&self) -> Watched {
@@ -285,11 +288,11 @@ impl Client {
                             return Ok(done);
                         }
                     }
-                    // A count missed is taken again at the next one.
-                    Err(e) if e.is_transient() => {
+                    // The counts only add to what the events say: a count
+                    // missed is taken again at the next one.
+                    Err(e) => {
                         tracing::warn!(error = %e, "could not count the data on the server");
                     }
-                    Err(e) => return Err(e),
                 }
                 next_count = Instant::now() + options.data_every;
             }
@@ -388,13 +391,10 @@ impl Client {
                 .min(options.reconnect_after - quiet_for);
             let next = match tokio::time::timeout(wait, stream.events.next()).await {
                 Ok(Some(Ok(next))) => next,
-                Ok(Some(Err(e))) => {
-                    tracing::debug!(error = %e, "the sync stream broke; reopening");
-                    return Ok(None);
-                }
-                // Ended: a server closing streams at once is not reopened
-                // in a busy loop.
-                Ok(None) => {
+                // Broken or ended: reopened by the next call, but a server
+                // that ends streams at once is not asked in a busy loop.
+                Ok(Some(Err(_)) | None) => {
+                    tracing::debug!("the sync stream broke or ended; reopening");
                     let calm = Duration::from_secs(1).saturating_sub(stream.opened.elapsed());
                     tokio::time::sleep(calm.min(until.saturating_duration_since(Instant::now())))
                         .await;
@@ -428,10 +428,12 @@ impl Client {
             .get(&format!("users/{user_id}/sync/recent"), &[("limit", 100)])
             .await?;
         for event in recent.into_iter().rev() {
-            let id = event
-                .event_id
-                .clone()
-                .unwrap_or_else(|| format!("{}|{}|{}", event.run_id, event.stage, event.status));
+            // Without an id, the whole event is its identity (progress
+            // within a stage is news).
+            let id = match &event.event_id {
+                Some(id) => id.clone(),
+                None => serde_json::to_string(&event).unwrap_or_default(),
+            };
             if let Some(done) = watch.hear(event, id) {
                 return Ok(Some(done));
             }

@@ -8,9 +8,11 @@ mod client;
 mod error;
 mod follow;
 mod import;
+mod probe;
 mod profile;
 mod readback;
 pub mod secret;
+mod settings;
 mod upload;
 
 pub use api::{NewUser, Page, User, UserQuery};

@@ -247,6 +247,19 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':') || b >= 0x80
 }
 
+/// The `<!-- HealthKit Export Version: N -->` a DTD carries.
+pub fn export_version(dtd: &[u8]) -> Option<u32> {
+    const MARK: &[u8] = b"HealthKit Export Version:";
+    let at = memchr::memmem::find(dtd, MARK)? + MARK.len();
+    let digits: Vec<u8> = dtd[at..]
+        .iter()
+        .skip_while(|b| **b == b' ')
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,17 +323,11 @@ mod tests {
         let (prolog, buf) = read_prolog(&mut slow).expect("prolog");
         assert!(buf[prolog.root_offset as usize..].starts_with(b"<HealthData"));
     }
-}
 
-/// The `<!-- HealthKit Export Version: N -->` a DTD carries.
-pub fn export_version(dtd: &[u8]) -> Option<u32> {
-    const MARK: &[u8] = b"HealthKit Export Version:";
-    let at = memchr::memmem::find(dtd, MARK)? + MARK.len();
-    let digits: Vec<u8> = dtd[at..]
-        .iter()
-        .skip_while(|b| **b == b' ')
-        .take_while(|b| b.is_ascii_digit())
-        .copied()
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
+    #[test]
+    fn the_export_version_is_read_from_the_dtd() {
+        let dtd = b"<!DOCTYPE HealthData [\n<!-- HealthKit Export Version: 12 -->\n]>";
+        assert_eq!(super::export_version(dtd), Some(12));
+        assert_eq!(super::export_version(b"<!DOCTYPE HealthData []>"), None);
+    }
 }

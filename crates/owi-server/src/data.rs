@@ -329,12 +329,12 @@ pub async fn summary(
         .call(move |c| {
             let counts = |sql: &str| -> rusqlite::Result<Vec<(String, u64)>> {
                 let mut stmt = c.prepare(sql)?;
-                let rows = stmt
+                let rows: Vec<(String, u64)> = stmt
                     .query_map(params![id, from, to], |r| {
                         Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
                     })?
-                    .collect();
-                rows
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
             };
             Ok((
                 counts(

@@ -136,7 +136,15 @@ impl Importer {
                 return Ok(());
             }
         }
-        let on_server = self.client.on_server(user_id, expected).await?;
+        // The import is confirmed and recorded: the read-back only adds
+        // figures, and its failure is no failure of the import.
+        let on_server = match self.client.on_server(user_id, expected).await {
+            Ok(on_server) => on_server,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read back what the server holds");
+                return Ok(());
+            }
+        };
         let (found, wanted) = (on_server.workouts, expected.workouts.len() as u64);
         if wanted > 0 {
             on_step(&Step::Compared {
@@ -154,6 +162,7 @@ impl Importer {
     /// it reported nothing, their data may all be there by now. Each is
     /// marked imported (or failed) in the history when it is found so.
     pub async fn recheck(&self, user_id: &str) -> Result<Vec<Rechecked>, Error> {
+        let user_id = &super::user_id_of(user_id)?;
         let server = self.server();
         let waiting = self.store(|s| s.awaiting(&server, user_id))?;
         if waiting.is_empty() {

@@ -224,6 +224,7 @@ impl Importer {
     /// The last time this export reached this user on this server, so the
     /// caller can ask before sending it again.
     pub fn already_sent(&self, path: &Path, user_id: &str) -> Result<Option<UploadRecord>, Error> {
+        let user_id = &user_id_of(user_id)?;
         let key = export_key(path)?;
         let server = self.server();
         self.store(|s| s.previous_upload(&key, &server, user_id))
@@ -231,6 +232,7 @@ impl Importer {
 
     /// An attempt at this export that stopped part-way, if any.
     pub fn interrupted(&self, path: &Path, user_id: &str) -> Result<Option<Interrupted>, Error> {
+        let user_id = &user_id_of(user_id)?;
         let key = export_key(path)?;
         let server = self.server();
         self.store(|s| s.interrupted(&key, &server, user_id))
@@ -404,7 +406,7 @@ fn poisoned() -> Error {
 }
 
 /// The user id as servers write it, or why it cannot be one.
-fn user_id_of(raw: &str) -> Result<String, Error> {
+pub(crate) fn user_id_of(raw: &str) -> Result<String, Error> {
     uuid::Uuid::parse_str(raw.trim())
         .map(|id| id.to_string())
         .map_err(|_| Error::BadUserId {

@@ -192,7 +192,7 @@ async fn an_upload_no_one_imports_stays_awaiting_until_its_data_is_found() {
         .clone()
         .unwrap();
     assert!(
-        matches!(steps.last(), Some(Step::Awaiting { keys, .. }) if keys == &[key.clone()]),
+        matches!(steps.last(), Some(Step::Awaiting { keys, .. }) if keys == std::slice::from_ref(&key)),
         "{steps:?}"
     );
     assert_eq!(f.history()[0].outcome, Outcome::Sent);
