@@ -140,7 +140,7 @@ impl Default for Timeouts {
 /// one kept in the keychain must be the latest.
 pub type TokenHook = Arc<dyn Fn(&Secret) + Send + Sync>;
 
-/// How a [`Client`] behaves beyond its server and credentials.
+/// How a [`Client`](crate::Client) behaves beyond its server and credentials.
 #[derive(Clone, Default)]
 pub struct ClientOptions {
     pub retry: RetryPolicy,
