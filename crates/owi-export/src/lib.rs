@@ -31,7 +31,10 @@ pub mod units;
 pub use error::{Error, Result};
 pub use model::*;
 pub use outgoing::Outgoing;
-pub use preflight::{Preflight, nested_server_value, preflight, server_value, value_for_server};
+pub use preflight::{
+    Preflight, nested_server_value, nested_value_for_server, preflight, server_value,
+    value_for_server,
+};
 pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};
 pub use server_types::server_stores;
 pub use source::{ExportSource, MAX_COMPRESSION_RATIO, RouteLoad, Routes, SkippedEntry};

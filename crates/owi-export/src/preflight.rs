@@ -30,14 +30,20 @@ pub fn server_value(record: &Record<'_>) -> Option<f64> {
 /// [`server_value`] for a record nested in a correlation. Servers read
 /// every `Record` at any depth, so these count too.
 pub fn nested_server_value(record: &NestedRecord) -> Option<f64> {
-    let value = match record.value.as_deref() {
+    nested_value_for_server(&record.kind, record.value.as_deref())
+}
+
+/// [`nested_server_value`] from a nested record's type and value as
+/// written.
+pub fn nested_value_for_server(kind: &str, value: Option<&str>) -> Option<f64> {
+    let value = match value {
         None => Value::None,
         Some(text) => match crate::units::parse_number(text) {
             Ok(number) => Value::Number(number),
             Err(_) => Value::Text(text),
         },
     };
-    value_for_server(&record.kind, value)
+    value_for_server(kind, value)
 }
 
 /// [`server_value`] from a record's type and value alone, for callers that

@@ -55,11 +55,18 @@ pub struct ServerPreview {
     pub records_passed_over: u64,
     /// Workouts it keeps: one per source, start and end.
     pub workouts: u64,
+    /// Records nested in correlations it imports as well (stored once:
+    /// they repeat top-level ones, but counted again).
+    pub nested_records: u64,
+    /// What the server will report as processed: records, nested ones
+    /// again, and workouts.
+    pub items_counted: u64,
 }
 
 const CATEGORY_VALUES: &str =
     "the server stores numbers and sleep stages; these records hold other values";
 const NO_VALUE: &str = "these records have no value to store";
+const NO_SERIES: &str = "the server keeps no series of this type";
 
 impl Store {
     /// What the server will make of export `export_id`.
@@ -71,7 +78,11 @@ impl Store {
         // whose value it cannot read): the stored count is the answer.
         for t in &summary.record_types {
             if t.kind.starts_with("HKQuantityTypeIdentifier") && t.count > 0 {
-                imported.insert(t.kind.clone(), t.count);
+                if owi_export::server_stores(&t.kind) {
+                    imported.insert(t.kind.clone(), t.count);
+                } else {
+                    passed.insert((t.kind.clone(), NO_SERIES), t.count);
+                }
             }
         }
         // Other types are decided value by value; they are few.
@@ -110,7 +121,8 @@ impl Store {
                 *passed.entry((kind, reason)).or_default() += count;
             }
         }
-        let records_imported = imported.values().sum();
+        let records_imported: u64 = imported.values().sum();
+        let nested_records = self.nested_for_server(export_id)?;
         let records_passed_over = passed.values().sum();
 
         let mut imported: Vec<ImportedType> = imported
@@ -188,6 +200,33 @@ impl Store {
             records_imported,
             records_passed_over,
             workouts: workouts as u64,
+            nested_records,
+            items_counted: records_imported + nested_records + workouts as u64,
         })
+    }
+
+    /// Records nested in the export's correlations that the server imports.
+    fn nested_for_server(&self, export_id: i64) -> Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Nested {
+            kind: String,
+            value: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Kept {
+            #[serde(default)]
+            records: Vec<Nested>,
+        }
+        let kept = self.all(
+            "SELECT json FROM correlations WHERE export_id = ?1",
+            [export_id],
+            |r| r.get::<_, String>(0),
+        )?;
+        Ok(kept
+            .iter()
+            .filter_map(|json| serde_json::from_str::<Kept>(json).ok())
+            .flat_map(|c| c.records)
+            .filter(|n| owi_export::nested_value_for_server(&n.kind, n.value.as_deref()).is_some())
+            .count() as u64)
     }
 }

@@ -154,12 +154,31 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
     let lead = app
         .wait_for_text(".server .lead", |t| t.contains("will import"))
         .await?;
-    // "… will import 19,655 records and 40 workouts from this export …"
-    let promised: u64 = lead
+    // "… will import 19,655 records and 40 workouts … It will report
+    // 19,775 items processed (the 80 records inside correlations count
+    // again)": the server's count, which the import must then report.
+    let counted = app
+        .wait_for_text(".server .lead .counted", |t| t.contains("items"))
+        .await?;
+    let numbers: Vec<u64> = lead
         .split_whitespace()
-        .filter_map(|w| w.replace(',', "").parse::<u64>().ok())
-        .take(2)
-        .sum();
+        .chain(counted.split_whitespace())
+        .filter_map(|w| {
+            w.trim_matches(|c: char| !c.is_ascii_digit())
+                .replace(',', "")
+                .parse()
+                .ok()
+        })
+        .collect();
+    let (records, workouts) = (numbers[0], numbers[1]);
+    let promised: u64 = counted
+        .split_whitespace()
+        .find_map(|w| w.replace(',', "").parse::<u64>().ok())
+        .unwrap_or_default();
+    assert!(
+        promised > records + workouts,
+        "nested correlation records count again: {lead} / {counted}"
+    );
     assert!(
         lead.contains(&format!("{} workouts", en_count(manifest.workouts))),
         "{lead}"

@@ -18,4 +18,14 @@ categories: Array<CategoryGroup>, passed_over: Array<PassedOver>, records_import
 /**
  * Workouts it keeps: one per source, start and end.
  */
-workouts: number, };
+workouts: number, 
+/**
+ * Records nested in correlations it imports as well (stored once:
+ * they repeat top-level ones, but counted again).
+ */
+nested_records: number, 
+/**
+ * What the server will report as processed: records, nested ones
+ * again, and workouts.
+ */
+items_counted: number, };
