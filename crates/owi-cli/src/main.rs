@@ -85,13 +85,17 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Uploaded and not yet imported is news, not an error.
+        Err(e) if e.downcast_ref::<upload::Unconfirmed>().is_some() => {
+            tracing::warn!(state = format!("{e:#}"), "upload not confirmed");
+            eprintln!("{e:#}");
+            ExitCode::from(4)
+        }
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "command failed");
             eprintln!("error: {e:#}");
             if e.downcast_ref::<inspect::Partial>().is_some() {
                 ExitCode::from(3)
-            } else if e.downcast_ref::<upload::Unconfirmed>().is_some() {
-                ExitCode::from(4)
             } else {
                 ExitCode::FAILURE
             }

@@ -131,8 +131,13 @@ impl Default for FollowOptions {
 pub enum Watched {
     /// Every run ended well; their last events, in target order.
     Reported(Vec<SyncEvent>),
-    /// A run failed: its index and its last event.
-    Failed(usize, SyncEvent),
+    /// A run failed: its index and its last event; `last` holds every
+    /// run's latest event (others may have ended well).
+    Failed {
+        index: usize,
+        event: SyncEvent,
+        last: Vec<Option<SyncEvent>>,
+    },
     /// Everything expected is on the server, though not every run was
     /// reported ended (or reported at all).
     Found(OnServer),
@@ -208,7 +213,11 @@ impl Watch<'_> {
         let failed = ended && !event.succeeded();
         self.last[index] = Some(event.clone());
         if failed {
-            return Some(Watched::Failed(index, event));
+            return Some(Watched::Failed {
+                index,
+                event,
+                last: self.last.clone(),
+            });
         }
         let all_ended = self
             .last
@@ -486,7 +495,7 @@ impl Client {
         };
         match self.watch(user_id, &[target], None, options, &sink).await? {
             Watched::Reported(mut last) => last.pop().ok_or_else(|| self.silent(0)),
-            Watched::Failed(_, event) => Ok(event),
+            Watched::Failed { event, .. } => Ok(event),
             Watched::Found(_) => Err(self.silent(0)),
             Watched::Silent { waited_secs, .. } => Err(self.silent(waited_secs)),
         }

@@ -318,6 +318,8 @@ fn real_server_without_notifications_the_upload_awaits_then_is_confirmed() {
     assert_eq!(exit, 4, "{said}");
     assert_eq!(report["ending"], "awaiting", "{said}");
     assert!(said.contains("bucket's notifications"), "{said}");
+    let last = said.lines().last().unwrap_or_default();
+    assert!(!last.starts_with("error:"), "news, not an error: {last}");
     let key = report["pieces"][0]["uploaded"]["key"].as_str().unwrap();
     assert!(said.contains(key), "names the upload: {said}");
     case.row(exit, Some(expected(&report)));

@@ -92,7 +92,9 @@ impl Importer {
                 }
                 report.ending = Ending::Reported;
             }
-            Watched::Failed(index, event) => {
+            Watched::Failed { index, event, last } => {
+                // Pieces the server reported imported went through.
+                self.record_imported(&ids, &last)?;
                 let reason = event
                     .error
                     .clone()
@@ -119,13 +121,7 @@ impl Importer {
             } => {
                 // Pieces the server did report imported are; the rest stay
                 // `sent`, for a later look (`recheck`).
-                for (id, event) in ids.iter().zip(&last) {
-                    if let Some(event) = event.as_ref().filter(|e| e.is_final() && e.succeeded()) {
-                        self.store(|s| {
-                            s.upload_ended(*id, Outcome::Imported, event.items_processed, None)
-                        })?;
-                    }
-                }
+                self.record_imported(&ids, &last)?;
                 let keys = sent
                     .iter()
                     .map(|(_, u)| u.key.clone().unwrap_or_else(|| u.name.clone()))
@@ -211,6 +207,18 @@ impl Importer {
             found.push(checked);
         }
         Ok(found)
+    }
+
+    /// Marks imported each piece whose run the server reported completed.
+    fn record_imported(&self, ids: &[i64], last: &[Option<SyncEvent>]) -> Result<(), Error> {
+        for (id, event) in ids.iter().zip(last) {
+            if let Some(event) = event.as_ref().filter(|e| e.is_final() && e.succeeded()) {
+                self.store(|s| {
+                    s.upload_ended(*id, Outcome::Imported, event.items_processed, None)
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn expected_of(&self, upload: &UploadRecord) -> Result<Option<Expected>, Error> {
