@@ -2123,18 +2123,13 @@ fn progress_is_cumulative_and_ends_with_finished_at_the_xml_size() {
 // 10. The public samples
 // ---------------------------------------------------------------------------
 
-/// `OWI_SAMPLES`, else the `shared/` folder beside the checkout (where CI
-/// and the development machines keep it).
+/// The public samples kept in the repository (`tests/fixtures/public-samples`,
+/// each with its license). Missing, they fail the test: never skipped.
 fn samples_dir() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples");
-    let dir = match std::env::var_os("OWI_SAMPLES") {
-        Some(dir) => PathBuf::from(dir),
-        None if beside.is_dir() => beside,
-        None => PathBuf::from("/work/shared/samples"),
-    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/public-samples");
     assert!(
         dir.is_dir(),
-        "the public samples are expected in {} (set OWI_SAMPLES to move them)",
+        "the public samples are missing from {}",
         dir.display()
     );
     dir

@@ -241,17 +241,16 @@ proptest! {
 
 // ---- 2. The public samples --------------------------------------------------------
 
-/// `OWI_SAMPLES`, else the `shared/` folder beside the checkout (where CI
-/// and the development machines keep it).
+/// The public samples kept in the repository (`tests/fixtures/public-samples`,
+/// each with its license). Missing, they fail the test: never skipped.
 fn samples_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("OWI_SAMPLES") {
-        return PathBuf::from(dir);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/samples")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/public-samples");
+    assert!(
+        dir.is_dir(),
+        "the public samples are missing from {}",
+        dir.display()
+    );
+    dir
 }
 
 /// The HealthData XML and the GPX files of a sample, read without the code
@@ -325,11 +324,6 @@ fn devices_of(s: &Summary) -> BTreeMap<String, u64> {
 #[test]
 fn public_samples_ingest_with_the_counts_their_xml_holds() -> Res<()> {
     let root = samples_dir();
-    assert!(
-        root.is_dir(),
-        "the public samples are expected at {} (set OWI_SAMPLES)",
-        root.display()
-    );
     let mut inputs = Vec::new();
     for entry in std::fs::read_dir(&root)? {
         let dir = entry?.path();
