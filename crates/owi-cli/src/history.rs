@@ -33,8 +33,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (Some(i), Some(n)) if n > 1 => format!(" (piece {i} of {n})"),
             _ => String::new(),
         };
+        let what = match (u.delta, u.filters.as_deref()) {
+            (None, _) => String::new(),
+            (Some(delta), filters) => {
+                let scope = if delta { "new only" } else { "everything" };
+                match filters {
+                    Some(f) => format!(" [{scope}; {f}]"),
+                    None => format!(" [{scope}]"),
+                }
+            }
+        };
         println!(
-            "{when}  {:<29} {:<9} {}{piece} → {} user {}{}",
+            "{when}  {:<29} {:<9} {}{piece}{what} → {} user {}{}",
             outcome_words(u.outcome),
             u.method.as_deref().unwrap_or("-"),
             u.source_path,

@@ -13,6 +13,7 @@
 //! | 4 | `owi upload`: uploaded, but the server has not been seen to import it |
 
 mod bar;
+mod choice;
 mod connect;
 mod history;
 mod inspect;

@@ -11,6 +11,7 @@ use owi_progress::CancelToken;
 use owi_store::{Store, UploadRecord};
 
 use crate::bar::Bar;
+use crate::choice::{ShareArgs, left_out_lines, print_plan};
 use crate::connect::{connect, runtime};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub struct Args {
     /// Return once the upload is sent, without following the import.
     #[arg(long)]
     no_wait: bool,
-    /// Send it even if this export already went to this user.
+    /// With --all, send it even if this export already went to this user.
     #[arg(long)]
     force: bool,
     /// Send the XML exactly as it is, DTD and all (by default the DTD and
@@ -44,6 +45,12 @@ pub struct Args {
     /// The local database where the upload history is kept.
     #[arg(long, env = "OWI_DB")]
     db: Option<PathBuf>,
+    /// Send nothing: print what would go (by type, workouts, bytes) and
+    /// what the filters and earlier uploads leave out.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    share: ShareArgs,
     /// Print the report as JSON on stdout (steps go to stderr as JSON lines).
     #[arg(long)]
     json: bool,
@@ -64,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         MethodArg::S3 => Method::S3,
         MethodArg::Multipart => Method::Multipart,
     };
+    let share = args.share.share()?;
     runtime()?.block_on(async move {
         let client = connect().await?;
         let store = Store::open(&crate::paths::database(args.db.clone())?)?;
@@ -77,17 +85,31 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             clean: !args.no_clean,
             wait: !args.no_wait,
             resume: !args.restart,
+            delta: !args.share.all,
+            share,
             ..ImportRequest::new(&args.path, &args.user)
         };
+        let cancel = CancelToken::new();
+        if args.dry_run {
+            let plan = importer.plan(&request, &Bar::new(), &cancel).await?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                print_plan(&plan, &args.user);
+            }
+            return Ok(());
+        }
         let resuming = request.resume && importer.interrupted(&args.path, &args.user)?.is_some();
-        if !args.force
+        // Only what is new goes by default: the same export again sends
+        // nothing, so there is nothing to ask.
+        if args.share.all
+            && !args.force
             && !resuming
             && let Some(previous) = importer.already_sent(&args.path, &args.user)?
         {
             ask_again(&args.path, &previous)?;
         }
 
-        let cancel = CancelToken::new();
         let all_sent = Arc::new(AtomicBool::new(false));
         let json = args.json;
         let sent_flag = all_sent.clone();
@@ -176,6 +198,22 @@ fn outcome(report: &ImportReport, user: &str) -> String {
             held.unwrap_or_default()
         ),
         Ending::Awaiting => "uploaded; not imported yet as far as the server shows".into(),
+        Ending::NothingNew if c.items_sent > 0 => format!(
+            "nothing sent: the {} new items are of kinds the server passes over",
+            count(c.items_sent)
+        ),
+        Ending::NothingNew => match c.ledger_items {
+            Some(_) => format!(
+                "nothing new for this user: the server has all {} items of this export{} from earlier uploads",
+                count(c.left_out.sent_before),
+                if c.filters.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.filters)
+                }
+            ),
+            None => "nothing to send: the filters leave nothing out of this export".into(),
+        },
     }
 }
 
@@ -213,13 +251,22 @@ pub(crate) fn count(n: u64) -> String {
 fn say(step: &Step) {
     match step {
         Step::Checked(c) => {
+            let scope = match (c.delta(), c.filters.is_empty()) {
+                (true, true) => " (new for this user)".to_string(),
+                (true, false) => format!(" (new for this user; {})", c.filters),
+                (false, true) => String::new(),
+                (false, false) => format!(" ({})", c.filters),
+            };
             eprintln!(
-                "checked: {} records and {} workouts for the server ({} items as it counts them); {} items it passes over",
+                "checked: {} records and {} workouts for the server ({} items as it counts them); {} items it passes over{scope}",
                 count(c.records_imported),
                 count(c.workouts),
                 count(c.items_for_server),
                 count(c.items_ignored)
             );
+            for line in left_out_lines(c) {
+                eprintln!("  left out: {line}");
+            }
             let ignored: Vec<String> = c
                 .ignored
                 .iter()

@@ -516,9 +516,18 @@ fn upload_sends_and_follows_the_import_to_its_end() {
         (s(&manifest["zip_path"]), "s3"),
         (s(&manifest["xml_path"]), "auto"),
     ] {
+        // Everything, profile included: the export byte for byte.
         let out = owi()
             .args([
-                "upload", input, "--user", &user, "--method", method, "--json",
+                "upload",
+                input,
+                "--user",
+                &user,
+                "--method",
+                method,
+                "--all",
+                "--include-me",
+                "--json",
             ])
             .output()
             .unwrap();
@@ -539,9 +548,70 @@ fn upload_sends_and_follows_the_import_to_its_end() {
         let steps = String::from_utf8_lossy(&out.stderr);
         assert!(steps.contains(r#""step":"checked""#), "{steps}");
     }
-    // The same export again: refused without a terminal to ask on…
+    // The same export again: nothing is new, nothing goes.
     let out = owi()
         .args(["upload", s(&manifest["xml_path"]), "--user", &user])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("nothing new for this user"), "{said}");
+    // What would go of the heart data alone: nothing sent.
+    let out = owi()
+        .args([
+            "upload",
+            s(&manifest["xml_path"]),
+            "--user",
+            &user,
+            "--all",
+            "--only",
+            "heart",
+            "--dry-run",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checked = &plan["checked"];
+    assert!(checked["items_sent"].as_u64().unwrap() > 0, "{plan}");
+    assert!(
+        checked["imported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t[0].as_str().unwrap().contains("Heart")),
+        "{plan}"
+    );
+    assert!(
+        checked["left_out"]["kinds"].as_object().unwrap().len() > 1,
+        "{plan}"
+    );
+    let err = fails_with(
+        &env,
+        &[
+            "upload",
+            s(&manifest["xml_path"]),
+            "--user",
+            &user,
+            "--only",
+            "HeartRat",
+            "--dry-run",
+        ],
+        "not a kind of data",
+    );
+    assert!(err.contains("HeartRate"), "close names listed: {err}");
+    // Everything again: refused without a terminal to ask on…
+    let out = owi()
+        .args(["upload", s(&manifest["xml_path"]), "--user", &user, "--all"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -557,6 +627,7 @@ fn upload_sends_and_follows_the_import_to_its_end() {
             s(&manifest["xml_path"]),
             "--user",
             &user,
+            "--all",
             "--force",
             "--json",
         ])
@@ -576,6 +647,7 @@ fn upload_sends_and_follows_the_import_to_its_end() {
             .all(|r| r["outcome"] == "imported" && r["user_id"] == user.as_str()),
         "{history}"
     );
+    assert!(rows.iter().all(|r| r["delta"] == false), "{history}");
     assert_eq!(rows[2]["method"], "s3", "oldest last");
     assert_eq!(rows[1]["method"], "direct");
     assert!(

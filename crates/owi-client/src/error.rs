@@ -30,6 +30,15 @@ pub enum Error {
     UnknownUser { server: String, id: String },
     #[error("{0}")]
     MethodUnavailable(String),
+    #[error(
+        "{server} holds {held} of the {sent} workouts this computer sent to user {user} before: it may have been reset, or be another server. Only what is new would go, so send everything again with --all"
+    )]
+    ServerForgot {
+        server: String,
+        user: String,
+        held: u64,
+        sent: u64,
+    },
     #[error("not found on {server}: {detail}")]
     NotFound { server: String, detail: String },
     #[error("{server} refused the request ({status}): {detail}")]
@@ -92,6 +101,7 @@ impl Error {
             Error::BadUserId { .. } => "bad_user_id",
             Error::UnknownUser { .. } => "unknown_user",
             Error::MethodUnavailable(_) => "method_unavailable",
+            Error::ServerForgot { .. } => "server_forgot",
             Error::NotFound { .. } => "not_found",
             Error::Refused { .. } => "refused",
             Error::Server { .. } => "server_error",

@@ -20,8 +20,8 @@ pub use client::{Client, ClientOptions, Credentials, RetryPolicy, ServerUrl, Tim
 pub use error::Error;
 pub use follow::{FollowOptions, RunTarget, SyncEvent, WatchSink, Watched};
 pub use import::{
-    Checked, Ending, ImportReport, ImportRequest, Importer, PieceReport, Rechecked, SharedStore,
-    Step,
+    Checked, Ending, ImportReport, ImportRequest, Importer, PieceReport, Plan, Rechecked,
+    SharedStore, Step,
 };
 pub use profile::Profile;
 pub use readback::{Expected, OnServer};

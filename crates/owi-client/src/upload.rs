@@ -154,6 +154,22 @@ impl UploadSource {
             .collect())
     }
 
+    /// The bodies of a selection (what the filters and the delta let
+    /// out), each with its items' range in the selection's identities.
+    pub fn selected(
+        export: Arc<ExportSource>,
+        clean: bool,
+        selection: &owi_export::Selection,
+        limit: u64,
+    ) -> Result<Vec<(UploadSource, std::ops::Range<usize>)>, Error> {
+        let pieces = Outgoing::selected(export, clean, selection, limit)
+            .map_err(|e| Error::Export(e.to_string()))?;
+        Ok(pieces
+            .into_iter()
+            .map(|piece| (UploadSource { body: piece.body }, piece.items))
+            .collect())
+    }
+
     pub fn len(&self) -> u64 {
         self.body.len()
     }

@@ -15,6 +15,7 @@ use owi_progress::{CancelToken, Progress, Recorder};
 use owi_server::{Server, ServerConfig};
 
 mod compat;
+mod delta;
 mod faults;
 mod flow;
 

@@ -95,6 +95,13 @@ pub enum Error {
         len: u64,
     },
 
+    #[error("{name:?} is not a kind of data this knows{close}")]
+    UnknownKind {
+        name: String,
+        /// ": did you mean …?" when something is close, else "".
+        close: String,
+    },
+
     #[error("reading {path} was cancelled")]
     Cancelled { path: PathBuf },
 

@@ -17,25 +17,34 @@
 
 mod error;
 mod gpx;
+pub mod identity;
+mod kinds;
 pub mod model;
+pub mod names;
 pub mod outgoing;
 pub mod preflight;
 pub mod prolog;
 mod read;
+pub mod selection;
 mod server_types;
+pub mod share;
 mod source;
 pub mod text;
 pub mod time;
 pub mod units;
 
 pub use error::{Error, Result};
+pub use identity::{Identities, Identity, SentItems};
+pub use kinds::resolve_kinds;
 pub use model::*;
 pub use outgoing::Outgoing;
 pub use preflight::{
-    Preflight, nested_server_value, nested_value_for_server, preflight, server_value,
-    value_for_server,
+    Preflight, nested_server_value, nested_value_for_server, preflight, preflight_choosing,
+    server_value, value_for_server,
 };
 pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};
+pub use selection::{LeftOut, Selection};
 pub use server_types::server_stores;
+pub use share::{Kinds, Share};
 pub use source::{ExportSource, MAX_COMPRESSION_RATIO, RouteLoad, Routes, SkippedEntry};
 pub use time::Timestamp;

@@ -16,8 +16,11 @@ use owi_progress::{Phase, Progress, ProgressSink};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::identity::SentItems;
 use crate::model::*;
 use crate::read::{ReadOptions, Stats, Visitor, read_export};
+use crate::selection::{Chooser, LeftOut, Selection};
+use crate::share::Share;
 use crate::source::ExportSource;
 
 /// The value the server stores for a record, or `None` when it passes the
@@ -111,7 +114,20 @@ pub struct Preflight {
     pub samples: u64,
     /// The first and last of those samples' starts, UTC seconds.
     pub sample_span: Option<(i64, i64)>,
+    /// Workout elements that go (the server counts each one it reads).
+    pub workout_items: u64,
+    /// The reader's counts, of the whole export.
     pub stats: Stats,
+    /// What goes, when not all of it does ([`preflight_choosing`]); the
+    /// figures above are of what goes.
+    #[serde(skip)]
+    pub selection: Option<Selection>,
+    /// What the filters and the ledger kept home.
+    #[serde(default)]
+    pub left_out: LeftOut,
+    /// How many items the ledger held, when a delta was asked for.
+    #[serde(default)]
+    pub ledger_items: Option<u64>,
 }
 
 impl Preflight {
@@ -127,7 +143,29 @@ impl Preflight {
     /// the export (`items_processed`): every record it takes, those nested
     /// in correlations again, and every workout.
     pub fn items_for_server(&self) -> u64 {
-        self.records_imported() + self.nested_imported + self.stats.workouts
+        self.records_imported() + self.nested_imported + self.workout_items
+    }
+
+    /// Items that go: every one for a plain check.
+    pub fn items_sent(&self) -> u64 {
+        match &self.selection {
+            Some(selection) => selection.identities().len() as u64,
+            None => {
+                let s = &self.stats;
+                s.records
+                    + s.correlations
+                    + s.workouts
+                    + s.activity_summaries
+                    + s.elements.values().sum::<u64>()
+            }
+        }
+    }
+
+    /// The bytes of XML that go (before any cut into pieces).
+    pub fn bytes_sent(&self) -> u64 {
+        self.selection
+            .as_ref()
+            .map_or(self.stats.bytes, Selection::len)
     }
 
     /// Whether a strict XML parser would refuse the export as it is: a DTD
@@ -137,9 +175,38 @@ impl Preflight {
     }
 }
 
-/// Reads the export once and says what the server will make of it.
+/// Reads the export once and says what the server will make of it, all of
+/// it sent as it is.
 pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Preflight, Error> {
-    let mut check = Check::default();
+    run_check(source, options, None)
+}
+
+/// [`preflight`] of only what goes: what `share` lets out and, with
+/// `sent`, what the server does not have from us yet. The outcome's
+/// [`selection`](Preflight::selection) says which bytes those are, and
+/// `sent` comes back with what this export still holds marked.
+pub fn preflight_choosing(
+    source: &ExportSource,
+    options: ReadOptions<'_>,
+    share: &Share,
+    sent: Option<&mut SentItems>,
+) -> Result<Preflight, Error> {
+    let ledger_items = sent.as_deref().map(SentItems::len);
+    let mut outcome = run_check(source, options, Some(Chooser::new(share, sent)))?;
+    outcome.ledger_items = ledger_items;
+    Ok(outcome)
+}
+
+fn run_check(
+    source: &ExportSource,
+    options: ReadOptions<'_>,
+    chooser: Option<Chooser<'_>>,
+) -> Result<Preflight, Error> {
+    let choosing = chooser.is_some();
+    let mut check = Check {
+        chooser,
+        ..Check::default()
+    };
     let relabel = AsCheck(options.progress);
     let options = ReadOptions {
         read_routes: false,
@@ -152,20 +219,30 @@ pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Pref
     let mut ignored = check.ignored;
     let stats = report.stats;
     for (what, count) in [
-        ("Correlation", stats.correlations),
-        ("ActivitySummary", stats.activity_summaries),
+        ("Correlation", check.correlations),
+        ("ActivitySummary", check.activity_summaries),
     ] {
         if count > 0 {
             ignored.insert(what.to_string(), count);
         }
     }
-    for (element, count) in &stats.elements {
+    for (element, count) in &check.elements {
         *ignored.entry(element.clone()).or_default() += count;
     }
-    for (reason, count) in &stats.skipped {
-        *ignored
-            .entry(format!("unreadable: {}", reason.as_str()))
-            .or_default() += count;
+    let (selection, left_out) = match check.chooser {
+        Some(chooser) => {
+            let (selection, left_out) = chooser.finish(stats.bytes);
+            (Some(selection), left_out)
+        }
+        None => (None, LeftOut::default()),
+    };
+    // Unreadable items go as they are in a plain check; chosen, they stay.
+    if !choosing {
+        for (reason, count) in &stats.skipped {
+            *ignored
+                .entry(format!("unreadable: {}", reason.as_str()))
+                .or_default() += count;
+        }
     }
     Ok(Preflight {
         fingerprint: report.fingerprint,
@@ -180,7 +257,15 @@ pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Pref
         nested_imported: check.nested_imported,
         samples: check.samples.len() as u64,
         sample_span: check.sample_span,
+        workout_items: if choosing {
+            check.workout_items
+        } else {
+            stats.workouts
+        },
         stats,
+        selection,
+        left_out,
+        ledger_items: None,
     })
 }
 
@@ -198,8 +283,14 @@ impl ProgressSink for AsCheck<'_> {
 }
 
 #[derive(Default)]
-struct Check {
+struct Check<'a> {
+    /// Present when only part of the export goes.
+    chooser: Option<Chooser<'a>>,
     imported: BTreeMap<String, u64>,
+    correlations: u64,
+    activity_summaries: u64,
+    elements: BTreeMap<String, u64>,
+    workout_items: u64,
     ignored: BTreeMap<String, u64>,
     nested_imported: u64,
     /// Source, start, end: the server's identity of a workout.
@@ -210,7 +301,7 @@ struct Check {
     sample_span: Option<(i64, i64)>,
 }
 
-impl Check {
+impl Check<'_> {
     fn sample(&mut self, device: Option<&str>, kind: &str, start: i64) {
         if kind == SLEEP {
             return;
@@ -233,8 +324,13 @@ impl Check {
     }
 }
 
-impl Visitor for Check {
+impl Visitor for Check<'_> {
     fn record(&mut self, record: &Record<'_>) -> ControlFlow<()> {
+        if let Some(chooser) = &mut self.chooser
+            && !chooser.record(record)
+        {
+            return ControlFlow::Continue(());
+        }
         let tally = if server_value(record).is_some() {
             self.sample(record.device, record.kind, record.start.utc);
             &mut self.imported
@@ -252,6 +348,12 @@ impl Visitor for Check {
     }
 
     fn correlation(&mut self, correlation: &Correlation) -> ControlFlow<()> {
+        if let Some(chooser) = &mut self.chooser
+            && !chooser.correlation(correlation)
+        {
+            return ControlFlow::Continue(());
+        }
+        self.correlations += 1;
         for nested in &correlation.records {
             if nested_server_value(nested).is_some() {
                 self.nested_imported += 1;
@@ -263,11 +365,44 @@ impl Visitor for Check {
     }
 
     fn workout(&mut self, workout: &Workout) -> ControlFlow<()> {
+        if let Some(chooser) = &mut self.chooser
+            && !chooser.workout(workout)
+        {
+            return ControlFlow::Continue(());
+        }
+        self.workout_items += 1;
         self.workouts.insert((
             workout.source_name.clone(),
             workout.start.utc,
             workout.end.utc,
         ));
+        ControlFlow::Continue(())
+    }
+
+    fn activity_summary(&mut self, summary: &ActivitySummary) -> ControlFlow<()> {
+        if let Some(chooser) = &mut self.chooser
+            && !chooser.activity_summary(summary)
+        {
+            return ControlFlow::Continue(());
+        }
+        self.activity_summaries += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn element(&mut self, element: &Element) -> ControlFlow<()> {
+        if let Some(chooser) = &mut self.chooser
+            && !chooser.element(element)
+        {
+            return ControlFlow::Continue(());
+        }
+        *self.elements.entry(element.name.clone()).or_default() += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn extent(&mut self, name: &[u8], start: u64, end: u64) -> ControlFlow<()> {
+        if let Some(chooser) = &mut self.chooser {
+            chooser.extent(name, start, end);
+        }
         ControlFlow::Continue(())
     }
 }

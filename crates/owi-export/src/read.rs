@@ -43,6 +43,12 @@ pub trait Visitor {
     fn skip(&mut self, _skip: &Skip) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+    /// Where a top-level child of `HealthData` lies in the XML
+    /// (`start..end`, from its `<` to past its end), after everything in
+    /// it was handed over: every child, known or not, read or skipped.
+    fn extent(&mut self, _name: &[u8], _start: u64, _end: u64) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
 
 /// Counts of what one read saw. Element counts are of top-level children of
@@ -369,8 +375,14 @@ impl<R: BufRead> Parser<'_, R> {
                     self.header.locale = self.attr(&e, b"locale")?;
                     break;
                 }
-                Event::Start(e) => self.top_level(&e, false, offset)?,
-                Event::Empty(e) => self.top_level(&e, true, offset)?,
+                Event::Start(e) => {
+                    self.top_level(&e, false, offset)?;
+                    self.extent(&e, offset)?;
+                }
+                Event::Empty(e) => {
+                    self.top_level(&e, true, offset)?;
+                    self.extent(&e, offset)?;
+                }
                 Event::End(_) => break,
                 Event::Eof => return Err(self.truncated("HealthData")),
                 _ => {}
@@ -394,6 +406,11 @@ impl<R: BufRead> Parser<'_, R> {
         }
         tracker.advance(self.offset());
         Ok(())
+    }
+
+    fn extent(&mut self, e: &BytesStart<'_>, start: u64) -> Res<()> {
+        let flow = self.visitor.extent(e.name().as_ref(), start, self.offset());
+        self.flow(flow)
     }
 
     fn top_level(&mut self, e: &BytesStart<'_>, empty: bool, offset: u64) -> Res<()> {

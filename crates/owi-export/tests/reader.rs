@@ -4,6 +4,7 @@
 //! samples and the fingerprint; upload bodies in `outgoing`.
 
 mod outgoing;
+mod selection;
 mod util;
 
 use std::collections::BTreeMap;

@@ -23,6 +23,10 @@ pub struct NewUpload<'a> {
     pub fingerprint: &'a str,
     /// Whether the DTD and illegal characters were blanked.
     pub cleaned: bool,
+    /// Only what the server did not have (`Some(true)`), or everything.
+    pub delta: Option<bool>,
+    /// The person's filters in words ("" for none).
+    pub filters: &'a str,
 }
 
 /// How an upload went so far.
@@ -95,6 +99,10 @@ pub struct UploadRecord {
     pub pieces: Option<u32>,
     pub fingerprint: Option<String>,
     pub cleaned: bool,
+    /// Only what was new for the user (`Some(true)`), or everything.
+    pub delta: Option<bool>,
+    /// The filters in words, when there were any.
+    pub filters: Option<String>,
 }
 
 /// An attempt at sending an export that stopped before every piece was
@@ -135,7 +143,7 @@ pub(crate) fn now() -> i64 {
 
 const COLUMNS: &str = "id, export_key, source_path, server, user_id, method, name, file_key, task_id, parts, \
                        bytes, started_at, finished_at, outcome, items, error, batch, piece, pieces, \
-                       fingerprint, cleaned";
+                       fingerprint, cleaned, delta, filters";
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRecord> {
     Ok(UploadRecord {
@@ -160,6 +168,8 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<UploadRecord> {
         pieces: r.get(18)?,
         fingerprint: r.get(19)?,
         cleaned: r.get::<_, Option<bool>>(20)?.unwrap_or(false),
+        delta: r.get(21)?,
+        filters: r.get::<_, Option<String>>(22)?.filter(|f| !f.is_empty()),
     })
 }
 
@@ -169,8 +179,8 @@ impl Store {
         self.conn()
             .execute(
                 "INSERT INTO uploads (export_key, source_path, server, user_id, started_at, outcome,
-                    batch, piece, pieces, fingerprint, cleaned)
-                 VALUES (?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?)",
+                    batch, piece, pieces, fingerprint, cleaned, delta, filters)
+                 VALUES (?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?, ?, ?, ?)",
                 params![
                     new.export_key,
                     new.source_path,
@@ -181,7 +191,9 @@ impl Store {
                     new.piece.0,
                     new.piece.1,
                     new.fingerprint,
-                    new.cleaned
+                    new.cleaned,
+                    new.delta,
+                    new.filters
                 ],
             )
             .map_err(|e| Error::db(self.path(), e))?;
@@ -324,18 +336,21 @@ impl Store {
         Ok(found)
     }
 
+    /// Every piece of one attempt, in order.
+    pub fn batch(&self, batch: &str) -> Result<Vec<UploadRecord>> {
+        let mut q = self
+            .conn()
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM uploads WHERE batch = ? ORDER BY piece, id"
+            ))
+            .map_err(|e| Error::db(self.path(), e))?;
+        q.query_map([batch], record)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| Error::db(self.path(), e))
+    }
+
     fn interrupted_batch(&self, batch: &str) -> Result<Option<Interrupted>> {
-        let pieces = {
-            let mut q = self
-                .conn()
-                .prepare(&format!(
-                    "SELECT {COLUMNS} FROM uploads WHERE batch = ? ORDER BY piece, id"
-                ))
-                .map_err(|e| Error::db(self.path(), e))?;
-            q.query_map([batch], record)
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-                .map_err(|e| Error::db(self.path(), e))?
-        };
+        let pieces = self.batch(batch)?;
         let Some(first) = pieces.first() else {
             return Ok(None);
         };
@@ -419,6 +434,8 @@ mod tests {
             piece: (1, 1),
             fingerprint: "f1",
             cleaned: true,
+            delta: Some(true),
+            filters: "only sleep",
         };
         let id = store.upload_started(&new).unwrap();
         assert_eq!(
@@ -452,6 +469,10 @@ mod tests {
             (Some(3), Some(12_000_000), Some(4200))
         );
         assert!(found.finished_at.is_some());
+        assert_eq!(
+            (found.delta, found.filters.as_deref()),
+            (Some(true), Some("only sleep"))
+        );
         assert_eq!(
             store.previous_upload("k1", new.server, "u2").unwrap(),
             None,
@@ -493,6 +514,8 @@ mod tests {
             piece: (n, 2),
             fingerprint: "f1",
             cleaned: true,
+            delta: None,
+            filters: "",
         };
         let first = store.upload_started(&piece(1)).unwrap();
         assert_eq!(

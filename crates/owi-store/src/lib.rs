@@ -14,8 +14,9 @@ mod catalog;
 mod error;
 mod history;
 mod ingest;
+mod ledger;
 mod multipart;
-mod names;
+pub use owi_export::names;
 mod preview;
 mod route_blob;
 mod server_view;
@@ -28,6 +29,7 @@ pub use catalog::{Aggregation, aggregation_of};
 pub use error::{Error, Result};
 pub use history::{Interrupted, NewUpload, Outcome, Transfer, UploadRecord};
 pub use ingest::{IngestOptions, IngestOutcome, quick_key};
+pub use ledger::{Ledger, LedgerSummary};
 pub use multipart::MultipartState;
 pub use names::{
     Category, CategoryGroup, category_of, device_name, display_name, group_by_category,
@@ -43,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_uploads.sql"),
     include_str!("migrations/004_resume.sql"),
     include_str!("migrations/005_expected.sql"),
+    include_str!("migrations/006_ledger.sql"),
 ];
 
 /// A handle on the local database.

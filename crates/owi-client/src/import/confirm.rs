@@ -50,13 +50,17 @@ impl Importer {
     /// imported, or one failed (an error with the server's reason), or the
     /// server stays silent and stores nothing new for the follow options'
     /// `silence` (`Ending::Awaiting`).
+    ///
+    /// What it means for the ledger: `Some(true)` the import is confirmed
+    /// (reported and read back, or all its data found), `Some(false)` it
+    /// cannot be (the read-back fell short or failed), `None` not yet.
     pub(super) async fn confirm(
         &self,
         user_id: &str,
         report: &mut ImportReport,
         expected: &Expected,
         on_step: &(dyn Fn(&Step) + Send + Sync),
-    ) -> Result<(), Error> {
+    ) -> Result<Option<bool>, Error> {
         let sent: Vec<_> = report
             .pieces
             .iter()
@@ -113,6 +117,9 @@ impl Importer {
                     self.store(|s| s.upload_ended(*id, Outcome::Imported, None, None))?;
                 }
                 report.ending = Ending::Found;
+                // Everything expected is there: that is the read-back.
+                let found = self.read_back(user_id, report, expected, on_step).await;
+                return Ok(Some(found.is_none_or(|on| on.has_all(expected))));
             }
             Watched::Silent {
                 waited_secs,
@@ -129,16 +136,27 @@ impl Importer {
                 on_step(&Step::Awaiting { keys, waited_secs });
                 report.ending = Ending::Awaiting;
                 report.on_server = on_server;
-                return Ok(());
+                return Ok(None);
             }
         }
-        // The import is confirmed and recorded: the read-back only adds
-        // figures, and its failure is no failure of the import.
+        let found = self.read_back(user_id, report, expected, on_step).await;
+        Ok(Some(found.is_some_and(|on| on.has_all(expected))))
+    }
+
+    /// What the server holds of `expected`, into the report. The import is
+    /// recorded already: a failed read-back only loses figures.
+    async fn read_back(
+        &self,
+        user_id: &str,
+        report: &mut ImportReport,
+        expected: &Expected,
+        on_step: &(dyn Fn(&Step) + Send + Sync),
+    ) -> Option<OnServer> {
         let on_server = match self.client.on_server(user_id, expected).await {
             Ok(on_server) => on_server,
             Err(e) => {
                 tracing::warn!(error = %e, "could not read back what the server holds");
-                return Ok(());
+                return None;
             }
         };
         let (found, wanted) = (on_server.workouts, expected.workouts.len() as u64);
@@ -150,7 +168,7 @@ impl Importer {
             report.compared = Some((found, wanted));
         }
         report.on_server = Some(on_server);
-        Ok(())
+        Some(on_server)
     }
 
     /// Looks again at uploads to `user_id` on this server whose import was
@@ -203,10 +221,39 @@ impl Importer {
                 let (id, outcome) = (checked.upload.id, checked.outcome);
                 let items = reported.and_then(|e| e.items_processed);
                 self.store(|s| s.upload_ended(id, outcome, items, checked.error.as_deref()))?;
+                self.settle_ledger(user_id, &checked.upload).await?;
             }
             found.push(checked);
         }
         Ok(found)
+    }
+
+    /// Once every piece of an upload's attempt has ended, what it carried
+    /// joins the ledger if its data is on the server, and is dropped if
+    /// any piece failed.
+    async fn settle_ledger(&self, user_id: &str, upload: &UploadRecord) -> Result<(), Error> {
+        let Some(batch) = &upload.batch else {
+            return Ok(());
+        };
+        let pieces = self.store(|s| s.batch(batch))?;
+        if pieces.iter().any(|p| p.outcome == Outcome::Failed) {
+            return self.store(|s| s.ledger_discard(batch));
+        }
+        if !pieces.iter().all(|p| p.outcome == Outcome::Imported) {
+            return Ok(());
+        }
+        let confirmed = match self.expected_of(upload)? {
+            Some(expected) => self
+                .client
+                .on_server(user_id, &expected)
+                .await?
+                .has_all(&expected),
+            None => true,
+        };
+        if confirmed {
+            self.store(|s| s.ledger_confirm(batch))?;
+        }
+        Ok(())
     }
 
     /// Marks imported each piece whose run the server reported completed.

@@ -9,12 +9,13 @@
 //! step goes to an [`on_step`](Importer::run) callback as a [`Step`].
 
 mod confirm;
+mod prepare;
 mod sending;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use owi_export::{ExportSource, Preflight, ReadOptions};
+use owi_export::Share;
 use owi_progress::{CancelToken, Progress, ProgressSink};
 use owi_store::{Interrupted, Outcome, Store, UploadRecord};
 use serde::Serialize;
@@ -26,6 +27,7 @@ use crate::readback::{Expected, OnServer};
 use crate::upload::{DIRECT_MAX, MULTIPART_MIN, Method, Uploaded, upload_name};
 
 pub use confirm::Rechecked;
+pub use prepare::{Checked, Plan};
 use sending::Sending;
 
 /// The local store, shared between the flow and its caller. Every call is
@@ -45,6 +47,11 @@ pub struct ImportRequest {
     pub wait: bool,
     /// Go on with an interrupted attempt at the same export, if any.
     pub resume: bool,
+    /// Send only what this server's user does not have from us (by the
+    /// ledger); `false` sends everything the filters let out.
+    pub delta: bool,
+    /// What the person lets leave the machine.
+    pub share: Share,
 }
 
 impl ImportRequest {
@@ -56,29 +63,10 @@ impl ImportRequest {
             clean: true,
             wait: true,
             resume: true,
+            delta: true,
+            share: Share::default(),
         }
     }
-}
-
-/// What the check found, in short.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-pub struct Checked {
-    pub xml_bytes: u64,
-    pub records_imported: u64,
-    pub items_ignored: u64,
-    pub workouts: u64,
-    /// What the server will count as processed: the records above, those
-    /// nested in correlations again, and every workout.
-    pub items_for_server: u64,
-    /// Distinct samples the server will keep (sleep apart).
-    pub samples: u64,
-    /// What the server passes over, by what it is.
-    pub ignored: Vec<(String, u64)>,
-    /// The DTD or characters a strict parser refuses are there.
-    pub needs_cleaning: bool,
-    /// Whether they are blanked before sending (`ImportRequest::clean`).
-    pub cleaned: bool,
 }
 
 /// One step of the flow, for a person to read.
@@ -165,6 +153,9 @@ pub enum Ending {
     Found,
     /// Uploaded, and neither word nor data from the server yet.
     Awaiting,
+    /// The server has everything this export holds from us: nothing
+    /// was sent.
+    NothingNew,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -246,74 +237,97 @@ impl Importer {
         on_step: &(dyn Fn(&Step) + Send + Sync),
         cancel: &CancelToken,
     ) -> Result<ImportReport, Error> {
-        let user_id = user_id_of(&request.user_id)?;
-        let request = &ImportRequest {
-            user_id: user_id.clone(),
-            ..request.clone()
-        };
+        let request = &normalized(request)?;
+        let user_id = request.user_id.clone();
         let path = &request.path;
-        let source = {
-            let path = path.clone();
-            blocking(move || ExportSource::open(&path).map_err(|e| Error::Export(e.to_string())))
-                .await?
-        };
-        let source = Arc::new(source);
-        // Everything that can be known before reading the export is
-        // checked first: no one should wait through a check, or send a
-        // byte, to learn of a typo.
-        self.client.user(&user_id).await.map_err(|e| match e {
-            Error::NotFound { server, .. } => Error::UnknownUser {
-                server,
-                id: user_id.clone(),
-            },
-            e => e,
-        })?;
-        self.check_method(request.method, source.xml_size(), &user_id)
-            .await?;
-        let preflight = check(&source, progress, cancel).await?;
-        let mut checked = summary(&preflight);
-        checked.cleaned = request.clean && checked.needs_cleaning;
+        let prepared = self.prepare(request, progress, cancel).await?;
+        if let Some(forgot) = prepared.forgot {
+            return Err(forgot);
+        }
+        let (source, mut preflight, checked) =
+            (prepared.source, prepared.preflight, prepared.checked);
         on_step(&Step::Checked(checked.clone()));
+        let selection = Arc::new(preflight.selection.take().unwrap_or_default());
+        let mut report = ImportReport {
+            checked,
+            pieces: Vec::new(),
+            ending: Ending::NothingNew,
+            compared: None,
+            on_server: None,
+        };
+        if selection.is_empty() {
+            return Ok(report);
+        }
+        let checked = &report.checked;
         if checked.records_imported == 0 && checked.workouts == 0 {
+            if checked.delta() {
+                // New, but nothing the server keeps: sending it changes nothing there.
+                return Ok(report);
+            }
             return Err(Error::Export(format!(
                 "{} holds nothing the server imports ({} items it passes over)",
                 path.display(),
                 checked.items_ignored
             )));
         }
+        if request.method == Method::Multipart && selection.len() < MULTIPART_MIN {
+            return Err(Error::MethodUnavailable(format!(
+                "multipart needs at least 5 MiB and what goes is {} bytes: use --method direct or s3 (or auto)",
+                selection.len()
+            )));
+        }
         let mut sending = Sending {
             importer: self,
             request,
+            selection: Arc::clone(&selection),
             export_key: export_key(path)?,
-            fingerprint: preflight.fingerprint.clone(),
+            fingerprint: format!("{}.{}", preflight.fingerprint, selection.digest()),
+            delta: checked.delta(),
+            filters: checked.filters.clone(),
             resumed: None,
             batch: upload_name().replace(".xml", ""),
             progress,
             on_step,
             cancel,
         };
-        let pieces = sending.send_all(&source).await?;
+        report.pieces = sending.send_all(&source).await?;
+        report.ending = Ending::Sent;
+        let batch = sending.batch.clone();
         let expected = Expected::from_check(&preflight);
         let kept = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
-        self.store(|s| s.expect(&sending.batch, &kept))?;
-        let mut report = ImportReport {
-            checked,
-            pieces,
-            ending: Ending::Sent,
-            compared: None,
-            on_server: None,
-        };
+        let server = self.server();
+        self.store(|s| {
+            s.expect(&batch, &kept)?;
+            s.ledger_pend(
+                &batch,
+                &server,
+                &user_id,
+                selection.identities(),
+                &preflight.workout_keys,
+            )
+        })?;
+        drop(selection);
         if request.wait {
-            self.confirm(&user_id, &mut report, &expected, on_step)
-                .await?;
+            let confirmed = self
+                .confirm(&user_id, &mut report, &expected, on_step)
+                .await;
+            match &confirmed {
+                Ok(Some(true)) => {
+                    self.store(|s| s.ledger_confirm(&batch))?;
+                }
+                // Awaiting the server: a later look settles it.
+                Ok(None) => {}
+                Ok(Some(false)) | Err(_) => self.store(|s| s.ledger_discard(&batch))?,
+            }
+            confirmed?;
         }
         Ok(report)
     }
 
     /// Refuses, before anything is read or sent, a method asked for that
     /// cannot carry this export to this server, naming those that can.
-    async fn check_method(&self, asked: Method, len: u64, user_id: &str) -> Result<(), Error> {
+    async fn check_method(&self, asked: Method, user_id: &str) -> Result<(), Error> {
         if asked != Method::Multipart {
             return Ok(());
         }
@@ -322,11 +336,6 @@ impl Importer {
                 "{} has no multipart uploads (Open Wearables added them after 0.6): use --method s3, \
                  direct for small exports, or auto",
                 self.server()
-            )));
-        }
-        if len < MULTIPART_MIN {
-            return Err(Error::MethodUnavailable(format!(
-                "multipart needs at least 5 MiB and this export is {len} bytes: use --method direct or s3 (or auto)"
             )));
         }
         Ok(())
@@ -405,6 +414,14 @@ fn poisoned() -> Error {
     Error::Local("the local store's lock is poisoned (an earlier panic)".into())
 }
 
+/// The request with its user id as servers write it.
+fn normalized(request: &ImportRequest) -> Result<ImportRequest, Error> {
+    Ok(ImportRequest {
+        user_id: user_id_of(&request.user_id)?,
+        ..request.clone()
+    })
+}
+
 /// The user id as servers write it, or why it cannot be one.
 pub(crate) fn user_id_of(raw: &str) -> Result<String, Error> {
     uuid::Uuid::parse_str(raw.trim())
@@ -417,47 +434,6 @@ pub(crate) fn user_id_of(raw: &str) -> Result<String, Error> {
 fn export_key(path: &Path) -> Result<String, Error> {
     owi_store::quick_key(path)
         .map_err(|e| Error::Export(format!("cannot read {}: {e}", path.display())))
-}
-
-fn summary(preflight: &Preflight) -> Checked {
-    let mut ignored: Vec<(String, u64)> = preflight
-        .ignored
-        .iter()
-        .map(|(what, n)| (what.clone(), *n))
-        .collect();
-    ignored.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Checked {
-        xml_bytes: preflight.stats.bytes,
-        records_imported: preflight.records_imported(),
-        items_ignored: preflight.items_ignored(),
-        workouts: preflight.workouts,
-        items_for_server: preflight.items_for_server(),
-        samples: preflight.samples,
-        ignored,
-        needs_cleaning: preflight.needs_cleaning(),
-        cleaned: false,
-    }
-}
-
-/// Reads the export once on a blocking thread, forwarding its progress.
-async fn check(
-    source: &Arc<ExportSource>,
-    progress: &dyn ProgressSink,
-    cancel: &CancelToken,
-) -> Result<Preflight, Error> {
-    let source = source.clone();
-    forwarding(progress, cancel, move |progress, cancel| {
-        let options = ReadOptions {
-            progress,
-            cancel: Some(cancel),
-            ..ReadOptions::default()
-        };
-        owi_export::preflight(&source, options).map_err(|e| match e {
-            owi_export::Error::Cancelled { .. } => Error::Cancelled,
-            e => Error::Export(e.to_string()),
-        })
-    })
-    .await
 }
 
 /// Runs `work` on a blocking thread, handing its progress events to

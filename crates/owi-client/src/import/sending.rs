@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use owi_export::ExportSource;
+use owi_export::{ExportSource, Selection};
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::{Interrupted, MultipartState, NewUpload, Outcome, Store, Transfer, UploadRecord};
 
-use super::{ImportRequest, Importer, PieceReport, SharedStore, Step, forwarding};
+use super::{ImportRequest, Importer, PieceReport, SharedStore, Step};
 use crate::error::Error;
 use crate::upload::{
     Job, Journal, MULTIPART_LIMIT, Method, POST_LIMIT, Resume, UploadSource, Uploaded, upload_name,
@@ -18,8 +18,13 @@ use crate::upload::{
 pub(super) struct Sending<'a> {
     pub(super) importer: &'a Importer,
     pub(super) request: &'a ImportRequest,
+    /// What goes of the export.
+    pub(super) selection: Arc<Selection>,
     pub(super) export_key: String,
     pub(super) fingerprint: String,
+    /// Only what was new goes, and the filters in words, for the history.
+    pub(super) delta: bool,
+    pub(super) filters: String,
     /// The interrupted attempt this one goes on with.
     pub(super) resumed: Option<Interrupted>,
     pub(super) batch: String,
@@ -55,23 +60,18 @@ impl Sending<'_> {
         let (method, why) = importer
             .choose(
                 self.request.method,
-                source.xml_size(),
+                self.selection.len(),
                 user_id,
                 self.resumed.is_some(),
             )
             .await?;
-        let mut limit = match method {
-            Method::S3 => POST_LIMIT,
-            Method::Multipart => MULTIPART_LIMIT,
-            Method::Direct | Method::Auto => u64::MAX,
-        };
+        let mut limit = limit_of(method);
         loop {
             let pieces = {
-                let (source, clean) = (source.clone(), *clean);
-                forwarding(self.progress, self.cancel, move |progress, cancel| {
-                    UploadSource::pieces(source, clean, limit, progress, cancel)
-                })
-                .await?
+                let (source, clean, selection) =
+                    (source.clone(), *clean, Arc::clone(&self.selection));
+                super::blocking(move || UploadSource::selected(source, clean, &selection, limit))
+                    .await?
             };
             let count = pieces.len() as u32;
             if let Some(found) = &self.resumed
@@ -97,7 +97,7 @@ impl Sending<'_> {
                 });
             }
             let mut sent = Vec::new();
-            for (index, body) in pieces.into_iter().enumerate() {
+            for (index, (body, _items)) in pieces.into_iter().enumerate() {
                 let piece = (index as u32 + 1, count);
                 match self.send_piece(body, piece, method).await {
                     Ok(report) => sent.push(report),
@@ -165,6 +165,8 @@ impl Sending<'_> {
                             piece: (piece, pieces),
                             fingerprint: &self.fingerprint,
                             cleaned: self.request.clean,
+                            delta: Some(self.delta),
+                            filters: &self.filters,
                         })
                     })
                     .map_err(|e| (e, 0))?
@@ -305,6 +307,15 @@ impl Journal for StoreJournal {
         self.keep("the end of a multipart upload", |s| {
             s.multipart_ended(self.upload)
         });
+    }
+}
+
+/// The most one upload by `method` takes.
+pub(super) fn limit_of(method: Method) -> u64 {
+    match method {
+        Method::S3 => POST_LIMIT,
+        Method::Multipart => MULTIPART_LIMIT,
+        Method::Direct | Method::Auto => u64::MAX,
     }
 }
 

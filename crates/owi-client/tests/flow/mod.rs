@@ -47,6 +47,17 @@ async fn run(
     (report, steps.into_inner().unwrap(), recorder.events())
 }
 
+/// Where `<Me …/>` lies in an export, with the whitespace before it.
+fn profile(xml: &[u8]) -> std::ops::Range<usize> {
+    let at = xml
+        .windows(4)
+        .position(|w| w == b"<Me ")
+        .expect("a profile");
+    let start = xml[..at].iter().rposition(|b| *b == b'>').unwrap() + 1;
+    let end = at + xml[at..].windows(2).position(|w| w == b"/>").unwrap() + 2;
+    start..end
+}
+
 #[tokio::test]
 async fn the_flow_checks_sends_a_cleaned_stream_follows_it_and_reads_back() {
     let s = server().await;
@@ -61,7 +72,11 @@ async fn the_flow_checks_sends_a_cleaned_stream_follows_it_and_reads_back() {
         panic!("{steps:?}")
     };
     assert_eq!(checked.workouts, 6);
-    assert_eq!(checked.xml_bytes, m.xml_bytes);
+    // Everything goes but the profile, which stays home by default.
+    let original = std::fs::read(&m.xml_path).unwrap();
+    let me = profile(&original);
+    assert!(checked.left_out.me);
+    assert_eq!(checked.xml_bytes, m.xml_bytes - me.len() as u64);
     assert!(checked.needs_cleaning, "the sample carries Apple's DTD");
     assert!(
         steps.iter().any(|s| matches!(
@@ -97,15 +112,16 @@ async fn the_flow_checks_sends_a_cleaned_stream_follows_it_and_reads_back() {
     );
     assert!(
         events.iter().any(
-            |e| matches!(e, Progress::Finished { phase: Phase::Upload, done, .. } if *done == m.xml_bytes)
+            |e| matches!(e, Progress::Finished { phase: Phase::Upload, done, .. } if *done == checked.xml_bytes)
         ),
         "{events:?}"
     );
 
-    // The server got the export byte for byte, its DTD blanked.
+    // The server got the export byte for byte without the profile, its
+    // DTD blanked.
     let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
     let object = s.object(&uploaded.name).expect("the object in the store");
-    let original = std::fs::read(&m.xml_path).unwrap();
+    let original = [&original[..me.start], &original[me.end..]].concat();
     assert_eq!(object.len(), original.len());
     let dtd = |b: &[u8]| b.windows(9).position(|w| w == b"<!DOCTYPE");
     let start = dtd(&original).expect("the sample has a DTD");
@@ -168,8 +184,12 @@ async fn an_export_larger_than_the_server_takes_goes_in_pieces_it_accepts() {
         let object = s.object(&uploaded.name).unwrap();
         assert!(object.len() as u64 <= LIMIT);
         assert!(
-            object.windows(4).any(|w| w == b"<Me "),
+            object.windows(11).any(|w| w == b"<ExportDate"),
             "every piece carries the header"
+        );
+        assert!(
+            !object.windows(4).any(|w| w == b"<Me "),
+            "never the profile"
         );
         assert!(piece.import.as_ref().unwrap().succeeded());
     }
@@ -188,11 +208,12 @@ async fn without_cleaning_the_bytes_go_exactly_as_they_are() {
     let f = flow(&s).await;
     let dir = tempfile::tempdir().unwrap();
     let m = sample_export(dir.path(), 1500, true);
-    let request = ImportRequest {
+    let mut request = ImportRequest {
         method: Method::S3,
         clean: false,
         ..ImportRequest::new(m.zip_path.as_ref().unwrap(), &f.user)
     };
+    request.share.include_me = true;
     let (report, _, _) = run(&f, &request).await;
     let report = report.unwrap();
     let uploaded = report.pieces[0].uploaded.as_ref().unwrap();

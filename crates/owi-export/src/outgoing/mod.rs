@@ -25,6 +25,7 @@
 //! inflates it a few times over at most, not once per part.
 
 mod clean;
+mod selected;
 mod split;
 mod stream;
 
@@ -36,8 +37,9 @@ use owi_progress::{CancelToken, Part, ProgressSink};
 use crate::error::{Error, Result};
 use crate::prolog;
 use crate::read::prolog_error;
+use crate::selection::TAIL;
 use crate::source::ExportSource;
-use split::TAIL;
+pub use selected::SelectedPiece;
 use stream::{Shared, Stream};
 
 /// Headers up to this size are kept in memory rather than read again for
@@ -63,6 +65,17 @@ enum Segment {
 }
 
 impl Segment {
+    /// Another handle on the same stretch.
+    fn share(&self) -> Segment {
+        match self {
+            Segment::Source { start, end } => Segment::Source {
+                start: *start,
+                end: *end,
+            },
+            Segment::Bytes(bytes) => Segment::Bytes(bytes.clone()),
+        }
+    }
+
     fn len(&self) -> u64 {
         match self {
             Segment::Source { start, end } => end - start,
@@ -75,15 +88,7 @@ impl Outgoing {
     /// The whole XML; `len()` is `source.xml_size()`. Cleaning reads the
     /// prolog to find the DOCTYPE.
     pub fn whole(source: Arc<ExportSource>, clean: bool) -> Result<Outgoing> {
-        let doctype = if clean {
-            let stream = source.open_xml()?;
-            let mut input = io::BufReader::with_capacity(64 * 1024, stream);
-            let (prolog, _) =
-                prolog::read_prolog(&mut input).map_err(|e| prolog_error(source.path(), e))?;
-            Some(prolog.doctype)
-        } else {
-            None
-        };
+        let doctype = if clean { Some(doctype(&source)?) } else { None };
         let len = source.xml_size();
         Ok(Outgoing {
             shared: Arc::new(Shared::new(source, doctype)),
@@ -143,13 +148,7 @@ impl Outgoing {
             .zip(1..)
             .map(|(&(start, end), index)| {
                 let segments: Arc<[Segment]> = Arc::new([
-                    match &head {
-                        Segment::Bytes(bytes) => Segment::Bytes(bytes.clone()),
-                        Segment::Source { start, end } => Segment::Source {
-                            start: *start,
-                            end: *end,
-                        },
-                    },
+                    head.share(),
                     Segment::Source { start, end },
                     Segment::Bytes(tail.clone()),
                 ]);
@@ -225,6 +224,16 @@ impl Outgoing {
     pub fn inflated_bytes(&self) -> u64 {
         self.shared.inflated()
     }
+}
+
+/// Where the `<!DOCTYPE …>` lies, read from the prolog: what cleaning
+/// blanks.
+fn doctype(source: &ExportSource) -> Result<Option<(u64, u64)>> {
+    let stream = source.open_xml()?;
+    let mut input = io::BufReader::with_capacity(64 * 1024, stream);
+    let (prolog, _) =
+        prolog::read_prolog(&mut input).map_err(|e| prolog_error(source.path(), e))?;
+    Ok(prolog.doctype)
 }
 
 impl std::fmt::Debug for Outgoing {

@@ -9,7 +9,9 @@
 use serde::Serialize;
 
 /// A group of record types, in the order the preview lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -380,6 +382,8 @@ const TYPES: &[(&str, &str, Category)] = &[
     ("MixedCardio", "Mixed cardio", Activity),
     ("MindAndBody", "Mind and body", Activity),
     ("PauseOrResumeRequest", "Pause or resume request", Activity),
+    // Not a HealthKit type: the element of the Activity rings.
+    ("ActivitySummary", "Activity rings", Activity),
 ];
 
 /// Category types Apple files under Symptoms: their names are their words.
@@ -471,7 +475,20 @@ pub fn device_name(device: &str) -> String {
 }
 
 /// The identifier without its HealthKit prefix.
-fn bare(identifier: &str) -> &str {
+/// Every type this table or Apple's symptom list knows, without prefix.
+pub(crate) fn known_bare_names() -> impl Iterator<Item = &'static str> {
+    TYPES
+        .iter()
+        .map(|(id, _, _)| *id)
+        .chain(SYMPTOMS.iter().copied())
+}
+
+/// The prefixes a type identifier can have.
+pub(crate) fn prefixes() -> &'static [&'static str] {
+    PREFIXES
+}
+
+pub(crate) fn bare(identifier: &str) -> &str {
     PREFIXES
         .iter()
         .find_map(|p| identifier.strip_prefix(p))

@@ -1,0 +1,402 @@
+//! Only what is new, only what the person shares — against the bundled
+//! server, whose stored samples and workouts are the truth: an earlier
+//! export plus the delta of a later one leaves exactly what the later one
+//! sent whole would; the same export again sends nothing; filters store
+//! exactly what they name; a failed or cancelled import leaves the ledger
+//! as it was.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use owi_client::{Client, Ending, ImportReport, ImportRequest, Importer, NewUser, Step};
+use owi_export::{Share, resolve_kinds};
+use owi_progress::{CancelToken, Silent};
+use owi_server::{Compat, ServerConfig};
+use owi_store::Store;
+
+use super::{API_KEY, Running, key, server_with};
+
+/// An export cut at its top-level elements, as `owi sample` writes them
+/// (one space of indent), so tests can make other exports of its parts.
+struct Parts {
+    head: String,
+    elements: Vec<String>,
+    tail: String,
+}
+
+impl Parts {
+    fn of(xml: &str) -> Parts {
+        let mut head = String::new();
+        let mut elements: Vec<String> = Vec::new();
+        let mut tail = String::new();
+        for line in xml.split_inclusive('\n') {
+            let top = line.starts_with(" <") && !line.starts_with(" </");
+            if line.starts_with("</HealthData") {
+                tail.push_str(line);
+            } else if top && !line.starts_with(" <ExportDate") && !line.starts_with(" <Me ") {
+                elements.push(line.to_string());
+            } else if let Some(current) = elements.last_mut() {
+                current.push_str(line);
+            } else {
+                head.push_str(line);
+            }
+        }
+        assert!(elements.len() > 100 && tail.starts_with("</HealthData"));
+        Parts {
+            head,
+            elements,
+            tail,
+        }
+    }
+
+    fn with(&self, keep: impl Fn(usize, &str) -> bool) -> String {
+        let mut xml = self.head.clone();
+        for (i, element) in self.elements.iter().enumerate() {
+            if keep(i, element) {
+                xml.push_str(element);
+            }
+        }
+        xml.push_str(&self.tail);
+        xml
+    }
+}
+
+/// The day an element starts on, as written (`startDate` or a summary's
+/// `dateComponents`).
+fn day_of(element: &str) -> &str {
+    ["startDate=\"", "dateComponents=\""]
+        .iter()
+        .find_map(|attr| element.split_once(attr).map(|(_, rest)| &rest[..10]))
+        .unwrap_or_else(|| panic!("no date in {element}"))
+}
+
+/// An attribute's value as written.
+fn attr<'a>(element: &'a str, name: &str) -> &'a str {
+    let (_, rest) = element
+        .split_once(&format!(" {name}=\""))
+        .unwrap_or_else(|| panic!("no {name} in {element}"));
+    &rest[..rest.find('"').unwrap()]
+}
+
+/// What the server stores for a user: samples and workouts, in full.
+#[derive(Debug, PartialEq, Eq)]
+struct Stored {
+    samples: BTreeSet<(String, String, i64, u64)>,
+    workouts: BTreeSet<(String, String, i64, i64)>,
+}
+
+fn stored(s: &Running, user: &str) -> Stored {
+    let db = rusqlite::Connection::open(s.dir.path().join("data.sqlite")).unwrap();
+    let mut q = db
+        .prepare("SELECT source, series_type, recorded_at, value FROM samples WHERE user_id = ?")
+        .unwrap();
+    let samples = q
+        .query_map([user], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<_, f64>(3)?.to_bits(),
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut q = db
+        .prepare("SELECT source, type, start, end FROM workouts WHERE user_id = ?")
+        .unwrap();
+    let workouts = q
+        .query_map([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    Stored { samples, workouts }
+}
+
+struct Rig {
+    server: Running,
+    client: Client,
+    _db: tempfile::TempDir,
+    importer: Importer,
+    dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    rig_with(|_| {}).await
+}
+
+async fn rig_with(configure: impl FnOnce(&mut ServerConfig)) -> Rig {
+    let server = server_with(configure).await;
+    let client = Client::connect(&server.url, key(API_KEY)).await.unwrap();
+    let db = tempfile::tempdir().unwrap();
+    let store = Store::open(&db.path().join("owi.sqlite")).unwrap();
+    Rig {
+        importer: Importer::new(client.clone(), Arc::new(Mutex::new(store))),
+        client,
+        server,
+        _db: db,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Rig {
+    async fn user(&self) -> String {
+        self.client
+            .create_user(&NewUser::default())
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn write(&self, name: &str, xml: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, xml).unwrap();
+        path
+    }
+
+    async fn send(&self, request: &ImportRequest) -> Result<ImportReport, owi_client::Error> {
+        self.importer
+            .run(request, &Silent, &|_: &Step| {}, &CancelToken::new())
+            .await
+    }
+
+    fn ledger_items(&self, user: &str) -> Option<u64> {
+        let store = Store::open(&self._db.path().join("owi.sqlite")).unwrap();
+        store
+            .ledger_summary(&self.server.url, user)
+            .unwrap()
+            .map(|l| l.items)
+    }
+}
+
+fn bytes_sent(report: &ImportReport) -> u64 {
+    report
+        .pieces
+        .iter()
+        .filter_map(|p| p.uploaded.as_ref())
+        .map(|u| u.bytes)
+        .sum()
+}
+
+fn sample(dir: &Path, records: u64, dtd: owi_sample::Dtd) -> String {
+    let spec = owi_sample::SampleSpec {
+        records,
+        workouts: 12,
+        seed: 11,
+        locale: "en_US".into(),
+        zip: false,
+        junk_values: 0,
+        dtd,
+    };
+    let m = owi_sample::generate(&spec, dir).unwrap();
+    std::fs::read_to_string(&m.xml_path).unwrap()
+}
+
+#[tokio::test]
+async fn a_later_export_sends_only_what_is_new_and_leaves_what_a_whole_upload_would() {
+    let r = rig().await;
+    let b_xml = sample(r.dir.path(), 3000, Default::default());
+    let parts = Parts::of(&b_xml);
+    let mut days: Vec<&str> = parts.elements.iter().map(|e| day_of(e)).collect();
+    days.sort_unstable();
+    let cutoff = days[days.len() * 4 / 5];
+    // The earlier export ends before the last days, and lacks samples a
+    // watch synced late: old dates, new items.
+    let a = r.write(
+        "a.xml",
+        &parts.with(|i, e| day_of(e) < cutoff && i % 7 != 3),
+    );
+    let b = r.write("b.xml", &b_xml);
+
+    let (user, fresh) = (r.user().await, r.user().await);
+    let first = r.send(&ImportRequest::new(&a, &user)).await.unwrap();
+    assert_eq!(first.checked.ledger_items, None, "nothing sent before");
+    let ledger = r.ledger_items(&user);
+    assert!(ledger.is_some_and(|n| n > 0), "{ledger:?}");
+    let delta = r.send(&ImportRequest::new(&b, &user)).await.unwrap();
+    assert_eq!(delta.ending, Ending::Reported);
+    assert_eq!(delta.checked.ledger_items, ledger);
+    let whole = r.send(&ImportRequest::new(&b, &fresh)).await.unwrap();
+    assert_eq!(
+        stored(&r.server, &user),
+        stored(&r.server, &fresh),
+        "earlier + delta = later sent whole"
+    );
+    assert!(
+        bytes_sent(&delta) * 2 < bytes_sent(&whole),
+        "the delta sends far less: {} of {} bytes",
+        bytes_sent(&delta),
+        bytes_sent(&whole)
+    );
+    let late = parts
+        .elements
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| day_of(e) < cutoff && i % 7 == 3)
+        .count() as u64;
+    assert!(
+        delta.checked.items_sent >= late,
+        "the late samples went too"
+    );
+
+    // The same export again: nothing goes, nothing is uploaded.
+    let again = r.send(&ImportRequest::new(&b, &user)).await.unwrap();
+    assert_eq!(again.ending, Ending::NothingNew);
+    assert!(again.pieces.is_empty());
+    assert_eq!(again.checked.left_out.sent_before, whole.checked.items_sent);
+    // An earlier export now lacks what the later one had: counted, kept.
+    let older = r.send(&ImportRequest::new(&a, &user)).await.unwrap();
+    assert_eq!(older.ending, Ending::NothingNew);
+    assert_eq!(
+        older.checked.left_out.gone,
+        whole.checked.items_sent - first.checked.items_sent
+    );
+}
+
+#[tokio::test]
+async fn a_filtered_upload_stores_exactly_the_kinds_and_days_chosen() {
+    let r = rig().await;
+    let xml = sample(r.dir.path(), 3000, Default::default());
+    let parts = Parts::of(&xml);
+    let mut days: Vec<&str> = parts.elements.iter().map(|e| day_of(e)).collect();
+    days.sort_unstable();
+    days.dedup();
+    let (from, to) = (days[days.len() / 4], days[days.len() / 2]);
+    let path = r.write("export.xml", &xml);
+    let user = r.user().await;
+    let share = Share {
+        only: Some(resolve_kinds(["Heart rate", "workouts"]).unwrap()),
+        from: owi_export::time::parse_date(from),
+        to: owi_export::time::parse_date(to),
+        ..Share::default()
+    };
+    let request = ImportRequest {
+        share,
+        ..ImportRequest::new(&path, &user)
+    };
+    let report = r.send(&request).await.unwrap();
+    assert!(
+        report.checked.filters.contains("heart rate"),
+        "{}",
+        report.checked.filters
+    );
+    let held = stored(&r.server, &user);
+    let chosen = |e: &&String| (from..=to).contains(&day_of(e));
+    // The server keeps one sample per source, type and instant.
+    let heart: BTreeSet<(&str, &str)> = parts
+        .elements
+        .iter()
+        .filter(|e| e.starts_with(" <Record type=\"HKQuantityTypeIdentifierHeartRate\""))
+        .filter(chosen)
+        .map(|e| (attr(e, "sourceName"), attr(e, "startDate")))
+        .collect();
+    assert!(!heart.is_empty());
+    let series: BTreeSet<&str> = held.samples.iter().map(|s| s.1.as_str()).collect();
+    assert_eq!(series, BTreeSet::from(["heart_rate"]), "only heart rate");
+    assert_eq!(held.samples.len(), heart.len());
+    let expected_workouts = parts
+        .elements
+        .iter()
+        .filter(|e| e.starts_with(" <Workout"))
+        .filter(chosen)
+        .count();
+    assert!(expected_workouts > 0);
+    assert_eq!(held.workouts.len(), expected_workouts);
+}
+
+#[tokio::test]
+async fn a_failed_or_cancelled_delta_adds_nothing_and_the_next_run_sends_it_again() {
+    // The real server's strict parser, to fail an import on purpose.
+    let r = rig_with(|c| c.compat = Compat::OpenWearables06).await;
+    let xml = sample(r.dir.path(), 2000, owi_sample::Dtd::Ios16);
+    let parts = Parts::of(&xml);
+    let a = r.write("a.xml", &parts.with(|i, _| i % 2 == 0));
+    let b = r.write("b.xml", &xml);
+    let user = r.user().await;
+    r.send(&ImportRequest::new(&a, &user)).await.unwrap();
+    let before = r.ledger_items(&user);
+
+    // Cancelled while sending.
+    let cancel = CancelToken::new();
+    let stop = cancel.clone();
+    let on_step = move |step: &Step| {
+        if matches!(step, Step::Sending { .. }) {
+            stop.cancel();
+        }
+    };
+    let cancelled = r
+        .importer
+        .run(&ImportRequest::new(&b, &user), &Silent, &on_step, &cancel)
+        .await;
+    assert!(
+        matches!(cancelled, Err(owi_client::Error::Cancelled)),
+        "{cancelled:?}"
+    );
+    assert_eq!(r.ledger_items(&user), before);
+
+    // Failed on the server: the iOS 16 DTD sent as it is.
+    let raw = ImportRequest {
+        clean: false,
+        resume: false,
+        ..ImportRequest::new(&b, &user)
+    };
+    let failed = r.send(&raw).await;
+    assert!(
+        matches!(failed, Err(owi_client::Error::ImportFailed { .. })),
+        "{failed:?}"
+    );
+    assert_eq!(
+        r.ledger_items(&user),
+        before,
+        "a failed import adds nothing"
+    );
+
+    let retried = r
+        .send(&ImportRequest {
+            resume: false,
+            ..ImportRequest::new(&b, &user)
+        })
+        .await
+        .unwrap();
+    assert_eq!(retried.checked.items_sent, parts.elements.len() as u64 / 2);
+    assert_eq!(
+        r.ledger_items(&user),
+        before.map(|n| n + retried.checked.items_sent)
+    );
+}
+
+/// However an export is split into what went earlier and the rest, the
+/// earlier part plus the whole's delta leaves the server holding exactly
+/// what the whole sent alone does.
+#[tokio::test]
+async fn earlier_plus_delta_equals_the_whole_for_random_splits() {
+    let r = rig().await;
+    let xml = sample(r.dir.path(), 400, Default::default());
+    let parts = Parts::of(&xml);
+    let whole = r.write("whole.xml", &xml);
+    let alone = r.user().await;
+    r.send(&ImportRequest::new(&whole, &alone)).await.unwrap();
+    let truth = stored(&r.server, &alone);
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    for case in 0..4 {
+        let share = 0.2 + 0.6 * rng.f64();
+        let mask: Vec<bool> = (0..parts.elements.len())
+            .map(|_| rng.f64() < share)
+            .collect();
+        let earlier = r.write(&format!("earlier{case}.xml"), &parts.with(|i, _| mask[i]));
+        let user = r.user().await;
+        r.send(&ImportRequest::new(&earlier, &user)).await.unwrap();
+        let delta = r.send(&ImportRequest::new(&whole, &user)).await.unwrap();
+        assert_eq!(
+            delta.checked.left_out.sent_before,
+            mask.iter().filter(|m| **m).count() as u64,
+            "case {case}"
+        );
+        assert_eq!(
+            stored(&r.server, &user),
+            truth,
+            "case {case} ({share:.2} sent earlier)"
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! What an item *is*, as a 63-bit hash, so an export can be compared with
+//! what a server already has from us without keeping either in full.
+//!
+//! An item is a top-level element of the export. Its identity is what
+//! stays the same from one export to the next when the item is the same:
+//! a record's type, source, start, end, value and unit; a workout's
+//! activity type, source, start and end; a correlation's type, source,
+//! start, end and the values of its records; an activity summary's day and
+//! figures; a clinical document's name, attributes and text. Instants are
+//! UTC, so an export written in another time zone (the phone travelled)
+//! names the same items. Dates alone cannot tell what is new: a watch that
+//! syncs late writes samples with old dates into the next export.
+//!
+//! 63 bits leave the top bit to [`SentItems`] for "seen in this export".
+//! Two distinct items of a 3-million-item export collide with a
+//! probability of about 5 × 10⁻⁷.
+
+use hashbrown::HashTable;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::model::*;
+use crate::time::Timestamp;
+
+/// An item's identity: the low 63 bits of a hash of what it is.
+pub type Identity = u64;
+
+const SEEN: u64 = 1 << 63;
+
+/// Builds identities in a reused buffer: one hash call per item.
+#[derive(Debug, Default)]
+pub struct Identities {
+    buf: Vec<u8>,
+}
+
+impl Identities {
+    pub fn record(&mut self, record: &Record<'_>) -> Identity {
+        self.begin(b'R');
+        self.text(record.kind);
+        self.text(record.source_name);
+        self.times(record.start, record.end);
+        match record.value {
+            Value::None => self.buf.push(0),
+            Value::Number(n) => self.number(n),
+            Value::Text(t) => {
+                self.buf.push(2);
+                self.text(t);
+            }
+        }
+        self.text(record.unit.unwrap_or(""));
+        self.finish()
+    }
+
+    pub fn workout(&mut self, workout: &Workout) -> Identity {
+        self.begin(b'W');
+        self.text(&workout.activity_type);
+        self.text(&workout.source_name);
+        self.times(workout.start, workout.end);
+        self.finish()
+    }
+
+    pub fn correlation(&mut self, correlation: &Correlation) -> Identity {
+        self.begin(b'C');
+        self.text(&correlation.kind);
+        self.text(&correlation.source_name);
+        self.times(correlation.start, correlation.end);
+        for nested in &correlation.records {
+            self.text(&nested.kind);
+            self.text(nested.value.as_deref().unwrap_or(""));
+            self.text(nested.unit.as_deref().unwrap_or(""));
+        }
+        self.finish()
+    }
+
+    /// A summary's figures change during its day: today's, exported again
+    /// tomorrow, is a new item.
+    pub fn activity_summary(&mut self, summary: &ActivitySummary) -> Identity {
+        self.begin(b'A');
+        self.buf.extend_from_slice(&summary.day.to_le_bytes());
+        for figure in [
+            summary.active_energy,
+            summary.active_energy_goal,
+            summary.move_minutes,
+            summary.move_minutes_goal,
+            summary.exercise_minutes,
+            summary.exercise_minutes_goal,
+            summary.stand_hours,
+            summary.stand_hours_goal,
+        ] {
+            match figure {
+                Some(n) => self.number(n),
+                None => self.buf.push(0),
+            }
+        }
+        self.finish()
+    }
+
+    pub fn element(&mut self, element: &Element) -> Identity {
+        self.begin(b'E');
+        self.tree(element);
+        self.finish()
+    }
+
+    fn tree(&mut self, element: &Element) {
+        self.text(&element.name);
+        for (key, value) in &element.attributes {
+            self.text(key);
+            self.text(value);
+        }
+        self.text(&element.text);
+        self.buf.push(b'{');
+        for child in &element.children {
+            self.tree(child);
+        }
+        self.buf.push(b'}');
+    }
+
+    fn begin(&mut self, tag: u8) {
+        self.buf.clear();
+        self.buf.push(tag);
+    }
+
+    /// Length-prefixed, so no two lists of strings hash the same bytes.
+    fn text(&mut self, text: &str) {
+        self.buf
+            .extend_from_slice(&(text.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(text.as_bytes());
+    }
+
+    fn number(&mut self, n: f64) {
+        self.buf.push(1);
+        // "61" and "61.0" are the same value; -0 and 0 too.
+        let n = if n == 0.0 { 0.0 } else { n };
+        self.buf.extend_from_slice(&n.to_bits().to_le_bytes());
+    }
+
+    fn times(&mut self, start: Timestamp, end: Timestamp) {
+        self.buf.extend_from_slice(&start.utc.to_le_bytes());
+        self.buf.extend_from_slice(&end.utc.to_le_bytes());
+    }
+
+    fn finish(&self) -> Identity {
+        xxh3_64(&self.buf) & !SEEN
+    }
+}
+
+/// The identities a server already has from us, each marked when this
+/// export holds it too: what is left unmarked was deleted on the phone.
+///
+/// A hash table of bare `u64`s (9 bytes an item with its control byte,
+/// 40 MB for 3 million), the mark in each one's top bit.
+pub struct SentItems {
+    table: HashTable<u64>,
+    seen: u64,
+}
+
+/// The identities are hashes already; spreading them once more keeps the
+/// table's 7-bit tags (taken from the top bits) varied.
+fn spread(identity: Identity) -> u64 {
+    (identity & !SEEN).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl SentItems {
+    pub fn with_capacity(items: usize) -> SentItems {
+        SentItems {
+            table: HashTable::with_capacity(items),
+            seen: 0,
+        }
+    }
+
+    /// Adds an identity; one already there is not added twice.
+    pub fn insert(&mut self, identity: Identity) {
+        let identity = identity & !SEEN;
+        let hash = spread(identity);
+        if self.table.find(hash, |&v| v & !SEEN == identity).is_none() {
+            self.table.insert_unique(hash, identity, |&v| spread(v));
+        }
+    }
+
+    /// Whether the server has this item from us; marks it seen.
+    pub fn take(&mut self, identity: Identity) -> bool {
+        let identity = identity & !SEEN;
+        match self
+            .table
+            .find_mut(spread(identity), |&v| v & !SEEN == identity)
+        {
+            Some(v) => {
+                if *v & SEEN == 0 {
+                    *v |= SEEN;
+                    self.seen += 1;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.table.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// Items sent before that this export does not hold (so far).
+    pub fn unseen(&self) -> u64 {
+        self.len() - self.seen
+    }
+
+    /// Every identity, unmarked, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = Identity> + '_ {
+        self.table.iter().map(|&v| v & !SEEN)
+    }
+}
+
+impl FromIterator<Identity> for SentItems {
+    fn from_iter<I: IntoIterator<Item = Identity>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut items = SentItems::with_capacity(iter.size_hint().0);
+        for identity in iter {
+            items.insert(identity);
+        }
+        items
+    }
+}
+
+impl std::fmt::Debug for SentItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SentItems")
+            .field("len", &self.len())
+            .field("seen", &self.seen)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(utc: i64, offset_min: i16) -> Timestamp {
+        Timestamp { utc, offset_min }
+    }
+
+    fn heart_rate<'a>(value: Value<'a>, start: Timestamp) -> Record<'a> {
+        Record {
+            kind: "HKQuantityTypeIdentifierHeartRate",
+            source_name: "Watch",
+            source_version: Some("10.1"),
+            device: None,
+            unit: Some("count/min"),
+            created: None,
+            start,
+            end: start,
+            value,
+            metadata: &[],
+            beats: &[],
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn an_item_is_what_it_holds_not_where_or_in_which_time_zone() {
+        let mut ids = Identities::default();
+        let here = ids.record(&heart_rate(Value::Number(61.0), at(1_000, 60)));
+        let mut moved = heart_rate(Value::Number(61.0), at(1_000, -300));
+        moved.offset = 9_999;
+        moved.source_version = Some("11.0");
+        assert_eq!(
+            ids.record(&moved),
+            here,
+            "same instant, other zone, other place"
+        );
+        assert_ne!(
+            ids.record(&heart_rate(Value::Number(62.0), at(1_000, 60))),
+            here
+        );
+        assert_ne!(
+            ids.record(&heart_rate(Value::Number(61.0), at(1_001, 60))),
+            here
+        );
+        assert_ne!(ids.record(&heart_rate(Value::None, at(1_000, 60))), here);
+        assert_eq!(here & SEEN, 0);
+    }
+
+    #[test]
+    fn sent_items_mark_what_the_export_still_holds() {
+        let mut sent: SentItems = [1, 2, 3, 3].into_iter().collect();
+        assert_eq!(sent.len(), 3);
+        assert!(sent.take(2));
+        assert!(sent.take(2), "a repeat is still sent before");
+        assert!(!sent.take(4));
+        assert_eq!(sent.unseen(), 2);
+        let mut all: Vec<_> = sent.iter().collect();
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 3]);
+    }
+}

@@ -1,0 +1,109 @@
+//! The ledger of what reached each server's user: pending until the server
+//! confirms an import, merged then, discarded on failure, kept whatever
+//! happens to exports, history and the schema.
+
+use owi_store::{Ledger, Store};
+
+const SERVER: &str = "http://127.0.0.1:8000";
+const USER: &str = "3f1e0c52-8f0e-4d43-9a7b-0b5d1c1f2a10";
+
+fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("owi.sqlite")).unwrap_or_else(|e| panic!("opening: {e}"))
+}
+
+#[test]
+fn items_join_the_ledger_only_when_their_import_is_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store
+        .ledger_pend("b1", SERVER, USER, &[30, 10, 20, 10], &[(5, 9), (1, 2)])
+        .unwrap();
+    assert_eq!(
+        store.ledger(SERVER, USER).unwrap(),
+        None,
+        "pending is not sent"
+    );
+    assert!(store.ledger_confirm("b1").unwrap());
+    assert!(!store.ledger_confirm("b1").unwrap(), "confirmed once");
+    let ledger = store.ledger(SERVER, USER).unwrap().unwrap();
+    assert_eq!(ledger.items, [10, 20, 30]);
+    assert_eq!(ledger.workouts, [(1, 2), (5, 9)]);
+    assert_eq!(ledger.imports, 1);
+
+    store
+        .ledger_pend("b2", SERVER, USER, &[20, 40], &[])
+        .unwrap();
+    store
+        .ledger_pend("b3", SERVER, USER, &[99], &[(7, 8)])
+        .unwrap();
+    store.ledger_confirm("b2").unwrap();
+    store.ledger_discard("b3").unwrap();
+    assert!(
+        !store.ledger_confirm("b3").unwrap(),
+        "a discarded import adds nothing"
+    );
+    let ledger = store.ledger(SERVER, USER).unwrap().unwrap();
+    assert_eq!(ledger.items, [10, 20, 30, 40]);
+    assert_eq!(ledger.workouts, [(1, 2), (5, 9)]);
+    let summary = store.ledger_summary(SERVER, USER).unwrap().unwrap();
+    assert_eq!(
+        (summary.items, summary.workouts, summary.imports),
+        (4, 2, 2)
+    );
+    assert_eq!(store.ledger(SERVER, "another-user").unwrap(), None);
+    assert_eq!(store.ledger("http://elsewhere:8000", USER).unwrap(), None);
+}
+
+#[test]
+fn the_ledger_outlives_exports_history_and_a_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("owi.sqlite");
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .ledger_pend("b1", SERVER, USER, &[1, 2, 3], &[(4, 5)])
+            .unwrap();
+        store.ledger_confirm("b1").unwrap();
+    }
+    let want = Ledger {
+        items: vec![1, 2, 3],
+        workouts: vec![(4, 5)],
+        imports: 1,
+        updated_at: 0,
+    };
+    let found = |store: &Store| {
+        let mut ledger = store.ledger(SERVER, USER).unwrap().unwrap();
+        ledger.updated_at = 0;
+        ledger
+    };
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch(
+            "DELETE FROM exports; DELETE FROM uploads; DELETE FROM upload_expectations;",
+        )
+        .unwrap();
+    }
+    assert_eq!(found(&Store::open(&path).unwrap()), want);
+
+    // A database from before the ledger gains it and keeps its history.
+    let old = dir.path().join("v5.sqlite");
+    {
+        Store::open(&old).unwrap();
+        let db = rusqlite::Connection::open(&old).unwrap();
+        db.execute_batch(
+            "DROP TABLE ledgers; DROP TABLE ledger_pending;
+             ALTER TABLE uploads DROP COLUMN delta; ALTER TABLE uploads DROP COLUMN filters;
+             INSERT INTO uploads (export_key, source_path, server, user_id, started_at, outcome)
+               VALUES ('k', '/e.zip', 's', 'u', 1, 'imported');
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&old).unwrap();
+    assert_eq!(store.uploads(10).unwrap().len(), 1, "history kept");
+    store
+        .ledger_pend("b", SERVER, USER, &[1, 2, 3], &[(4, 5)])
+        .unwrap();
+    store.ledger_confirm("b").unwrap();
+    assert_eq!(found(&store), want);
+}
