@@ -20,6 +20,8 @@ const COMMANDS: &[&str] = &[
     "list_users",
     "create_user",
     "start_import",
+    "plan_import",
+    "ledger_summary",
     "upload_history",
     "interrupted_uploads",
 ];

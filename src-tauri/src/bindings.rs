@@ -53,6 +53,9 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>, String> {
     collect.visit::<dto::ImportStartRequest>();
     collect.visit::<dto::ImportEvent>();
     collect.visit::<dto::HistoryRequest>();
+    collect.visit::<dto::LedgerRequest>();
+    collect.visit::<owi_client::Plan>();
+    collect.visit::<owi_store::LedgerSummary>();
     collect.visit::<owi_client::ImportReport>();
     collect.visit::<owi_client::User>();
     collect.visit::<owi_store::UploadRecord>();

@@ -189,6 +189,16 @@ pub struct ImportStartRequest {
     pub method: owi_client::Method,
     /// Blank what strict XML parsers refuse (same length, same data).
     pub clean: bool,
+    /// Only what this server's user does not have from this computer.
+    pub delta: bool,
+    /// What the person lets leave the machine.
+    pub share: owi_export::Share,
+}
+
+/// Whose ledger: a user of the connected server.
+#[derive(Debug, Clone, Deserialize, TS)]
+pub struct LedgerRequest {
+    pub user_id: String,
 }
 
 /// What an import reports as it goes: the core's byte progress (checking,

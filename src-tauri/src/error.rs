@@ -33,6 +33,9 @@ pub enum ErrorKind {
     /// The chosen user or method cannot work with this server: choose
     /// again (nothing was sent).
     Choice,
+    /// The server holds less than this computer sent it (reset, or
+    /// another server): offer to send everything.
+    ServerForgot,
     /// A bug: a task died.
     Internal,
 }
@@ -104,6 +107,7 @@ impl From<owi_client::Error> for CommandError {
             E::Cancelled => ErrorKind::Cancelled,
             E::Local(_) => ErrorKind::Database,
             E::Resumable { .. } => ErrorKind::Resumable,
+            E::ServerForgot { .. } => ErrorKind::ServerForgot,
             _ => ErrorKind::Server,
         };
         CommandError::new(kind, e.to_string())

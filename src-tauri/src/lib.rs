@@ -50,6 +50,8 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
             commands::online::list_users,
             commands::online::create_user,
             commands::online::start_import,
+            commands::online::plan_import,
+            commands::online::ledger_summary,
             commands::online::upload_history,
             commands::online::interrupted_uploads,
         ])

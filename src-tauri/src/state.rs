@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use owi_client::{ImportReport, ImportRequest, Importer, SecretStore, Step};
+use owi_client::{ImportReport, ImportRequest, Importer, Plan, SecretStore, Step};
 use owi_progress::{CancelToken, Progress, ProgressSink};
-use owi_store::{IngestOptions, Store};
+use owi_store::{IngestOptions, LedgerSummary, Store};
 
 use crate::dto::{FileCheck, ImportEvent, ImportStartRequest, OpenRequest, Opened, OperationId};
 use crate::error::{CommandError, ErrorKind, export_error_kind};
@@ -156,24 +156,7 @@ impl AppState {
     ) -> Result<ImportReport, CommandError> {
         let cancel = CancelToken::new();
         let _registered = Registered::new(self, &request.operation, cancel.clone())?;
-        let client = self.inner.online.client().await?;
-        let path = match (&request.path, request.export_id) {
-            (Some(path), _) => PathBuf::from(path),
-            (None, Some(id)) => PathBuf::from(self.read(|store| store.export(id))?.source_path),
-            (None, None) => {
-                return Err(CommandError::new(
-                    ErrorKind::Internal,
-                    "start_import needs a path or an export_id",
-                ));
-            }
-        };
-        let store = Store::open(&self.inner.database)?;
-        let importer = Importer::new(client, Arc::new(Mutex::new(store)));
-        let import = ImportRequest {
-            method: request.method,
-            clean: request.clean,
-            ..ImportRequest::new(path, &request.user_id)
-        };
+        let (importer, import) = self.importer(request).await?;
         let progress = {
             let send = send.clone();
             move |event: Progress| send(ImportEvent::Progress(event))
@@ -186,6 +169,60 @@ impl AppState {
             "an import ended"
         );
         Ok(report)
+    }
+
+    /// What an import would send: the same check, nothing uploaded, and a
+    /// tally of every item by group and day for the app's choices.
+    pub async fn plan(
+        &self,
+        request: &ImportStartRequest,
+        progress: &dyn ProgressSink,
+    ) -> Result<Plan, CommandError> {
+        let cancel = CancelToken::new();
+        let _registered = Registered::new(self, &request.operation, cancel.clone())?;
+        let (importer, import) = self.importer(request).await?;
+        Ok(importer.plan(&import, progress, &cancel).await?)
+    }
+
+    /// What the connected server's user has from this computer.
+    pub async fn ledger(&self, user_id: &str) -> Result<Option<LedgerSummary>, CommandError> {
+        let client = self.inner.online.client().await?;
+        let server = client.server().origin().to_string();
+        let user_id = user_id.trim().to_string();
+        let state = self.clone();
+        crate::commands::blocking(move || {
+            state.read(|store| store.ledger_summary(&server, &user_id))
+        })
+        .await
+    }
+
+    /// An importer for the connected server, and the request as the core
+    /// takes it.
+    async fn importer(
+        &self,
+        request: &ImportStartRequest,
+    ) -> Result<(Importer, ImportRequest), CommandError> {
+        let client = self.inner.online.client().await?;
+        let path = match (&request.path, request.export_id) {
+            (Some(path), _) => PathBuf::from(path),
+            (None, Some(id)) => PathBuf::from(self.read(|store| store.export(id))?.source_path),
+            (None, None) => {
+                return Err(CommandError::new(
+                    ErrorKind::Internal,
+                    "an import needs a path or an export_id",
+                ));
+            }
+        };
+        let store = Store::open(&self.inner.database)?;
+        let importer = Importer::new(client, Arc::new(Mutex::new(store)));
+        let import = ImportRequest {
+            method: request.method,
+            clean: request.clean,
+            delta: request.delta,
+            share: request.share.clone(),
+            ..ImportRequest::new(path, &request.user_id)
+        };
+        Ok((importer, import))
     }
 
     /// Asks the operation to stop; false when it is not running (any more).

@@ -14,6 +14,7 @@ import type { Progress } from "./bindings/Progress";
 import type { WorkoutRequest } from "./bindings/WorkoutRequest";
 import type { WorkoutsRequest } from "./bindings/WorkoutsRequest";
 import type { HistoryRequest } from "./bindings/HistoryRequest";
+import type { LedgerRequest } from "./bindings/LedgerRequest";
 import type { ImportEvent } from "./bindings/ImportEvent";
 import type { UsersRequest } from "./bindings/UsersRequest";
 
@@ -63,6 +64,13 @@ export const tauriBackend: Backend = {
     channel.onmessage = onEvent;
     return call("start_import", { request, onEvent: channel });
   },
+  planImport: (request, onProgress) => {
+    const channel = new Channel<Progress>();
+    channel.onmessage = onProgress;
+    return call("plan_import", { request, onProgress: channel });
+  },
+  ledgerSummary: (userId) =>
+    call("ledger_summary", { request: { user_id: userId } satisfies LedgerRequest }),
   uploadHistory: (limit) =>
     call("upload_history", { request: { limit: limit ?? 50 } satisfies HistoryRequest }),
   interruptedUploads: () => call("interrupted_uploads"),

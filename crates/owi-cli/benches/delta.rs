@@ -19,7 +19,7 @@ use std::time::Instant;
 mod common;
 
 use common::{Result, bench_export, load_average, wait_with_peak_rss, warm_cache};
-use owi_export::{ExportSource, ReadOptions, SentItems, Share};
+use owi_export::{Choice, ExportSource, ReadOptions, SentItems, Share};
 use owi_store::Store;
 
 const PHASE: &str = "OWI_DELTA_PHASE";
@@ -121,8 +121,12 @@ fn child(phase: &str) -> Result<()> {
                 include_me: true,
                 ..Share::default()
             };
-            let check =
-                owi_export::preflight_choosing(&source, ReadOptions::default(), &everything, None)?;
+            let choice = Choice {
+                share: &everything,
+                sent: None,
+                tally: false,
+            };
+            let check = owi_export::preflight_choosing(&source, ReadOptions::default(), choice)?;
             let ids = check
                 .selection
                 .as_ref()
@@ -143,12 +147,12 @@ fn child(phase: &str) -> Result<()> {
             let store = Store::open(Path::new(&db))?;
             let ledger = store.ledger(SERVER, USER)?.ok_or("no ledger")?;
             let mut sent: SentItems = ledger.items.into_iter().collect();
-            let check = owi_export::preflight_choosing(
-                &source,
-                ReadOptions::default(),
-                &Share::default(),
-                Some(&mut sent),
-            )?;
+            let choice = Choice {
+                share: &Share::default(),
+                sent: Some(&mut sent),
+                tally: false,
+            };
+            let check = owi_export::preflight_choosing(&source, ReadOptions::default(), choice)?;
             println!(
                 "{} items go, {} sent before",
                 check.items_sent(),

@@ -15,6 +15,7 @@
 //! Nothing here touches a database or the network; see `FORMAT.md` for the
 //! facts about the format this code relies on.
 
+mod chooser;
 mod error;
 mod gpx;
 pub mod identity;
@@ -33,13 +34,14 @@ pub mod text;
 pub mod time;
 pub mod units;
 
+pub use chooser::{CLINICAL_GROUP, Tally, TallyRow, WORKOUTS_GROUP};
 pub use error::{Error, Result};
 pub use identity::{Identities, Identity, SentItems};
 pub use kinds::resolve_kinds;
 pub use model::*;
 pub use outgoing::Outgoing;
 pub use preflight::{
-    Preflight, nested_server_value, nested_value_for_server, preflight, preflight_choosing,
+    Choice, Preflight, nested_server_value, nested_value_for_server, preflight, preflight_choosing,
     server_value, value_for_server,
 };
 pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};

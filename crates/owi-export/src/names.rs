@@ -48,6 +48,25 @@ impl Category {
         Category::Other,
     ];
 
+    /// Its name in requests and tallies (`heart`, `reproductive_health`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Category::Activity => "activity",
+            Category::Heart => "heart",
+            Category::Sleep => "sleep",
+            Category::Body => "body",
+            Category::Vitals => "vitals",
+            Category::Respiratory => "respiratory",
+            Category::Mobility => "mobility",
+            Category::Hearing => "hearing",
+            Category::Nutrition => "nutrition",
+            Category::Mindfulness => "mindfulness",
+            Category::ReproductiveHealth => "reproductive_health",
+            Category::Symptoms => "symptoms",
+            Category::Other => "other",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Category::Activity => "Activity",

@@ -15,11 +15,12 @@ use xxhash_rust::xxh3::Xxh3;
 use owi_progress::{Phase, Progress, ProgressSink};
 use serde::{Deserialize, Serialize};
 
+use crate::chooser::{Chooser, Tally};
 use crate::error::Error;
 use crate::identity::SentItems;
 use crate::model::*;
 use crate::read::{ReadOptions, Stats, Visitor, read_export};
-use crate::selection::{Chooser, LeftOut, Selection};
+use crate::selection::{LeftOut, Selection};
 use crate::share::Share;
 use crate::source::ExportSource;
 
@@ -128,6 +129,19 @@ pub struct Preflight {
     /// How many items the ledger held, when a delta was asked for.
     #[serde(default)]
     pub ledger_items: Option<u64>,
+    /// Every item by group and day, for a dry run ([`Choice::tally`]).
+    #[serde(default)]
+    pub tally: Option<Tally>,
+}
+
+/// What a choosing check chooses by.
+#[derive(Debug)]
+pub struct Choice<'a> {
+    pub share: &'a Share,
+    /// What the server has from us; `None` sends everything shared.
+    pub sent: Option<&'a mut SentItems>,
+    /// Count every item by group and day too (a dry run's breakdown).
+    pub tally: bool,
 }
 
 impl Preflight {
@@ -181,18 +195,18 @@ pub fn preflight(source: &ExportSource, options: ReadOptions<'_>) -> Result<Pref
     run_check(source, options, None)
 }
 
-/// [`preflight`] of only what goes: what `share` lets out and, with
+/// [`preflight`] of only what goes: what the share lets out and, with
 /// `sent`, what the server does not have from us yet. The outcome's
 /// [`selection`](Preflight::selection) says which bytes those are, and
 /// `sent` comes back with what this export still holds marked.
 pub fn preflight_choosing(
     source: &ExportSource,
     options: ReadOptions<'_>,
-    share: &Share,
-    sent: Option<&mut SentItems>,
+    choice: Choice<'_>,
 ) -> Result<Preflight, Error> {
-    let ledger_items = sent.as_deref().map(SentItems::len);
-    let mut outcome = run_check(source, options, Some(Chooser::new(share, sent)))?;
+    let ledger_items = choice.sent.as_deref().map(SentItems::len);
+    let chooser = Chooser::new(choice.share, choice.sent, choice.tally);
+    let mut outcome = run_check(source, options, Some(chooser))?;
     outcome.ledger_items = ledger_items;
     Ok(outcome)
 }
@@ -229,12 +243,12 @@ fn run_check(
     for (element, count) in &check.elements {
         *ignored.entry(element.clone()).or_default() += count;
     }
-    let (selection, left_out) = match check.chooser {
+    let (selection, left_out, tally) = match check.chooser {
         Some(chooser) => {
-            let (selection, left_out) = chooser.finish(stats.bytes);
-            (Some(selection), left_out)
+            let (selection, left_out, tally) = chooser.finish(stats.bytes);
+            (Some(selection), left_out, tally)
         }
-        None => (None, LeftOut::default()),
+        None => (None, LeftOut::default(), None),
     };
     // Unreadable items go as they are in a plain check; chosen, they stay.
     if !choosing {
@@ -266,6 +280,7 @@ fn run_check(
         selection,
         left_out,
         ledger_items: None,
+        tally,
     })
 }
 

@@ -5,24 +5,15 @@
 //! so what goes reads as the export did, and a selection of everything is
 //! the export byte for byte.
 //!
-//! The choice itself ([`Chooser`]) is made during the check's one read:
-//! the person's filters first, then whether the server has the item from
-//! us already (its identity in [`SentItems`]).
+//! The choice itself (`chooser.rs`) is made during the check's one read.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::identity::{Identities, Identity, SentItems};
-use crate::model::*;
-use crate::share::{PRIVATE_KINDS, Share};
-
-/// Runs are kept at most this long (unless one element is longer), so
-/// pieces can be packed from them without another read.
-const RUN_MAX: u64 = 1 << 20;
+use crate::identity::Identity;
 
 /// What closes every piece of a split export.
 pub(crate) const TAIL: &[u8] = b"\n</HealthData>\n";
@@ -51,11 +42,11 @@ impl Run {
 /// them, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
-    head: Vec<(u64, u64)>,
-    runs: Vec<Run>,
+    pub(crate) head: Vec<(u64, u64)>,
+    pub(crate) runs: Vec<Run>,
     /// From the end of the last top-level element to the end of the XML.
-    tail: (u64, u64),
-    identities: Vec<Identity>,
+    pub(crate) tail: (u64, u64),
+    pub(crate) identities: Vec<Identity>,
 }
 
 impl Selection {
@@ -186,209 +177,6 @@ impl LeftOut {
     pub fn by_kind(&self) -> u64 {
         self.kinds.values().sum()
     }
-}
-
-/// Where the element being read stands.
-#[derive(Clone, Copy)]
-enum Verdict {
-    /// Nothing was handed over for it: unknown, or unreadable.
-    Unjudged,
-    Left,
-    Goes(Identity),
-}
-
-/// Decides, element by element during the check's read, what goes, and
-/// builds the [`Selection`].
-pub(crate) struct Chooser<'a> {
-    share: &'a Share,
-    sent: Option<&'a mut SentItems>,
-    ids: Identities,
-    kinds: FxHashMap<String, bool>,
-    verdict: Verdict,
-    selection: Selection,
-    /// The end of the previous top-level element.
-    last_end: Option<u64>,
-    /// Whether the previous element went (its run can grow).
-    extending: bool,
-    pub left_out: LeftOut,
-}
-
-impl<'a> Chooser<'a> {
-    pub fn new(share: &'a Share, sent: Option<&'a mut SentItems>) -> Self {
-        Chooser {
-            share,
-            sent,
-            ids: Identities::default(),
-            kinds: FxHashMap::default(),
-            verdict: Verdict::Unjudged,
-            selection: Selection::default(),
-            last_end: None,
-            extending: false,
-            left_out: LeftOut {
-                me: !share.include_me,
-                ..LeftOut::default()
-            },
-        }
-    }
-
-    pub fn record(&mut self, record: &Record<'_>) -> bool {
-        let wanted = match self.kinds.get(record.kind) {
-            Some(&wanted) => wanted,
-            None => {
-                let wanted = self.share.wants_kind(record.kind);
-                self.kinds.insert(record.kind.to_string(), wanted);
-                wanted
-            }
-        };
-        if !self.kind_and_day(wanted, record.kind, record.start.local_day()) {
-            return false;
-        }
-        let identity = self.ids.record(record);
-        self.delta(identity)
-    }
-
-    pub fn workout(&mut self, workout: &Workout) -> bool {
-        let wanted = self.share.wants_workout(&workout.activity_type);
-        if !self.kind_and_day(wanted, &workout.activity_type, workout.start.local_day()) {
-            return false;
-        }
-        let identity = self.ids.workout(workout);
-        self.delta(identity)
-    }
-
-    pub fn correlation(&mut self, correlation: &Correlation) -> bool {
-        let wanted = self.share.wants_correlation(
-            &correlation.kind,
-            correlation.records.iter().map(|r| r.kind.as_str()),
-        );
-        if !self.kind_and_day(wanted, &correlation.kind, correlation.start.local_day()) {
-            return false;
-        }
-        let identity = self.ids.correlation(correlation);
-        self.delta(identity)
-    }
-
-    pub fn activity_summary(&mut self, summary: &ActivitySummary) -> bool {
-        let wanted = self.share.wants_kind("ActivitySummary");
-        if !self.kind_and_day(wanted, "ActivitySummary", summary.day) {
-            return false;
-        }
-        let identity = self.ids.activity_summary(summary);
-        self.delta(identity)
-    }
-
-    pub fn element(&mut self, element: &Element) -> bool {
-        let wanted = self.share.wants_kind(&element.name);
-        let day = element.date().map(|d| d.local_day());
-        // Undated documents cannot be said to fall in a range of days.
-        let day = match (day, self.share.has_dates()) {
-            (Some(day), _) => day,
-            (None, false) => 0,
-            (None, true) => {
-                self.verdict = Verdict::Left;
-                self.left_out.dates += 1;
-                return false;
-            }
-        };
-        if !self.kind_and_day(wanted, &element.name, day) {
-            return false;
-        }
-        let identity = self.ids.element(element);
-        self.delta(identity)
-    }
-
-    fn kind_and_day(&mut self, wanted: bool, kind: &str, day: i64) -> bool {
-        if !wanted {
-            self.verdict = Verdict::Left;
-            match self.left_out.kinds.get_mut(kind) {
-                Some(n) => *n += 1,
-                None => {
-                    self.left_out.kinds.insert(kind.to_string(), 1);
-                }
-            }
-            return false;
-        }
-        if !self.share.wants_day(day) {
-            self.verdict = Verdict::Left;
-            self.left_out.dates += 1;
-            return false;
-        }
-        true
-    }
-
-    fn delta(&mut self, identity: Identity) -> bool {
-        if let Some(sent) = self.sent.as_deref_mut()
-            && sent.take(identity)
-        {
-            self.verdict = Verdict::Left;
-            self.left_out.sent_before += 1;
-            return false;
-        }
-        self.verdict = Verdict::Goes(identity);
-        true
-    }
-
-    /// A top-level element ended at `end`: it goes or it does not.
-    pub fn extent(&mut self, name: &[u8], start: u64, end: u64) {
-        let from = match self.last_end {
-            Some(from) => from,
-            None => {
-                self.head(0, start);
-                start
-            }
-        };
-        self.last_end = Some(end);
-        let verdict = std::mem::replace(&mut self.verdict, Verdict::Unjudged);
-        match name {
-            b"ExportDate" => self.head(from, end),
-            b"Me" if self.share.include_me => self.head(from, end),
-            b"Me" => {}
-            _ => match verdict {
-                Verdict::Goes(identity) => {
-                    self.selection.identities.push(identity);
-                    let runs = &mut self.selection.runs;
-                    match runs.last_mut() {
-                        Some(run) if self.extending && end - run.start <= RUN_MAX => {
-                            run.end = end;
-                            run.items += 1;
-                        }
-                        _ => runs.push(Run {
-                            start: from,
-                            end,
-                            items: 1,
-                        }),
-                    }
-                    self.extending = true;
-                    return;
-                }
-                Verdict::Left => {}
-                Verdict::Unjudged => self.left_out.unreadable += 1,
-            },
-        }
-        self.extending = false;
-    }
-
-    fn head(&mut self, start: u64, end: u64) {
-        match self.selection.head.last_mut() {
-            Some(last) if last.1 == start => last.1 = end,
-            _ => self.selection.head.push((start, end)),
-        }
-    }
-
-    /// The read ended; the XML is `xml_len` bytes.
-    pub fn finish(mut self, xml_len: u64) -> (Selection, LeftOut) {
-        if let Some(sent) = &self.sent {
-            self.left_out.gone = sent.unseen();
-        }
-        let end = self.last_end.unwrap_or(xml_len).min(xml_len);
-        self.selection.tail = (end, xml_len);
-        (self.selection, self.left_out)
-    }
-}
-
-/// Whether a kind is one of the clinical documents.
-pub fn is_private(kind: &str) -> bool {
-    PRIVATE_KINDS.contains(&kind)
 }
 
 #[cfg(test)]

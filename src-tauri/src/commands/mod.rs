@@ -9,7 +9,7 @@ use crate::error::{CommandError, ErrorKind};
 
 /// Runs blocking core work off the async runtime, so the UI thread and the
 /// IPC stay free whatever the export's size.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
 ) -> Result<T, CommandError> {
     tauri::async_runtime::spawn_blocking(work)

@@ -2,15 +2,16 @@
 //! create a user, send an export and follow its import, the upload history
 //! and the interrupted uploads to offer for resuming.
 
-use owi_client::{ImportReport, User};
-use owi_store::{Interrupted, UploadRecord};
+use owi_client::{ImportReport, Plan, User};
+use owi_progress::Progress;
+use owi_store::{Interrupted, LedgerSummary, UploadRecord};
 use tauri::State;
 use tauri::ipc::Channel;
 
 use super::blocking;
 use crate::dto::{
     ConnectRequest, Connection, ConnectionStatus, HistoryRequest, ImportEvent, ImportStartRequest,
-    NewUserRequest, UserPage, UsersRequest,
+    LedgerRequest, NewUserRequest, UserPage, UsersRequest,
 };
 use crate::error::CommandError;
 use crate::state::AppState;
@@ -75,6 +76,28 @@ pub async fn start_import(
         let _ = on_event.send(event);
     };
     state.import(&request, send).await
+}
+
+/// What `start_import` with the same request would send, and a tally of
+/// every item by group and day: nothing is uploaded.
+#[tauri::command]
+pub async fn plan_import(
+    state: State<'_, AppState>,
+    request: ImportStartRequest,
+    on_progress: Channel<Progress>,
+) -> Result<Plan, CommandError> {
+    let progress = move |event: Progress| {
+        let _ = on_progress.send(event);
+    };
+    state.plan(&request, &progress).await
+}
+
+#[tauri::command]
+pub async fn ledger_summary(
+    state: State<'_, AppState>,
+    request: LedgerRequest,
+) -> Result<Option<LedgerSummary>, CommandError> {
+    state.ledger(&request.user_id).await
 }
 
 #[tauri::command]

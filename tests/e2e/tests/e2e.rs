@@ -204,6 +204,25 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
     app.wait_for("input[name='user']:checked").await?;
     app.screenshot("5-connected").await?;
 
+    // What to send: counted for this user; nothing reached them yet, so
+    // everything goes but the profile.
+    let line = app
+        .wait_for_text(".choose .line", |t| t.contains("will be sent"))
+        .await?;
+    assert!(
+        line.contains(&format!("{n} workouts", n = en_count(manifest.workouts))),
+        "{line}"
+    );
+    let new_only = app
+        .script("return document.querySelector('#new-only').disabled")
+        .await?;
+    assert_eq!(
+        new_only,
+        serde_json::json!(true),
+        "no ledger yet: everything is new"
+    );
+    app.screenshot("5b-what-to-send").await?;
+
     // Send, and watch the server import it: its count matches the preview's.
     app.click_button("Send to Open Wearables").await?;
     let n = en_count(manifest.workouts);
@@ -216,6 +235,34 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
         "the server's last stage, in words, with its count: {stages:?}"
     );
     app.screenshot("6-imported").await?;
+
+    // Counted again: everything is on the server now, only what is new goes,
+    // and that is nothing.
+    let nothing = app
+        .wait_for_text(".choose .line", |t| t.starts_with("Nothing to send"))
+        .await?;
+    assert!(nothing.contains("already on the server"), "{nothing}");
+    app.wait_for("#new-only:checked").await?;
+    app.wait_for_text(".go button.primary", |t| t == "Nothing to send")
+        .await?;
+    app.screenshot("6b-nothing-new").await?;
+    // Everything again, without the heart data: the line follows the boxes.
+    app.click("#new-only").await?;
+    let all = app
+        .wait_for_text(".choose .line", |t| t.contains("will be sent"))
+        .await?;
+    app.click("input[data-group='heart']").await?;
+    let fewer = app
+        .wait_for_text(".choose .line", |t| t != all && t.contains("will be sent"))
+        .await?;
+    let items = |t: &str| -> u64 {
+        t.split_whitespace()
+            .next()
+            .and_then(|n| n.replace(',', "").parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(items(&fewer) < items(&all), "{fewer} after {all}");
+    app.screenshot("6c-chosen").await?;
 
     // The history has the upload: every record and workout the preview
     // promised was imported.

@@ -3,4 +3,4 @@
 /**
  * How far the import was seen.
  */
-export type Ending = "sent" | "reported" | "found" | "awaiting";
+export type Ending = "sent" | "reported" | "found" | "awaiting" | "nothing_new";

@@ -3,4 +3,4 @@
 /**
  * What the UI does differently for each.
  */
-export type ErrorKind = "not_an_export" | "damaged" | "cancelled" | "not_found" | "io" | "database" | "not_connected" | "login" | "network" | "server" | "resumable" | "choice" | "internal";
+export type ErrorKind = "not_an_export" | "damaged" | "cancelled" | "not_found" | "io" | "database" | "not_connected" | "login" | "network" | "server" | "resumable" | "choice" | "server_forgot" | "internal";

@@ -19,6 +19,8 @@ import type { ConnectionStatus } from "../bindings/ConnectionStatus";
 import type { ImportEvent } from "../bindings/ImportEvent";
 import type { ImportReport } from "../bindings/ImportReport";
 import type { ImportStartRequest } from "../bindings/ImportStartRequest";
+import type { LedgerSummary } from "../bindings/LedgerSummary";
+import type { Plan } from "../bindings/Plan";
 import type { Interrupted } from "../bindings/Interrupted";
 import type { NewUserRequest } from "../bindings/NewUserRequest";
 import type { UploadRecord } from "../bindings/UploadRecord";
@@ -62,6 +64,10 @@ export interface Backend {
   createUser(request: NewUserRequest): Promise<User>;
   /** Sends an export and follows the server's import; cancel by operation. */
   startImport(request: ImportStartRequest, onEvent: (event: ImportEvent) => void): Promise<ImportReport>;
+  /** What `startImport` with this request would send: nothing is uploaded. */
+  planImport(request: ImportStartRequest, onProgress: (event: Progress) => void): Promise<Plan>;
+  /** What the connected server's user has from this computer. */
+  ledgerSummary(userId: string): Promise<LedgerSummary | null>;
   uploadHistory(limit?: number): Promise<UploadRecord[]>;
   interruptedUploads(): Promise<Interrupted[]>;
   /** The system's open-file dialog, for exports only. */
@@ -78,10 +84,12 @@ const KINDS: ReadonlySet<string> = new Set([
   "io",
   "database",
   "not_connected",
+  "server_forgot",
   "login",
   "network",
   "server",
   "resumable",
+  "choice",
   "internal",
 ]);
 

@@ -5,7 +5,11 @@ import type { CommandError } from "../bindings/CommandError";
 import type { Connection } from "../bindings/Connection";
 import type { ImportReport } from "../bindings/ImportReport";
 import type { Interrupted } from "../bindings/Interrupted";
+import type { LedgerSummary } from "../bindings/LedgerSummary";
 import type { Method } from "../bindings/Method";
+import type { Plan } from "../bindings/Plan";
+import type { Progress } from "../bindings/Progress";
+import type { Share } from "../bindings/Share";
 import type { SavedLogin } from "../bindings/SavedLogin";
 import type { UploadRecord } from "../bindings/UploadRecord";
 import type { User } from "../bindings/User";
@@ -20,6 +24,39 @@ export interface Running {
   operation: string;
   sending: Sending;
   cancelling: boolean;
+}
+
+/** A dry run under way: what it has read so far. */
+export interface Planning {
+  operation: string;
+  key: string;
+  done: number;
+  total: number | null;
+}
+
+/** What goes: only what is new, and the person's filters. */
+export interface Chosen {
+  delta: boolean;
+  share: Share;
+}
+
+/** Everything, profile included: what a dry run counts from. */
+const EVERYTHING: Share = {
+  only: null,
+  except: { kinds: [], categories: [] },
+  from: null,
+  to: null,
+  include_me: true,
+};
+
+/** The default: only what is new, everything but the profile and clinical records. */
+export const NEW_DEFAULT: Chosen = {
+  delta: true,
+  share: { ...EVERYTHING, include_me: false },
+};
+
+function refKey(what: ExportRef, userId: string): string {
+  return `${"path" in what ? what.path : `#${what.exportId}`}|${userId}`;
 }
 
 let counter = 0;
@@ -47,6 +84,12 @@ export class Online {
   /** The last import's events folded, kept after it ends for the result. */
   last: Sending | null = $state(null);
   report: ImportReport | null = $state(null);
+  /** What the picked user has from this computer, and the dry run of
+   * the export for them (for "What to send"). */
+  ledger: LedgerSummary | null = $state(null);
+  plan: Plan | null = $state(null);
+  planKey: string | null = $state(null);
+  planning: Planning | null = $state(null);
   history: UploadRecord[] = $state([]);
   interrupted: Interrupted[] = $state([]);
   error: CommandError | null = $state(null);
@@ -160,8 +203,43 @@ export class Online {
     }
   }
 
+  /** Counts what the export would send to the picked user, by group and
+   * day, and reads their ledger: once per export and user, again after
+   * an upload (the ledger grew). */
+  async prepare(what: ExportRef, force = false): Promise<void> {
+    const user = this.user;
+    if (!user || this.running) return;
+    const key = refKey(what, user.id);
+    if (!force && (this.planKey === key || this.planning?.key === key)) return;
+    if (this.planning) await this.backend.cancelOperation(this.planning.operation).catch(() => false);
+    const operation = operationId();
+    this.planning = { operation, key, done: 0, total: null };
+    this.plan = null;
+    this.planKey = null;
+    try {
+      const ledger = await this.backend.ledgerSummary(user.id);
+      const plan = await this.backend.planImport(
+        { operation, user_id: user.id, method: "auto", clean: true, delta: true, share: EVERYTHING, ...refOf(what) },
+        (event: Progress) => {
+          if (this.planning?.operation !== operation) return;
+          if (event.event === "started") this.planning = { ...this.planning, total: event.total };
+          if (event.event === "advanced") this.planning = { ...this.planning, done: event.done, total: event.total };
+        },
+      );
+      if (this.planning?.operation !== operation) return;
+      this.ledger = ledger;
+      this.plan = plan;
+      this.planKey = key;
+    } catch (e) {
+      const error = asCommandError(e);
+      if (error.kind !== "cancelled" && this.planning?.operation === operation) this.error = error;
+    } finally {
+      if (this.planning?.operation === operation) this.planning = null;
+    }
+  }
+
   /** Sends the export to the picked user and follows the import. */
-  async send(what: ExportRef, method: Method, clean = true): Promise<void> {
+  async send(what: ExportRef, method: Method, clean = true, chosen: Chosen = NEW_DEFAULT): Promise<void> {
     const user = this.user;
     if (this.running || !user) return;
     const operation = operationId();
@@ -169,12 +247,15 @@ export class Online {
     this.report = null;
     this.last = null;
     this.running = { operation, sending: notStarted, cancelling: false };
+    if (this.planning) await this.backend.cancelOperation(this.planning.operation).catch(() => false);
     const request = {
       operation,
       user_id: user.id,
       method,
       clean,
-      ...("path" in what ? { path: what.path } : { export_id: what.exportId }),
+      delta: chosen.delta,
+      share: chosen.share,
+      ...refOf(what),
     };
     try {
       this.report = await this.backend.startImport(request, (event) => {
@@ -190,6 +271,8 @@ export class Online {
       this.running = null;
       await this.refreshHistory();
     }
+    // The ledger may have grown: what is new has changed.
+    await this.prepare(what, true);
   }
 
   /** Goes on with an interrupted upload: same export, same user. */
@@ -226,6 +309,10 @@ export class Online {
   }
 }
 
+function refOf(what: ExportRef): { path: string } | { export_id: number } {
+  return "path" in what ? { path: what.path } : { export_id: what.exportId };
+}
+
 /** "Ada Lovelace <ada@example.com>", "Ada Lovelace", the email, or the id. */
 export function userLabel(u: Pick<User, "id" | "first_name" | "last_name" | "email">): string {
   const n = [u.first_name, u.last_name].filter((x) => x).join(" ");
@@ -247,6 +334,8 @@ export function advice(error: CommandError): string | null {
       return "The server's own message is above; its administrator can see more in its logs.";
     case "not_connected":
       return "Connect to a server first.";
+    case "server_forgot":
+      return "Nothing was sent. If the server was reset on purpose, send everything again.";
     default:
       return null;
   }

@@ -7,6 +7,7 @@ import type { ImportEvent } from "../bindings/ImportEvent";
 import type { Method } from "../bindings/Method";
 import type { OnServer } from "../bindings/OnServer";
 import type { Part } from "../bindings/Part";
+import type { UploadRecord } from "../bindings/UploadRecord";
 import { formatBytes, formatCount, formatEta, formatRate } from "./format";
 
 /** The choices offered, each with its one-line explanation. */
@@ -239,4 +240,11 @@ export function outcomeWords(outcome: string): string {
 export function comparison(c: { found: number; expected: number }): string {
   const noun = c.expected === 1 ? "workout" : "workouts";
   return `${formatCount(c.found)} of ${formatCount(c.expected)} ${noun} imported`;
+}
+
+/** What an upload carried: "new only", "everything", and its filters. */
+export function scopeWords(row: Pick<UploadRecord, "delta" | "filters">): string {
+  if (row.delta == null) return "everything";
+  const scope = row.delta ? "new only" : "everything";
+  return row.filters ? `${scope}; ${row.filters}` : scope;
 }

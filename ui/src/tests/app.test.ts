@@ -35,6 +35,10 @@ function fakeBackend(overrides: Partial<Backend> = {}): Backend {
     startImport: async () => {
       throw { kind: "not_connected", message: "not in this test" };
     },
+    planImport: async () => {
+      throw { kind: "not_connected", message: "not in this test" };
+    },
+    ledgerSummary: async () => null,
     uploadHistory: async () => [],
     interruptedUploads: async () => [],
     pickExport: async () => null,

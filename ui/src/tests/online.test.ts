@@ -4,6 +4,7 @@ import type { Channel } from "@tauri-apps/api/core";
 import { tauriBackend } from "../ipc";
 import { Online, advice, userLabel } from "../lib/online.svelte";
 import type { ImportEvent } from "../bindings/ImportEvent";
+import type { Share } from "../bindings/Share";
 
 afterEach(() => clearMocks());
 
@@ -53,6 +54,46 @@ describe("the online state", () => {
     const sent = calls.find(([c]) => c === "start_import")?.[1] as Record<string, unknown>;
     expect(sent).toMatchObject({ export_id: 3, user_id: "u1", method: "auto", clean: true });
     expect(calls.map(([c]) => c)).toContain("upload_history");
+  });
+
+  it("counts what would go for the user picked, sends what was chosen, and counts again after", async () => {
+    const calls: [string, Record<string, unknown>][] = [];
+    const tally = { frame_bytes: 10, profile_bytes: 5, rows: [{ group: "heart", day: 1, items: 4, bytes: 40, new_items: 1, new_bytes: 10 }] };
+    mockIPC((cmd, args) => {
+      const request = (args as { request?: Record<string, unknown> }).request ?? {};
+      calls.push([cmd, request]);
+      switch (cmd) {
+        case "ledger_summary":
+          return { items: 3, workouts: 0, imports: 1, updated_at: 0 };
+        case "plan_import": {
+          const channel = (args as { onProgress: Channel<unknown> }).onProgress;
+          channel.onmessage({ event: "started", phase: "check", total: 100 });
+          return { checked: { tally }, method: "direct", why: "small", pieces: 1, server_forgot: null };
+        }
+        case "start_import":
+          return { checked: null, pieces: [], compared: null, ending: "reported" };
+        default:
+          return [];
+      }
+    });
+    const online = new Online(tauriBackend, () => 0);
+    online.connection = { server: "http://127.0.0.1:1", local: true, email: null, kept: null };
+    online.user = ada;
+    await online.prepare({ exportId: 3 });
+    expect(online.ledger?.items).toBe(3);
+    expect(online.plan?.checked.tally).toEqual(tally);
+    expect(online.planning).toBeNull();
+    const planned = calls.find(([c]) => c === "plan_import")?.[1];
+    expect(planned).toMatchObject({ export_id: 3, user_id: "u1", delta: true, share: { only: null, include_me: true } });
+    // The same export and user: counted once.
+    await online.prepare({ exportId: 3 });
+    expect(calls.filter(([c]) => c === "plan_import")).toHaveLength(1);
+
+    const share: Share = { only: { categories: ["heart"], kinds: [] }, except: { categories: [], kinds: [] }, from: 1, to: null, include_me: false };
+    await online.send({ exportId: 3 }, "auto", true, { delta: false, share });
+    const sent = calls.find(([c]) => c === "start_import")?.[1];
+    expect(sent).toMatchObject({ delta: false, share });
+    expect(calls.filter(([c]) => c === "plan_import")).toHaveLength(2);
   });
 
   it("pages through users, keeps only the latest search's answer, and names users in history", async () => {

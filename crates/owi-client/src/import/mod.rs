@@ -240,7 +240,7 @@ impl Importer {
         let request = &normalized(request)?;
         let user_id = request.user_id.clone();
         let path = &request.path;
-        let prepared = self.prepare(request, progress, cancel).await?;
+        let prepared = self.prepare(request, false, progress, cancel).await?;
         if let Some(forgot) = prepared.forgot {
             return Err(forgot);
         }

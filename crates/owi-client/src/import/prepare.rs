@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use owi_export::{ExportSource, LeftOut, Preflight, ReadOptions, SentItems};
+use owi_export::{Choice, ExportSource, LeftOut, Preflight, ReadOptions, SentItems, Tally};
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::Ledger;
 use serde::Serialize;
@@ -45,6 +45,8 @@ pub struct Checked {
     pub ledger_items: Option<u64>,
     /// The filters in words ("" for none).
     pub filters: String,
+    /// A dry run's count of every item by group and day.
+    pub tally: Option<Tally>,
 }
 
 impl Checked {
@@ -82,6 +84,7 @@ impl Importer {
     pub(super) async fn prepare(
         &self,
         request: &ImportRequest,
+        tally: bool,
         progress: &dyn ProgressSink,
         cancel: &CancelToken,
     ) -> Result<Prepared, Error> {
@@ -111,7 +114,7 @@ impl Importer {
             None => None,
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
-        let preflight = check(&source, request, sent, progress, cancel).await?;
+        let preflight = check(&source, request, sent, tally, progress, cancel).await?;
         let mut checked = summary(&preflight);
         checked.cleaned = request.clean && checked.needs_cleaning;
         checked.filters = request
@@ -133,7 +136,7 @@ impl Importer {
         cancel: &CancelToken,
     ) -> Result<Plan, Error> {
         let request = &super::normalized(request)?;
-        let prepared = self.prepare(request, progress, cancel).await?;
+        let prepared = self.prepare(request, true, progress, cancel).await?;
         let len = prepared.checked.xml_bytes;
         let (method, why) = self
             .choose(request.method, len, &request.user_id, false)
@@ -205,6 +208,7 @@ fn summary(preflight: &Preflight) -> Checked {
         left_out: preflight.left_out.clone(),
         ledger_items: preflight.ledger_items,
         filters: String::new(),
+        tally: preflight.tally.clone(),
     }
 }
 
@@ -214,6 +218,7 @@ async fn check(
     source: &Arc<ExportSource>,
     request: &ImportRequest,
     mut sent: Option<SentItems>,
+    tally: bool,
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
 ) -> Result<Preflight, Error> {
@@ -225,8 +230,12 @@ async fn check(
             cancel: Some(cancel),
             ..ReadOptions::default()
         };
-        owi_export::preflight_choosing(&source, options, &share, sent.as_mut()).map_err(|e| match e
-        {
+        let choice = Choice {
+            share: &share,
+            sent: sent.as_mut(),
+            tally,
+        };
+        owi_export::preflight_choosing(&source, options, choice).map_err(|e| match e {
             owi_export::Error::Cancelled { .. } => Error::Cancelled,
             e => Error::Export(e.to_string()),
         })

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use owi_export::outgoing::Outgoing;
-use owi_export::{ExportSource, Identity, Preflight, ReadOptions, SentItems, Share};
+use owi_export::{Choice, ExportSource, Identity, Preflight, ReadOptions, SentItems, Share};
 use proptest::prelude::*;
 
 use crate::util::zipcraft::{self, Entry};
@@ -73,7 +73,12 @@ fn doc_of(items: impl IntoIterator<Item = usize>) -> String {
 }
 
 fn choose(source: &ExportSource, share: &Share, sent: Option<&mut SentItems>) -> Preflight {
-    owi_export::preflight_choosing(source, ReadOptions::default(), share, sent)
+    let choice = Choice {
+        share,
+        sent,
+        tally: false,
+    };
+    owi_export::preflight_choosing(source, ReadOptions::default(), choice)
         .unwrap_or_else(|e| panic!("checking {}: {e}", source.path().display()))
 }
 
@@ -378,4 +383,50 @@ fn a_selection_of_everything_is_the_export_byte_for_byte() {
         .try_into()
         .unwrap();
     assert!(body == doc.as_bytes(), "the body differs from the export");
+}
+
+#[test]
+fn a_tally_counts_every_item_by_group_and_day_whatever_the_filters() {
+    let dir = tempdir();
+    let earlier = write(dir.path(), "a.xml", doc_of(0..90));
+    let path = write(dir.path(), "b.xml", doc_of(0..180));
+    let mut ledger: SentItems = ids(&choose(&open(&earlier), &Share::default(), None))
+        .into_iter()
+        .collect();
+    let narrow = Share {
+        only: Some(owi_export::resolve_kinds(["sleep"]).unwrap()),
+        ..Share::default()
+    };
+    let choice = Choice {
+        share: &narrow,
+        sent: Some(&mut ledger),
+        tally: true,
+    };
+    let check =
+        owi_export::preflight_choosing(&open(&path), ReadOptions::default(), choice).unwrap();
+    let Some(tally) = check.tally.as_ref() else {
+        panic!("a tally was asked for")
+    };
+    let sum = |group: &str, new: bool| -> u64 {
+        tally
+            .rows
+            .iter()
+            .filter(|r| r.group == group)
+            .map(|r| if new { r.new_items } else { r.items })
+            .sum()
+    };
+    // Everything is counted, not only the sleep that goes.
+    assert_eq!(sum("heart", false), 80);
+    assert_eq!(sum("workouts", false), 20);
+    assert_eq!(sum("clinical", false), 10);
+    assert_eq!(sum("heart", true), 40, "half of it is in the ledger");
+    assert_eq!(sum("sleep", true), 10);
+    let all: u64 = tally.rows.iter().map(|r| r.items).sum();
+    assert_eq!(all, 180);
+    // Bytes: every element's, and the frame, make the whole export.
+    let bytes: u64 = tally.rows.iter().map(|r| r.bytes).sum();
+    let xml_len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(bytes + tally.frame_bytes + tally.profile_bytes, xml_len);
+    // What goes is the new sleep, whatever was counted.
+    assert_eq!(check.items_sent(), 10);
 }
