@@ -51,6 +51,7 @@ mod body;
 mod clock;
 mod dtd;
 mod out;
+mod snapshot;
 mod workouts;
 
 #[cfg(test)]
@@ -69,6 +70,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clock::parse_export_date;
 pub use dtd::Dtd;
+pub use snapshot::{Snapshot, day_of};
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]

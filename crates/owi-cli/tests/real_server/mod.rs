@@ -298,11 +298,82 @@ fn real_server_reupload_stores_no_duplicates() {
     let (exit, report, said) = case.upload(&m.xml_path, &[]);
     assert_eq!(exit, 0, "{said}");
     let before = case.stored();
-    let (exit, report_again, said) = case.upload(&m.xml_path, &[]);
+    // Everything again (not only what is new): the server dedupes.
+    let (exit, report_again, said) = case.upload(&m.xml_path, &["--all"]);
     assert_eq!(exit, 0, "{said}");
     assert_eq!(expected(&report), expected(&report_again));
     assert_eq!(case.stored(), before, "nothing stored twice");
     case.holds_what_it_expected(exit, &report_again);
+}
+
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_a_later_export_sends_only_what_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = small(dir.path());
+    let later = std::fs::read_to_string(&b.xml_path).unwrap();
+    let cut = owi_sample::Snapshot::of(&later).unwrap();
+    let mut days: Vec<&str> = cut
+        .elements()
+        .iter()
+        .filter_map(|e| owi_sample::day_of(e))
+        .collect();
+    days.sort_unstable();
+    let cutoff = days[days.len() * 4 / 5];
+    // Earlier: before the last days, and without samples a watch synced late.
+    let earlier = dir.path().join("earlier.xml");
+    std::fs::write(
+        &earlier,
+        cut.with(|i, e| owi_sample::day_of(e).is_some_and(|d| d < cutoff) && i % 7 != 3),
+    )
+    .unwrap();
+
+    let whole = Case::new("the later export whole, to a fresh user");
+    let (exit, report, said) = whole.upload(&b.xml_path, &[]);
+    assert_eq!(exit, 0, "{said}");
+    whole.holds_what_it_expected(exit, &report);
+    let sent_whole = bytes_sent(&report);
+
+    let case = Case::new("delta: the earlier export, then only what is new in the later");
+    let (exit, _, said) = case.upload(&earlier, &[]);
+    assert_eq!(exit, 0, "{said}");
+    let (exit, delta, said) = case.upload(&b.xml_path, &[]);
+    assert_eq!(exit, 0, "{said}");
+    assert!(
+        delta["checked"]["ledger_items"].as_u64().is_some(),
+        "{delta}"
+    );
+    let sent_delta = bytes_sent(&delta);
+    assert!(
+        sent_delta * 2 < sent_whole,
+        "the delta sends far less: {sent_delta} of {sent_whole} bytes"
+    );
+    case.row(exit, Some(whole.stored()));
+    assert_eq!(
+        case.stored(),
+        whole.stored(),
+        "earlier + delta = later whole"
+    );
+
+    let (exit, again, said) = case.upload(&b.xml_path, &[]);
+    assert_eq!(exit, 0, "{said}");
+    assert_eq!(again["ending"], "nothing_new", "{again}");
+    assert_eq!(again["pieces"], serde_json::json!([]));
+    println!(
+        "| (bytes sent: whole {sent_whole}, delta {sent_delta}, the same export again 0) | | | | |"
+    );
+}
+
+fn bytes_sent(report: &Value) -> u64 {
+    report["pieces"]
+        .as_array()
+        .map(|pieces| {
+            pieces
+                .iter()
+                .filter_map(|p| p["uploaded"]["bytes"].as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 #[test]

@@ -12,63 +12,15 @@ use std::sync::{Arc, Mutex};
 use owi_client::{Client, Ending, ImportReport, ImportRequest, Importer, NewUser, Step};
 use owi_export::{Share, resolve_kinds};
 use owi_progress::{CancelToken, Silent};
+use owi_sample::Snapshot;
 use owi_server::{Compat, ServerConfig};
 use owi_store::Store;
 
 use super::{API_KEY, Running, key, server_with};
 
-/// An export cut at its top-level elements, as `owi sample` writes them
-/// (one space of indent), so tests can make other exports of its parts.
-struct Parts {
-    head: String,
-    elements: Vec<String>,
-    tail: String,
-}
-
-impl Parts {
-    fn of(xml: &str) -> Parts {
-        let mut head = String::new();
-        let mut elements: Vec<String> = Vec::new();
-        let mut tail = String::new();
-        for line in xml.split_inclusive('\n') {
-            let top = line.starts_with(" <") && !line.starts_with(" </");
-            if line.starts_with("</HealthData") {
-                tail.push_str(line);
-            } else if top && !line.starts_with(" <ExportDate") && !line.starts_with(" <Me ") {
-                elements.push(line.to_string());
-            } else if let Some(current) = elements.last_mut() {
-                current.push_str(line);
-            } else {
-                head.push_str(line);
-            }
-        }
-        assert!(elements.len() > 100 && tail.starts_with("</HealthData"));
-        Parts {
-            head,
-            elements,
-            tail,
-        }
-    }
-
-    fn with(&self, keep: impl Fn(usize, &str) -> bool) -> String {
-        let mut xml = self.head.clone();
-        for (i, element) in self.elements.iter().enumerate() {
-            if keep(i, element) {
-                xml.push_str(element);
-            }
-        }
-        xml.push_str(&self.tail);
-        xml
-    }
-}
-
-/// The day an element starts on, as written (`startDate` or a summary's
-/// `dateComponents`).
+/// The day an element starts on, as written.
 fn day_of(element: &str) -> &str {
-    ["startDate=\"", "dateComponents=\""]
-        .iter()
-        .find_map(|attr| element.split_once(attr).map(|(_, rest)| &rest[..10]))
-        .unwrap_or_else(|| panic!("no date in {element}"))
+    owi_sample::day_of(element).unwrap_or_else(|| panic!("no date in {element}"))
 }
 
 /// An attribute's value as written.
@@ -197,8 +149,8 @@ fn sample(dir: &Path, records: u64, dtd: owi_sample::Dtd) -> String {
 async fn a_later_export_sends_only_what_is_new_and_leaves_what_a_whole_upload_would() {
     let r = rig().await;
     let b_xml = sample(r.dir.path(), 3000, Default::default());
-    let parts = Parts::of(&b_xml);
-    let mut days: Vec<&str> = parts.elements.iter().map(|e| day_of(e)).collect();
+    let parts = Snapshot::of(&b_xml).unwrap();
+    let mut days: Vec<&str> = parts.elements().iter().map(|e| day_of(e)).collect();
     days.sort_unstable();
     let cutoff = days[days.len() * 4 / 5];
     // The earlier export ends before the last days, and lacks samples a
@@ -230,7 +182,7 @@ async fn a_later_export_sends_only_what_is_new_and_leaves_what_a_whole_upload_wo
         bytes_sent(&whole)
     );
     let late = parts
-        .elements
+        .elements()
         .iter()
         .enumerate()
         .filter(|(i, e)| day_of(e) < cutoff && i % 7 == 3)
@@ -258,8 +210,8 @@ async fn a_later_export_sends_only_what_is_new_and_leaves_what_a_whole_upload_wo
 async fn a_filtered_upload_stores_exactly_the_kinds_and_days_chosen() {
     let r = rig().await;
     let xml = sample(r.dir.path(), 3000, Default::default());
-    let parts = Parts::of(&xml);
-    let mut days: Vec<&str> = parts.elements.iter().map(|e| day_of(e)).collect();
+    let parts = Snapshot::of(&xml).unwrap();
+    let mut days: Vec<&str> = parts.elements().iter().map(|e| day_of(e)).collect();
     days.sort_unstable();
     days.dedup();
     let (from, to) = (days[days.len() / 4], days[days.len() / 2]);
@@ -285,7 +237,7 @@ async fn a_filtered_upload_stores_exactly_the_kinds_and_days_chosen() {
     let chosen = |e: &&String| (from..=to).contains(&day_of(e));
     // The server keeps one sample per source, type and instant.
     let heart: BTreeSet<(&str, &str)> = parts
-        .elements
+        .elements()
         .iter()
         .filter(|e| e.starts_with(" <Record type=\"HKQuantityTypeIdentifierHeartRate\""))
         .filter(chosen)
@@ -296,7 +248,7 @@ async fn a_filtered_upload_stores_exactly_the_kinds_and_days_chosen() {
     assert_eq!(series, BTreeSet::from(["heart_rate"]), "only heart rate");
     assert_eq!(held.samples.len(), heart.len());
     let expected_workouts = parts
-        .elements
+        .elements()
         .iter()
         .filter(|e| e.starts_with(" <Workout"))
         .filter(chosen)
@@ -310,7 +262,7 @@ async fn a_failed_or_cancelled_delta_adds_nothing_and_the_next_run_sends_it_agai
     // The real server's strict parser, to fail an import on purpose.
     let r = rig_with(|c| c.compat = Compat::OpenWearables06).await;
     let xml = sample(r.dir.path(), 2000, owi_sample::Dtd::Ios16);
-    let parts = Parts::of(&xml);
+    let parts = Snapshot::of(&xml).unwrap();
     let a = r.write("a.xml", &parts.with(|i, _| i % 2 == 0));
     let b = r.write("b.xml", &xml);
     let user = r.user().await;
@@ -359,7 +311,10 @@ async fn a_failed_or_cancelled_delta_adds_nothing_and_the_next_run_sends_it_agai
         })
         .await
         .unwrap();
-    assert_eq!(retried.checked.items_sent, parts.elements.len() as u64 / 2);
+    assert_eq!(
+        retried.checked.items_sent,
+        parts.elements().len() as u64 / 2
+    );
     assert_eq!(
         r.ledger_items(&user),
         before.map(|n| n + retried.checked.items_sent)
@@ -373,7 +328,7 @@ async fn a_failed_or_cancelled_delta_adds_nothing_and_the_next_run_sends_it_agai
 async fn earlier_plus_delta_equals_the_whole_for_random_splits() {
     let r = rig().await;
     let xml = sample(r.dir.path(), 400, Default::default());
-    let parts = Parts::of(&xml);
+    let parts = Snapshot::of(&xml).unwrap();
     let whole = r.write("whole.xml", &xml);
     let alone = r.user().await;
     r.send(&ImportRequest::new(&whole, &alone)).await.unwrap();
@@ -381,7 +336,7 @@ async fn earlier_plus_delta_equals_the_whole_for_random_splits() {
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     for case in 0..4 {
         let share = 0.2 + 0.6 * rng.f64();
-        let mask: Vec<bool> = (0..parts.elements.len())
+        let mask: Vec<bool> = (0..parts.elements().len())
             .map(|_| rng.f64() < share)
             .collect();
         let earlier = r.write(&format!("earlier{case}.xml"), &parts.with(|i, _| mask[i]));
@@ -399,4 +354,41 @@ async fn earlier_plus_delta_equals_the_whole_for_random_splits() {
             "case {case} ({share:.2} sent earlier)"
         );
     }
+}
+
+/// A server that lost what the ledger says it has (reset, or another one
+/// at the same address) stops a delta before anything is sent; everything
+/// goes again when asked.
+#[tokio::test]
+async fn a_server_that_lost_our_workouts_refuses_a_delta_until_everything_is_sent() {
+    let r = rig().await;
+    let xml = sample(r.dir.path(), 1500, Default::default());
+    let path = r.write("export.xml", &xml);
+    let user = r.user().await;
+    r.send(&ImportRequest::new(&path, &user)).await.unwrap();
+    let held = stored(&r.server, &user);
+    assert!(!held.workouts.is_empty());
+    {
+        let db = rusqlite::Connection::open(r.server.dir.path().join("data.sqlite")).unwrap();
+        db.execute("DELETE FROM workouts WHERE user_id = ?", [&user])
+            .unwrap();
+        db.execute("DELETE FROM samples WHERE user_id = ?", [&user])
+            .unwrap();
+    }
+    let refused = r.send(&ImportRequest::new(&path, &user)).await;
+    match refused {
+        Err(owi_client::Error::ServerForgot { held: 0, sent, .. }) => {
+            assert_eq!(sent, held.workouts.len() as u64);
+        }
+        other => panic!("a delta to a server that forgot: {other:?}"),
+    }
+    let again = r
+        .send(&ImportRequest {
+            delta: false,
+            ..ImportRequest::new(&path, &user)
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.ending, Ending::Reported);
+    assert_eq!(stored(&r.server, &user), held, "everything is back");
 }
