@@ -85,7 +85,10 @@ impl Client {
             Some(c) if c.total_workouts < expected.workouts.len() as u64 => c.total_workouts,
             _ if expected.workouts.is_empty() => 0,
             _ => {
-                let (from, to) = (expected.workouts[0].0, last);
+                // Servers list the workouts that end before the window does
+                // (Open Wearables 0.6): it runs to the last one's end.
+                let ends = expected.workouts.iter().map(|w| w.1).max().unwrap_or(last);
+                let (from, to) = (expected.workouts[0].0, last.max(ends));
                 let found = self.workout_keys(user_id, from, to).await?;
                 matching(&expected.workouts, &found)
             }
@@ -118,7 +121,8 @@ impl Client {
     }
 
     /// The start and end (UTC seconds) of every workout the server holds
-    /// for `user_id` starting between `from` and `to`, both included.
+    /// for `user_id` starting from `from` and starting (ending, on Open
+    /// Wearables 0.6) by `to`.
     pub async fn workout_keys(
         &self,
         user_id: &str,

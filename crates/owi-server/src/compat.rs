@@ -19,7 +19,8 @@ pub enum Compat {
     /// with bucket notifications does); there are no multipart routes; an
     /// upload for an unknown or malformed user id is accepted; an export
     /// with iOS 16's malformed DTD or a character XML forbids fails (a
-    /// strict parser).
+    /// strict parser); `/events/workouts` lists the workouts that *end*
+    /// before `end_date` (the real server's filter), not those that start.
     OpenWearables06,
 }
 
@@ -39,6 +40,12 @@ impl Compat {
             Compat::Native => Self::NAMES[0],
             Compat::OpenWearables06 => Self::NAMES[1],
         }
+    }
+
+    /// Whether `/events/workouts`' `end_date` bounds a workout's end
+    /// (exclusive, as Open Wearables 0.6 filters) rather than its start.
+    pub(crate) fn lists_workouts_by_end(self) -> bool {
+        self == Compat::OpenWearables06
     }
 
     /// The id of the run that imports the upload answered with `task_id`.

@@ -135,10 +135,17 @@ pub async fn workouts(
     let limit = limit_of(q.limit)?;
     let after = decode_cursor(&q.cursor)?;
     let kind = q.record_type.filter(|s| !s.is_empty());
+    let until = if state.config.compat.lists_workouts_by_end() {
+        "end < ?3"
+    } else {
+        "start <= ?3"
+    };
     let (rows, total) = state
         .data
         .call(move |c| {
-            let filter = "user_id = ?1 AND (?2 IS NULL OR start >= ?2) AND (?3 IS NULL OR start <= ?3) AND (?4 IS NULL OR type = ?4)";
+            let filter = format!(
+                "user_id = ?1 AND (?2 IS NULL OR start >= ?2) AND (?3 IS NULL OR {until}) AND (?4 IS NULL OR type = ?4)"
+            );
             let total: i64 = c.query_row(
                 &format!("SELECT COUNT(*) FROM workouts WHERE {filter}"),
                 params![user_id, from, to, kind],

@@ -147,7 +147,18 @@ fn sample(dir: &Path, records: u64, dtd: owi_sample::Dtd) -> String {
 
 #[tokio::test]
 async fn a_later_export_sends_only_what_is_new_and_leaves_what_a_whole_upload_would() {
-    let r = rig().await;
+    later_export_sends_only_what_is_new(rig().await).await;
+}
+
+/// The same against the real server's ways: its workout listing bounds
+/// their ends, not their starts.
+#[tokio::test]
+async fn a_later_export_sends_only_what_is_new_to_a_server_like_open_wearables_06() {
+    later_export_sends_only_what_is_new(rig_with(|c| c.compat = Compat::OpenWearables06).await)
+        .await;
+}
+
+async fn later_export_sends_only_what_is_new(r: Rig) {
     let b_xml = sample(r.dir.path(), 3000, Default::default());
     let parts = Snapshot::of(&b_xml).unwrap();
     let mut days: Vec<&str> = parts.elements().iter().map(|e| day_of(e)).collect();
@@ -361,7 +372,15 @@ async fn earlier_plus_delta_equals_the_whole_for_random_splits() {
 /// goes again when asked.
 #[tokio::test]
 async fn a_server_that_lost_our_workouts_refuses_a_delta_until_everything_is_sent() {
-    let r = rig().await;
+    server_that_lost_our_workouts(rig().await).await;
+}
+
+#[tokio::test]
+async fn a_server_like_open_wearables_06_that_lost_our_workouts_refuses_a_delta() {
+    server_that_lost_our_workouts(rig_with(|c| c.compat = Compat::OpenWearables06).await).await;
+}
+
+async fn server_that_lost_our_workouts(r: Rig) {
     let xml = sample(r.dir.path(), 1500, Default::default());
     let path = r.write("export.xml", &xml);
     let user = r.user().await;
