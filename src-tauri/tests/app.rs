@@ -369,10 +369,11 @@ fn an_export_goes_to_the_bundled_server_and_is_compared() {
         "the new user is found by name: {found}"
     );
 
+    let share = json!({"only": null, "except": {"kinds": [], "categories": []}, "from": null, "to": null, "include_me": false});
     let (report, events) = app.invoke_streaming(
         "start_import",
         json!({"request": {"operation": "send-1", "path": zip, "user_id": user_id,
-               "method": "auto", "clean": true}}),
+               "method": "auto", "clean": true, "delta": true, "share": share}}),
         "onEvent",
     );
     let report = report.expect("the import succeeds");
@@ -445,10 +446,37 @@ fn an_export_goes_to_the_bundled_server_and_is_compared() {
     assert_eq!(rows[0]["outcome"], json!("imported"));
     assert_eq!(rows[0]["user_id"], json!(user_id));
     assert_eq!(rows[0]["method"], json!("direct"));
+    // Nothing had reached this user: everything went.
+    assert_eq!(rows[0]["delta"], json!(false));
     assert_eq!(
         app.invoke("interrupted_uploads", json!({})).unwrap(),
         json!([])
     );
+
+    // What to send next time: the ledger holds the export, and a dry run
+    // finds nothing new while counting everything by group and day.
+    let ledger = app
+        .invoke("ledger_summary", json!({"request": {"user_id": user_id}}))
+        .unwrap();
+    assert!(ledger["items"].as_u64().is_some_and(|n| n > 0), "{ledger}");
+    assert_eq!(ledger["workouts"].as_u64(), Some(manifest.workouts));
+    let (plan, _) = app.invoke_streaming(
+        "plan_import",
+        json!({"request": {"operation": "plan-1", "path": zip, "user_id": user_id,
+               "method": "auto", "clean": true, "delta": true, "share": share}}),
+        "onProgress",
+    );
+    let plan = plan.expect("the dry run succeeds");
+    let checked = &plan["checked"];
+    assert_eq!(checked["items_sent"], json!(0), "nothing new: {checked}");
+    let rows = checked["tally"]["rows"].as_array().unwrap();
+    let workouts: u64 = rows
+        .iter()
+        .filter(|r| r["group"] == "workouts")
+        .map(|r| r["items"].as_u64().unwrap())
+        .sum();
+    assert_eq!(workouts, manifest.workouts);
+    assert!(rows.iter().all(|r| r["new_items"] == json!(0)));
 
     app.invoke("disconnect", json!({})).unwrap();
     let status = app.invoke("connection_status", json!({})).unwrap();

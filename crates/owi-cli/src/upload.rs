@@ -91,7 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let cancel = CancelToken::new();
         if args.dry_run {
-            let plan = importer.plan(&request, &Bar::new(), &cancel).await?;
+            let mut plan = importer.plan(&request, &Bar::new(), &cancel).await?;
+            if let Some(forgot) = &mut plan.server_forgot {
+                forgot.push_str(": send everything again with --all");
+            }
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&plan)?);
             } else {
@@ -100,9 +103,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             return Ok(());
         }
         let resuming = request.resume && importer.interrupted(&args.path, &args.user)?.is_some();
-        // Only what is new goes by default: the same export again sends
-        // nothing, so there is nothing to ask.
-        if args.share.all
+        // Only what is new goes by default: with a ledger, the same export
+        // again sends nothing, so there is nothing to ask.
+        let everything = args.share.all || importer.ledger(&args.user)?.is_none();
+        if everything
             && !args.force
             && !resuming
             && let Some(previous) = importer.already_sent(&args.path, &args.user)?
@@ -132,7 +136,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         tokio::pin!(work);
         let report = loop {
             tokio::select! {
-                report = &mut work => break report?,
+                report = &mut work => break report.map_err(|e| match e {
+                    owi_client::Error::ServerForgot { .. } => {
+                        anyhow::anyhow!("{e}: send everything again with --all")
+                    }
+                    e => e.into(),
+                })?,
                 interrupted = tokio::signal::ctrl_c() => {
                     interrupted?;
                     if all_sent.load(Ordering::Relaxed) {
@@ -202,18 +211,16 @@ fn outcome(report: &ImportReport, user: &str) -> String {
             "nothing sent: the {} new items are of kinds the server passes over",
             count(c.items_sent)
         ),
-        Ending::NothingNew => match c.ledger_items {
-            Some(_) => format!(
-                "nothing new for this user: the server has all {} items of this export{} from earlier uploads",
-                count(c.left_out.sent_before),
-                if c.filters.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", c.filters)
-                }
-            ),
-            None => "nothing to send: the filters leave nothing out of this export".into(),
-        },
+        Ending::NothingNew if c.ledger_items.is_some() && c.left_out.sent_before > 0 => format!(
+            "nothing new for this user: the {} items of this export you share{} are on the server from earlier uploads",
+            count(c.left_out.sent_before),
+            if c.filters.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.filters)
+            }
+        ),
+        Ending::NothingNew => "nothing to send: the filters let nothing of this export out".into(),
     }
 }
 

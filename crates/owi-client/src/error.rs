@@ -31,7 +31,7 @@ pub enum Error {
     #[error("{0}")]
     MethodUnavailable(String),
     #[error(
-        "{server} holds {held} of the {sent} workouts this computer sent to user {user} before: it may have been reset, or be another server. Only what is new would go, so send everything again with --all"
+        "{server} holds {held} of the {sent} workouts this computer sent to user {user} before: it may have been reset, or be another server, and sending only what is new would leave it short"
     )]
     ServerForgot {
         server: String,

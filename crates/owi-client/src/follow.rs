@@ -249,7 +249,8 @@ impl Watch<'_> {
             .last
             .iter()
             .any(|e| e.as_ref().is_some_and(|e| !e.is_final()));
-        (!baseline && on_server.has_all(expected) && !running).then_some(Watched::Found(on_server))
+        (!baseline && on_server.has_arrived(expected) && !running)
+            .then_some(Watched::Found(on_server))
     }
 
     fn silent(&self) -> Watched {

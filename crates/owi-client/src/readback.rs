@@ -20,6 +20,10 @@ pub struct Expected {
     pub samples: u64,
     /// The first and last start of anything above, UTC seconds.
     pub span: Option<(i64, i64)>,
+    /// What the server held in the span just before the upload, where
+    /// it was read: data found afterwards must have grown from it.
+    #[serde(default)]
+    pub before: Option<OnServer>,
 }
 
 impl Expected {
@@ -36,6 +40,7 @@ impl Expected {
             workouts: preflight.workout_keys.clone(),
             samples: preflight.samples,
             span,
+            before: None,
         }
     }
 }
@@ -60,6 +65,31 @@ impl OnServer {
             // Workouts alone confirm an import only when there are some.
             None => workouts && !expected.workouts.is_empty(),
         }
+    }
+}
+
+impl OnServer {
+    /// Everything expected is there *and* arrived since the upload: the
+    /// samples grew by at least those expected, and not every expected
+    /// workout was there before. This is what data alone may confirm an
+    /// import by — a delta's span may hold plenty of earlier data, so
+    /// being there is not enough. Without a count from before, it is
+    /// [`has_all`](OnServer::has_all).
+    pub fn has_arrived(&self, expected: &Expected) -> bool {
+        if !self.has_all(expected) {
+            return false;
+        }
+        let Some(before) = expected.before else {
+            return true;
+        };
+        let samples_grew = match (self.samples, before.samples) {
+            (Some(now), Some(then)) => now.saturating_sub(then) >= expected.samples,
+            _ => expected.samples == 0,
+        };
+        let wanted = expected.workouts.len() as u64;
+        let workouts_came = wanted == 0 || before.workouts < wanted;
+        let anything = expected.samples > 0 || wanted > 0;
+        anything && samples_grew && workouts_came
     }
 }
 

@@ -44,8 +44,9 @@ pub struct Tally {
 pub struct TallyRow {
     /// A category's key (`heart`, `sleep`, …), `workouts` or `clinical`.
     pub group: String,
-    /// Days since 1970-01-01 of the local day the items start on.
-    pub day: i64,
+    /// Days since 1970-01-01 of the local day the items start on; `None`
+    /// for undated documents (they go only when no days are chosen).
+    pub day: Option<i64>,
     pub items: u64,
     pub bytes: u64,
     /// Of those, the ones not in the ledger.
@@ -87,8 +88,8 @@ pub(crate) struct Chooser<'a> {
     pub left_out: LeftOut,
     /// `Some` for a dry run; the element being read's group, day and
     /// newness wait in `counted`.
-    tally: Option<FxHashMap<(&'static str, i64), Cell>>,
-    counted: Option<(&'static str, i64, bool)>,
+    tally: Option<FxHashMap<(&'static str, Option<i64>), Cell>>,
+    counted: Option<(&'static str, Option<i64>, bool)>,
     head_bytes: u64,
     profile_bytes: u64,
 }
@@ -130,7 +131,7 @@ impl<'a> Chooser<'a> {
         let item = Item {
             wanted,
             kind: record.kind,
-            day: record.start.local_day(),
+            day: Some(record.start.local_day()),
             group,
         };
         self.decide(item, |ids| ids.record(record))
@@ -140,7 +141,7 @@ impl<'a> Chooser<'a> {
         let item = Item {
             wanted: self.share.wants_workout(&workout.activity_type),
             kind: &workout.activity_type,
-            day: workout.start.local_day(),
+            day: Some(workout.start.local_day()),
             group: WORKOUTS_GROUP,
         };
         self.decide(item, |ids| ids.workout(workout))
@@ -154,7 +155,7 @@ impl<'a> Chooser<'a> {
         let item = Item {
             wanted,
             kind: &correlation.kind,
-            day: correlation.start.local_day(),
+            day: Some(correlation.start.local_day()),
             group: group_of_kind(&correlation.kind),
         };
         self.decide(item, |ids| ids.correlation(correlation))
@@ -164,24 +165,17 @@ impl<'a> Chooser<'a> {
         let item = Item {
             wanted: self.share.wants_kind("ActivitySummary"),
             kind: "ActivitySummary",
-            day: summary.day,
+            day: Some(summary.day),
             group: Category::Activity.key(),
         };
         self.decide(item, |ids| ids.activity_summary(summary))
     }
 
     pub fn element(&mut self, element: &Element) -> bool {
-        let day = element.date().map(|d| d.local_day());
-        // Undated documents cannot be said to fall in a range of days.
-        let Some(day) = day.or((!self.share.has_dates()).then_some(0)) else {
-            self.verdict = Verdict::Left;
-            self.left_out.dates += 1;
-            return false;
-        };
         let item = Item {
             wanted: self.share.wants_kind(&element.name),
             kind: &element.name,
-            day,
+            day: element.date().map(|d| d.local_day()),
             group: group_of_kind(&element.name),
         };
         self.decide(item, |ids| ids.element(element))
@@ -196,6 +190,10 @@ impl<'a> Chooser<'a> {
     ) -> bool {
         if self.tally.is_none() {
             if !self.kind_and_day(&item) {
+                // Left out, but still in the export: not gone from it.
+                if let Some(sent) = self.sent.as_deref_mut() {
+                    sent.take(identity(&mut self.ids));
+                }
                 return false;
             }
             let identity = identity(&mut self.ids);
@@ -221,7 +219,12 @@ impl<'a> Chooser<'a> {
             }
             return false;
         }
-        if !self.share.wants_day(item.day) {
+        // Undated documents cannot be said to fall in a range of days.
+        let in_days = match item.day {
+            Some(day) => self.share.wants_day(day),
+            None => !self.share.has_dates(),
+        };
+        if !in_days {
             self.verdict = Verdict::Left;
             self.left_out.dates += 1;
             return false;
@@ -315,7 +318,7 @@ impl<'a> Chooser<'a> {
             0
         };
         let tally = self.tally.map(|cells| {
-            let sorted: BTreeMap<(&'static str, i64), Cell> = cells.into_iter().collect();
+            let sorted: BTreeMap<(&'static str, Option<i64>), Cell> = cells.into_iter().collect();
             Tally {
                 rows: sorted
                     .into_iter()
@@ -349,6 +352,6 @@ struct Cell {
 struct Item<'a> {
     wanted: bool,
     kind: &'a str,
-    day: i64,
+    day: Option<i64>,
     group: &'static str,
 }

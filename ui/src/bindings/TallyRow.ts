@@ -6,9 +6,10 @@ export type TallyRow = {
  */
 group: string, 
 /**
- * Days since 1970-01-01 of the local day the items start on.
+ * Days since 1970-01-01 of the local day the items start on; `None`
+ * for undated documents (they go only when no days are chosen).
  */
-day: number, items: number, bytes: number, 
+day: number | null, items: number, bytes: number, 
 /**
  * Of those, the ones not in the ledger.
  */

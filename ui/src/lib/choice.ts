@@ -57,11 +57,11 @@ export function presentGroups(tally: Tally): Group[] {
   return GROUPS.filter((g) => present.has(g.key));
 }
 
-/** New only when something reached this user before; every group but
- * clinical records; all days; no profile. */
-export function defaultChoices(tally: Tally, ledger: LedgerSummary | null): Choices {
+/** New only when something reached this user before (and the server
+ * still has it); every group but clinical records; all days; no profile. */
+export function defaultChoices(tally: Tally, ledger: LedgerSummary | null, serverForgot = false): Choices {
   return {
-    newOnly: ledger !== null && ledger.items > 0,
+    newOnly: ledger !== null && ledger.items > 0 && !serverForgot,
     groups: new Set(presentGroups(tally).map((g) => g.key).filter((k) => k !== CLINICAL)),
     from: "",
     to: "",
@@ -84,10 +84,24 @@ export function dayString(day: number): string {
   return new Date(day * 86_400_000).toISOString().slice(0, 10);
 }
 
-function inRange(day: number, choices: Choices): boolean {
+/** Undated items (some clinical documents) go only when no days are chosen. */
+function inRange(day: number | null, choices: Choices): boolean {
   const from = dayNumber(choices.from);
   const to = dayNumber(choices.to);
+  if (day === null) return from === null && to === null;
   return (from === null || day >= from) && (to === null || day <= to);
+}
+
+/** The first and last day the tally has items on, or null. */
+export function dayRange(tally: Tally): { first: string; last: string } | null {
+  let first: number | null = null;
+  let last: number | null = null;
+  for (const row of tally.rows) {
+    if (row.day === null) continue;
+    first = first === null ? row.day : Math.min(first, row.day);
+    last = last === null ? row.day : Math.max(last, row.day);
+  }
+  return first === null || last === null ? null : { first: dayString(first), last: dayString(last) };
 }
 
 /** Items per group in the days chosen: new ones only, or all. */

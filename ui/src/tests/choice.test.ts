@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   dayNumber,
+  dayRange,
   dayString,
   defaultChoices,
   estimate,
@@ -75,6 +76,18 @@ describe("what to send", () => {
     const clinical = shareOf(with_({ groups: new Set(["heart", "sleep", "workouts", "clinical"]) }), present);
     expect(clinical.only?.kinds).toEqual(["Workout", "ClinicalRecord", "Audiogram", "VisionPrescription"]);
     expect(clinical.only?.categories).toContain("nutrition");
+  });
+
+  it("counts undated documents only while no days are chosen", () => {
+    const undated: Tally = {
+      ...tally,
+      rows: [...tally.rows, { group: "clinical", day: null, items: 4, bytes: 400, new_items: 4, new_bytes: 400 }],
+    };
+    const clinical = new Set(["clinical"]);
+    expect(estimate(undated, with_({ groups: clinical })).items).toBe(6);
+    expect(estimate(undated, with_({ groups: clinical, to: "2024-03-05" })).items).toBe(2);
+    expect(dayRange(undated)).toEqual({ first: "2024-03-01", last: "2024-03-02" });
+    expect(defaultChoices(undated, ledger, true).newOnly).toBe(false);
   });
 
   it("reads days and the ledger for people", () => {

@@ -221,6 +221,13 @@ impl Importer {
         self.store(|s| s.previous_upload(&key, &server, user_id))
     }
 
+    /// What this server's user has from this computer, if anything.
+    pub fn ledger(&self, user_id: &str) -> Result<Option<owi_store::LedgerSummary>, Error> {
+        let user_id = &user_id_of(user_id)?;
+        let server = self.server();
+        self.store(|s| s.ledger_summary(&server, user_id))
+    }
+
     /// An attempt at this export that stopped part-way, if any.
     pub fn interrupted(&self, path: &Path, user_id: &str) -> Result<Option<Interrupted>, Error> {
         let user_id = &user_id_of(user_id)?;
@@ -259,7 +266,7 @@ impl Importer {
             return Ok(report);
         }
         let checked = &report.checked;
-        if checked.records_imported == 0 && checked.workouts == 0 {
+        if checked.items_for_server == 0 {
             if checked.delta() {
                 // New, but nothing the server keeps: sending it changes nothing there.
                 return Ok(report);
@@ -276,6 +283,16 @@ impl Importer {
                 selection.len()
             )));
         }
+        // What the server holds where this export's data will land, so data
+        // found later is known to have arrived rather than to have been there.
+        let mut expected = Expected::from_check(&preflight);
+        expected.before = match self.client.on_server(&user_id, &expected).await {
+            Ok(before) => Some(before),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read what the server holds before sending");
+                None
+            }
+        };
         let mut sending = Sending {
             importer: self,
             request,
@@ -293,7 +310,6 @@ impl Importer {
         report.pieces = sending.send_all(&source).await?;
         report.ending = Ending::Sent;
         let batch = sending.batch.clone();
-        let expected = Expected::from_check(&preflight);
         let kept = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
         let server = self.server();

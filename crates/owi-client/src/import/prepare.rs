@@ -175,6 +175,7 @@ impl Importer {
             workouts: ledger.workouts.clone(),
             samples: 0,
             span: Some((first.0, last)),
+            before: None,
         };
         let held = self.client.on_server(user_id, &expected).await?.workouts;
         let sent = ledger.workouts.len() as u64;

@@ -9,7 +9,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use owi_client::{Client, Ending, ImportReport, ImportRequest, Importer, NewUser, Step};
+use std::time::Duration;
+
+use owi_client::{
+    Client, Ending, FollowOptions, ImportReport, ImportRequest, Importer, Method, NewUser, Step,
+};
 use owi_export::{Share, resolve_kinds};
 use owi_progress::{CancelToken, Silent};
 use owi_sample::Snapshot;
@@ -410,4 +414,106 @@ async fn server_that_lost_our_workouts(r: Rig) {
         .unwrap();
     assert_eq!(again.ending, Ending::Reported);
     assert_eq!(stored(&r.server, &user), held, "everything is back");
+}
+
+/// A silent server (S3 on Open Wearables 0.6; here one that never imports
+/// S3 uploads at all): a delta's span already holds the earlier upload's
+/// data, so data being there proves nothing. The import is not confirmed,
+/// and its items stay out of the ledger.
+#[tokio::test]
+async fn data_that_was_there_before_never_confirms_a_delta() {
+    let r = rig_with(|c| {
+        c.compat = Compat::OpenWearables06;
+        c.s3_imports = false;
+    })
+    .await;
+    let importer = r.importer.clone().with_follow(FollowOptions {
+        silence: Duration::from_millis(1500),
+        data_every: Duration::from_millis(100),
+        ..FollowOptions::default()
+    });
+    let xml = sample(r.dir.path(), 2000, Default::default());
+    let parts = Snapshot::of(&xml).unwrap();
+    // Every workout went before: only samples are new, and the span holds
+    // more of the earlier ones than the delta adds.
+    let a = r.write(
+        "a.xml",
+        &parts.with(|i, e| i % 3 != 0 || e.starts_with(" <Workout")),
+    );
+    let b = r.write("b.xml", &xml);
+    let user = r.user().await;
+    r.send(&ImportRequest::new(&a, &user)).await.unwrap();
+    let before = r.ledger_items(&user);
+    let request = ImportRequest {
+        method: Method::S3,
+        ..ImportRequest::new(&b, &user)
+    };
+    let report = importer
+        .run(&request, &Silent, &|_: &Step| {}, &CancelToken::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.ending,
+        Ending::Awaiting,
+        "not found: {:?}",
+        report.on_server
+    );
+    assert_eq!(
+        r.ledger_items(&user),
+        before,
+        "nothing confirmed, nothing added"
+    );
+}
+
+/// Sleep alone leaves nothing the read-back can count (servers turn it
+/// into sessions): the server's word confirms it.
+#[tokio::test]
+async fn a_delta_of_sleep_alone_is_confirmed_by_the_servers_word() {
+    let r = rig().await;
+    let path = r.write(
+        "export.xml",
+        &sample(r.dir.path(), 2000, Default::default()),
+    );
+    let user = r.user().await;
+    let sleep = ImportRequest {
+        share: Share {
+            only: Some(resolve_kinds(["sleep"]).unwrap()),
+            ..Share::default()
+        },
+        ..ImportRequest::new(&path, &user)
+    };
+    let first = r.send(&sleep).await.unwrap();
+    assert!(first.checked.items_sent > 0);
+    assert_eq!(first.ending, Ending::Reported);
+    assert_eq!(r.ledger_items(&user), Some(first.checked.items_sent));
+    let again = r.send(&sleep).await.unwrap();
+    assert_eq!(again.ending, Ending::NothingNew);
+}
+
+/// Blood pressure is a correlation: the server imports the readings inside
+/// it, so a delta of blood pressure alone goes.
+#[tokio::test]
+async fn blood_pressure_alone_goes_for_the_readings_inside_it() {
+    let r = rig().await;
+    let path = r.write(
+        "export.xml",
+        &sample(r.dir.path(), 3000, Default::default()),
+    );
+    let user = r.user().await;
+    let request = ImportRequest {
+        share: Share {
+            only: Some(resolve_kinds(["blood pressure"]).unwrap()),
+            ..Share::default()
+        },
+        ..ImportRequest::new(&path, &user)
+    };
+    let report = r.send(&request).await.unwrap();
+    assert!(report.checked.items_for_server > 0, "{:?}", report.checked);
+    assert_eq!(report.ending, Ending::Reported);
+    let series: BTreeSet<String> = stored(&r.server, &user)
+        .samples
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert!(series.contains("blood_pressure_systolic"), "{series:?}");
 }

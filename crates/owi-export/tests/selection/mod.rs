@@ -282,6 +282,15 @@ fn the_delta_is_what_the_ledger_lacks_whatever_its_dates() {
     let mut all: SentItems = ids(&whole_b).into_iter().collect();
     let shorter = choose(&open(&a), &Share::default(), Some(&mut all));
     assert_eq!(shorter.left_out.gone, new.len() as u64);
+    // Left out by a filter is not gone: the export still holds it.
+    let mut all: SentItems = ids(&whole_b).into_iter().collect();
+    let sleep_only = Share {
+        only: Some(owi_export::resolve_kinds(["sleep"]).unwrap()),
+        ..Share::default()
+    };
+    let filtered = choose(&open(&b), &sleep_only, Some(&mut all));
+    assert_eq!(filtered.left_out.gone, 0);
+    assert!(filtered.selection.as_ref().is_some_and(|s| s.is_empty()));
 }
 
 #[test]
