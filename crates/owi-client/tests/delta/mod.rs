@@ -517,3 +517,40 @@ async fn blood_pressure_alone_goes_for_the_readings_inside_it() {
         .collect();
     assert!(series.contains("blood_pressure_systolic"), "{series:?}");
 }
+
+/// An upload nobody watched to its end (`--no-wait`) joins the ledger
+/// when a later look finds the server reported its import.
+#[tokio::test]
+async fn an_unwatched_upload_joins_the_ledger_when_a_later_look_confirms_it() {
+    let r = rig().await;
+    let path = r.write(
+        "export.xml",
+        &sample(r.dir.path(), 1500, Default::default()),
+    );
+    let user = r.user().await;
+    let request = ImportRequest {
+        wait: false,
+        ..ImportRequest::new(&path, &user)
+    };
+    let report = r.send(&request).await.unwrap();
+    assert_eq!(report.ending, Ending::Sent);
+    assert_eq!(r.ledger_items(&user), None, "pending until confirmed");
+    // The server imports it meanwhile (followed here only to know when);
+    // its events name the upload.
+    let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
+    let last = r
+        .client
+        .follow_upload(&user, uploaded, FollowOptions::default(), |_| {})
+        .await
+        .unwrap();
+    assert!(last.succeeded(), "{last:?}");
+    let confirmed = r.importer.recheck(&user).await.unwrap();
+    assert!(!confirmed.is_empty());
+    assert!(
+        confirmed
+            .iter()
+            .all(|c| c.outcome == owi_store::Outcome::Imported),
+        "{confirmed:?}"
+    );
+    assert_eq!(r.ledger_items(&user), Some(report.checked.items_sent));
+}
