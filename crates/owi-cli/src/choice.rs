@@ -5,6 +5,7 @@ use owi_client::{Checked, Plan};
 use owi_export::names::display_name;
 use owi_export::{Share, resolve_kinds};
 
+use crate::out::out;
 use crate::upload::count;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -125,7 +126,7 @@ pub fn left_out_lines(c: &Checked) -> Vec<String> {
 }
 
 /// What `--dry-run` prints for people.
-pub fn print_plan(plan: &Plan, user: &str) {
+pub fn print_plan(plan: &Plan, user: &str) -> anyhow::Result<()> {
     let c = &plan.checked;
     let scope = if c.delta() {
         "new for this user"
@@ -138,7 +139,7 @@ pub fn print_plan(plan: &Plan, user: &str) {
         format!(", {}", c.filters)
     };
     if c.items_sent == 0 {
-        println!("nothing would go to user {user} ({scope}{filters})");
+        out!("nothing would go to user {user} ({scope}{filters})")?;
     } else {
         let method = format!("{:?}", plan.method).to_lowercase();
         let pieces = if plan.pieces > 1 {
@@ -146,13 +147,13 @@ pub fn print_plan(plan: &Plan, user: &str) {
         } else {
             String::new()
         };
-        println!(
+        out!(
             "would send {} items, {} workouts, {} of XML to user {user} ({scope}{filters}) by {method}{pieces}: {}",
             count(c.items_sent),
             count(c.workouts),
             megabytes(c.xml_bytes),
             plan.why
-        );
+        )?;
     }
     let rows: Vec<(String, u64, &str)> = c
         .imported
@@ -170,18 +171,19 @@ pub fn print_plan(plan: &Plan, user: &str) {
         .max()
         .unwrap_or(0);
     for (kind, n, fate) in &rows {
-        println!("  {kind:<width$}  {:>10}  {fate}", count(*n));
+        out!("  {kind:<width$}  {:>10}  {fate}", count(*n))?;
     }
     let left = left_out_lines(c);
     if !left.is_empty() {
-        println!("left out:");
+        out!("left out:")?;
         for line in left {
-            println!("  {line}");
+            out!("  {line}")?;
         }
     }
     if let Some(warning) = &plan.server_forgot {
-        println!("warning: {warning}");
+        out!("warning: {warning}")?;
     }
+    Ok(())
 }
 
 /// 4.1 MB

@@ -5,6 +5,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
+use crate::out::out;
 use anyhow::Context;
 use owi_client::{
     Client, ClientOptions, Credentials, Kept, NewUser, Profile, Secret, SecretStore, UserQuery,
@@ -85,14 +86,14 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
             .await;
         profile.save(&profile_path()?)?;
         match &profile.email {
-            Some(email) => println!("logged in to {} as {email}", profile.server),
-            None => println!("connected to {} with an API key", profile.server),
+            Some(email) => out!("logged in to {} as {email}", profile.server)?,
+            None => out!("connected to {} with an API key", profile.server)?,
         }
         if kept == Kept::ProcessOnly {
-            println!(
+            out!(
                 "note: this machine has no keychain, so the credentials were not saved; \
                  set OWI_API_KEY (or OWI_EMAIL and OWI_PASSWORD) for the next commands"
-            );
+            )?;
         }
         anyhow::Ok(())
     })
@@ -152,9 +153,9 @@ pub fn users(args: UsersArgs) -> anyhow::Result<()> {
                 })
                 .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&user)?);
+                out!("{}", serde_json::to_string_pretty(&user)?)?;
             } else {
-                println!("created {} ({})", user.display_name(), user.id);
+                out!("created {} ({})", user.display_name(), user.id)?;
             }
             return anyhow::Ok(());
         }
@@ -166,30 +167,30 @@ pub fn users(args: UsersArgs) -> anyhow::Result<()> {
             })
             .await?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&page)?);
+            out!("{}", serde_json::to_string_pretty(&page)?)?;
             return Ok(());
         }
         if page.items.is_empty() {
-            println!("no users on {}", client.server().origin());
+            out!("no users on {}", client.server().origin())?;
             return Ok(());
         }
-        println!("{:<36}  {:<40}  last synced", "id", "name");
+        out!("{:<36}  {:<40}  last synced", "id", "name")?;
         for user in &page.items {
-            println!(
+            out!(
                 "{:<36}  {:<40}  {}",
                 user.id,
                 user.display_name(),
                 user.last_synced_at.as_deref().unwrap_or("never")
-            );
+            )?;
         }
         if page.has_next {
-            println!(
+            out!(
                 "page {} of {} ({} users): --page {} for more",
                 page.page,
                 page.pages,
                 page.total,
                 page.page + 1
-            );
+            )?;
         }
         Ok(())
     })

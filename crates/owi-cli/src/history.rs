@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::out::out;
 use owi_store::{Outcome, Store};
 
 #[derive(Debug, clap::Args)]
@@ -18,11 +19,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let store = Store::open(&crate::paths::database(args.db)?)?;
     let uploads = store.uploads(args.limit)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&uploads)?);
+        out!("{}", serde_json::to_string_pretty(&uploads)?)?;
         return Ok(());
     }
     if uploads.is_empty() {
-        println!("nothing sent yet");
+        out!("nothing sent yet")?;
         return Ok(());
     }
     for u in &uploads {
@@ -43,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
             }
         };
-        println!(
+        out!(
             "{when}  {:<29} {:<9} {}{piece}{what} → {} user {}{}",
             outcome_words(u.outcome),
             u.method.as_deref().unwrap_or("-"),
@@ -54,7 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .as_deref()
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default()
-        );
+        )?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use owi_store::{IngestOptions, Store, Summary};
 use serde::Serialize;
 
 use crate::bar::Bar;
+use crate::out::out;
 use crate::paths;
 
 #[derive(Debug, clap::Args)]
@@ -109,9 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             seconds: outcome.seconds,
             peak_rss_bytes: paths::peak_rss_bytes(),
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        out!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print_summary(&summary, outcome.reused, outcome.seconds);
+        print_summary(&summary, outcome.reused, outcome.seconds)?;
     }
     if let Some(error) = outcome.error {
         return Err(Partial(error).into());
@@ -119,25 +120,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_summary(s: &Summary, reused: bool, seconds: f64) {
+fn print_summary(s: &Summary, reused: bool, seconds: f64) -> anyhow::Result<()> {
     let e = &s.export;
-    println!("{} ({})", e.source_path, e.xml_name);
+    out!("{} ({})", e.source_path, e.xml_name)?;
     if reused {
-        println!(
+        out!(
             "  already in the local database (export #{}); --force reads it again",
             e.id
-        );
+        )?;
     } else {
         let mb = e.xml_bytes as f64 / 1e6;
-        println!(
+        out!(
             "  read {mb:.1} MB of XML in {seconds:.2} s ({:.0} MB/s)",
             mb / seconds.max(1e-9)
-        );
+        )?;
     }
     if let Some(err) = &e.error {
-        println!("  PARTIAL: {err}");
+        out!("  PARTIAL: {err}")?;
     }
-    println!(
+    out!(
         "  exported {} ({}), {} sources, {} devices",
         e.export_date
             .as_deref()
@@ -145,20 +146,26 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) {
         e.locale.as_deref().unwrap_or("no locale"),
         s.sources.len(),
         s.devices.len()
-    );
-    println!(
+    )?;
+    out!(
         "  {} records ({} stored), {} workouts, {} correlations, {} activity summaries",
-        s.records, s.records_stored, s.workouts, s.correlations, s.activity_summaries
-    );
+        s.records,
+        s.records_stored,
+        s.workouts,
+        s.correlations,
+        s.activity_summaries
+    )?;
     if let (Some(first), Some(last)) = (&s.first_record_start, &s.last_record_start) {
-        println!("  from {first} to {last}");
+        out!("  from {first} to {last}")?;
     }
-    println!(
+    out!(
         "\n  {:<58} {:>10}  {:<12} first → last",
-        "record type", "count", "unit"
-    );
+        "record type",
+        "count",
+        "unit"
+    )?;
     for t in &s.record_types {
-        println!(
+        out!(
             "  {:<58} {:>10}  {:<12} {} → {}",
             t.kind,
             t.count,
@@ -171,27 +178,32 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) {
                 .as_deref()
                 .map(|d| &d[..10.min(d.len())])
                 .unwrap_or("-"),
-        );
+        )?;
     }
     if !s.workout_types.is_empty() {
-        println!("\n  {:<58} {:>10}", "workout type", "count");
+        out!("\n  {:<58} {:>10}", "workout type", "count")?;
         for (kind, count) in &s.workout_types {
-            println!("  {kind:<58} {count:>10}");
+            out!("  {kind:<58} {count:>10}")?;
         }
     }
     if !s.skipped.is_empty() {
-        println!("\n  left out:");
+        out!("\n  left out:")?;
         for k in &s.skipped {
-            println!(
+            out!(
                 "  {:>8} × {} in <{}> (first at byte {}: {})",
-                k.count, k.reason, k.element, k.first_offset, k.example
-            );
+                k.count,
+                k.reason,
+                k.element,
+                k.first_offset,
+                k.example
+            )?;
         }
     }
     if s.repaired_chars > 0 {
-        println!(
+        out!(
             "  {} characters XML forbids were removed from values",
             s.repaired_chars
-        );
+        )?;
     }
+    Ok(())
 }

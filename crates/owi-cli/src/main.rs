@@ -17,6 +17,7 @@ mod choice;
 mod connect;
 mod history;
 mod inspect;
+mod out;
 mod paths;
 mod sample;
 mod serve;
@@ -86,6 +87,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`owi workouts | head`): done.
+        Err(e) if e.downcast_ref::<out::Closed>().is_some() => ExitCode::SUCCESS,
         // Uploaded and not yet imported is news, not an error.
         Err(e) if e.downcast_ref::<upload::Unconfirmed>().is_some() => {
             tracing::warn!(state = format!("{e:#}"), "upload not confirmed");

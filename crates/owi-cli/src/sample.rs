@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+use crate::out::out;
 use owi_sample::{Dtd, SampleSpec, generate};
 
 #[derive(Debug, clap::Args)]
@@ -49,17 +50,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let manifest = generate(&spec, &args.out)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&manifest)?);
+        out!("{}", serde_json::to_string_pretty(&manifest)?)?;
     } else {
-        println!(
+        out!(
             "wrote {} ({:.1} MB, {} records, {} workouts)",
             manifest.xml_path.display(),
             manifest.xml_bytes as f64 / 1e6,
             manifest.records,
             manifest.workouts
-        );
+        )?;
         if let Some(zip) = &manifest.zip_path {
-            println!("wrote {}", zip.display());
+            out!("wrote {}", zip.display())?;
         }
     }
     Ok(())

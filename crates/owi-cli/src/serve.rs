@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::out::out;
 use anyhow::Context;
 use owi_server::{Compat, Credentials, PostSignature, S3Settings, Server, ServerConfig};
 
@@ -99,14 +100,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let server = Server::open(config).with_context(|| format!("preparing {}", data.display()))?;
     if let Some(first) = server.bootstrap() {
         // Shown once, on the first start; never logged.
-        println!("created the developer account {}", first.email);
+        out!("created the developer account {}", first.email)?;
         if let Some(password) = &first.password {
-            println!("  password: {password}");
+            out!("  password: {password}")?;
         }
         if let Some(key) = &first.api_key {
-            println!("  API key:  {key}");
+            out!("  API key:  {key}")?;
         }
-        println!("  (shown only now: keep them somewhere safe)");
+        out!("  (shown only now: keep them somewhere safe)")?;
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
@@ -114,15 +115,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
-        println!("serving the Open Wearables import API on http://{addr}/api/v1 (Ctrl-C stops)");
+        out!("serving the Open Wearables import API on http://{addr}/api/v1 (Ctrl-C stops)")?;
         if compat != Compat::Native {
-            println!("behaving like {}", compat.name());
+            out!("behaving like {}", compat.name())?;
         }
-        println!(
+        out!(
             "presigned uploads go to {}/{}",
             server.s3_endpoint(),
             server.s3_bucket()
-        );
+        )?;
         server.run(listener, stop_signal()).await?;
         anyhow::Ok(())
     })

@@ -9,6 +9,7 @@ use owi_client::{FollowOptions, Importer, Rechecked, SyncEvent};
 use owi_store::{Outcome, Store};
 
 use crate::connect::{connect, runtime};
+use crate::out::out;
 use crate::upload::count;
 
 #[derive(Debug, clap::Args)]
@@ -37,17 +38,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if !args.follow {
             if args.json {
                 let all = serde_json::json!({"runs": runs, "uploads": rechecked});
-                println!("{}", serde_json::to_string_pretty(&all)?);
+                out!("{}", serde_json::to_string_pretty(&all)?)?;
                 return Ok(());
             }
             for upload in &rechecked {
-                println!("{}", upload_line(upload));
+                out!("{}", upload_line(upload))?;
             }
             if runs.is_empty() {
-                println!("no imports for this user yet");
+                out!("no imports for this user yet")?;
             } else {
                 for run in &runs {
-                    println!("{}", line(run));
+                    out!("{}", line(run))?;
                 }
             }
             return anyhow::Ok(());
@@ -57,22 +58,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         if newest.is_final() {
             if args.json {
-                println!("{}", serde_json::to_string(newest)?);
+                out!("{}", serde_json::to_string(newest)?)?;
             } else {
-                println!("{}", line(newest));
+                out!("{}", line(newest))?;
             }
             anyhow::ensure!(newest.succeeded(), "the newest import failed");
             return Ok(());
         }
+        // The first failed write (a closed pipe) is kept and ends the command.
+        let mut unwritten: Option<anyhow::Error> = None;
         let last = client
             .follow_run(&args.user, &newest.run_id, FollowOptions::default(), |e| {
-                if args.json {
-                    println!("{}", serde_json::to_string(e).unwrap_or_default());
+                let written = if args.json {
+                    out!("{}", serde_json::to_string(e).unwrap_or_default())
                 } else {
-                    println!("{}", line(e));
+                    out!("{}", line(e))
+                };
+                if let Err(e) = written {
+                    unwritten.get_or_insert(e);
                 }
             })
             .await?;
+        if let Some(e) = unwritten {
+            return Err(e);
+        }
         if !last.succeeded() {
             anyhow::bail!(
                 "the import failed: {}",

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::out::out;
 use anyhow::Context;
 use owi_server::Credentials;
 use owi_server::s3::store::{EmbeddedStore, StoreOptions};
@@ -52,7 +53,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("preparing the store in {}", args.dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        println!("serving an S3-compatible store on {}", store.endpoint());
+        out!("serving an S3-compatible store on {}", store.endpoint())?;
         std::io::stdout().flush()?;
         tokio::spawn(async move {
             let mut out = std::io::stdout();

@@ -13,6 +13,7 @@ use owi_store::{Store, UploadRecord};
 use crate::bar::Bar;
 use crate::choice::{ShareArgs, left_out_lines, print_plan};
 use crate::connect::{connect, runtime};
+use crate::out::out;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -96,9 +97,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 forgot.push_str(": send everything again with --all");
             }
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&plan)?);
+                out!("{}", serde_json::to_string_pretty(&plan)?)?;
             } else {
-                print_plan(&plan, &args.user);
+                print_plan(&plan, &args.user)?;
             }
             return Ok(());
         }
@@ -156,9 +157,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         };
         if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            out!("{}", serde_json::to_string_pretty(&report)?)?;
         } else {
-            println!("{}", outcome(&report, &args.user));
+            out!("{}", outcome(&report, &args.user))?;
         }
         if report.ending == Ending::Awaiting {
             return Err(Unconfirmed(awaiting(

@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use owi_export::time::parse_date;
 use owi_store::{Store, WorkoutFilter, WorkoutSort};
 
+use crate::out::out;
 use crate::paths;
 
 #[derive(Debug, clap::Args)]
@@ -97,13 +98,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let rows = store.workouts(export, &filter)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        out!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
-    println!(
+    out!(
         "{:<28} {:<25} {:<8} {:>9} {:>10} {:>9} {:>15} {:>6}  source",
-        "type", "start", "end", "duration", "distance", "energy", "hr min/avg/max", "route"
-    );
+        "type",
+        "start",
+        "end",
+        "duration",
+        "distance",
+        "energy",
+        "hr min/avg/max",
+        "route"
+    )?;
     let opt = |v: Option<f64>, scale: f64, unit: &str| {
         v.map(|v| format!("{:.1} {unit}", v * scale))
             .unwrap_or_else(|| "-".into())
@@ -111,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let hr = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
     for w in &rows {
         let minutes = w.duration_s / 60.0;
-        println!(
+        out!(
             "{:<28} {:<25} {:<8} {:>7.1} m {:>10} {:>9} {:>15} {:>6}  {}",
             w.activity_type.trim_start_matches("HKWorkoutActivityType"),
             w.start,
@@ -122,8 +130,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("{}/{}/{}", hr(w.hr_min), hr(w.hr_avg), hr(w.hr_max)),
             w.route_points,
             w.source
-        );
+        )?;
     }
-    println!("{} workouts", rows.len());
+    out!("{} workouts", rows.len())?;
     Ok(())
 }

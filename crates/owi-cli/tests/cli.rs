@@ -665,6 +665,8 @@ fn upload_sends_and_follows_the_import_to_its_end() {
     assert!(err.starts_with("error: "), "{err}");
 }
 
+mod pipes;
+
 /// The fault-injection proxy of owi-client's tests, shared rather than
 /// written twice.
 #[path = "../../owi-client/tests/faults/proxy.rs"]
