@@ -303,8 +303,20 @@ fn the_window_may_call_only_what_its_capability_grants() {
         refusal.to_string().contains("not allowed"),
         "refused by the capability: {refusal}"
     );
+    // No file system from the web view: the ACL refuses the command
+    // itself (no fs plugin, and no permission for one), before any file
+    // is looked at.
     let fs = app.invoke("plugin:fs|read_file", json!({"path": "/etc/passwd"}));
-    assert!(fs.is_err(), "no file system access from the web view");
+    assert_eq!(
+        fs,
+        Err(json!("fs.read_file not allowed. Plugin not found")),
+        "refused by the ACL, not by the file"
+    );
+    // The commands of "What to send" are granted: they answer for
+    // themselves (nothing is connected), not with a refusal.
+    let ledger = app.invoke("ledger_summary", json!({"request": {"user_id": "x"}}));
+    let refusal = ledger.expect_err("not connected");
+    assert_eq!(refusal["kind"], json!("not_connected"), "{refusal}");
 }
 
 /// The steps of an import, as `step` names, and the progress phases seen.
@@ -489,9 +501,54 @@ fn an_export_goes_to_the_bundled_server_and_is_compared() {
 
 #[test]
 fn a_remote_login_is_refused_in_plain_words_and_never_echoes_the_password() {
+    // A real server that knows one account.
+    let server_dir = tempfile::tempdir().unwrap();
+    let mut config = owi_server::ServerConfig::new(server_dir.path());
+    config.admin_email = Some("ada@example.com".into());
+    config.admin_password = Some("the-right-one".into());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = owi_server::Server::open(config).unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(server.run(listener, std::future::pending()));
+
     let dir = tempfile::tempdir().unwrap();
     let app = App::new(dir.path(), None);
-    // Nothing listens on port 9 of the loopback.
+    let error = app
+        .invoke(
+            "connect_remote",
+            json!({"request": {"server": url, "email": "ada@example.com",
+                   "password": "hunter2-secret"}}),
+        )
+        .expect_err("a wrong password");
+    assert_eq!(error["kind"], json!("login"), "{error}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("wrong email or password"),
+        "in plain words: {message}"
+    );
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+    let status = app.invoke("connection_status", json!({})).unwrap();
+    assert_eq!(status["connection"], Value::Null);
+    assert!(
+        !status.to_string().contains("hunter2"),
+        "nothing kept: {status}"
+    );
+
+    // The right one is let in: the refusal was about the password.
+    let connection = app
+        .invoke(
+            "connect_remote",
+            json!({"request": {"server": url, "email": "ada@example.com",
+                   "password": "the-right-one"}}),
+        )
+        .unwrap();
+    assert_eq!(connection["email"], json!("ada@example.com"));
+    assert!(!connection.to_string().contains("the-right-one"));
+
+    // And an address where nothing listens is a network error, not a login one.
     let error = app
         .invoke(
             "connect_remote",
@@ -501,8 +558,6 @@ fn a_remote_login_is_refused_in_plain_words_and_never_echoes_the_password() {
         .expect_err("no server there");
     assert_eq!(error["kind"], json!("network"), "{error}");
     assert!(!error.to_string().contains("hunter2"), "{error}");
-    let status = app.invoke("connection_status", json!({})).unwrap();
-    assert_eq!(status["connection"], Value::Null);
 }
 
 #[test]

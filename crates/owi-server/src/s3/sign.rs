@@ -284,6 +284,9 @@ mod tests {
         );
     }
 
+    /// The order and the policy document as boto3's `generate_presigned_post`
+    /// writes them (its field order and `json.dumps` spacing); the
+    /// signatures are checked apart, below.
     #[test]
     fn post_policy_fields_come_in_boto3_order() {
         let now: jiff::Timestamp = "2026-11-25T17:50:53Z".parse().unwrap();
@@ -338,6 +341,76 @@ mod tests {
                 "signature"
             ]
         );
+    }
+
+    /// SigV4 and V2 POST signatures, computed here again from AWS's
+    /// description of them (not through this module's helpers): the
+    /// signing key is HMAC-SHA256 chained over "AWS4"+secret, the day, the
+    /// region, "s3" and "aws4_request"; the signature is the key's
+    /// HMAC-SHA256 of the base64 policy, in hex. V2: base64 of HMAC-SHA1
+    /// of the base64 policy under the secret.
+    #[test]
+    fn post_signatures_are_what_aws_describes() {
+        fn mac256(key: &[u8], data: &str) -> Vec<u8> {
+            let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
+            mac.update(data.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        let creds = example_creds();
+        let policy = PostPolicy {
+            bucket: "owi",
+            key: "u1/raw/owi-1-abc.xml",
+            content_type: "application/xml",
+            max_size: 1 << 30,
+            expires_in: 3600,
+            now: "2015-12-29T00:00:00Z".parse().unwrap(),
+            region: "eu-central-1",
+            signature: PostSignature::V4,
+        };
+        let fields = post_fields(&policy, &creds);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {name} field"))
+        };
+        assert_eq!(field("key"), "u1/raw/owi-1-abc.xml");
+        assert_eq!(field("Content-Type"), "application/xml");
+        assert_eq!(field("x-amz-algorithm"), "AWS4-HMAC-SHA256");
+        assert_eq!(
+            field("x-amz-credential"),
+            "AKIAIOSFODNN7EXAMPLE/20151229/eu-central-1/s3/aws4_request"
+        );
+        assert_eq!(field("x-amz-date"), "20151229T000000Z");
+        let mut key = mac256(format!("AWS4{}", creds.secret_key).as_bytes(), "20151229");
+        for part in ["eu-central-1", "s3", "aws4_request"] {
+            key = mac256(&key, part);
+        }
+        let expected = hex::encode(mac256(&key, &field("policy")));
+        assert_eq!(field("x-amz-signature"), expected);
+
+        let v2 = post_fields(
+            &PostPolicy {
+                signature: PostSignature::V2,
+                ..policy
+            },
+            &creds,
+        );
+        let v2_field = |name: &str| {
+            v2.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {name} field"))
+        };
+        let mut mac =
+            <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(creds.secret_key.as_bytes()).unwrap();
+        mac.update(v2_field("policy").as_bytes());
+        assert_eq!(
+            v2_field("signature"),
+            STANDARD.encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(v2_field("AWSAccessKeyId"), "AKIAIOSFODNN7EXAMPLE");
     }
 
     #[test]
