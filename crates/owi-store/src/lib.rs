@@ -46,7 +46,29 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_resume.sql"),
     include_str!("migrations/005_expected.sql"),
     include_str!("migrations/006_ledger.sql"),
+    include_str!("migrations/007_journal.sql"),
 ];
+
+/// Where a migration commits before going on (see `migrate`).
+const STEP: &str = "\n-- commit, then:\n";
+
+/// The file beside the store that holds what was sent where:
+/// `owi.sqlite` → `owi.journal.sqlite`.
+pub fn journal_path(path: &Path) -> PathBuf {
+    path.with_extension("journal.sqlite")
+}
+
+/// A connection to the store's main file alone, as an ingest writes it:
+/// WAL (readers never wait for a writer), normal syncing (safe in WAL),
+/// and patience with the other writer.
+pub(crate) fn open_main(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| Error::db(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .and_then(|()| conn.pragma_update(None, "journal_mode", "WAL"))
+        .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+        .map_err(|e| Error::db(path, e))?;
+    Ok(conn)
+}
 
 /// A handle on the local database.
 #[derive(Debug)]
@@ -64,22 +86,21 @@ impl Store {
                 source: e,
             })?;
         }
-        let conn = Connection::open(path).map_err(|e| Error::db(path, e))?;
+        let conn = open_main(path)?;
+        let journal = journal_path(path);
+        conn.execute("ATTACH DATABASE ?1 AS journal", [journal.to_string_lossy()])
+            .and_then(|_| conn.pragma_update(Some("journal"), "journal_mode", "WAL"))
+            .map_err(|e| Error::db(&journal, e))?;
         let store = Store {
             conn,
             path: path.to_path_buf(),
         };
-        store.configure().map_err(|e| Error::db(path, e))?;
         store.migrate()?;
         Ok(store)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn configure(&self) -> rusqlite::Result<()> {
-        self.conn.busy_timeout(std::time::Duration::from_secs(10))
     }
 
     fn migrate(&self) -> Result<()> {
@@ -97,10 +118,23 @@ impl Store {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let to = i + 1;
-            let batch = format!("BEGIN;\n{sql}\nPRAGMA user_version = {to};\nCOMMIT;");
-            if let Err(e) = self.conn.execute_batch(&batch) {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(Error::db(&self.path, e));
+            // A migration that spans the two files commits each step on
+            // its own (WAL commits per file): copies first, then drops and
+            // the version, so a crash in between only repeats the copy.
+            let mut steps: Vec<&str> = sql.split(STEP).collect();
+            let last = steps.pop().unwrap_or_default();
+            let mut batches: Vec<String> = steps
+                .into_iter()
+                .map(|step| format!("BEGIN;\n{step}\nCOMMIT;"))
+                .collect();
+            batches.push(format!(
+                "BEGIN;\n{last}\nPRAGMA user_version = {to};\nCOMMIT;"
+            ));
+            for batch in batches {
+                if let Err(e) = self.conn.execute_batch(&batch) {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(Error::db(&self.path, e));
+                }
             }
             tracing::info!(path = %self.path.display(), version = to, "migrated the local store");
         }

@@ -3,6 +3,7 @@
 //! cancellation and damaged files leaving the database as it was, the
 //! preview queries, and the schema's versioning.
 
+mod busy;
 mod ledger;
 mod util;
 

@@ -121,8 +121,12 @@ impl Store {
         // continue from: two ingests into one database never pick the same.
         let (plan_tx, plan_rx) = bounded::<Plan>(1);
 
+        // A connection of its own, to the main file alone: its one long
+        // write transaction must not lock the journal (history, multipart
+        // parts, ledger), which uploads write meanwhile.
+        let mut ingest_conn = crate::open_main(&self.path)?;
         let (read, written, export_id) = std::thread::scope(|scope| {
-            let conn = &mut self.conn;
+            let conn = &mut ingest_conn;
             let progress = options.progress;
             let writer = std::thread::Builder::new()
                 .name("store-writer".into())
@@ -160,6 +164,13 @@ impl Store {
             let written = writer.join().unwrap_or(Err(WriteError::Panicked));
             (read, written, export_id)
         });
+        // The WAL holds the whole ingest until it is checkpointed: fold it
+        // into the database and truncate it now, unless readers are busy
+        // (then SQLite's automatic checkpoints do it later).
+        if let Err(e) = ingest_conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+            tracing::debug!(error = %e, "checkpoint after the ingest deferred");
+        }
+        drop(ingest_conn);
         let state = match (read, written) {
             (_, Err(WriteError::Db(e))) => return Err(Error::db(&db_path, e)),
             (_, Err(WriteError::Panicked)) => return Err(Error::WriterGone),

@@ -78,32 +78,50 @@ fn the_ledger_outlives_exports_history_and_a_migration() {
     };
     {
         let db = rusqlite::Connection::open(&path).unwrap();
-        db.execute_batch(
-            "DELETE FROM exports; DELETE FROM uploads; DELETE FROM upload_expectations;",
-        )
-        .unwrap();
+        db.execute_batch("DELETE FROM exports;").unwrap();
+        let journal = rusqlite::Connection::open(owi_store::journal_path(&path)).unwrap();
+        journal
+            .execute_batch("DELETE FROM uploads; DELETE FROM upload_expectations;")
+            .unwrap();
     }
     assert_eq!(found(&Store::open(&path).unwrap()), want);
 
-    // A database from before the ledger gains it and keeps its history.
-    let old = dir.path().join("v5.sqlite");
+    // A database from before the journal file (version 6: everything in
+    // one file) moves its history and ledger over and keeps them.
+    let old = dir.path().join("v6.sqlite");
     {
-        Store::open(&old).unwrap();
+        let store = Store::open(&old).unwrap();
+        store
+            .ledger_pend("b", SERVER, USER, &[1, 2, 3], &[(4, 5)])
+            .unwrap();
+        store.ledger_confirm("b").unwrap();
+    }
+    {
         let db = rusqlite::Connection::open(&old).unwrap();
+        db.execute(
+            "ATTACH DATABASE ?1 AS journal",
+            [owi_store::journal_path(&old).to_string_lossy()],
+        )
+        .unwrap();
         db.execute_batch(
-            "DROP TABLE ledgers; DROP TABLE ledger_pending;
-             ALTER TABLE uploads DROP COLUMN delta; ALTER TABLE uploads DROP COLUMN filters;
-             INSERT INTO uploads (export_key, source_path, server, user_id, started_at, outcome)
+            "INSERT INTO journal.uploads (export_key, source_path, server, user_id, started_at, outcome)
                VALUES ('k', '/e.zip', 's', 'u', 1, 'imported');
-             PRAGMA user_version = 5;",
+             CREATE TABLE main.uploads AS SELECT * FROM journal.uploads;
+             CREATE TABLE main.multipart_state AS SELECT * FROM journal.multipart_state;
+             CREATE TABLE main.multipart_parts AS SELECT * FROM journal.multipart_parts;
+             CREATE TABLE main.servers AS SELECT * FROM journal.servers;
+             CREATE TABLE main.upload_expectations AS SELECT * FROM journal.upload_expectations;
+             CREATE TABLE main.ledgers AS SELECT * FROM journal.ledgers;
+             CREATE TABLE main.ledger_pending AS SELECT * FROM journal.ledger_pending;
+             PRAGMA main.user_version = 6;",
         )
         .unwrap();
     }
+    for leftover in ["", "-wal", "-shm"] {
+        let file = format!("{}{leftover}", owi_store::journal_path(&old).display());
+        let _ = std::fs::remove_file(file);
+    }
     let store = Store::open(&old).unwrap();
     assert_eq!(store.uploads(10).unwrap().len(), 1, "history kept");
-    store
-        .ledger_pend("b", SERVER, USER, &[1, 2, 3], &[(4, 5)])
-        .unwrap();
-    store.ledger_confirm("b").unwrap();
-    assert_eq!(found(&store), want);
+    assert_eq!(found(&store), want, "ledger kept");
 }
