@@ -96,6 +96,10 @@ pub struct ConnectRequest {
     #[serde(default)]
     #[ts(optional)]
     pub api_key: Option<String>,
+    /// Plain http:// to another computer is allowed (the person ticked it).
+    #[serde(default)]
+    #[ts(optional)]
+    pub insecure_http: Option<bool>,
 }
 
 impl std::fmt::Debug for ConnectRequest {
@@ -105,6 +109,7 @@ impl std::fmt::Debug for ConnectRequest {
             .field("email", &self.email)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("insecure_http", &self.insecure_http)
             .finish()
     }
 }

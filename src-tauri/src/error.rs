@@ -95,7 +95,9 @@ impl From<owi_client::Error> for CommandError {
     fn from(e: owi_client::Error) -> Self {
         use owi_client::Error as E;
         let kind = match &e {
-            E::BadServerUrl { .. } | E::Config(_) => ErrorKind::NotConnected,
+            E::BadServerUrl { .. } | E::Config(_) | E::InsecureHttp { .. } => {
+                ErrorKind::NotConnected
+            }
             E::BadLogin { .. } | E::LoginRequired { .. } | E::BadApiKey { .. } => ErrorKind::Login,
             E::Unreachable { .. } | E::Timeout { .. } | E::NotOpenWearables { .. } => {
                 ErrorKind::Network

@@ -110,7 +110,9 @@ impl Online {
             email,
             password,
             api_key,
+            insecure_http,
         } = request;
+        let mut insecure_http = insecure_http.unwrap_or(false);
         let api_key = api_key.filter(|k| !k.is_empty()).map(Secret::new);
         let (server, credentials) = match (&api_key, email.clone(), password) {
             (Some(key), _, _) => (server, Credentials::ApiKey(key.clone())),
@@ -123,6 +125,7 @@ impl Online {
             ),
             _ => {
                 let saved = Profile::load(&self.profile_path())?;
+                insecure_http |= saved.as_ref().is_some_and(|p| p.insecure_http);
                 Profile::credentials(saved.as_ref(), &self.secrets).await?
             }
         };
@@ -136,9 +139,11 @@ impl Online {
         let profile = Profile {
             server: origin,
             email: email.clone(),
+            insecure_http,
         };
         let options = ClientOptions {
             on_refresh_token: Some(profile.token_keeper(self.secrets.clone())),
+            insecure_http,
             ..ClientOptions::default()
         };
         let client = Client::connect_with(&server, credentials, options).await?;

@@ -25,6 +25,11 @@ pub struct LoginArgs {
     /// Read the password from the first line of stdin (for scripts).
     #[arg(long, requires = "email")]
     password_stdin: bool,
+    /// Allow plain http:// to a server on another computer: the password
+    /// or key then crosses the network unencrypted. Remembered with the
+    /// login (`OWI_INSECURE_HTTP=1` for credentials from the environment).
+    #[arg(long)]
+    insecure_http: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,10 +81,17 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
         _ => None,
     };
     runtime()?.block_on(async move {
-        let client = Client::connect(&args.server, credentials).await?;
+        let options = ClientOptions {
+            insecure_http: args.insecure_http || insecure_from_env(),
+            ..ClientOptions::default()
+        };
+        let client = Client::connect_with(&args.server, credentials, options)
+            .await
+            .map_err(with_flag)?;
         let profile = Profile {
             server: client.server().origin().to_string(),
             email: client.email().map(str::to_string),
+            insecure_http: args.insecure_http,
         };
         let kept = profile
             .keep(&client, api_key.as_ref(), &SecretStore::system())
@@ -130,9 +142,30 @@ pub async fn connect() -> anyhow::Result<Client> {
             .as_ref()
             .filter(|_| from_profile)
             .map(|p| p.token_keeper(secrets.clone())),
+        insecure_http: insecure_from_env()
+            || profile
+                .as_ref()
+                .is_some_and(|p| p.insecure_http && p.server == server),
         ..ClientOptions::default()
     };
-    Ok(Client::connect_with(&server, credentials, options).await?)
+    Client::connect_with(&server, credentials, options)
+        .await
+        .map_err(with_flag)
+}
+
+/// The client's refusal of plain HTTP, with how to allow it here.
+fn with_flag(e: owi_client::Error) -> anyhow::Error {
+    match e {
+        owi_client::Error::InsecureHttp { .. } => anyhow::anyhow!(
+            "{e}: owi login --insecure-http, or OWI_INSECURE_HTTP=1 with credentials from the environment"
+        ),
+        e => e.into(),
+    }
+}
+
+/// `OWI_INSECURE_HTTP=1` allows plain HTTP to another computer.
+fn insecure_from_env() -> bool {
+    std::env::var("OWI_INSECURE_HTTP").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
 }
 
 pub fn users(args: UsersArgs) -> anyhow::Result<()> {

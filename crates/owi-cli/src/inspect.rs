@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use owi_store::names::display_name;
 use owi_store::{IngestOptions, Store, Summary};
 use serde::Serialize;
 
@@ -158,16 +159,27 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) -> anyhow::Result<()> 
     if let (Some(first), Some(last)) = (&s.first_record_start, &s.last_record_start) {
         out!("  from {first} to {last}")?;
     }
+    // Names people read ("Heart rate"), in a column as wide as the longest.
+    let names: Vec<String> = s
+        .record_types
+        .iter()
+        .map(|t| display_name(&t.kind))
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("record type".len());
     out!(
-        "\n  {:<58} {:>10}  {:<12} first → last",
+        "\n  {:<width$} {:>10}  {:<12} first → last",
         "record type",
         "count",
         "unit"
     )?;
-    for t in &s.record_types {
+    for (t, name) in s.record_types.iter().zip(&names) {
         out!(
-            "  {:<58} {:>10}  {:<12} {} → {}",
-            t.kind,
+            "  {name:<width$} {:>10}  {:<12} {} → {}",
             t.count,
             t.units.join(","),
             t.first_start
@@ -181,9 +193,16 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) -> anyhow::Result<()> 
         )?;
     }
     if !s.workout_types.is_empty() {
-        out!("\n  {:<58} {:>10}", "workout type", "count")?;
-        for (kind, count) in &s.workout_types {
-            out!("  {kind:<58} {count:>10}")?;
+        let names: Vec<String> = s.workout_types.keys().map(|k| display_name(k)).collect();
+        let width = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("workout type".len());
+        out!("\n  {:<width$} {:>10}", "workout type", "count")?;
+        for ((_, count), name) in s.workout_types.iter().zip(&names) {
+            out!("  {name:<width$} {count:>10}")?;
         }
     }
     if !s.skipped.is_empty() {

@@ -116,6 +116,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         out!("serving the Open Wearables import API on http://{addr}/api/v1 (Ctrl-C stops)")?;
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: {addr} is reachable from other computers over plain HTTP: passwords, \
+                 API keys and health data cross the network unencrypted. Put it behind TLS \
+                 (a reverse proxy such as Caddy or nginx) before using it beyond this machine"
+            );
+            tracing::warn!(%addr, "serving plain HTTP beyond loopback");
+        }
         if compat != Compat::Native {
             out!("behaving like {}", compat.name())?;
         }

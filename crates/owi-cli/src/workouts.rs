@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use owi_export::time::parse_date;
+use owi_store::names::display_name;
 use owi_store::{Store, WorkoutFilter, WorkoutSort};
 
 use crate::out::out;
@@ -101,8 +102,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());
     }
+    // Names people read ("Traditional strength training"), in a column as
+    // wide as the longest; `--json` keeps the identifiers.
+    let names: Vec<String> = rows
+        .iter()
+        .map(|w| display_name(&w.activity_type))
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("type".len());
     out!(
-        "{:<28} {:<25} {:<8} {:>9} {:>10} {:>9} {:>15} {:>6}  source",
+        "{:<width$} {:<25} {:<8} {:>9} {:>10} {:>9} {:>15} {:>6}  source",
         "type",
         "start",
         "end",
@@ -117,11 +130,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or_else(|| "-".into())
     };
     let hr = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
-    for w in &rows {
+    for (w, name) in rows.iter().zip(&names) {
         let minutes = w.duration_s / 60.0;
         out!(
-            "{:<28} {:<25} {:<8} {:>7.1} m {:>10} {:>9} {:>15} {:>6}  {}",
-            w.activity_type.trim_start_matches("HKWorkoutActivityType"),
+            "{name:<width$} {:<25} {:<8} {:>7.1} m {:>10} {:>9} {:>15} {:>6}  {}",
             w.start,
             w.end.get(11..19).unwrap_or(&w.end),
             minutes,

@@ -666,6 +666,8 @@ fn upload_sends_and_follows_the_import_to_its_end() {
 }
 
 mod pipes;
+mod plain_http;
+mod tables;
 
 /// The fault-injection proxy of owi-client's tests, shared rather than
 /// written twice.

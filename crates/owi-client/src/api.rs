@@ -1,4 +1,4 @@
-//! The server's JSON, as `shared/open-wearables-api.md` documents it. Only
+//! The server's JSON, as `docs/open-wearables-api.md` describes it. Only
 //! what this client reads is required; everything else may be missing or
 //! `null`, because real servers differ by version.
 

@@ -97,6 +97,11 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, Error> {
         let server = ServerUrl::parse(server)?;
+        if server.in_clear() && !options.insecure_http {
+            return Err(Error::InsecureHttp {
+                server: server.origin().to_string(),
+            });
+        }
         // Credentials must not follow a redirect to another host (reqwest
         // keeps custom headers such as the API key): no redirects at all.
         let setup = |e: reqwest::Error| Error::Config(format!("cannot set up HTTP: {e}"));

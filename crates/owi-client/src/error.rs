@@ -31,6 +31,10 @@ pub enum Error {
     #[error("{0}")]
     MethodUnavailable(String),
     #[error(
+        "{server} is plain HTTP to another computer: the password or API key would cross the network readable by anyone on the way. Use https://, or allow plain HTTP on a network you trust"
+    )]
+    InsecureHttp { server: String },
+    #[error(
         "{server} holds {held} of the {sent} workouts this computer sent to user {user} before: it may have been reset, or be another server, and sending only what is new would leave it short"
     )]
     ServerForgot {
@@ -101,6 +105,7 @@ impl Error {
             Error::BadUserId { .. } => "bad_user_id",
             Error::UnknownUser { .. } => "unknown_user",
             Error::MethodUnavailable(_) => "method_unavailable",
+            Error::InsecureHttp { .. } => "insecure_http",
             Error::ServerForgot { .. } => "server_forgot",
             Error::NotFound { .. } => "not_found",
             Error::Refused { .. } => "refused",

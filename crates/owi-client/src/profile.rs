@@ -19,6 +19,9 @@ pub struct Profile {
     pub server: String,
     /// Set for a password login; `None` for an API key.
     pub email: Option<String>,
+    /// The person allowed plain HTTP to this (non-loopback) server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_http: bool,
 }
 
 impl Profile {

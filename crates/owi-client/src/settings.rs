@@ -80,6 +80,24 @@ impl ServerUrl {
         &self.origin
     }
 
+    /// Plain HTTP to another computer: whatever is sent (a password, an
+    /// API key, a token) crosses the network readable by anyone on the way.
+    /// Loopback (`localhost`, 127.0.0.0/8, `::1`) stays on this computer.
+    pub fn in_clear(&self) -> bool {
+        if self.api.scheme() != "http" {
+            return false;
+        }
+        let host = self.api.host_str().unwrap_or_default();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => !ip.is_loopback(),
+            Err(_) => {
+                let name = host.trim_end_matches('.').to_ascii_lowercase();
+                name != "localhost" && !name.ends_with(".localhost")
+            }
+        }
+    }
+
     pub(crate) fn join(&self, path: &str) -> Result<Url, Error> {
         self.api
             .join(path.trim_start_matches('/'))
@@ -150,6 +168,9 @@ pub struct ClientOptions {
     /// usual `HTTPS_PROXY`/`NO_PROXY` variables apply.
     pub proxy: Option<String>,
     pub on_refresh_token: Option<TokenHook>,
+    /// Send credentials over plain HTTP to a computer other than this one
+    /// (refused otherwise: see [`ServerUrl::in_clear`]).
+    pub insecure_http: bool,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -159,6 +180,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("timeouts", &self.timeouts)
             .field("proxy", &self.proxy)
             .field("on_refresh_token", &self.on_refresh_token.is_some())
+            .field("insecure_http", &self.insecure_http)
             .finish()
     }
 }
@@ -223,5 +245,29 @@ mod tests {
             delays.iter().all(|d| *d <= Duration::from_secs(2)),
             "{delays:?}"
         );
+    }
+
+    #[test]
+    fn plain_http_is_in_clear_unless_it_stays_on_this_computer() {
+        let in_clear = |url: &str| ServerUrl::parse(url).unwrap().in_clear();
+        for elsewhere in [
+            "http://192.168.1.5:8000",
+            "http://ow.example.com",
+            "http://0.0.0.0:8000",
+            "http://[2001:db8::1]:8000",
+        ] {
+            assert!(in_clear(elsewhere), "{elsewhere}");
+        }
+        for here in [
+            "http://127.0.0.1:8000",
+            "http://127.8.9.10",
+            "http://localhost:8000/api/v1",
+            "http://LOCALHOST.",
+            "http://app.localhost",
+            "http://[::1]:8000",
+            "https://ow.example.com",
+        ] {
+            assert!(!in_clear(here), "{here}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The bundled Open Wearables import backend (`owi serve`).
 //!
 //! It speaks the Apple-XML import API of Open Wearables (see
-//! `shared/open-wearables-api.md`): the same paths, bodies, status codes and
+//! `docs/open-wearables-api.md`): the same paths, bodies, status codes and
 //! error shapes, so a client that works against it works against the real
 //! server. Where the real server is lax or broken it keeps the successful
 //! shapes but does the right thing (see ARCHITECTURE.md).

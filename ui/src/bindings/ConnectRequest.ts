@@ -9,4 +9,8 @@ export type ConnectRequest = {
 /**
  * What the person typed: `https://host`, with or without `/api/v1`.
  */
-server: string, email?: string, password?: string, api_key?: string, };
+server: string, email?: string, password?: string, api_key?: string, 
+/**
+ * Plain http:// to another computer is allowed (the person ticked it).
+ */
+insecure_http?: boolean, };

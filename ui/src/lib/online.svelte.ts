@@ -132,13 +132,18 @@ export class Online {
   }
 
   /** The password is handed to the backend once and not kept here. */
-  connectRemote(server: string, login: { email: string; password: string } | { apiKey: string } | null): Promise<boolean> {
+  connectRemote(
+    server: string,
+    login: { email: string; password: string } | { apiKey: string } | null,
+    insecureHttp = false,
+  ): Promise<boolean> {
+    const base = insecureHttp ? { server, insecure_http: true } : { server };
     const request =
       login == null
-        ? { server }
+        ? base
         : "apiKey" in login
-          ? { server, api_key: login.apiKey }
-          : { server, email: login.email, password: login.password };
+          ? { ...base, api_key: login.apiKey }
+          : { ...base, email: login.email, password: login.password };
     return this.connectWith(() => this.backend.connectRemote(request));
   }
 
@@ -311,6 +316,23 @@ export class Online {
 
 function refOf(what: ExportRef): { path: string } | { export_id: number } {
   return "path" in what ? { path: what.path } : { export_id: what.exportId };
+}
+
+/** `http://` to a host other than this computer (loopback): a password or
+ * key sent there crosses the network unencrypted. */
+export function isPlainHttpElsewhere(address: string): boolean {
+  const typed = address.trim();
+  if (!/^http:\/\//i.test(typed)) return false;
+  let host: string;
+  try {
+    host = new URL(typed).hostname.toLowerCase().replace(/\.$/, "");
+  } catch {
+    return false;
+  }
+  const bare = host.replace(/^\[|\]$/g, "");
+  const loopback =
+    bare === "localhost" || bare.endsWith(".localhost") || bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare);
+  return !loopback;
 }
 
 /** "Ada Lovelace <ada@example.com>", "Ada Lovelace", the email, or the id. */

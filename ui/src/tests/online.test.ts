@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import type { Channel } from "@tauri-apps/api/core";
 import { tauriBackend } from "../ipc";
-import { Online, advice, userLabel } from "../lib/online.svelte";
+import { Online, advice, isPlainHttpElsewhere, userLabel } from "../lib/online.svelte";
 import type { ImportEvent } from "../bindings/ImportEvent";
 import type { Share } from "../bindings/Share";
 
@@ -182,5 +182,16 @@ describe("the online state", () => {
     await online.resume(online.interrupted[0]!);
     expect(started).toMatchObject({ path: "/x/export.zip", user_id: "u1", clean: true });
     expect(online.interrupted).toEqual([]);
+  });
+});
+
+describe("plain HTTP", () => {
+  it("is flagged only when it leaves this computer", () => {
+    for (const elsewhere of ["http://192.168.1.5:8000", "http://ow.example.com", "HTTP://0.0.0.0:8000"]) {
+      expect(isPlainHttpElsewhere(elsewhere), elsewhere).toBe(true);
+    }
+    for (const here of ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000", "https://ow.example.com", "", "not a url"]) {
+      expect(isPlainHttpElsewhere(here), here).toBe(false);
+    }
   });
 });
