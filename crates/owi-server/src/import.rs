@@ -21,6 +21,9 @@ pub struct DirectResponse {
     pub user_id: String,
 }
 
+/// How much of a body without a length is admitted per free-space check.
+const ROOM_STEP: u64 = 8 << 20;
+
 pub async fn direct(
     State(state): State<AppState>,
     caller: Caller,
@@ -54,11 +57,19 @@ pub async fn direct(
             .await
             .map_err(|e| disk_error(&e))?;
         let mut written: u64 = 0;
+        // What the free-space check has covered so far: the announced
+        // length, or nothing for a body without one (chunked), which is
+        // then checked a step at a time as it arrives.
+        let mut room_for = announced;
         let outcome: Result<(), ApiError> = async {
             while let Some(chunk) = field.chunk().await.map_err(bad)? {
                 written += chunk.len() as u64;
                 if written > state.config.max_upload_bytes {
                     return Err(too_large(state.config.max_upload_bytes));
+                }
+                if written > room_for {
+                    state.ensure_room(ROOM_STEP)?;
+                    room_for = written + ROOM_STEP;
                 }
                 file.write_all(&chunk).await.map_err(|e| disk_error(&e))?;
             }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
+mod limits;
 mod s3_paths;
 mod util;
 
