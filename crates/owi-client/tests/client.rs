@@ -66,7 +66,10 @@ impl Running {
                     if let Some(found) = find(&path, name) {
                         return Some(found);
                     }
-                } else if path.file_name().is_some_and(|n| n == name) {
+                } else if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().ends_with(name))
+                {
                     return Some(path);
                 }
             }

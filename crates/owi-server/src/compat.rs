@@ -42,6 +42,13 @@ impl Compat {
         }
     }
 
+    /// Whether each upload's object key is its own (natively) rather than
+    /// the file name alone, reused by the next upload of the same name
+    /// (Open Wearables 0.6).
+    pub(crate) fn unique_object_keys(self) -> bool {
+        self == Compat::Native
+    }
+
     /// Whether `/events/workouts`' `end_date` bounds a workout's end
     /// (exclusive, as Open Wearables 0.6 filters) rather than its start.
     pub(crate) fn lists_workouts_by_end(self) -> bool {

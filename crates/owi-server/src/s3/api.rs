@@ -75,7 +75,7 @@ pub async fn presign(
     Path(user_id): Path<String>,
     ValidJson(req): ValidJson<PresignRequest>,
 ) -> Result<Json<PresignResponse>, ApiError> {
-    check_filename(&req.filename)?;
+    check_filename(&req.filename, state.config.compat)?;
     in_range("expiration_seconds", req.expiration_seconds, 60, 3600)?;
     in_range("max_file_size", req.max_file_size, 1024, 1 << 30)?;
     let user_id = upload_user(&state, &user_id).await?;
@@ -85,7 +85,11 @@ pub async fn presign(
     let max_size = (req.max_file_size as u64).min(objects.post_max_bytes);
     // The object, then the worker's copy of it.
     state.ensure_room(max_size.saturating_mul(2))?;
-    let key = object_key(&user_id, &req.filename);
+    let key = object_key(
+        &user_id,
+        &req.filename,
+        state.config.compat.unique_object_keys(),
+    );
     let fields = sign::post_fields(
         &PostPolicy {
             bucket: &objects.bucket,
@@ -146,7 +150,7 @@ pub async fn create(
     Path(user_id): Path<String>,
     ValidJson(req): ValidJson<CreateRequest>,
 ) -> Result<(StatusCode, Json<CreateResponse>), ApiError> {
-    check_filename(&req.filename)?;
+    check_filename(&req.filename, state.config.compat)?;
     let max = state.config.max_upload_bytes.min(i64::MAX as u64) as i64;
     in_range("file_size", req.file_size, MIN_PART as i64, max)?;
     if !matches!(req.content_type.as_str(), "application/xml" | "text/xml") {
@@ -159,7 +163,11 @@ pub async fn create(
     let size = req.file_size as u64;
     // The parts, then the assembled object, then the worker's copy.
     state.ensure_room(size.saturating_mul(2))?;
-    let key = object_key(&user_id, &req.filename);
+    let key = object_key(
+        &user_id,
+        &req.filename,
+        state.config.compat.unique_object_keys(),
+    );
     let objects = &state.objects;
     let created = objects
         .client
@@ -567,11 +575,17 @@ fn owned(user_id: &str, key: &str) -> Result<(), ApiError> {
     }
 }
 
-fn check_filename(name: &str) -> Result<(), ApiError> {
-    if name.chars().count() > 200 {
-        return Err(ApiError::BadRequest(
-            "String should have at most 200 characters - filename".into(),
-        ));
+/// At most 200 bytes (Open Wearables 0.6 counts characters): the key must
+/// stay within S3's limit, which is in bytes, whatever the script.
+fn check_filename(name: &str, compat: crate::Compat) -> Result<(), ApiError> {
+    let (length, unit) = match compat {
+        crate::Compat::OpenWearables06 => (name.chars().count(), "characters"),
+        crate::Compat::Native => (name.len(), "bytes"),
+    };
+    if length > 200 {
+        return Err(ApiError::BadRequest(format!(
+            "String should have at most 200 {unit} - filename"
+        )));
     }
     Ok(())
 }
@@ -593,8 +607,10 @@ fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError>
 /// `{user_id}/raw/{name}`, keeping letters, digits (any script) and `._-`
 /// of the file name, as the real server does. A name with nothing left
 /// becomes a timestamp (the real server's has spaces and `+`; this one is
-/// URL-safe).
-pub(crate) fn object_key(user_id: &str, filename: &str) -> String {
+/// URL-safe). With `unique`, the name gets a random prefix: two uploads
+/// named `export.xml` (as third-party clients name them) must not
+/// overwrite each other before the worker has fetched the first.
+pub(crate) fn object_key(user_id: &str, filename: &str, unique: bool) -> String {
     let cleaned: String = filename
         .chars()
         .filter(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -607,7 +623,12 @@ pub(crate) fn object_key(user_id: &str, filename: &str) -> String {
     } else {
         cleaned
     };
-    format!("{user_id}/raw/{name}")
+    if unique {
+        let tag = crate::auth::hex(&crate::auth::random_bytes::<4>());
+        format!("{user_id}/raw/{tag}-{name}")
+    } else {
+        format!("{user_id}/raw/{name}")
+    }
 }
 
 /// An S3 refusal as the client should hear it.
@@ -646,11 +667,23 @@ mod tests {
     fn keys_keep_letters_digits_and_dot_dash_underscore() {
         let user = "u";
         assert_eq!(
-            object_key(user, "my экспорт (1).xml"),
+            object_key(user, "my экспорт (1).xml", false),
             "u/raw/myэкспорт1.xml"
         );
-        assert_eq!(object_key(user, "export.xml"), "u/raw/export.xml");
-        let stamped = object_key(user, "..");
+        assert_eq!(object_key(user, "export.xml", false), "u/raw/export.xml");
+        let (one, two) = (
+            object_key(user, "export.xml", true),
+            object_key(user, "export.xml", true),
+        );
+        assert_ne!(one, two, "each upload a key of its own");
+        for key in [one, two] {
+            assert!(
+                key.starts_with("u/raw/") && key.ends_with("-export.xml"),
+                "{key}"
+            );
+            assert_eq!(key.len(), "u/raw/".len() + 9 + "export.xml".len());
+        }
+        let stamped = object_key(user, "..", false);
         assert!(
             stamped.starts_with("u/raw/2") && stamped.ends_with("Z.xml"),
             "{stamped}"

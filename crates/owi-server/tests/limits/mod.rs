@@ -44,3 +44,48 @@ async fn a_chunked_direct_upload_stops_when_the_disk_runs_short() {
     assert!(s.uploads().is_empty(), "nothing kept: {:?}", s.uploads());
     assert_eq!(s.jobs(), 0);
 }
+
+/// Third-party clients name every upload `export.xml`: each one still gets
+/// an object of its own (natively; Open Wearables 0.6 reuses the name).
+#[tokio::test]
+async fn two_uploads_with_the_same_name_never_share_an_object() {
+    let s = TestServer::start().await;
+    let user = s.create_user("same-name@example.com").await;
+    let key = |json: &serde_json::Value| json["file_key"].as_str().unwrap().to_string();
+    let one = s
+        .presign(&user, serde_json::json!({ "filename": "export.xml" }))
+        .await;
+    let two = s
+        .presign(&user, serde_json::json!({ "filename": "export.xml" }))
+        .await;
+    assert_ne!(key(&one.json), key(&two.json));
+    // A name is bounded in bytes: 67 Cyrillic letters are 134 bytes, 101 are 202.
+    let fits = "э".repeat(67);
+    let res = s
+        .post(&format!("/users/{user}/import/apple/xml/s3"))
+        .json(&serde_json::json!({ "filename": fits }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let long = "э".repeat(101);
+    let res = s
+        .post(&format!("/users/{user}/import/apple/xml/s3"))
+        .json(&serde_json::json!({ "filename": long }))
+        .send()
+        .await
+        .unwrap();
+    let (status, d) = detail(res).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(d.contains("200 bytes"), "{d}");
+
+    let compat = TestServer::start_in(tempfile::tempdir().unwrap(), |c| {
+        c.compat = owi_server::Compat::OpenWearables06;
+    })
+    .await;
+    let user = compat.create_user("same-name@example.com").await;
+    let one = compat
+        .presign(&user, serde_json::json!({ "filename": "export.xml" }))
+        .await;
+    assert_eq!(key(&one.json), format!("{user}/raw/export.xml"));
+}
