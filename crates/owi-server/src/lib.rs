@@ -402,10 +402,16 @@ fn router(state: AppState) -> Router {
     if state.config.compat.offers_multipart() {
         let multipart = "/users/{user_id}/import/apple/xml/s3/multipart";
         api = api
-            .route(&format!("{multipart}/create"), post(s3::api::create))
-            .route(&format!("{multipart}/sign"), post(s3::api::sign_parts))
-            .route(&format!("{multipart}/complete"), post(s3::api::complete))
-            .route(&format!("{multipart}/abort"), post(s3::api::abort));
+            .route(&format!("{multipart}/create"), post(s3::multipart::create))
+            .route(
+                &format!("{multipart}/sign"),
+                post(s3::multipart::sign_parts),
+            )
+            .route(
+                &format!("{multipart}/complete"),
+                post(s3::multipart::complete),
+            )
+            .route(&format!("{multipart}/abort"), post(s3::multipart::abort));
     }
     Router::new()
         .nest("/api/v1", api)

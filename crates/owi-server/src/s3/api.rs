@@ -4,28 +4,25 @@
 //! the upload landing in the store does (see [`AppState::object_created`]).
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use rusqlite::{OptionalExtension, params};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize};
 
-use super::MULTIPART_LIFETIME_SECS;
-use super::sign::{self, PostPolicy, Presign};
+use super::sign::{self, PostPolicy};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::db::now_secs;
 use crate::error::ApiError;
 use crate::extract::ValidJson;
-use crate::users::{require_user, upload_user};
+use crate::users::upload_user;
 
-const CONTENT_TYPE: &str = "application/xml";
-const MIB: u64 = 1 << 20;
+pub(super) const CONTENT_TYPE: &str = "application/xml";
+pub(super) const MIB: u64 = 1 << 20;
 /// S3's own bounds on multipart uploads.
-const MIN_PART: u64 = 5 * MIB;
-const MAX_PARTS: u64 = 10_000;
+pub(super) const MIN_PART: u64 = 5 * MIB;
+pub(super) const MAX_PARTS: u64 = 10_000;
 
 #[derive(Debug, Deserialize)]
 pub struct PresignRequest {
@@ -123,361 +120,6 @@ pub async fn presign(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct CreateRequest {
-    #[serde(default)]
-    filename: String,
-    #[serde(default = "default_content_type")]
-    content_type: String,
-    file_size: i64,
-}
-
-fn default_content_type() -> String {
-    CONTENT_TYPE.into()
-}
-
-#[derive(Debug, Serialize)]
-pub struct CreateResponse {
-    upload_id: String,
-    key: String,
-    bucket: String,
-    part_size: u64,
-}
-
-pub async fn create(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(user_id): Path<String>,
-    ValidJson(req): ValidJson<CreateRequest>,
-) -> Result<(StatusCode, Json<CreateResponse>), ApiError> {
-    check_filename(&req.filename, state.config.compat)?;
-    let max = state.config.max_upload_bytes.min(i64::MAX as u64) as i64;
-    in_range("file_size", req.file_size, MIN_PART as i64, max)?;
-    if !matches!(req.content_type.as_str(), "application/xml" | "text/xml") {
-        return Err(ApiError::BadRequest(format!(
-            "Only XML can be imported - content_type: {}",
-            req.content_type
-        )));
-    }
-    let user_id = require_user(&state, &user_id).await?;
-    let size = req.file_size as u64;
-    // The parts, then the assembled object, then the worker's copy.
-    state.ensure_room(size.saturating_mul(2))?;
-    let key = object_key(
-        &user_id,
-        &req.filename,
-        state.config.compat.unique_object_keys(),
-    );
-    let objects = &state.objects;
-    let created = objects
-        .client
-        .create_multipart_upload()
-        .bucket(&objects.bucket)
-        .key(&key)
-        .content_type(CONTENT_TYPE)
-        .send()
-        .await
-        .map_err(store_error)?;
-    let upload_id = created
-        .upload_id
-        .ok_or_else(|| ApiError::Unavailable("The object store returned no upload id".into()))?;
-    promise(
-        &state,
-        &user_id,
-        &key,
-        &req.filename,
-        "multipart",
-        Some(&upload_id),
-        MULTIPART_LIFETIME_SECS,
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreateResponse {
-            upload_id,
-            key,
-            bucket: objects.bucket.clone(),
-            part_size: part_size(size, objects.part_size),
-        }),
-    ))
-}
-
-/// `preferred` (100 MiB by default), grown in whole MiB so no upload needs
-/// more than 10,000 parts.
-fn part_size(size: u64, preferred: u64) -> u64 {
-    let least = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
-    least.max(preferred)
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SignRequest {
-    key: String,
-    upload_id: String,
-    part_numbers: Vec<i64>,
-    #[serde(default = "default_part_expiration")]
-    expiration_seconds: i64,
-}
-
-fn default_part_expiration() -> i64 {
-    86_400
-}
-
-#[derive(Debug, Serialize)]
-pub struct SignedPart {
-    part_number: i64,
-    url: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SignResponse {
-    urls: Vec<SignedPart>,
-}
-
-pub async fn sign_parts(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(user_id): Path<String>,
-    ValidJson(req): ValidJson<SignRequest>,
-) -> Result<Json<SignResponse>, ApiError> {
-    in_range("expiration_seconds", req.expiration_seconds, 60, 86_400)?;
-    if req.part_numbers.is_empty() || req.part_numbers.len() > MAX_PARTS as usize {
-        return Err(ApiError::BadRequest(
-            "List should have between 1 and 10000 items - part_numbers".into(),
-        ));
-    }
-    for &n in &req.part_numbers {
-        in_range("part_numbers", n, 1, MAX_PARTS as i64)?;
-    }
-    let user_id = require_user(&state, &user_id).await?;
-    let (_, upload_state) = upload_row(&state, &user_id, &req.key, &req.upload_id).await?;
-    if upload_state != "pending" {
-        return Err(upload_not_found());
-    }
-    let objects = &state.objects;
-    let now = jiff::Timestamp::now();
-    let urls = req
-        .part_numbers
-        .iter()
-        .map(|&n| SignedPart {
-            part_number: n,
-            url: sign::presign_url(
-                &Presign {
-                    method: "PUT",
-                    endpoint: &objects.endpoint,
-                    bucket: &objects.bucket,
-                    key: &req.key,
-                    query: &[
-                        ("partNumber", n.to_string()),
-                        ("uploadId", req.upload_id.clone()),
-                    ],
-                    expires_in: req.expiration_seconds as u64,
-                    now,
-                    region: &objects.region,
-                },
-                &objects.credentials,
-            ),
-        })
-        .collect();
-    Ok(Json(SignResponse { urls }))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Part {
-    part_number: i32,
-    etag: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CompleteRequest {
-    key: String,
-    upload_id: String,
-    parts: Vec<Part>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CompleteResponse {
-    status: &'static str,
-    key: String,
-    bucket: String,
-    task_id: String,
-}
-
-pub async fn complete(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(user_id): Path<String>,
-    ValidJson(req): ValidJson<CompleteRequest>,
-) -> Result<(StatusCode, Json<CompleteResponse>), ApiError> {
-    if req.parts.is_empty() {
-        return Err(ApiError::BadRequest(
-            "List should have at least 1 item after validation, not 0 - parts".into(),
-        ));
-    }
-    let user_id = require_user(&state, &user_id).await?;
-    let (task_id, upload_state) = upload_row(&state, &user_id, &req.key, &req.upload_id).await?;
-    let accepted = |task_id: String| {
-        (
-            StatusCode::ACCEPTED,
-            Json(CompleteResponse {
-                status: "processing",
-                key: req.key.clone(),
-                bucket: state.objects.bucket.clone(),
-                task_id,
-            }),
-        )
-    };
-    match upload_state.as_str() {
-        "pending" => {}
-        // A retry of a complete that went through (its answer was lost).
-        "received" => return Ok(accepted(task_id)),
-        _ => return Err(upload_not_found()),
-    }
-    check_parts(&state, &req).await?;
-    let objects = &state.objects;
-    let parts = req
-        .parts
-        .iter()
-        .map(|p| {
-            CompletedPart::builder()
-                .part_number(p.part_number)
-                .e_tag(&p.etag)
-                .build()
-        })
-        .collect();
-    objects
-        .client
-        .complete_multipart_upload()
-        .bucket(&objects.bucket)
-        .key(&req.key)
-        .upload_id(&req.upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(store_error)?;
-    // The embedded store has already reported the object; an external one
-    // never will, and its answer here is the store's own word.
-    if objects.external {
-        state.object_created(&req.key, Some(&req.upload_id)).await?;
-    }
-    Ok(accepted(task_id))
-}
-
-/// What S3 checks on complete and s3s-fs does not (it also forgets the
-/// upload before checking, so a bad list would destroy it): part numbers
-/// ascending from 1 without gaps, each uploaded, with the ETag the store
-/// gave where the store lists ETags.
-async fn check_parts(state: &AppState, req: &CompleteRequest) -> Result<(), ApiError> {
-    for (i, part) in req.parts.iter().enumerate() {
-        if i64::from(part.part_number) != i as i64 + 1 {
-            return Err(ApiError::BadRequest(
-                "Parts must be listed in ascending order from 1 without gaps - parts".into(),
-            ));
-        }
-    }
-    let objects = &state.objects;
-    let mut stored = std::collections::HashMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = objects
-            .client
-            .list_parts()
-            .bucket(&objects.bucket)
-            .key(&req.key)
-            .upload_id(&req.upload_id)
-            .set_part_number_marker(marker.take())
-            .send()
-            .await
-            .map_err(store_error)?;
-        for part in page.parts() {
-            if let Some(n) = part.part_number() {
-                stored.insert(n, part.e_tag().map(|e| e.trim_matches('"').to_string()));
-            }
-        }
-        match page.next_part_number_marker() {
-            Some(next) if page.is_truncated() == Some(true) => marker = Some(next.to_string()),
-            _ => break,
-        }
-    }
-    for part in &req.parts {
-        // s3s-fs lists parts without their ETags: then presence is all
-        // that can be checked.
-        let matches = match stored.get(&part.part_number) {
-            Some(Some(etag)) => etag == part.etag.trim_matches('"'),
-            Some(None) => true,
-            None => false,
-        };
-        if !matches {
-            return Err(ApiError::BadRequest(format!(
-                "The object store refused the upload: InvalidPart - part {} was not uploaded or its ETag does not match",
-                part.part_number
-            )));
-        }
-    }
-    Ok(())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AbortRequest {
-    key: String,
-    upload_id: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AbortResponse {
-    status: &'static str,
-    key: String,
-}
-
-pub async fn abort(
-    State(state): State<AppState>,
-    _caller: Caller,
-    Path(user_id): Path<String>,
-    ValidJson(req): ValidJson<AbortRequest>,
-) -> Result<Json<AbortResponse>, ApiError> {
-    let user_id = require_user(&state, &user_id).await?;
-    // Only the owner's own upload: the store aborts by upload id alone.
-    let (_, upload_state) = upload_row(&state, &user_id, &req.key, &req.upload_id).await?;
-    // Aborting twice is fine, and the store need not hear of it again.
-    if upload_state != "pending" {
-        return Ok(Json(AbortResponse {
-            status: "aborted",
-            key: req.key,
-        }));
-    }
-    let objects = &state.objects;
-    let result = objects
-        .client
-        .abort_multipart_upload()
-        .bucket(&objects.bucket)
-        .key(&req.key)
-        .upload_id(&req.upload_id)
-        .send()
-        .await;
-    match result {
-        Ok(_) => {}
-        Err(e) if e.code() == Some("NoSuchUpload") => {}
-        Err(e) => return Err(store_error(e)),
-    }
-    let (key, upload_id) = (req.key.clone(), req.upload_id.clone());
-    state
-        .db
-        .call(move |c| {
-            c.execute(
-                "UPDATE uploads SET state = 'aborted' WHERE key = ? AND upload_id = ? AND state = 'pending'",
-                params![key, upload_id],
-            )
-        })
-        .await?;
-    Ok(Json(AbortResponse {
-        status: "aborted",
-        key: req.key,
-    }))
-}
-
 impl AppState {
     /// Refuses an upload the disk cannot hold (with the configured reserve
     /// left free), before any byte is sent.
@@ -501,7 +143,7 @@ impl AppState {
 }
 
 /// Remembers which run an upload will be processed as.
-async fn promise(
+pub(super) async fn promise(
     state: &AppState,
     user_id: &str,
     key: &str,
@@ -538,7 +180,7 @@ async fn promise(
 
 /// A multipart upload of this user: the run it will be processed as, and
 /// whether it is still `pending` (or `received`, `aborted`, `expired`).
-async fn upload_row(
+pub(super) async fn upload_row(
     state: &AppState,
     user_id: &str,
     key: &str,
@@ -561,11 +203,11 @@ async fn upload_row(
         .ok_or_else(upload_not_found)
 }
 
-fn upload_not_found() -> ApiError {
+pub(super) fn upload_not_found() -> ApiError {
     ApiError::NotFound("Multipart upload not found".into())
 }
 
-fn owned(user_id: &str, key: &str) -> Result<(), ApiError> {
+pub(super) fn owned(user_id: &str, key: &str) -> Result<(), ApiError> {
     if key.starts_with(&format!("{user_id}/")) {
         Ok(())
     } else {
@@ -577,7 +219,7 @@ fn owned(user_id: &str, key: &str) -> Result<(), ApiError> {
 
 /// At most 200 bytes (Open Wearables 0.6 counts characters): the key must
 /// stay within S3's limit, which is in bytes, whatever the script.
-fn check_filename(name: &str, compat: crate::Compat) -> Result<(), ApiError> {
+pub(super) fn check_filename(name: &str, compat: crate::Compat) -> Result<(), ApiError> {
     let (length, unit) = match compat {
         crate::Compat::OpenWearables06 => (name.chars().count(), "characters"),
         crate::Compat::Native => (name.len(), "bytes"),
@@ -590,7 +232,7 @@ fn check_filename(name: &str, compat: crate::Compat) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError> {
+pub(super) fn in_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), ApiError> {
     if value < min {
         Err(ApiError::BadRequest(format!(
             "Input should be greater than or equal to {min} - {field}"
@@ -632,7 +274,7 @@ pub(crate) fn object_key(user_id: &str, filename: &str, unique: bool) -> String 
 }
 
 /// An S3 refusal as the client should hear it.
-fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E>) -> ApiError {
+pub(super) fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(e: SdkError<E>) -> ApiError {
     match &e {
         SdkError::ServiceError(_) => {
             let code = e.code().unwrap_or("Unknown").to_string();
@@ -689,14 +331,5 @@ mod tests {
             "{stamped}"
         );
         assert!(!stamped.contains([' ', ':', '+']));
-    }
-
-    #[test]
-    fn part_size_grows_to_fit_ten_thousand_parts() {
-        assert_eq!(part_size(6 * MIB, 100 * MIB), 100 * MIB);
-        assert_eq!(part_size(5 << 30, 100 * MIB), 100 * MIB);
-        let huge = 2_000_000 * MIB;
-        assert!(part_size(huge, 100 * MIB) * MAX_PARTS >= huge);
-        assert_eq!(part_size(huge, 100 * MIB) % MIB, 0);
     }
 }

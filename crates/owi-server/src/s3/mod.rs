@@ -8,6 +8,7 @@
 //! keys it presigned (HEAD until the object appears or the policy expires).
 
 pub(crate) mod api;
+pub(crate) mod multipart;
 pub mod sign;
 pub mod store;
 

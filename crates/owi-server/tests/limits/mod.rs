@@ -89,3 +89,60 @@ async fn two_uploads_with_the_same_name_never_share_an_object() {
         .await;
     assert_eq!(key(&one.json), format!("{user}/raw/export.xml"));
 }
+
+/// A multipart upload is held to what `create` declared: part URLs only
+/// for the parts its size can need, and `complete` only when the parts
+/// hold exactly that many bytes.
+#[tokio::test]
+async fn a_multipart_upload_is_held_to_its_declared_size() {
+    let s = TestServer::start().await;
+    let user = s.create_user("declared@example.com").await;
+    let base = format!("/users/{user}/import/apple/xml/s3/multipart");
+    let declared: usize = 6 << 20;
+    let res = s
+        .post(&format!("{base}/create"))
+        .json(&serde_json::json!({ "filename": "x.xml", "file_size": declared }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: serde_json::Value = res.json().await.unwrap();
+    let (key, upload_id) = (created["key"].clone(), created["upload_id"].clone());
+    let sign = |parts: serde_json::Value| {
+        s.post(&format!("{base}/sign"))
+            .json(&serde_json::json!({ "key": key, "upload_id": upload_id, "part_numbers": parts }))
+            .send()
+    };
+    // 6 MiB needs at most two parts of at least 5 MiB.
+    let (status, d) = detail(sign(serde_json::json!([1, 3])).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(d.contains("Part 3 is beyond the 2 parts"), "{d}");
+    let signed: serde_json::Value = sign(serde_json::json!([1]))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = signed["urls"][0]["url"].as_str().unwrap().to_string();
+    let put = |body: Vec<u8>| reqwest::Client::new().put(&url).body(body).send();
+    let complete = |etag: String| {
+        s.post(&format!("{base}/complete"))
+            .json(&serde_json::json!({ "key": key, "upload_id": upload_id,
+                "parts": [{ "part_number": 1, "etag": etag }] }))
+            .send()
+    };
+    // One byte short of what was declared: refused, and nothing imported.
+    let res = put(vec![b' '; declared - 1]).await.unwrap();
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    let (status, d) = detail(complete(etag).await.unwrap()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(d.contains(&format!("not the {declared} declared")), "{d}");
+    assert_eq!(s.jobs(), 0);
+    // The declared size exactly: accepted.
+    let mut body = b"<HealthData>".to_vec();
+    body.resize(declared, b' ');
+    let res = put(body).await.unwrap();
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    let res = complete(etag).await.unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+}
