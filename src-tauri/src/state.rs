@@ -186,14 +186,18 @@ impl AppState {
 
     /// What the connected server's user has from this computer.
     pub async fn ledger(&self, user_id: &str) -> Result<Option<LedgerSummary>, CommandError> {
+        let importer = self.connected_importer().await?;
+        let user_id = user_id.to_string();
+        crate::commands::blocking(move || Ok(importer.ledger(&user_id)?)).await
+    }
+
+    /// An importer for the connected server, on a connection of its own to
+    /// the store (opened off the async threads).
+    async fn connected_importer(&self) -> Result<Importer, CommandError> {
         let client = self.inner.online.client().await?;
-        let server = client.server().origin().to_string();
-        let user_id = user_id.trim().to_string();
-        let state = self.clone();
-        crate::commands::blocking(move || {
-            state.read(|store| store.ledger_summary(&server, &user_id))
-        })
-        .await
+        let database = self.inner.database.clone();
+        let store = crate::commands::blocking(move || Ok(Store::open(&database)?)).await?;
+        Ok(Importer::new(client, Arc::new(Mutex::new(store))))
     }
 
     /// An importer for the connected server, and the request as the core
@@ -202,7 +206,7 @@ impl AppState {
         &self,
         request: &ImportStartRequest,
     ) -> Result<(Importer, ImportRequest), CommandError> {
-        let client = self.inner.online.client().await?;
+        let importer = self.connected_importer().await?;
         let path = match (&request.path, request.export_id) {
             (Some(path), _) => PathBuf::from(path),
             (None, Some(id)) => PathBuf::from(self.read(|store| store.export(id))?.source_path),
@@ -213,8 +217,6 @@ impl AppState {
                 ));
             }
         };
-        let store = Store::open(&self.inner.database)?;
-        let importer = Importer::new(client, Arc::new(Mutex::new(store)));
         let import = ImportRequest {
             method: request.method,
             clean: request.clean,

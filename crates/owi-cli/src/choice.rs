@@ -5,7 +5,7 @@ use owi_client::{Checked, Plan};
 use owi_export::names::display_name;
 use owi_export::{Share, resolve_kinds};
 
-use crate::out::out;
+use crate::out::{column_width, out};
 use crate::upload::count;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -151,7 +151,7 @@ pub fn print_plan(plan: &Plan, user: &str) -> anyhow::Result<()> {
             "would send {} items, {} workouts, {} of XML to user {user} ({scope}{filters}) by {method}{pieces}: {}",
             count(c.items_sent),
             count(c.workouts),
-            megabytes(c.xml_bytes),
+            indicatif::DecimalBytes(c.xml_bytes),
             plan.why
         )?;
     }
@@ -165,11 +165,7 @@ pub fn print_plan(plan: &Plan, user: &str) -> anyhow::Result<()> {
                 .map(|(k, n)| (display_name(k), *n, "passed over by the server")),
         )
         .collect();
-    let width = rows
-        .iter()
-        .map(|(k, ..)| k.chars().count())
-        .max()
-        .unwrap_or(0);
+    let width = column_width("", rows.iter().map(|(k, ..)| k.as_str()));
     for (kind, n, fate) in &rows {
         out!("  {kind:<width$}  {:>10}  {fate}", count(*n))?;
     }
@@ -184,13 +180,4 @@ pub fn print_plan(plan: &Plan, user: &str) -> anyhow::Result<()> {
         out!("warning: {warning}")?;
     }
     Ok(())
-}
-
-/// 4.1 MB
-pub fn megabytes(bytes: u64) -> String {
-    if bytes < 100_000 {
-        format!("{:.1} kB", bytes as f64 / 1e3)
-    } else {
-        format!("{:.1} MB", bytes as f64 / 1e6)
-    }
 }

@@ -7,7 +7,7 @@ use owi_store::{IngestOptions, Store, Summary};
 use serde::Serialize;
 
 use crate::bar::Bar;
-use crate::out::out;
+use crate::out::{column_width, out};
 use crate::paths;
 
 #[derive(Debug, clap::Args)]
@@ -165,12 +165,7 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) -> anyhow::Result<()> 
         .iter()
         .map(|t| display_name(&t.kind))
         .collect();
-    let width = names
-        .iter()
-        .map(|n| n.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("record type".len());
+    let width = column_width("record type", names.iter().map(String::as_str));
     out!(
         "\n  {:<width$} {:>10}  {:<12} first → last",
         "record type",
@@ -194,12 +189,7 @@ fn print_summary(s: &Summary, reused: bool, seconds: f64) -> anyhow::Result<()> 
     }
     if !s.workout_types.is_empty() {
         let names: Vec<String> = s.workout_types.keys().map(|k| display_name(k)).collect();
-        let width = names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max("workout type".len());
+        let width = column_width("workout type", names.iter().map(String::as_str));
         out!("\n  {:<width$} {:>10}", "workout type", "count")?;
         for ((_, count), name) in s.workout_types.iter().zip(&names) {
             out!("  {name:<width$} {count:>10}")?;

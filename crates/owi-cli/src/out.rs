@@ -22,6 +22,15 @@ pub fn line(args: fmt::Arguments<'_>) -> anyhow::Result<()> {
         })
 }
 
+/// The width, in characters, of a column of `cells` under `header`: the
+/// names people read vary in length, and tables line up on the longest.
+pub fn column_width<'a>(header: &str, cells: impl IntoIterator<Item = &'a str>) -> usize {
+    cells
+        .into_iter()
+        .map(|c| c.chars().count())
+        .fold(header.chars().count(), usize::max)
+}
+
 /// `println!` that returns the write's error instead of panicking.
 macro_rules! out {
     () => {

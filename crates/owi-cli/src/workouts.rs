@@ -5,7 +5,7 @@ use owi_export::time::parse_date;
 use owi_store::names::display_name;
 use owi_store::{Store, WorkoutFilter, WorkoutSort};
 
-use crate::out::out;
+use crate::out::{column_width, out};
 use crate::paths;
 
 #[derive(Debug, clap::Args)]
@@ -108,12 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|w| display_name(&w.activity_type))
         .collect();
-    let width = names
-        .iter()
-        .map(|n| n.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("type".len());
+    let width = column_width("type", names.iter().map(String::as_str));
     out!(
         "{:<width$} {:<25} {:<8} {:>9} {:>10} {:>9} {:>15} {:>6}  source",
         "type",

@@ -155,18 +155,18 @@ impl UploadSource {
     }
 
     /// The bodies of a selection (what the filters and the delta let
-    /// out), each with its items' range in the selection's identities.
+    /// out), in pieces of at most `limit` bytes.
     pub fn selected(
         export: Arc<ExportSource>,
         clean: bool,
         selection: &owi_export::Selection,
         limit: u64,
-    ) -> Result<Vec<(UploadSource, std::ops::Range<usize>)>, Error> {
+    ) -> Result<Vec<UploadSource>, Error> {
         let pieces = Outgoing::selected(export, clean, selection, limit)
             .map_err(|e| Error::Export(e.to_string()))?;
         Ok(pieces
             .into_iter()
-            .map(|piece| (UploadSource { body: piece.body }, piece.items))
+            .map(|piece| UploadSource { body: piece.body })
             .collect())
     }
 

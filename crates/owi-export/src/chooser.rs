@@ -24,8 +24,8 @@ use crate::share::{PRIVATE_KINDS, Share};
 const RUN_MAX: u64 = 1 << 20;
 
 /// The groups a tally counts by, beyond the categories.
-pub const WORKOUTS_GROUP: &str = "workouts";
-pub const CLINICAL_GROUP: &str = "clinical";
+const WORKOUTS_GROUP: &str = "workouts";
+const CLINICAL_GROUP: &str = "clinical";
 
 /// What a dry run counts: items and bytes by group and local day, all of
 /// them and those the server does not have from us.

@@ -34,7 +34,7 @@ pub mod text;
 pub mod time;
 pub mod units;
 
-pub use chooser::{CLINICAL_GROUP, Tally, TallyRow, WORKOUTS_GROUP};
+pub use chooser::{Tally, TallyRow};
 pub use error::{Error, Result};
 pub use identity::{Identities, Identity, SentItems};
 pub use kinds::resolve_kinds;

@@ -15,9 +15,6 @@ use xxhash_rust::xxh3::Xxh3;
 
 use crate::identity::Identity;
 
-/// What closes every piece of a split export.
-pub(crate) const TAIL: &[u8] = b"\n</HealthData>\n";
-
 /// A run of whole elements that go, `start..end` in the XML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Run {

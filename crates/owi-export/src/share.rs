@@ -122,11 +122,6 @@ impl Share {
         self.from.is_some() || self.to.is_some()
     }
 
-    /// Whether anything but the defaults narrows what goes.
-    pub fn is_default(&self) -> bool {
-        *self == Share::default()
-    }
-
     /// In words, for the history: "only heart rate, sleep; 2024-01-01 to
     /// 2024-03-31; with the profile", or "" for the defaults.
     pub fn describe(&self, name: impl Fn(&str) -> String) -> String {

@@ -218,18 +218,6 @@ impl Store {
             .map_err(|e| Error::db(self.path(), e))?;
         Ok(())
     }
-
-    /// Forgets what this server's user has from us: the next upload sends
-    /// everything the filters let out.
-    pub fn ledger_forget(&self, server: &str, user_id: &str) -> Result<()> {
-        self.conn()
-            .execute(
-                "DELETE FROM ledgers WHERE server = ? AND user_id = ?",
-                params![server, user_id],
-            )
-            .map_err(|e| Error::db(self.path(), e))?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ impl Sending<'_> {
                 });
             }
             let mut sent = Vec::new();
-            for (index, (body, _items)) in pieces.into_iter().enumerate() {
+            for (index, body) in pieces.into_iter().enumerate() {
                 let piece = (index as u32 + 1, count);
                 match self.send_piece(body, piece, method).await {
                     Ok(report) => sent.push(report),

@@ -37,9 +37,9 @@ use owi_progress::{CancelToken, Part, ProgressSink};
 use crate::error::{Error, Result};
 use crate::prolog;
 use crate::read::prolog_error;
-use crate::selection::TAIL;
 use crate::source::ExportSource;
 pub use selected::SelectedPiece;
+use split::TAIL;
 use stream::{Shared, Stream};
 
 /// Headers up to this size are kept in memory rather than read again for

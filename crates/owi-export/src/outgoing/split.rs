@@ -10,9 +10,10 @@ use quick_xml::events::Event;
 use crate::error::{Error, Result};
 use crate::prolog;
 use crate::read::{markup_run, prolog_error};
-use crate::selection::TAIL;
 use crate::source::ExportSource;
 
+/// What closes every piece.
+pub(super) const TAIL: &[u8] = b"\n</HealthData>\n";
 /// How often (in events) cancellation is checked and progress reported.
 const CHECK_EVERY: u64 = 4096;
 
