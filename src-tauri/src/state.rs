@@ -187,8 +187,7 @@ impl AppState {
     /// What the connected server's user has from this computer.
     pub async fn ledger(&self, user_id: &str) -> Result<Option<LedgerSummary>, CommandError> {
         let importer = self.connected_importer().await?;
-        let user_id = user_id.to_string();
-        crate::commands::blocking(move || Ok(importer.ledger(&user_id)?)).await
+        Ok(importer.ledger(user_id).await?)
     }
 
     /// An importer for the connected server, on a connection of its own to

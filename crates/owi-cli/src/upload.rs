@@ -103,14 +103,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        let resuming = request.resume && importer.interrupted(&args.path, &args.user)?.is_some();
+        let resuming = request.resume
+            && importer
+                .interrupted(&args.path, &args.user)
+                .await?
+                .is_some();
         // Only what is new goes by default: with a ledger, the same export
         // again sends nothing, so there is nothing to ask.
-        let everything = args.share.all || importer.ledger(&args.user)?.is_none();
+        let everything = args.share.all || importer.ledger(&args.user).await?.is_none();
         if everything
             && !args.force
             && !resuming
-            && let Some(previous) = importer.already_sent(&args.path, &args.user)?
+            && let Some(previous) = importer.already_sent(&args.path, &args.user).await?
         {
             ask_again(&args.path, &previous)?;
         }

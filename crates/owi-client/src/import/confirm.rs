@@ -86,10 +86,10 @@ impl Importer {
         let ids: Vec<i64> = sent.iter().map(|(id, _)| *id).collect();
         match watched {
             Watched::Reported(events) => {
-                for (id, event) in ids.iter().zip(&events) {
-                    self.store(|s| {
-                        s.upload_ended(*id, Outcome::Imported, event.items_processed, None)
-                    })?;
+                for (&id, event) in ids.iter().zip(&events) {
+                    let items = event.items_processed;
+                    self.store(move |s| s.upload_ended(id, Outcome::Imported, items, None))
+                        .await?;
                 }
                 for (piece, event) in report.pieces.iter_mut().zip(events) {
                     piece.import = Some(event);
@@ -98,14 +98,16 @@ impl Importer {
             }
             Watched::Failed { index, event, last } => {
                 // Pieces the server reported imported went through.
-                self.record_imported(&ids, &last)?;
+                self.record_imported(&ids, &last).await?;
                 let reason = event
                     .error
                     .clone()
                     .or(event.message.clone())
                     .unwrap_or_else(|| "it gave no reason".into());
-                if let Some(id) = ids.get(index) {
-                    self.store(|s| s.upload_ended(*id, Outcome::Failed, None, Some(&reason)))?;
+                if let Some(&id) = ids.get(index) {
+                    let kept = reason.clone();
+                    self.store(move |s| s.upload_ended(id, Outcome::Failed, None, Some(&kept)))
+                        .await?;
                 }
                 return Err(Error::ImportFailed {
                     server: self.server(),
@@ -113,8 +115,9 @@ impl Importer {
                 });
             }
             Watched::Found(_) => {
-                for id in &ids {
-                    self.store(|s| s.upload_ended(*id, Outcome::Imported, None, None))?;
+                for &id in &ids {
+                    self.store(move |s| s.upload_ended(id, Outcome::Imported, None, None))
+                        .await?;
                 }
                 report.ending = Ending::Found;
                 // The watch saw it all arrive: that is the read-back.
@@ -128,7 +131,7 @@ impl Importer {
             } => {
                 // Pieces the server did report imported are; the rest stay
                 // `sent`, for a later look (`recheck`).
-                self.record_imported(&ids, &last)?;
+                self.record_imported(&ids, &last).await?;
                 let keys = sent
                     .iter()
                     .map(|(_, u)| u.key.clone().unwrap_or_else(|| u.name.clone()))
@@ -182,7 +185,8 @@ impl Importer {
     pub async fn recheck(&self, user_id: &str) -> Result<Vec<Rechecked>, Error> {
         let user_id = &super::user_id_of(user_id)?;
         let server = self.server();
-        let waiting = self.store(|s| s.awaiting(&server, user_id))?;
+        let asked = user_id.clone();
+        let waiting = self.store(move |s| s.awaiting(&server, &asked)).await?;
         if waiting.is_empty() {
             return Ok(Vec::new());
         }
@@ -214,7 +218,7 @@ impl Importer {
                 };
                 checked.outcome = outcome;
                 checked.error = error;
-            } else if let Some(expected) = self.expected_of(&checked.upload)? {
+            } else if let Some(expected) = self.expected_of(&checked.upload).await? {
                 let on_server = self.client.on_server(user_id, &expected).await?;
                 if on_server.has_arrived(&expected) {
                     checked.outcome = Outcome::Imported;
@@ -224,7 +228,9 @@ impl Importer {
             if checked.outcome != Outcome::Sent {
                 let (id, outcome) = (checked.upload.id, checked.outcome);
                 let items = reported.and_then(|e| e.items_processed);
-                self.store(|s| s.upload_ended(id, outcome, items, checked.error.as_deref()))?;
+                let error = checked.error.clone();
+                self.store(move |s| s.upload_ended(id, outcome, items, error.as_deref()))
+                    .await?;
                 self.settle_ledger(user_id, &checked.upload, reported.is_some())
                     .await?;
             }
@@ -246,14 +252,16 @@ impl Importer {
         let Some(batch) = &upload.batch else {
             return Ok(());
         };
-        let pieces = self.store(|s| s.batch(batch))?;
+        let asked = batch.clone();
+        let pieces = self.store(move |s| s.batch(&asked)).await?;
         if pieces.iter().any(|p| p.outcome == Outcome::Failed) {
-            return self.store(|s| s.ledger_discard(batch));
+            let batch = batch.clone();
+            return self.store(move |s| s.ledger_discard(&batch)).await;
         }
         if !pieces.iter().all(|p| p.outcome == Outcome::Imported) {
             return Ok(());
         }
-        let confirmed = match self.expected_of(upload)? {
+        let confirmed = match self.expected_of(upload).await? {
             Some(expected) if reported && expected.span.is_none() => true,
             Some(expected) => {
                 let on_server = self.client.on_server(user_id, &expected).await?;
@@ -266,28 +274,29 @@ impl Importer {
             None => reported,
         };
         if confirmed {
-            self.store(|s| s.ledger_confirm(batch))?;
+            let batch = batch.clone();
+            self.store(move |s| s.ledger_confirm(&batch)).await?;
         }
         Ok(())
     }
 
     /// Marks imported each piece whose run the server reported completed.
-    fn record_imported(&self, ids: &[i64], last: &[Option<SyncEvent>]) -> Result<(), Error> {
-        for (id, event) in ids.iter().zip(last) {
+    async fn record_imported(&self, ids: &[i64], last: &[Option<SyncEvent>]) -> Result<(), Error> {
+        for (&id, event) in ids.iter().zip(last) {
             if let Some(event) = event.as_ref().filter(|e| e.is_final() && e.succeeded()) {
-                self.store(|s| {
-                    s.upload_ended(*id, Outcome::Imported, event.items_processed, None)
-                })?;
+                let items = event.items_processed;
+                self.store(move |s| s.upload_ended(id, Outcome::Imported, items, None))
+                    .await?;
             }
         }
         Ok(())
     }
 
-    fn expected_of(&self, upload: &UploadRecord) -> Result<Option<Expected>, Error> {
-        let Some(batch) = &upload.batch else {
+    async fn expected_of(&self, upload: &UploadRecord) -> Result<Option<Expected>, Error> {
+        let Some(batch) = upload.batch.clone() else {
             return Ok(None);
         };
-        let Some(kept) = self.store(|s| s.expected(batch))? else {
+        let Some(kept) = self.store(move |s| s.expected(&batch)).await? else {
             return Ok(None);
         };
         serde_json::from_str(&kept)

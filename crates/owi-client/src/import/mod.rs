@@ -207,33 +207,54 @@ impl Importer {
         self.client.server().origin().to_string()
     }
 
-    fn store<T>(&self, f: impl FnOnce(&Store) -> owi_store::Result<T>) -> Result<T, Error> {
-        let store = self.store.lock().map_err(|_| poisoned())?;
-        f(&store).map_err(|e| Error::Local(e.to_string()))
+    /// Runs `f` on the local store on a blocking thread: SQLite may wait
+    /// on another process's write, and the runtime's threads must not.
+    async fn store<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> owi_store::Result<T> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        blocking(move || {
+            let store = store.lock().map_err(|_| poisoned())?;
+            f(&store).map_err(|e| Error::Local(e.to_string()))
+        })
+        .await
     }
 
     /// The last time this export reached this user on this server, so the
     /// caller can ask before sending it again.
-    pub fn already_sent(&self, path: &Path, user_id: &str) -> Result<Option<UploadRecord>, Error> {
-        let user_id = &user_id_of(user_id)?;
+    pub async fn already_sent(
+        &self,
+        path: &Path,
+        user_id: &str,
+    ) -> Result<Option<UploadRecord>, Error> {
+        let user_id = user_id_of(user_id)?;
         let key = export_key(path)?;
         let server = self.server();
-        self.store(|s| s.previous_upload(&key, &server, user_id))
+        self.store(move |s| s.previous_upload(&key, &server, &user_id))
+            .await
     }
 
     /// What this server's user has from this computer, if anything.
-    pub fn ledger(&self, user_id: &str) -> Result<Option<owi_store::LedgerSummary>, Error> {
-        let user_id = &user_id_of(user_id)?;
+    pub async fn ledger(&self, user_id: &str) -> Result<Option<owi_store::LedgerSummary>, Error> {
+        let user_id = user_id_of(user_id)?;
         let server = self.server();
-        self.store(|s| s.ledger_summary(&server, user_id))
+        self.store(move |s| s.ledger_summary(&server, &user_id))
+            .await
     }
 
     /// An attempt at this export that stopped part-way, if any.
-    pub fn interrupted(&self, path: &Path, user_id: &str) -> Result<Option<Interrupted>, Error> {
-        let user_id = &user_id_of(user_id)?;
+    pub async fn interrupted(
+        &self,
+        path: &Path,
+        user_id: &str,
+    ) -> Result<Option<Interrupted>, Error> {
+        let user_id = user_id_of(user_id)?;
         let key = export_key(path)?;
         let server = self.server();
-        self.store(|s| s.interrupted(&key, &server, user_id))
+        self.store(move |s| s.interrupted(&key, &server, &user_id))
+            .await
     }
 
     /// Checks, sends, follows and compares.
@@ -313,16 +334,20 @@ impl Importer {
         let kept = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
         let server = self.server();
-        self.store(|s| {
+        let pend = (batch.clone(), user_id.clone(), Arc::clone(&selection));
+        let workout_keys = std::mem::take(&mut preflight.workout_keys);
+        self.store(move |s| {
+            let (batch, user_id, selection) = pend;
             s.expect(&batch, &kept)?;
             s.ledger_pend(
                 &batch,
                 &server,
                 &user_id,
                 selection.identities(),
-                &preflight.workout_keys,
+                &workout_keys,
             )
-        })?;
+        })
+        .await?;
         drop(selection);
         if request.wait {
             let confirmed = self
@@ -330,11 +355,13 @@ impl Importer {
                 .await;
             match &confirmed {
                 Ok(Some(true)) => {
-                    self.store(|s| s.ledger_confirm(&batch))?;
+                    self.store(move |s| s.ledger_confirm(&batch)).await?;
                 }
                 // Awaiting the server: a later look settles it.
                 Ok(None) => {}
-                Ok(Some(false)) | Err(_) => self.store(|s| s.ledger_discard(&batch))?,
+                Ok(Some(false)) | Err(_) => {
+                    self.store(move |s| s.ledger_discard(&batch)).await?;
+                }
             }
             confirmed?;
         }
@@ -361,11 +388,13 @@ impl Importer {
     /// remembered in the store.
     async fn multipart_offered(&self, user_id: &str) -> Result<bool, Error> {
         let server = self.server();
-        if let Some(known) = self.store(|s| s.offers_multipart(&server))? {
+        let asked = server.clone();
+        if let Some(known) = self.store(move |s| s.offers_multipart(&asked)).await? {
             return Ok(known);
         }
         let found = self.client.offers_multipart(user_id).await?;
-        self.store(|s| s.remember_multipart(&server, found))?;
+        self.store(move |s| s.remember_multipart(&server, found))
+            .await?;
         Ok(found)
     }
 
@@ -414,15 +443,18 @@ impl Importer {
         self.client
             .abort_multipart(user_id, &state.file_key, &state.upload_id)
             .await;
-        let _ = self.store(|s| {
-            s.multipart_ended(*id)?;
-            s.upload_ended(
-                *id,
-                Outcome::Failed,
-                None,
-                Some("abandoned: the export changed"),
-            )
-        });
+        let id = *id;
+        let _ = self
+            .store(move |s| {
+                s.multipart_ended(id)?;
+                s.upload_ended(
+                    id,
+                    Outcome::Failed,
+                    None,
+                    Some("abandoned: the export changed"),
+                )
+            })
+            .await;
     }
 }
 

@@ -105,7 +105,8 @@ impl Importer {
         self.check_method(request.method, user_id).await?;
         let server = self.server();
         let ledger = if request.delta {
-            self.store(|s| s.ledger(&server, user_id))?
+            let user_id = user_id.clone();
+            self.store(move |s| s.ledger(&server, &user_id)).await?
         } else {
             None
         };

@@ -45,9 +45,11 @@ impl Sending<'_> {
         let importer = self.importer;
         let ImportRequest { user_id, clean, .. } = self.request;
         let server = importer.server();
+        let asked = (self.export_key.clone(), user_id.clone());
         if self.request.resume
-            && let Some(found) =
-                importer.store(|s| s.interrupted(&self.export_key, &server, user_id))?
+            && let Some(found) = importer
+                .store(move |s| s.interrupted(&asked.0, &server, &asked.1))
+                .await?
         {
             if found.fingerprint() == Some(self.fingerprint.as_str()) && found.cleaned() == *clean {
                 self.batch = found.batch.clone();
@@ -108,7 +110,7 @@ impl Sending<'_> {
                             smaller,
                             "the server takes less in one upload; cutting again"
                         );
-                        importer.store(|s| s.upload_forget(history_id))?;
+                        importer.store(move |s| s.upload_forget(history_id)).await?;
                         limit = smaller;
                         break;
                     }
@@ -146,29 +148,39 @@ impl Sending<'_> {
         }
         let history_id = match earlier {
             Some(row) => {
+                let id = row.id;
                 importer
-                    .store(|s| s.upload_resumed(row.id))
-                    .map_err(|e| (e, row.id))?;
-                row.id
+                    .store(move |s| s.upload_resumed(id))
+                    .await
+                    .map_err(|e| (e, id))?;
+                id
             }
             None => {
                 let source_path = self.request.path.display().to_string();
                 let server = importer.server();
+                let (key, user, batch) = (
+                    self.export_key.clone(),
+                    user_id.to_string(),
+                    self.batch.clone(),
+                );
+                let (fingerprint, filters) = (self.fingerprint.clone(), self.filters.clone());
+                let (cleaned, delta) = (self.request.clean, self.delta);
                 importer
-                    .store(|s| {
+                    .store(move |s| {
                         s.upload_started(&NewUpload {
-                            export_key: &self.export_key,
+                            export_key: &key,
                             source_path: &source_path,
                             server: &server,
-                            user_id,
-                            batch: &self.batch,
+                            user_id: &user,
+                            batch: &batch,
                             piece: (piece, pieces),
-                            fingerprint: &self.fingerprint,
-                            cleaned: self.request.clean,
-                            delta: Some(self.delta),
-                            filters: &self.filters,
+                            fingerprint: &fingerprint,
+                            cleaned,
+                            delta: Some(delta),
+                            filters: &filters,
                         })
                     })
+                    .await
                     .map_err(|e| (e, 0))?
             }
         };
@@ -191,10 +203,7 @@ impl Sending<'_> {
             pieces,
             bytes: body.len(),
         });
-        let journal = StoreJournal {
-            store: importer.store.clone(),
-            upload: history_id,
-        };
+        let journal = StoreJournal::start(importer.store.clone(), history_id);
         let job = Job {
             source: Arc::new(body),
             user_id,
@@ -207,11 +216,13 @@ impl Sending<'_> {
             resume,
             journal: Some(&journal),
         };
-        let uploaded = match importer
+        let sent = importer
             .client
             .send_job(job, self.progress, self.cancel)
-            .await
-        {
+            .await;
+        // What the journal holds is read back below, when the upload failed.
+        journal.finish().await;
+        let uploaded = match sent {
             Ok(uploaded) => uploaded,
             Err(e) => {
                 let outcome = if matches!(e, Error::Cancelled) {
@@ -219,11 +230,14 @@ impl Sending<'_> {
                 } else {
                     Outcome::Failed
                 };
+                let reason = e.to_string();
                 importer
-                    .store(|s| s.upload_ended(history_id, outcome, None, Some(&e.to_string())))
+                    .store(move |s| s.upload_ended(history_id, outcome, None, Some(&reason)))
+                    .await
                     .map_err(fail)?;
                 let stored = importer
-                    .store(|s| s.multipart_state(history_id))
+                    .store(move |s| s.multipart_state(history_id))
+                    .await
                     .map_err(fail)?;
                 return Err(fail(match stored {
                     Some(state) if outcome == Outcome::Failed => Error::Resumable {
@@ -235,20 +249,22 @@ impl Sending<'_> {
                 }));
             }
         };
+        let kept = uploaded.clone();
         importer
-            .store(|s| {
+            .store(move |s| {
                 s.upload_sent(
                     history_id,
                     &Transfer {
-                        method: method_name(uploaded.method),
-                        name: &uploaded.name,
-                        file_key: uploaded.key.as_deref(),
-                        task_id: uploaded.task_id.as_deref(),
-                        parts: uploaded.parts,
-                        bytes: uploaded.bytes,
+                        method: method_name(kept.method),
+                        name: &kept.name,
+                        file_key: kept.key.as_deref(),
+                        task_id: kept.task_id.as_deref(),
+                        parts: kept.parts,
+                        bytes: kept.bytes,
                     },
                 )
             })
+            .await
             .map_err(fail)?;
         (self.on_step)(&Step::Sent {
             piece,
@@ -263,21 +279,51 @@ impl Sending<'_> {
     }
 }
 
-/// Keeps a multipart upload's progress in the local store.
+/// A write to the journal, run in order on the journal's own thread.
+type Entry = Box<dyn FnOnce(&Store) -> owi_store::Result<()> + Send>;
+
+/// Keeps a multipart upload's progress in the local store. The upload
+/// engine calls it from async code, so its writes go, in order, to a
+/// blocking task of their own; [`StoreJournal::finish`] waits for them.
 struct StoreJournal {
-    store: SharedStore,
+    entries: std::sync::mpsc::Sender<(&'static str, Entry)>,
+    writer: tokio::task::JoinHandle<()>,
     upload: i64,
 }
 
 impl StoreJournal {
-    fn keep(&self, what: &str, f: impl FnOnce(&Store) -> owi_store::Result<()>) {
-        let kept = match self.store.lock() {
-            Ok(store) => f(&store).map_err(|e| e.to_string()),
-            Err(_) => Err("the store's lock is poisoned".into()),
-        };
-        if let Err(e) = kept {
-            // The upload goes on; only a resume would miss this.
-            tracing::warn!(error = %e, "could not keep {what}");
+    fn start(store: SharedStore, upload: i64) -> StoreJournal {
+        let (entries, arriving) = std::sync::mpsc::channel::<(&'static str, Entry)>();
+        let writer = tokio::task::spawn_blocking(move || {
+            for (what, entry) in arriving {
+                let kept = match store.lock() {
+                    Ok(store) => entry(&store).map_err(|e| e.to_string()),
+                    Err(_) => Err("the store's lock is poisoned".into()),
+                };
+                if let Err(e) = kept {
+                    // The upload goes on; only a resume would miss this.
+                    tracing::warn!(error = %e, "could not keep {what}");
+                }
+            }
+        });
+        StoreJournal {
+            entries,
+            writer,
+            upload,
+        }
+    }
+
+    fn keep(&self, what: &'static str, entry: Entry) {
+        if self.entries.send((what, entry)).is_err() {
+            tracing::warn!("could not keep {what}: the journal's writer is gone");
+        }
+    }
+
+    /// Waits until every entry kept so far is written.
+    async fn finish(self) {
+        drop(self.entries);
+        if let Err(e) = self.writer.await {
+            tracing::warn!(error = %e, "the journal's writer stopped");
         }
     }
 }
@@ -292,21 +338,27 @@ impl Journal for StoreJournal {
             bytes,
             parts: Vec::new(),
         };
-        self.keep("the multipart upload", |s| {
-            s.multipart_begun(self.upload, &state)
-        });
+        let upload = self.upload;
+        self.keep(
+            "the multipart upload",
+            Box::new(move |s| s.multipart_begun(upload, &state)),
+        );
     }
 
     fn part_stored(&self, number: u32, etag: &str) {
-        self.keep("a stored part", |s| {
-            s.multipart_part(self.upload, number, etag)
-        });
+        let (upload, etag) = (self.upload, etag.to_string());
+        self.keep(
+            "a stored part",
+            Box::new(move |s| s.multipart_part(upload, number, &etag)),
+        );
     }
 
     fn ended(&self) {
-        self.keep("the end of a multipart upload", |s| {
-            s.multipart_ended(self.upload)
-        });
+        let upload = self.upload;
+        self.keep(
+            "the end of a multipart upload",
+            Box::new(move |s| s.multipart_ended(upload)),
+        );
     }
 }
 

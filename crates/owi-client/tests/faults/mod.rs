@@ -585,7 +585,12 @@ async fn dying_process_resumes(restart_server: bool) {
         stored(rig.dir(), &rig.user),
         rig::clean_import(Size::Large).await
     );
-    assert!(next.interrupted(&export.path, &rig.user).unwrap().is_none());
+    assert!(
+        next.interrupted(&export.path, &rig.user)
+            .await
+            .unwrap()
+            .is_none()
+    );
     rig.proxy.tally(
         if restart_server {
             "multipart, process killed, server restarted"

@@ -142,12 +142,19 @@ async fn the_flow_checks_sends_a_cleaned_stream_follows_it_and_reads_back() {
     let sent = f
         .importer
         .already_sent(&zip, &f.user)
+        .await
         .unwrap()
         .expect("on record");
     assert_eq!(sent.outcome, Outcome::Imported);
     assert!(sent.cleaned && sent.fingerprint.is_some());
     assert_eq!(sent.method.as_deref(), Some("multipart"));
-    assert!(f.importer.interrupted(&zip, &f.user).unwrap().is_none());
+    assert!(
+        f.importer
+            .interrupted(&zip, &f.user)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -197,6 +204,7 @@ async fn an_export_larger_than_the_server_takes_goes_in_pieces_it_accepts() {
     let history = f
         .importer
         .already_sent(&m.xml_path, &f.user)
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(history.pieces, Some(count));
@@ -222,7 +230,49 @@ async fn without_cleaning_the_bytes_go_exactly_as_they_are() {
     let sent = f
         .importer
         .already_sent(m.zip_path.as_ref().unwrap(), &f.user)
+        .await
         .unwrap()
         .unwrap();
     assert!(!sent.cleaned);
+}
+
+/// The importer reaches the local store from blocking threads: while
+/// another thread holds the store, the runtime (one thread here) goes on.
+/// Were the store reached from the runtime's thread, it would wait for
+/// the holder, which waits for this test: the watchdog would end that.
+#[tokio::test(flavor = "current_thread")]
+async fn the_importer_waits_for_the_store_without_holding_up_the_runtime() {
+    let s = server().await;
+    let client = Client::connect(&s.url, key(API_KEY)).await.unwrap();
+    let user = client.create_user(&NewUser::default()).await.unwrap().id;
+    let db = tempfile::tempdir().unwrap();
+    let store = Arc::new(Mutex::new(
+        Store::open(&db.path().join("owi.sqlite")).unwrap(),
+    ));
+    let importer = Importer::new(client, Arc::clone(&store));
+
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn({
+        let store = Arc::clone(&store);
+        move || {
+            let guard = store.lock().unwrap();
+            held_tx.send(()).unwrap();
+            let released_by_test = release_rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .is_ok();
+            drop(guard);
+            released_by_test
+        }
+    });
+    held_rx.recv().unwrap();
+    let asking = tokio::spawn(async move { importer.ledger(&user).await });
+    // The importer runs first and must hand its wait to another thread.
+    tokio::task::yield_now().await;
+    release_tx.send(()).unwrap();
+    assert!(
+        holder.join().unwrap(),
+        "the runtime was held up until the watchdog let the store go"
+    );
+    assert!(asking.await.unwrap().unwrap().is_none());
 }
