@@ -171,16 +171,7 @@ impl Client {
                 ..UserQuery::default()
             })
             .await;
-        match probe {
-            Ok(_) => Ok(client),
-            // A key refused at once was never good: not "log in again".
-            Err(Error::LoginRequired { server })
-                if matches!(client.inner.auth, Auth::ApiKey(_)) =>
-            {
-                Err(Error::BadApiKey { server })
-            }
-            Err(e) => Err(e),
-        }
+        probe.map(|_| client)
     }
 
     pub fn server(&self) -> &ServerUrl {
@@ -387,6 +378,12 @@ impl Client {
                     if !renewed && self.renew().await? {
                         renewed = true;
                         continue;
+                    }
+                    // A key has no login to renew: it was revoked.
+                    if matches!(self.inner.auth, Auth::ApiKey(_)) {
+                        return Err(Error::BadApiKey {
+                            server: self.origin(),
+                        });
                     }
                     return Err(Error::LoginRequired {
                         server: self.origin(),

@@ -15,7 +15,7 @@ pub enum Error {
     #[error("{server} no longer accepts these credentials: log in again (owi login)")]
     LoginRequired { server: String },
     #[error(
-        "{server} refused this API key: check it, or make a new one in the server's developer settings"
+        "{server} refused this API key (wrong, or revoked): check it, or make a new one in the server's developer settings"
     )]
     BadApiKey { server: String },
     #[error(

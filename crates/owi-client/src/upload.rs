@@ -741,7 +741,9 @@ impl Client {
                     "content_type": "application/xml",
                     "file_size": source.len(),
                 })),
-                Idempotent::No,
+                // A repeat after a lost answer at worst leaves an empty
+                // upload, which the server aborts in time: nothing imports.
+                Idempotent::Yes,
             )
             .await?;
         if let Some(journal) = job.journal {

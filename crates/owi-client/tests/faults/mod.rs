@@ -9,6 +9,7 @@
 //! fails); `OWI_FAULT_SEED=<seed>` repeats one. Each test prints its line
 //! of the tally (`fault-tally | …`; see it with `--nocapture`).
 
+mod campaign;
 mod proxy;
 mod rig;
 
@@ -154,8 +155,7 @@ async fn a_500_on_the_presign_call_is_retried_and_imported_once() {
 async fn a_429_is_waited_out_as_the_server_asks_and_shown_as_retrying() {
     let rig = rig(|_| {}, Timeouts::default()).await;
     let export = export(Size::Large);
-    // `create` is not idempotent (a repeat starts a second upload), but a
-    // 429 says it was not acted on.
+    // A 429 says the call was not acted on: waited out as the server asks.
     rig.proxy.inject("POST", CREATE, 1, Fault::Status(429));
     rig.proxy.inject("POST", COMPLETE, 1, Fault::Status(429));
 
