@@ -208,7 +208,12 @@ impl AppState {
         let importer = self.connected_importer().await?;
         let path = match (&request.path, request.export_id) {
             (Some(path), _) => PathBuf::from(path),
-            (None, Some(id)) => PathBuf::from(self.read(|store| store.export(id))?.source_path),
+            (None, Some(id)) => {
+                let state = self.clone();
+                let export =
+                    crate::commands::blocking(move || state.read(|store| store.export(id))).await?;
+                PathBuf::from(export.source_path)
+            }
             (None, None) => {
                 return Err(CommandError::new(
                     ErrorKind::Internal,

@@ -28,9 +28,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Opened (and migrated) before the runtime starts: no async thread waits on SQLite.
+    let store = Store::open(&crate::paths::database(args.db.clone())?)?;
     runtime()?.block_on(async move {
         let client = connect().await?;
-        let store = Store::open(&crate::paths::database(args.db.clone())?)?;
         let rechecked = Importer::new(client.clone(), Arc::new(Mutex::new(store)))
             .recheck(&args.user)
             .await?;

@@ -73,9 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         MethodArg::Multipart => Method::Multipart,
     };
     let share = args.share.share()?;
+    // Opened (and migrated) before the runtime starts: no async thread waits on SQLite.
+    let store = Store::open(&crate::paths::database(args.db.clone())?)?;
     runtime()?.block_on(async move {
         let client = connect().await?;
-        let store = Store::open(&crate::paths::database(args.db.clone())?)?;
         let follow = FollowOptions {
             silence: std::time::Duration::from_secs(args.give_up_after),
             ..FollowOptions::default()
