@@ -58,6 +58,7 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>, String> {
     collect.visit::<owi_store::LedgerSummary>();
     collect.visit::<owi_client::ImportReport>();
     collect.visit::<owi_client::User>();
+    collect.visit::<crate::desktop::ShellEvent>();
     collect.visit::<owi_store::UploadRecord>();
     collect.visit::<owi_store::Interrupted>();
     collect.visit::<CommandError>();

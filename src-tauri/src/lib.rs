@@ -11,6 +11,7 @@
 mod args;
 pub mod bindings;
 mod commands;
+pub mod desktop;
 pub mod dto;
 mod error;
 mod logging;
@@ -60,21 +61,49 @@ pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 /// Starts the desktop app: `owi-app [--data-dir DIR] [EXPORT]`.
 pub fn run() {
     let args = Args::parse(std::env::args_os().skip(1));
-    let builder = app(tauri::Builder::default()).setup(move |app| {
-        let (data_dir, log_dir) = match &args.data_dir {
-            Some(dir) => (dir.clone(), dir.join("logs")),
-            None => (app.path().app_data_dir()?, app.path().app_log_dir()?),
-        };
-        logging::init(&log_dir);
-        tracing::info!(data = %data_dir.display(), "starting");
-        app.manage(AppState::new(
-            data_dir.join(DATABASE_FILE),
-            args.export.clone(),
-        ));
-        Ok(())
+    let context = tauri::generate_context!();
+    // First: a second launch must hand over before anything else starts.
+    let mut single = tauri_plugin_single_instance::Builder::new().callback(|app, argv, cwd| {
+        desktop::hand_over(app, desktop::handed_export(&argv, &cwd));
     });
-    if let Err(e) = builder.run(tauri::generate_context!()) {
-        eprintln!("owi-app: {e}");
-        std::process::exit(1);
+    if let Some(id) = desktop::instance_id(&context.config().identifier, args.data_dir.as_deref()) {
+        single = single.dbus_id(id);
     }
+    let builder = app(tauri::Builder::default().plugin(single.build()))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_notification::init())
+        .on_menu_event(|app, event| desktop::on_menu(app, event.id().as_ref()))
+        .setup(move |app| {
+            let (data_dir, log_dir) = match &args.data_dir {
+                Some(dir) => (dir.clone(), dir.join("logs")),
+                None => (app.path().app_data_dir()?, app.path().app_log_dir()?),
+            };
+            logging::init(&log_dir);
+            tracing::info!(data = %data_dir.display(), "starting");
+            app.manage(AppState::new(
+                data_dir.join(DATABASE_FILE),
+                args.export.clone(),
+            ));
+            app.manage(desktop::LogDir(log_dir));
+            desktop::refresh_menu(app.handle());
+            Ok(())
+        });
+    let app = match builder.build(context) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("owi-app: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|_app, _event| {
+        // macOS hands files over as an event, not on the command line.
+        #[cfg(target_os = "macos")]
+        if let tauri::RunEvent::Opened { urls } = _event {
+            for url in urls {
+                if let Ok(path) = url.to_file_path() {
+                    desktop::hand_over(_app, Some(path));
+                }
+            }
+        }
+    });
 }

@@ -1,6 +1,8 @@
 // The one module that talks to Tauri: every command, the progress channel,
-// the open dialog and drag-and-drop. Nothing else imports @tauri-apps/*.
+// the open dialog, drag-and-drop and the shell's events (the menu, files
+// handed over). Nothing else imports @tauri-apps/*.
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { open } from "@tauri-apps/plugin-dialog";
 
@@ -17,6 +19,7 @@ import type { HistoryRequest } from "./bindings/HistoryRequest";
 import type { LedgerRequest } from "./bindings/LedgerRequest";
 import type { ImportEvent } from "./bindings/ImportEvent";
 import type { UsersRequest } from "./bindings/UsersRequest";
+import type { ShellEvent } from "./bindings/ShellEvent";
 
 /** Calls a command; a rejection is always a `CommandError`. */
 async function call<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
@@ -90,4 +93,5 @@ export const tauriBackend: Backend = {
         p.type === "enter" || p.type === "drop" ? { type: p.type, paths: p.paths } : { type: p.type };
       handler(mapped);
     }),
+  onShellEvent: (handler) => listen<ShellEvent>("shell", (event) => handler(event.payload)),
 };

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 
 use owi_progress::Progress;
 use owi_store::ExportInfo;
-use tauri::State;
 use tauri::ipc::Channel;
+use tauri::{AppHandle, Runtime, State};
 
 use super::blocking;
+use crate::desktop;
 use crate::dto::{CancelRequest, FileCheck, OpenRequest, Opened, PathRequest};
 use crate::error::CommandError;
 use crate::state::AppState;
@@ -30,7 +31,8 @@ pub async fn check_export(
 }
 
 #[tauri::command]
-pub async fn open_export(
+pub async fn open_export<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     request: OpenRequest,
     on_progress: Channel<Progress>,
@@ -41,7 +43,20 @@ pub async fn open_export(
         let sink = move |event: Progress| {
             let _ = on_progress.send(event);
         };
-        state.open(&request, &sink)
+        let opened = state.open(&request, &sink);
+        if let Ok(opened) = &opened
+            && !opened.reused
+        {
+            desktop::refresh_menu(&app);
+            let name = desktop::file_name(&opened.export.source_path);
+            desktop::notify_if_away(
+                &app,
+                std::time::Duration::from_secs_f64(opened.seconds),
+                "Export read",
+                &format!("{name} is ready to preview."),
+            );
+        }
+        opened
     })
     .await
 }

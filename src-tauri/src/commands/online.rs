@@ -5,10 +5,11 @@
 use owi_client::{ImportReport, Plan, User};
 use owi_progress::Progress;
 use owi_store::{Interrupted, LedgerSummary, UploadRecord};
-use tauri::State;
 use tauri::ipc::Channel;
+use tauri::{AppHandle, Runtime, State};
 
 use super::blocking;
+use crate::desktop;
 use crate::dto::{
     ConnectRequest, Connection, ConnectionStatus, HistoryRequest, ImportEvent, ImportStartRequest,
     LedgerRequest, NewUserRequest, UserPage, UsersRequest,
@@ -66,7 +67,8 @@ pub async fn create_user(
 }
 
 #[tauri::command]
-pub async fn start_import(
+pub async fn start_import<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     request: ImportStartRequest,
     on_event: Channel<ImportEvent>,
@@ -75,7 +77,15 @@ pub async fn start_import(
     let send = move |event: ImportEvent| {
         let _ = on_event.send(event);
     };
-    state.import(&request, send).await
+    let started = std::time::Instant::now();
+    let report = state.import(&request, send).await;
+    let (title, body) = match &report {
+        Ok(_) => ("Import finished", "The server has the export.".to_string()),
+        Err(e) if e.kind == crate::ErrorKind::Cancelled => return report,
+        Err(e) => ("Import failed", e.message.clone()),
+    };
+    desktop::notify_if_away(&app, started.elapsed(), title, &body);
+    report
 }
 
 /// What `start_import` with the same request would send, and a tally of

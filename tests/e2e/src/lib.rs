@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 
 pub use fantoccini;
 
+pub mod bus;
+
 /// How long any one thing may take before the harness gives up. Generous:
 /// this 2-core machine also builds while it tests.
 pub const PATIENCE: Duration = Duration::from_secs(60);

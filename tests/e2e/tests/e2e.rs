@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use owi_e2e::bus::SessionBus;
 use owi_e2e::fantoccini::Locator;
-use owi_e2e::{App, DragSource, Driver, Result, Screen, drag_onto, output_dir};
+use owi_e2e::{App, DragSource, Driver, PATIENCE, Result, Screen, drag_onto, output_dir};
 use owi_sample::{SampleManifest, SampleSpec};
 
 fn sample(dir: &Path, records: u64, workouts: u64, locale: &str) -> SampleManifest {
@@ -407,6 +408,98 @@ async fn the_dark_theme_is_followed_and_readable() -> Result<()> {
     app.click("#tab-send").await?;
     app.wait_for("#connect-title").await?;
     app.screenshot("dark-3-send").await?;
+    app.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
+async fn a_second_launch_hands_its_export_over_and_a_read_behind_other_windows_notifies()
+-> Result<()> {
+    let setup = |e: std::io::Error| owi_e2e::Error::Setup(e.to_string());
+    let bus = SessionBus::start()?;
+    let env = [
+        ("DBUS_SESSION_BUS_ADDRESS", bus.address()),
+        // Every read counts as long: the samples are small.
+        ("OWI_NOTIFY_AFTER_SECS", "0"),
+    ];
+    let stage = Stage::new(3_000, 6, "en_US", &env)?;
+    let app = stage.launch(false).await?;
+    app.wait_for("#drop-title").await?;
+
+    // "Open with…" while the app runs: the second launch hands the file to
+    // the window already open and leaves, rather than opening its own.
+    let data = stage.dir.path().join("app");
+    let mut second = tokio::process::Command::new(owi_e2e::app_binary()?)
+        .args(["--data-dir", arg(&data), arg(&stage.zip)])
+        .envs(env)
+        .env("DISPLAY", stage.screen.display())
+        .env("NO_AT_BRIDGE", "1")
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(setup)?;
+    let left = tokio::time::timeout(PATIENCE, second.wait()).await;
+    assert!(
+        matches!(left, Ok(Ok(status)) if status.success()),
+        "the second launch handed over and left: {left:?}"
+    );
+    app.wait_for("section[aria-label='At a glance']").await?;
+    let file = app
+        .wait_for_text("header .current strong", |t| !t.is_empty())
+        .await?;
+    assert_eq!(file, "export.zip");
+    app.screenshot("open-with-1-handed-over").await?;
+
+    // Another window in front, a new export dropped from it: when its read
+    // ends the app says so through the system's notifications.
+    let later = stage.dir.path().join("later.zip");
+    let other = sample(&stage.dir.path().join("later"), 2_000, 4, "en_US");
+    std::fs::copy(zip_of(&other), &later).map_err(setup)?;
+    let mut notifications = bus.monitor("org.freedesktop.Notifications")?;
+    app.click_button("All exports").await?;
+    let (x, y, w, h) = app.window_rect().await?;
+    let centre = ((x + w / 2) as i64, (y + h / 2) as i64);
+    let beside = ((x + w) as i64 + 60, y as i64 + 80);
+    let drag_source = PathBuf::from(env!("CARGO_BIN_EXE_owi-drag-source"));
+    let mut source = DragSource::start(&drag_source, &stage.screen, &later, beside)?;
+    stage
+        .screen
+        .xdotool(&["search", "--name", "Drag me", "windowfocus", "--sync"])?;
+    drag_onto(&stage.screen, &mut source, &app, centre).await?;
+    stage.screen.release()?;
+    app.wait_for_text("header .current strong", |t| t == "later.zip")
+        .await?;
+    let said = notifications.wait_for("later.zip is ready to preview", PATIENCE)?;
+    assert!(
+        said.iter().any(|l| l.contains("member=Notify")),
+        "a Notify call: {said:#?}"
+    );
+    assert!(
+        said.iter().any(|l| l.contains("\"Export read\"")),
+        "{said:#?}"
+    );
+    drop(source);
+
+    // The native menu, by keyboard as GTK offers it: File › Open Recent ›
+    // the newest export, from the start screen.
+    app.click_button("All exports").await?;
+    app.wait_for("#drop-title").await?;
+    let keys = ["F10", "Down", "Down", "Right", "Return"];
+    let mut xdotool = vec![
+        "search",
+        "--name",
+        "Open Wearables Importer",
+        "windowfocus",
+        "--sync",
+    ];
+    xdotool.extend(["key", "--delay", "150"]);
+    xdotool.extend(keys);
+    stage.screen.xdotool(&xdotool)?;
+    app.wait_for("section[aria-label='At a glance']").await?;
+    let file = app
+        .wait_for_text("header .current strong", |t| !t.is_empty())
+        .await?;
+    assert_eq!(file, "later.zip", "the newest export, from Open Recent");
     app.close().await?;
     Ok(())
 }

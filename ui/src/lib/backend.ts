@@ -18,6 +18,7 @@ import type { Connection } from "../bindings/Connection";
 import type { ConnectionStatus } from "../bindings/ConnectionStatus";
 import type { ImportEvent } from "../bindings/ImportEvent";
 import type { ImportReport } from "../bindings/ImportReport";
+import type { ShellEvent } from "../bindings/ShellEvent";
 import type { ImportStartRequest } from "../bindings/ImportStartRequest";
 import type { LedgerSummary } from "../bindings/LedgerSummary";
 import type { Plan } from "../bindings/Plan";
@@ -74,6 +75,8 @@ export interface Backend {
   pickExport(): Promise<string | null>;
   /** Listens for files dragged onto the window; resolves to an unlisten. */
   onFileDrop(handler: (event: DropEvent) => void): Promise<() => void>;
+  /** Listens for the shell: the menu, a file handed over by a second launch. */
+  onShellEvent(handler: (event: ShellEvent) => void): Promise<() => void>;
 }
 
 const KINDS: ReadonlySet<string> = new Set([

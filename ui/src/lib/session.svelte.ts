@@ -28,14 +28,32 @@ export class Session {
   error: CommandError | null = $state(null);
   /** How the last open went, for a short confirmation ("Opened in 2.1 s"). */
   notice: string | null = $state(null);
+  /** An export handed over while another was being read: opened next. */
+  private queued: string | null = null;
 
   constructor(private readonly backend: Backend) {}
 
   /** Loads the list, then opens the export given on the command line. */
   async start(): Promise<void> {
     await this.refresh();
+    await this.openHandedOver();
+  }
+
+  /** Opens the export the command line or a second launch handed over, if
+   * one waits (the shell keeps it until it is taken, so none is lost). */
+  async openHandedOver(): Promise<void> {
     const path = await this.backend.startupExport().catch(() => null);
-    if (path) await this.open(path);
+    if (!path) return;
+    if (this.opening) this.queued = path;
+    else await this.open(path);
+  }
+
+  /** Shows an export the store holds, by id (File › Open Recent). */
+  async showById(id: number): Promise<void> {
+    await this.refresh();
+    const info = this.exports.find((e) => e.id === id);
+    if (info) await this.show(info);
+    else this.error = { kind: "not_found", message: "That export is no longer in the list." };
   }
 
   async refresh(): Promise<void> {
@@ -73,6 +91,9 @@ export class Session {
     } finally {
       this.opening = null;
     }
+    const next = this.queued;
+    this.queued = null;
+    if (next) await this.open(next);
   }
 
   async cancel(): Promise<void> {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { flushSync, mount, unmount } from "svelte";
 import App from "../App.svelte";
 import type { Backend } from "../lib/backend";
+import type { ShellEvent } from "../bindings/ShellEvent";
 import { exportInfo, summary } from "./fixtures";
 
 function fakeBackend(overrides: Partial<Backend> = {}): Backend {
@@ -43,6 +44,7 @@ function fakeBackend(overrides: Partial<Backend> = {}): Backend {
     interruptedUploads: async () => [],
     pickExport: async () => null,
     onFileDrop: async () => () => {},
+    onShellEvent: async () => () => {},
     ...overrides,
   };
 }
@@ -92,5 +94,89 @@ describe("the app", () => {
     await settle();
     expect(document.querySelector('[role="tab"][aria-selected="true"]')?.textContent).toBe("Summary");
     expect(document.body.textContent).toContain("What is in it");
+  });
+});
+
+describe("the shell's events", () => {
+  /** A backend whose shell events the test sends, and what it was asked. */
+  function shell(overrides: Partial<Backend> = {}) {
+    let send: (event: ShellEvent) => void = () => {};
+    const asked: string[] = [];
+    let waiting: string | null = null;
+    const backend = fakeBackend({
+      onShellEvent: async (handler) => {
+        send = handler;
+        return () => {};
+      },
+      startupExport: async () => {
+        const path = waiting;
+        waiting = null;
+        return path;
+      },
+      openExport: async (path) => {
+        asked.push(`open ${path}`);
+        return { export: exportInfo(2), reused: false, seconds: 0.5 };
+      },
+      listExports: async () => [exportInfo(1), exportInfo(2)],
+      pickExport: async () => {
+        asked.push("pick");
+        return null;
+      },
+      ...overrides,
+    });
+    const handOver = (path: string) => {
+      waiting = path;
+      send({ type: "export_waiting" });
+    };
+    return { backend, asked, send: (e: ShellEvent) => send(e), handOver };
+  }
+
+  it("opens an export a second launch handed over, once", async () => {
+    const s = shell();
+    app = mount(App, { target: document.body, props: { backend: s.backend } });
+    await settle();
+    expect(s.asked).toEqual([]);
+    s.handOver("/home/ada/export-2.zip");
+    await settle();
+    expect(s.asked).toEqual(["open /home/ada/export-2.zip"]);
+    expect(document.body.textContent).toContain("What is in it");
+    // The event again, with nothing waiting: nothing is read twice.
+    s.send({ type: "export_waiting" });
+    await settle();
+    expect(s.asked).toEqual(["open /home/ada/export-2.zip"]);
+  });
+
+  it("shows an export from Open Recent and asks for a file from Open…", async () => {
+    const s = shell();
+    app = mount(App, { target: document.body, props: { backend: s.backend } });
+    await settle();
+    s.send({ type: "show", export_id: 2 });
+    await settle();
+    expect(document.body.textContent).toContain("What is in it");
+    expect(document.body.textContent).toContain("export-2.zip");
+    expect(s.asked).toEqual([]);
+    s.send({ type: "pick" });
+    await settle();
+    expect(s.asked).toEqual(["pick"]);
+  });
+
+  it("reads an export handed over during another read right after it", async () => {
+    let finish: () => void = () => {};
+    const s = shell();
+    const open = s.backend.openExport;
+    s.backend.openExport = async (path, operation, onProgress) => {
+      if (path.endsWith("export-1.zip")) await new Promise<void>((r) => (finish = r));
+      return open(path, operation, onProgress);
+    };
+    app = mount(App, { target: document.body, props: { backend: s.backend } });
+    await settle();
+    s.handOver("/home/ada/export-1.zip");
+    await settle();
+    s.handOver("/home/ada/export-2.zip");
+    await settle();
+    expect(s.asked).toEqual([]);
+    finish();
+    await settle();
+    expect(s.asked).toEqual(["open /home/ada/export-1.zip", "open /home/ada/export-2.zip"]);
   });
 });
