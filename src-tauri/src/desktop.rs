@@ -66,6 +66,17 @@ pub fn handed_export(argv: &[String], cwd: &str) -> Option<PathBuf> {
     })
 }
 
+/// The window's size and place, kept where the data is: a `--data-dir`
+/// run (a test, a demo) never moves a person's own window.
+pub fn window_state(data_dir: Option<&Path>) -> tauri_plugin_window_state::Builder {
+    let builder = tauri_plugin_window_state::Builder::default();
+    match data_dir {
+        // The plugin joins the name to the config folder: an absolute path wins.
+        Some(dir) => builder.with_filename(dir.join("window-state.json").to_string_lossy()),
+        None => builder,
+    }
+}
+
 /// A second launch (Linux, Windows) or an open-file event (macOS) brings
 /// the window forward and, with a file, hands it over.
 pub fn hand_over<R: Runtime>(app: &AppHandle<R>, export: Option<PathBuf>) {
@@ -100,7 +111,15 @@ pub fn menu_action(id: &str) -> Option<ShellEvent> {
 }
 
 pub fn on_menu<R: Runtime>(app: &AppHandle<R>, id: &str) {
-    if let Some(event) = menu_action(id) {
+    if id == "close" {
+        // As the window's own close button: the window state is kept and
+        // the app quits with its last window.
+        if let Some(window) = app.get_webview_window("main")
+            && let Err(e) = window.close()
+        {
+            tracing::warn!(error = %e, "could not close the window");
+        }
+    } else if let Some(event) = menu_action(id) {
         emit(app, event);
     }
 }
@@ -147,7 +166,8 @@ pub fn menu<R: Runtime>(
             &MenuItem::with_id(app, "open", "Open…", true, None::<&str>)?,
             &recent_menu,
             &PredefinedMenuItem::separator(app)?,
-            &PredefinedMenuItem::close_window(app, Some("Close"))?,
+            // Not the predefined item: GTK has none.
+            &MenuItem::with_id(app, "close", "Close", true, None::<&str>)?,
         ],
     )?;
     let info = app.package_info();

@@ -70,7 +70,7 @@ pub fn run() {
         single = single.dbus_id(id);
     }
     let builder = app(tauri::Builder::default().plugin(single.build()))
-        .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(desktop::window_state(args.data_dir.as_deref()).build())
         .plugin(tauri_plugin_notification::init())
         .on_menu_event(|app, event| desktop::on_menu(app, event.id().as_ref()))
         .setup(move |app| {

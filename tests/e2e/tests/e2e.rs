@@ -504,6 +504,55 @@ async fn a_second_launch_hands_its_export_over_and_a_read_behind_other_windows_n
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
+async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()> {
+    let stage = Stage::new(1_000, 2, "en_US", &[])?;
+    let app = stage.launch(false).await?;
+    app.wait_for("#drop-title").await?;
+    let (width, height) = (1111, 777);
+    app.client()
+        .set_window_size(width, height)
+        .await
+        .map_err(|e| owi_e2e::Error::Setup(format!("resizing the window: {e}")))?;
+    let (_, _, w, h) = app.window_rect().await?;
+    assert_eq!((w, h), (1111, 777), "the window took the size asked");
+    // File › Close (after Open… and Open Recent), by keyboard: the app
+    // quits as a person quits it, and keeps the window's state.
+    let keys = ["F10", "Down", "Down", "Down"];
+    let mut xdotool = vec![
+        "search",
+        "--name",
+        "Open Wearables Importer",
+        "windowfocus",
+        "--sync",
+    ];
+    xdotool.extend(["key", "--delay", "150"]);
+    xdotool.extend(keys);
+    stage.screen.xdotool(&xdotool)?;
+    // The key's release reaches a window already gone, which xdotool
+    // reports as an error: what counts is what the app did.
+    let _ = stage.screen.xdotool(&["key", "Return"]);
+    let kept = stage.dir.path().join("app").join("window-state.json");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !kept.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app never saved its window"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The app is gone; its session goes too.
+    let _ = app.close().await;
+
+    let again = stage.launch(false).await?;
+    again.wait_for("#drop-title").await?;
+    let (_, _, w, h) = again.window_rect().await?;
+    assert_eq!((w, h), (1111, 777), "the size kept from the last run");
+    again.close().await?;
+    Ok(())
+}
+
 /// The relative luminance (WCAG) of a CSS `rgb(r, g, b)` colour.
 fn luminance(css: &str) -> f64 {
     let channels: Vec<f64> = css
