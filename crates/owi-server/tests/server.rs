@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
 mod limits;
+mod policy_reuse;
 mod s3_paths;
 mod util;
 

@@ -9,6 +9,7 @@
 
 pub(crate) mod api;
 pub(crate) mod multipart;
+mod post_once;
 pub mod sign;
 pub mod store;
 

@@ -155,14 +155,16 @@ pub async fn sign_parts(
     if upload_state != "pending" {
         return Err(upload_not_found());
     }
-    // URLs only for part numbers the declared size can need (parts are at
-    // least 5 MiB but the last): a holder of part URLs cannot spread more
-    // than was declared over extra parts, and `complete` checks the total.
-    if let Some((bytes, _)) = declared(&state, &req.upload_id).await? {
-        let parts = bytes.div_ceil(MIN_PART).max(1) as i64;
-        if let Some(&n) = req.part_numbers.iter().find(|&&n| n > parts) {
+    // URLs only for the parts of the declared size, each signed with its
+    // exact length (the last one the rest): a holder of part URLs can store
+    // no more than was declared, and a part without a length is refused.
+    // (An upload from before sizes were kept has neither bound.)
+    let lengths = declared(&state, &req.upload_id).await?;
+    if let Some((bytes, part_size)) = lengths {
+        let parts = part_count(bytes, part_size);
+        if let Some(&n) = req.part_numbers.iter().find(|&&n| n as u64 > parts) {
             return Err(ApiError::BadRequest(format!(
-                "Part {n} is beyond the {parts} parts of the {bytes} bytes declared - part_numbers"
+                "Part {n} is beyond the {parts} parts of {part_size} bytes in the {bytes} bytes declared - part_numbers"
             )));
         }
     }
@@ -186,12 +188,24 @@ pub async fn sign_parts(
                     expires_in: req.expiration_seconds as u64,
                     now,
                     region: &objects.region,
+                    content_length: lengths.map(|(bytes, size)| part_length(bytes, size, n as u64)),
                 },
                 &objects.credentials,
             ),
         })
         .collect();
     Ok(Json(SignResponse { urls }))
+}
+
+/// How many parts of `part_size` hold `bytes` (at least one).
+fn part_count(bytes: u64, part_size: u64) -> u64 {
+    bytes.div_ceil(part_size.max(1)).max(1)
+}
+
+/// The length of part `n` (from 1): `part_size`, the last one the rest.
+fn part_length(bytes: u64, part_size: u64, n: u64) -> u64 {
+    let before = (n.saturating_sub(1)).saturating_mul(part_size);
+    bytes.saturating_sub(before).min(part_size)
 }
 
 #[derive(Debug, Deserialize)]
@@ -458,5 +472,15 @@ mod tests {
         let huge = 2_000_000 * MIB;
         assert!(part_size(huge, 100 * MIB) * MAX_PARTS >= huge);
         assert_eq!(part_size(huge, 100 * MIB) % MIB, 0);
+    }
+
+    #[test]
+    fn parts_are_the_part_size_but_the_last() {
+        let bytes = 12 * MIB + 7;
+        assert_eq!(part_count(bytes, 5 * MIB), 3);
+        assert_eq!(part_length(bytes, 5 * MIB, 1), 5 * MIB);
+        assert_eq!(part_length(bytes, 5 * MIB, 3), 2 * MIB + 7);
+        assert_eq!(part_count(10 * MIB, 5 * MIB), 2);
+        assert_eq!(part_length(10 * MIB, 5 * MIB, 2), 5 * MIB);
     }
 }

@@ -122,6 +122,9 @@ pub struct Presign<'a> {
     pub expires_in: u64,
     pub now: jiff::Timestamp,
     pub region: &'a str,
+    /// Signed in (`content-length` among the signed headers): the request
+    /// must carry exactly this many bytes, and say so up front.
+    pub content_length: Option<u64>,
 }
 
 /// A presigned URL: anyone holding it may make this one request until it
@@ -146,6 +149,13 @@ pub fn presign_url(request: &Presign<'_>, creds: &Credentials) -> String {
             encode(request.key, false)
         )
     };
+    let (headers, signed) = match request.content_length {
+        Some(n) => (
+            format!("content-length:{n}\nhost:{host}\n"),
+            "content-length;host",
+        ),
+        None => (format!("host:{host}\n"), "host"),
+    };
     let mut query: Vec<(String, String)> = request
         .query
         .iter()
@@ -156,7 +166,7 @@ pub fn presign_url(request: &Presign<'_>, creds: &Credentials) -> String {
         ("X-Amz-Credential", credential),
         ("X-Amz-Date", date.clone()),
         ("X-Amz-Expires", request.expires_in.to_string()),
-        ("X-Amz-SignedHeaders", "host".to_string()),
+        ("X-Amz-SignedHeaders", signed.to_string()),
     ] {
         query.push((k.to_string(), encode(&v, true)));
     }
@@ -167,7 +177,7 @@ pub fn presign_url(request: &Presign<'_>, creds: &Credentials) -> String {
         .collect::<Vec<_>>()
         .join("&");
     let canonical = format!(
-        "{}\n{path}\n{query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD",
+        "{}\n{path}\n{query}\n{headers}\n{signed}\nUNSIGNED-PAYLOAD",
         request.method
     );
     let to_sign = format!(
@@ -272,6 +282,7 @@ mod tests {
                 expires_in: 86400,
                 now,
                 region: "us-east-1",
+                content_length: None,
             },
             &example_creds(),
         );

@@ -12,6 +12,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use tokio::sync::mpsc;
 
+use super::post_once::{self, Claim, UsedPolicies};
 use super::sign::Credentials;
 use crate::error::Error;
 
@@ -30,6 +31,7 @@ pub struct EmbeddedStore {
     listener: std::net::TcpListener,
     service: s3s::service::S3Service,
     endpoint: String,
+    used: Arc<UsedPolicies>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -76,6 +78,9 @@ impl EmbeddedStore {
         let mut config = s3s::config::S3Config::default();
         config.presigned_url_max_skew_time_secs = options.max_skew_secs;
         config.post_object_max_file_size = options.post_max_bytes;
+        // No form whose fields the POST layer cannot read whole.
+        config.form_max_fields_size = post_once::FIELDS_LIMIT;
+        let used = UsedPolicies::load(post_once::ledger_path(&options.root))?;
         let mut builder = s3s::service::S3ServiceBuilder::new(Observed { inner: fs, created });
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             options.credentials.access_key.clone(),
@@ -91,6 +96,7 @@ impl EmbeddedStore {
             listener,
             service: builder.build(),
             endpoint: format!("http://{addr}"),
+            used,
         })
     }
 
@@ -110,11 +116,15 @@ impl EmbeddedStore {
                 tracing::error!(error = ?e, "the object store failed a request");
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
             });
-        let app = axum::Router::new().fallback_service(service);
-        axum::serve(listener, app)
+        let app = axum::Router::new().fallback_service(service).layer(
+            axum::middleware::from_fn_with_state(Arc::clone(&self.used), post_once::hold_posts),
+        );
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(Error::Listen)
+            .map_err(Error::Listen);
+        self.used.flushed().await;
+        served
     }
 }
 
@@ -155,10 +165,15 @@ macro_rules! observed_s3 {
             }
 
             // Overridden so a POST reaches the storage once, as a POST (the
-            // default would route it through our `put_object`).
+            // default would route it through our `put_object`), and only
+            // with its policy claimed by the layer in front (`post_once`).
             async fn post_object(&self, req: S3Request<PostObjectInput>) -> S3Result<S3Response<PostObjectOutput>> {
+                let Some(claim) = req.extensions.get::<Claim>().cloned() else {
+                    return Err(s3s::s3_error!(AccessDenied, "The POST form's signature could not be read"));
+                };
                 let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
                 let response = self.inner.post_object(req).await?;
+                claim.used();
                 self.report(&bucket, &key, None);
                 Ok(response)
             }
