@@ -665,6 +665,7 @@ fn upload_sends_and_follows_the_import_to_its_end() {
     assert!(err.starts_with("error: "), "{err}");
 }
 
+mod crash;
 mod pipes;
 mod plain_http;
 mod tables;

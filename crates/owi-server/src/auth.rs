@@ -11,7 +11,6 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit, Mac};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -201,47 +200,6 @@ impl FromRequestParts<AppState> for Caller {
         }
         Err(ApiError::Unauthorized(NO_CREDENTIALS))
     }
-}
-
-/// Issues a refresh token for `account_id`, storing only its hash.
-pub async fn issue_refresh(state: &AppState, account_id: &str) -> Result<String, ApiError> {
-    let token = hex(&random_bytes::<32>());
-    let hash = sha256_hex(&token);
-    let account = account_id.to_string();
-    let expires = now_secs() + state.keys.refresh_ttl_secs;
-    state
-        .db
-        .call(move |c| {
-            c.execute(
-                "INSERT INTO refresh_tokens (token_hash, account_id, expires_at) VALUES (?, ?, ?)",
-                params![hash, account, expires],
-            )
-        })
-        .await?;
-    Ok(token)
-}
-
-/// Spends a refresh token (rotation: it can be used once).
-pub async fn spend_refresh(state: &AppState, token: &str) -> Result<Option<String>, ApiError> {
-    let hash = sha256_hex(token);
-    let now = now_secs();
-    let account = state
-        .db
-        .call(move |c| {
-            let tx = c.transaction()?;
-            let account: Option<(String, i64)> = tx
-                .query_row(
-                    "SELECT account_id, expires_at FROM refresh_tokens WHERE token_hash = ?",
-                    [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            tx.execute("DELETE FROM refresh_tokens WHERE token_hash = ?", [&hash])?;
-            tx.commit()?;
-            Ok(account.filter(|(_, exp)| *exp > now).map(|(a, _)| a))
-        })
-        .await?;
-    Ok(account)
 }
 
 #[cfg(test)]

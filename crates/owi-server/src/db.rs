@@ -14,6 +14,7 @@ pub const SERVER_SCHEMA: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_002_uploads.sql"),
     include_str!("schema_003_declared.sql"),
+    include_str!("schema_004_families.sql"),
 ];
 /// Imported workouts and samples.
 pub const DATA_SCHEMA: &[&str] = &[include_str!("data_schema.sql")];

@@ -26,6 +26,10 @@ pub enum Error {
     Task(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error(
+        "{path} holds {found} bytes, not a 32-byte token signing key: it is damaged. Move it aside (or delete it) and start the server again; a new key is made, everyone logs in again, API keys keep working"
+    )]
+    SigningKey { path: PathBuf, found: usize },
 }
 
 /// What a request gets back when it fails.
@@ -38,6 +42,10 @@ pub enum ApiError {
     Conflict(String),
     PayloadTooLarge(String),
     Unavailable(String),
+    /// 429 with `Retry-After` (seconds).
+    TooManyRequests(String, u64),
+    /// 503 with `Retry-After` (seconds).
+    Busy(String, u64),
     Internal,
 }
 
@@ -55,6 +63,10 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::TooManyRequests(_, secs) | ApiError::Busy(_, secs) => Some(*secs),
+            _ => None,
+        };
         let (status, detail) = match self {
             ApiError::Unauthorized(detail) => (StatusCode::UNAUTHORIZED, detail.to_string()),
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, d),
@@ -62,7 +74,8 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, d),
             ApiError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, d),
-            ApiError::Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, d),
+            ApiError::Unavailable(d) | ApiError::Busy(d, _) => (StatusCode::SERVICE_UNAVAILABLE, d),
+            ApiError::TooManyRequests(d, _) => (StatusCode::TOO_MANY_REQUESTS, d),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal server error".to_string(),
@@ -73,6 +86,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }

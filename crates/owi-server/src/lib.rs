@@ -12,16 +12,21 @@
 
 mod auth;
 mod compat;
+mod config;
 mod data;
 mod db;
 mod error;
 mod extract;
+mod hashing;
 mod import;
 mod jobs;
+mod keyfile;
 mod local;
+mod refresh;
 pub mod s3;
 mod session;
 mod sync;
+mod throttle;
 mod users;
 
 use std::future::Future;
@@ -39,7 +44,10 @@ use tokio::sync::Notify;
 
 pub use auth::{is_api_key_shaped, new_api_key};
 pub use compat::Compat;
+pub use config::{Clock, HashingLimits, LoginThrottle, ServerConfig};
 pub use error::Error;
+#[doc(hidden)]
+pub use hashing::HashingGauge;
 pub use jobs::{series_type, workout_type};
 pub use local::Local;
 pub use s3::{Credentials, PostSignature, S3Settings};
@@ -47,77 +55,6 @@ pub use sync::{Stage, Status, SyncRunSummary, SyncStatusEvent};
 
 use crate::auth::{TokenKeys, hash_password, random_bytes, sha256_hex};
 use crate::db::{Db, now_rfc3339};
-
-/// How the server runs.
-#[derive(Clone)]
-pub struct ServerConfig {
-    /// Where the database, the signing key and uploads live.
-    pub data_dir: PathBuf,
-    /// The developer account created on first start (generated if `None`).
-    pub admin_email: Option<String>,
-    pub admin_password: Option<String>,
-    /// The API key created on first start (generated if `None`).
-    pub api_key: Option<String>,
-    /// An API key of the developer account accepted for this run only and
-    /// never stored: how the app talks to the server it starts itself.
-    pub session_key: Option<String>,
-    pub access_token_ttl: Duration,
-    pub refresh_token_ttl: Duration,
-    /// Interval of the `:` comment lines on idle SSE streams.
-    pub heartbeat: Duration,
-    /// The largest upload accepted.
-    pub max_upload_bytes: u64,
-    /// Disk space an upload may not eat into.
-    pub min_free_bytes: u64,
-    /// The object store for presigned uploads.
-    pub s3: S3Settings,
-    /// Which server to behave like, where a client can tell.
-    pub compat: Compat,
-    /// Whether uploads to the object store are imported. `false` is a
-    /// real server whose bucket notifications are not set up: it keeps
-    /// S3 uploads and never imports them.
-    pub s3_imports: bool,
-}
-
-impl std::fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
-        f.debug_struct("ServerConfig")
-            .field("data_dir", &self.data_dir)
-            .field("admin_email", &self.admin_email)
-            .field("admin_password", &redacted(&self.admin_password))
-            .field("api_key", &redacted(&self.api_key))
-            .field("session_key", &redacted(&self.session_key))
-            .field("access_token_ttl", &self.access_token_ttl)
-            .field("heartbeat", &self.heartbeat)
-            .field("max_upload_bytes", &self.max_upload_bytes)
-            .field("min_free_bytes", &self.min_free_bytes)
-            .field("s3", &self.s3)
-            .field("compat", &self.compat)
-            .field("s3_imports", &self.s3_imports)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ServerConfig {
-    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
-        ServerConfig {
-            data_dir: data_dir.into(),
-            admin_email: None,
-            admin_password: None,
-            api_key: None,
-            session_key: None,
-            access_token_ttl: Duration::from_secs(3600),
-            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
-            heartbeat: sync::DEFAULT_HEARTBEAT,
-            max_upload_bytes: 5 << 30,
-            min_free_bytes: 256 << 20,
-            s3: S3Settings::default(),
-            compat: Compat::Native,
-            s3_imports: true,
-        }
-    }
-}
 
 /// What the first start created, for the operator to see once.
 #[derive(Clone)]
@@ -156,11 +93,33 @@ pub struct AppState {
     closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// The hash of this run's session key and its account.
     session: Option<Arc<(String, String)>>,
+    /// Failed logins, per account and per address.
+    throttle: Arc<throttle::Throttle>,
+    /// Password verification, a few at once.
+    hashing: Arc<hashing::Hashing>,
 }
 
 impl AppState {
     fn uploads_dir(&self) -> PathBuf {
         self.config.data_dir.join("uploads")
+    }
+
+    /// Deletes expired refresh tokens every `purge_interval` until the
+    /// server closes (`open` did it once at start).
+    async fn purge_tokens(self, mut closed: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.config.purge_interval) => {}
+                _ = closed.wait_for(|c| *c) => return,
+            }
+            let db = self.db.clone();
+            let now = self.config.clock.now_secs();
+            match tokio::task::spawn_blocking(move || refresh::purge_refresh(&db, now)).await {
+                Ok(Ok(n)) if n > 0 => tracing::info!(tokens = n, "deleted expired refresh tokens"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "could not delete expired refresh tokens"),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -188,16 +147,26 @@ impl Server {
         let data_path = config.data_dir.join("data.sqlite");
         let data = Db::open(&data_path, db::DATA_SCHEMA)?;
         let worker_db = Db::open(&data_path, db::DATA_SCHEMA)?;
-        let key = signing_key(&config.data_dir.join("signing.key"))?;
+        let (key, new_key) = keyfile::signing_key(&config.data_dir.join("signing.key"))?;
+        if new_key {
+            // Refresh tokens are not signed, but they belong to the key's
+            // sessions: a new key signs everyone out.
+            db.blocking(|c| c.execute("DELETE FROM refresh_tokens", []))?;
+        }
         let bootstrap = bootstrap(&db, &config)?;
-        sweep_partial_uploads(&uploads);
-        let requeued = jobs::requeue_interrupted(&db)?;
-        if requeued > 0 {
+        let hub = sync::Hub::new(db.clone());
+        let resumed = jobs::resume_interrupted(&db, &hub, config.compat, config.job_attempts)?;
+        if resumed.queued > 0 {
             tracing::info!(
-                jobs = requeued,
+                jobs = resumed.queued,
                 "resuming imports interrupted by the last stop"
             );
         }
+        let swept = jobs::sweep_uploads(&db, &uploads)?;
+        if swept > 0 {
+            tracing::info!(files = swept, "removed upload files no import will read");
+        }
+        refresh::purge_refresh(&db, config.clock.now_secs())?;
         let keys = TokenKeys::new(
             key,
             config.access_token_ttl.as_secs() as i64,
@@ -226,7 +195,9 @@ impl Server {
             None => None,
         };
         let state = AppState {
-            hub: sync::Hub::new(db.clone()),
+            hub,
+            throttle: Arc::new(throttle::Throttle::new(config.login_throttle.clone())),
+            hashing: Arc::new(hashing::Hashing::new(&config.hashing)),
             objects: Arc::new(objects),
             db,
             data,
@@ -260,6 +231,12 @@ impl Server {
     /// The bucket presigned uploads go to.
     pub fn s3_bucket(&self) -> &str {
         &self.state.objects.bucket
+    }
+
+    /// Password hashes running at once, for tests of the cap.
+    #[doc(hidden)]
+    pub fn hashing_gauge(&self) -> HashingGauge {
+        self.state.hashing.gauge()
     }
 
     /// The store's credentials (for tools and tests that read the bucket).
@@ -310,6 +287,7 @@ impl Server {
                     .await;
             })
         };
+        let purge = tokio::spawn(self.state.clone().purge_tokens(closed.clone()));
         // Ends when the store (the only sender) is gone, after every notice.
         let (state, mut created) = (self.state.clone(), self.created);
         let arrivals = tokio::spawn(async move {
@@ -336,6 +314,8 @@ impl Server {
             state.wake.notify_one();
             let _ = state.closing.send(true);
         };
+        // The peer's address is what logins are throttled by.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
@@ -365,6 +345,7 @@ impl Server {
             let _ = watcher.await;
         }
         let _ = upkeep.await;
+        let _ = purge.await;
         let _ = worker.await;
         result
     }
@@ -461,51 +442,6 @@ fn open_objects(
     )?;
     let objects = s3::Objects::new(store.endpoint().to_string(), settings, credentials, false);
     Ok((Some(store), objects))
-}
-
-/// Removes `*.part` files: uploads cut off by a crash or a stop.
-fn sweep_partial_uploads(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.extension().is_some_and(|e| e == "part") {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
-/// The token signing key: 32 random bytes made on first start, readable by
-/// the owner only.
-fn signing_key(path: &Path) -> Result<[u8; 32], Error> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            return <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-                Error::Config(format!(
-                    "{} is not a 32-byte key; remove it to make a new one (signing everyone out)",
-                    path.display()
-                ))
-            });
-        }
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-        Err(_) => {}
-    }
-    let key = random_bytes::<32>();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io)?;
-    std::io::Write::write_all(&mut file, &key).map_err(io)?;
-    Ok(key)
 }
 
 /// On an empty database: the developer account and its API key.

@@ -1,14 +1,16 @@
 //! `/auth/login` and `/token/refresh`.
 
+use std::net::SocketAddr;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::auth::{issue_refresh, spend_refresh, verify_password};
 use crate::error::{ApiError, BAD_LOGIN, BAD_TOKEN};
 use crate::extract::{ValidForm, ValidJson};
+use crate::refresh::{issue_refresh, rotate_refresh};
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
@@ -24,17 +26,18 @@ pub struct TokenResponse {
     pub expires_in: Option<i64>,
 }
 
-async fn tokens_for(state: &AppState, account_id: &str) -> Result<TokenResponse, ApiError> {
-    Ok(TokenResponse {
+fn tokens(state: &AppState, account_id: &str, refresh: String) -> TokenResponse {
+    TokenResponse {
         access_token: state.keys.issue(account_id),
         token_type: "bearer".into(),
-        refresh_token: Some(issue_refresh(state, account_id).await?),
+        refresh_token: Some(refresh),
         expires_in: Some(state.keys.access_ttl_secs),
-    })
+    }
 }
 
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ValidForm(form): ValidForm<LoginForm>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     // A missing or empty field is answered like a wrong password.
@@ -44,6 +47,17 @@ pub async fn login(
     else {
         return Err(ApiError::Unauthorized(BAD_LOGIN));
     };
+    let address = peer.ip();
+    // Before any hashing: a held-back login costs the server nothing.
+    state
+        .throttle
+        .check(&email, address, state.config.clock.now_secs())
+        .map_err(|secs| {
+            ApiError::TooManyRequests(
+                format!("Too many failed logins; try again in {secs} seconds"),
+                secs,
+            )
+        })?;
     let lookup = email.clone();
     let account: Option<(String, String)> = state
         .db
@@ -58,16 +72,18 @@ pub async fn login(
         .await?;
     // Verify even for an unknown email, so timing does not tell which it was.
     let (account_id, phc) = account.unwrap_or_else(|| (String::new(), state.dummy_hash.clone()));
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .unwrap_or(false);
+    let ok = state.hashing.verify(password, phc).await?;
     if !ok || account_id.is_empty() {
+        state
+            .throttle
+            .failed(&email, address, state.config.clock.now_secs());
         // Not the submitted name: people paste passwords into it.
         tracing::info!("refused a login");
-        let _ = email;
         return Err(ApiError::Unauthorized(BAD_LOGIN));
     }
-    Ok(Json(tokens_for(&state, &account_id).await?))
+    state.throttle.succeeded(&email);
+    let refresh = issue_refresh(&state, &account_id).await?;
+    Ok(Json(tokens(&state, &account_id, refresh)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,8 +95,8 @@ pub async fn refresh(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<RefreshBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let account = spend_refresh(&state, &body.refresh_token)
+    let (account, next) = rotate_refresh(&state, &body.refresh_token)
         .await?
         .ok_or(ApiError::Unauthorized(BAD_TOKEN))?;
-    Ok(Json(tokens_for(&state, &account).await?))
+    Ok(Json(tokens(&state, &account, next)))
 }

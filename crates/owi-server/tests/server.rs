@@ -1,9 +1,11 @@
-//! The bundled server over real HTTP: auth, users, direct import followed
-//! over SSE, read-back, dedupe, refusals and a restart with a queued job;
-//! the presigned S3 paths in `s3_paths`.
+//! The bundled server over real HTTP: users, direct import followed over
+//! SSE, read-back, dedupe, refusals; who may call in `auth`, the queue's
+//! restarts and retries in `jobs`, the presigned S3 paths in `s3_paths`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
+mod auth;
+mod jobs;
 mod limits;
 mod policy_reuse;
 mod s3_paths;
@@ -17,185 +19,6 @@ use owi_server::{Stage, Status};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use util::*;
-
-#[tokio::test]
-async fn every_endpoint_refuses_a_request_without_valid_credentials() {
-    let s = TestServer::start().await;
-    let user = s.create_user("a@example.com").await;
-    for path in [
-        "/users".to_string(),
-        format!("/users/{user}"),
-        format!("/users/{user}/sync/runs"),
-        format!("/users/{user}/events/workouts"),
-    ] {
-        let res = s.http.get(s.url(&path)).send().await.unwrap();
-        assert_eq!(
-            res.headers()
-                .get("www-authenticate")
-                .map(|v| v.to_str().unwrap()),
-            Some("Bearer")
-        );
-        assert_eq!(
-            detail(res).await,
-            (
-                StatusCode::UNAUTHORIZED,
-                "Authentication required: provide JWT token or API key".into()
-            ),
-            "{path} without credentials"
-        );
-        let res = s
-            .http
-            .get(s.url(&path))
-            .header(
-                "X-Open-Wearables-API-Key",
-                "sk-ffffffffffffffffffffffffffffffff",
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            detail(res).await,
-            (
-                StatusCode::UNAUTHORIZED,
-                "Invalid or missing API key".into()
-            )
-        );
-        let res = s
-            .http
-            .get(s.url(&path))
-            .bearer_auth("not.a-token")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            StatusCode::UNAUTHORIZED,
-            "{path} with a forged token"
-        );
-    }
-    for upload in [
-        "direct",
-        "s3",
-        "s3/multipart/create",
-        "s3/multipart/sign",
-        "s3/multipart/complete",
-        "s3/multipart/abort",
-    ] {
-        let res = s
-            .http
-            .post(s.url(&format!("/users/{user}/import/apple/xml/{upload}")))
-            .json(&json!({ "file_size": 6 << 20 }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            res.status(),
-            StatusCode::UNAUTHORIZED,
-            "{upload} needs credentials too"
-        );
-    }
-}
-
-#[tokio::test]
-async fn login_refresh_rotation_and_expiry() {
-    let s = TestServer::start().await;
-    let login = |user: &'static str, pass: &'static str| {
-        s.http
-            .post(s.url("/auth/login"))
-            .form(&[("username", user), ("password", pass)])
-            .send()
-    };
-    let res = login(EMAIL, "wrong").await.unwrap();
-    assert_eq!(
-        res.headers()
-            .get("www-authenticate")
-            .map(|v| v.to_str().unwrap()),
-        Some("Bearer")
-    );
-    assert_eq!(
-        detail(res).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            "Incorrect email or password".into()
-        )
-    );
-    let res = login("nobody@example.com", PASSWORD).await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "unknown email");
-    let res = login(EMAIL, "").await.unwrap();
-    assert_eq!(
-        detail(res).await,
-        (
-            StatusCode::UNAUTHORIZED,
-            "Incorrect email or password".into()
-        ),
-        "an empty field is a wrong password"
-    );
-
-    let tokens: Value = login(EMAIL, PASSWORD).await.unwrap().json().await.unwrap();
-    assert_eq!(tokens["token_type"], "bearer");
-    assert_eq!(tokens["expires_in"], 3600);
-    let access = tokens["access_token"].as_str().unwrap();
-    let res = s
-        .http
-        .get(s.url("/users"))
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "the access token works");
-
-    let refresh = tokens["refresh_token"].as_str().unwrap();
-    let res = s
-        .http
-        .post(s.url("/token/refresh"))
-        .json(&json!({ "refresh_token": refresh }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let rotated: Value = res.json().await.unwrap();
-    assert_ne!(
-        rotated["refresh_token"], tokens["refresh_token"],
-        "a new refresh token"
-    );
-    let res = s
-        .http
-        .post(s.url("/token/refresh"))
-        .json(&json!({ "refresh_token": refresh }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::UNAUTHORIZED,
-        "the old refresh token was revoked"
-    );
-
-    let dir = s.stop().await;
-    let short = TestServer::start_in(dir, |c| c.access_token_ttl = std::time::Duration::ZERO).await;
-    let tokens: Value = short
-        .http
-        .post(short.url("/auth/login"))
-        .form(&[("username", EMAIL), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let res = short
-        .http
-        .get(short.url("/users"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        StatusCode::UNAUTHORIZED,
-        "an expired token is refused"
-    );
-}
 
 #[tokio::test]
 async fn users_create_list_search_page_and_not_found() {
@@ -555,40 +378,6 @@ async fn a_client_dropping_mid_upload_leaves_no_job_and_no_file() {
         );
         tokio::task::yield_now().await;
     }
-}
-
-#[tokio::test]
-async fn a_job_interrupted_by_a_stop_is_resumed_on_the_next_start() {
-    let s = TestServer::start().await;
-    let user = s.create_user("restart@example.com").await;
-    let dir = s.stop().await;
-
-    // As if the server had died while processing: the job row says
-    // `processing` and its file is in the uploads folder.
-    let data = tempfile::tempdir().unwrap();
-    let manifest = sample(data.path(), 300, 2);
-    let upload = dir
-        .path()
-        .join("uploads/9b2f0d8e-0000-4000-8000-000000000001.xml");
-    std::fs::copy(&manifest.xml_path, &upload).unwrap();
-    let db = rusqlite::Connection::open(dir.path().join("server.sqlite")).unwrap();
-    db.execute(
-        "INSERT INTO jobs (id, run_id, user_id, origin, path, filename, state, created_at, updated_at)
-         VALUES ('9b2f0d8e-0000-4000-8000-000000000001', 'run-1', ?, 'direct', ?, 'export.xml', 'processing', 0, 0)",
-        rusqlite::params![user, upload.display().to_string()],
-    )
-    .unwrap();
-    drop(db);
-
-    let s = TestServer::start_in(dir, |_| {}).await;
-    let events = s.follow(&user, Some("run-1")).await;
-    let last = events.last().unwrap();
-    assert_eq!(
-        (last.stage, last.status),
-        (Stage::Completed, Status::Success),
-        "{last:?}"
-    );
-    assert_eq!(s.count(&user, "/events/workouts").await, 2);
 }
 
 #[tokio::test]

@@ -1,10 +1,14 @@
 //! The import queue and its worker. A job is a row in `jobs`: it survives a
-//! restart (a job found `processing` at start is queued again; processing
-//! is idempotent thanks to the upserts). The worker parses with the
+//! restart (a job found `processing` at start is queued again, up to its
+//! tries; processing is idempotent thanks to the upserts). A failure that
+//! may pass (I/O, the object store) is tried again after a delay, up to
+//! `job_attempts` tries; one that cannot (the export does not parse) fails
+//! at once. The worker parses with the
 //! project's reader — so it takes what Apple really writes — and stores
 //! workouts and samples in one transaction per job: a failed import leaves
 //! nothing half-counted.
 
+mod upkeep;
 mod upsert;
 
 use std::path::PathBuf;
@@ -21,6 +25,7 @@ use crate::db::{Db, now_rfc3339, now_secs};
 use crate::error::Error;
 use crate::sync::{Hub, Report, Stage, Status};
 
+pub use upkeep::{resume_interrupted, sweep_uploads};
 pub use upsert::{series_type, workout_type};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +72,8 @@ struct Job {
     path: String,
     filename: String,
     origin: Origin,
+    /// Tries begun, this one included.
+    attempts: u32,
 }
 
 /// Writes a job row (inside the caller's transaction, so whatever made
@@ -120,16 +127,6 @@ impl AppState {
     }
 }
 
-/// Jobs interrupted by a stop go back to the queue (`db`: server.sqlite).
-pub fn requeue_interrupted(db: &Db) -> Result<usize, Error> {
-    db.blocking(|c| {
-        c.execute(
-            "UPDATE jobs SET state = 'queued', updated_at = ? WHERE state = 'processing'",
-            [now_secs()],
-        )
-    })
-}
-
 /// Runs jobs one at a time until `stop` is cancelled. The job in hand when
 /// that happens is rolled back and left queued.
 pub async fn work(state: AppState, db: Db, stop: CancelToken) {
@@ -139,8 +136,8 @@ pub async fn work(state: AppState, db: Db, stop: CancelToken) {
             return;
         }
         let claimed = {
-            let jobs = state.db.clone();
-            tokio::task::spawn_blocking(move || claim(&jobs)).await
+            let (jobs, now) = (state.db.clone(), state.config.clock.now_secs());
+            tokio::task::spawn_blocking(move || claim(&jobs, now)).await
         };
         match claimed {
             Ok(Ok(Some(job))) => {
@@ -172,13 +169,15 @@ pub async fn work(state: AppState, db: Db, stop: CancelToken) {
     }
 }
 
-fn claim(db: &Db) -> Result<Option<Job>, Error> {
+fn claim(db: &Db, now: i64) -> Result<Option<Job>, Error> {
     db.blocking(|c| {
         let tx = c.transaction()?;
         let job = tx
             .query_row(
-                "SELECT id, run_id, user_id, path, filename, origin FROM jobs WHERE state = 'queued' ORDER BY created_at, rowid LIMIT 1",
-                [],
+                "SELECT id, run_id, user_id, path, filename, origin, attempts + 1 FROM jobs
+                 WHERE state = 'queued' AND (retry_at IS NULL OR retry_at <= ?)
+                 ORDER BY created_at, rowid LIMIT 1",
+                [now],
                 |r| {
                     Ok(Job {
                         id: r.get(0)?,
@@ -187,13 +186,14 @@ fn claim(db: &Db) -> Result<Option<Job>, Error> {
                         path: r.get(3)?,
                         filename: r.get(4)?,
                         origin: Origin::parse(&r.get::<_, String>(5)?),
+                        attempts: r.get(6)?,
                     })
                 },
             )
             .optional()?;
         if let Some(job) = &job {
             tx.execute(
-                "UPDATE jobs SET state = 'processing', updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET state = 'processing', attempts = attempts + 1, updated_at = ? WHERE id = ?",
                 params![now_secs(), job.id],
             )?;
         }
@@ -324,20 +324,37 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
         }
     };
     let count = items.lock().map(|n| *n).unwrap_or(0);
-    let (state_name, error) = match &outcome {
-        Ok(()) => ("completed", None),
-        Err(ImportError::Stopped) => ("queued", None),
-        Err(e) => ("failed", Some(e.for_client(&local_name, &job.filename))),
+    let retry =
+        matches!(&outcome, Err(e) if e.is_transient() && job.attempts < state.config.job_attempts);
+    let error = match &outcome {
+        Err(e) if e.is_transient() => Some(format!(
+            "{} (try {} of {})",
+            e.for_client(&local_name, &job.filename),
+            job.attempts,
+            state.config.job_attempts
+        )),
+        Err(e) => Some(e.for_client(&local_name, &job.filename)),
+        Ok(()) => None,
     };
-    let _ = state.db.blocking(|c| {
-        c.execute(
+    let delay = i64::try_from(state.config.job_retry_delay.as_secs()).unwrap_or(i64::MAX);
+    let _ = state.db.blocking(|c| match &outcome {
+        // A stop is not a try: it does not count.
+        Err(ImportError::Stopped) => c.execute(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, updated_at = ? WHERE id = ?",
+            params![now_secs(), job.id],
+        ),
+        _ if retry => c.execute(
+            "UPDATE jobs SET state = 'queued', error = ?, retry_at = ?, updated_at = ? WHERE id = ?",
+            params![error, state.config.clock.now_secs().saturating_add(delay), now_secs(), job.id],
+        ),
+        _ => c.execute(
             "UPDATE jobs SET state = ?, error = ?, updated_at = ? WHERE id = ?",
-            params![state_name, error, now_secs(), job.id],
-        )
+            params![if outcome.is_ok() { "completed" } else { "failed" }, error, now_secs(), job.id],
+        ),
     });
     // Done with the file before saying so: a client that sees the end sees
-    // the server's disk as it will stay.
-    if !matches!(outcome, Err(ImportError::Stopped)) {
+    // the server's disk as it will stay. A retry reads a direct upload again.
+    if !matches!(outcome, Err(ImportError::Stopped)) && (!retry || job.origin == Origin::S3) {
         remove_local();
     }
     match outcome {
@@ -360,6 +377,22 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
                 remove_local();
             }
         }
+        Err(e) if retry => {
+            tracing::warn!(task = %job.id, error = %e, attempt = job.attempts, "import failed; trying again");
+            emit(
+                Stage::Queued,
+                Status::InProgress,
+                format!(
+                    "Try {} of {} failed; trying again",
+                    job.attempts, state.config.job_attempts
+                ),
+                Some(0.0),
+                None,
+                error,
+                false,
+            );
+            state.wake.notify_one();
+        }
         Err(e) => {
             tracing::warn!(task = %job.id, error = %e, "import failed");
             emit(
@@ -368,7 +401,7 @@ fn process(state: &AppState, db: &Db, job: &Job, stop: &CancelToken, runtime: &H
                 "Import failed".into(),
                 None,
                 Some(0),
-                Some(e.for_client(&local_name, &job.filename)),
+                error,
                 true,
             );
         }
@@ -393,19 +426,23 @@ async fn fetch(
         .map_err(|e| {
             use aws_sdk_s3::error::ProvideErrorMetadata;
             tracing::warn!(key, error = ?e, "cannot read an upload from the object store");
-            ImportError::Fetch(match e.code() {
+            let message = match e.code() {
                 Some("NoSuchKey") => "the upload is no longer in the object store".into(),
                 Some(code) => format!("the object store refused to return the upload ({code})"),
                 None => "the object store is unreachable".into(),
-            })
+            };
+            ImportError::Fetch {
+                transient: e.code() != Some("NoSuchKey"),
+                message,
+            }
         })?;
     let part = target.with_extension("part");
     let write_error = |e: std::io::Error| {
         tracing::error!(path = %part.display(), error = %e, "cannot store a fetched upload");
         if e.kind() == std::io::ErrorKind::StorageFull {
-            ImportError::Fetch("the server has no disk space left for this upload".into())
+            ImportError::fetch("the server has no disk space left for this upload")
         } else {
-            ImportError::Fetch("the server could not store the upload".into())
+            ImportError::fetch("the server could not store the upload")
         }
     };
     let mut file = tokio::fs::File::create(&part).await.map_err(write_error)?;
@@ -413,7 +450,7 @@ async fn fetch(
     let copied: Result<(), ImportError> = async {
         while let Some(chunk) = body.try_next().await.map_err(|e| {
             tracing::warn!(key, error = %e, "reading an upload from the object store failed");
-            ImportError::Fetch("the object store stopped sending the upload".into())
+            ImportError::fetch("the object store stopped sending the upload")
         })? {
             if stop.is_cancelled() {
                 return Err(ImportError::Stopped);
@@ -437,8 +474,13 @@ enum ImportError {
     Export(#[from] owi_export::Error),
     #[error("{0}")]
     Server(#[from] Error),
+    /// Reading an S3 upload back failed; `transient` unless the object is
+    /// gone.
+    #[error("{message}")]
+    Fetch { message: String, transient: bool },
+    /// A strict parser's refusal (Open Wearables 0.6 mode).
     #[error("{0}")]
-    Fetch(String),
+    Strict(owi_export::Error),
     #[error("User with ID: {0} not found.")]
     UnknownUser(String),
     #[error("the server is stopping")]
@@ -446,6 +488,28 @@ enum ImportError {
 }
 
 impl ImportError {
+    fn fetch(message: &str) -> ImportError {
+        ImportError::Fetch {
+            message: message.into(),
+            transient: true,
+        }
+    }
+
+    /// Whether another try may succeed: reading failed, not parsing.
+    fn is_transient(&self) -> bool {
+        match self {
+            // Bad bytes stay bad; a read that failed may not next time.
+            ImportError::Export(owi_export::Error::Io { source, .. }) => !matches!(
+                source.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+            ),
+            ImportError::Export(_) => false,
+            ImportError::Server(_) => true,
+            ImportError::Fetch { transient, .. } => *transient,
+            ImportError::Strict(_) | ImportError::UnknownUser(_) | ImportError::Stopped => false,
+        }
+    }
+
     /// The reason as a client may see it: named after the uploaded file,
     /// never with the server's own paths.
     fn for_client(&self, stored_path: &str, filename: &str) -> String {

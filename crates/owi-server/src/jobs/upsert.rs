@@ -57,12 +57,12 @@ pub(super) fn import(
                 if state.config.compat.parses_strictly()
                     && (report.stats.dtd_version == Some(12) || report.stats.repaired_chars > 0) =>
             {
-                Ok(Err(owi_export::Error::Io {
+                Ok(Err(ImportError::Strict(owi_export::Error::Io {
                     path: path.to_path_buf(),
                     source: std::io::Error::other(
                         "syntax error: not well-formed XML (a DTD or a character XML forbids; a strict parser refuses both)",
                     ),
-                }))
+                })))
             }
             Ok(Ok(_report)) => {
                 tx.commit()?;
@@ -73,14 +73,13 @@ pub(super) fn import(
                 }
                 Ok(Ok(()))
             }
-            Ok(Err(failure)) => Ok(Err(failure.error)),
+            Ok(Err(failure)) => Ok(Err(match failure.error {
+                owi_export::Error::Cancelled { .. } => ImportError::Stopped,
+                other => ImportError::Export(other),
+            })),
             Err(e) => Err(e),
         }
-    })?
-    .map_err(|e| match e {
-        owi_export::Error::Cancelled { .. } => ImportError::Stopped,
-        other => ImportError::Export(other),
-    })?;
+    })??;
     state.db.blocking(|c| {
         c.execute(
             "UPDATE users SET last_synced_at = ?, last_synced_provider = 'apple' WHERE id = ?",

@@ -23,6 +23,10 @@ pub struct TestServer {
     pub s3_credentials: owi_server::Credentials,
     pub dir: tempfile::TempDir,
     pub http: Client,
+    /// Password hashes running at once, and the most ever.
+    pub hashing: owi_server::HashingGauge,
+    /// The server's clock for tokens and throttling, to move forward.
+    pub clock: owi_server::Clock,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -33,6 +37,7 @@ pub fn config(dir: &Path) -> ServerConfig {
     config.admin_password = Some(PASSWORD.into());
     config.api_key = Some(API_KEY.into());
     config.heartbeat = Duration::from_millis(200);
+    config.job_retry_delay = Duration::ZERO;
     config
 }
 
@@ -48,7 +53,9 @@ impl TestServer {
     ) -> TestServer {
         let mut cfg = config(dir.path());
         tweak(&mut cfg);
+        let clock = cfg.clock.clone();
         let server = Server::open(cfg).expect("server opens");
+        let hashing = server.hashing_gauge();
         let s3 = s3_client(server.s3_endpoint(), server.s3_credentials());
         let bucket = server.s3_bucket().to_string();
         let s3_credentials = server.s3_credentials().clone();
@@ -72,6 +79,8 @@ impl TestServer {
             s3_credentials,
             dir,
             http: Client::new(),
+            hashing,
+            clock,
             stop: Some(stop),
             task: Some(task),
         }
@@ -143,6 +152,23 @@ impl TestServer {
         user: &str,
         wanted: impl Fn(&str) -> bool,
     ) -> Vec<SyncStatusEvent> {
+        self.follow_until(user, wanted, |e| {
+            matches!(
+                e.stage,
+                owi_server::Stage::Completed | owi_server::Stage::Failed
+            )
+        })
+        .await
+    }
+
+    /// The events of the runs `wanted` takes, replayed and live, up to the
+    /// first that `until` takes.
+    pub async fn follow_until(
+        &self,
+        user: &str,
+        wanted: impl Fn(&str) -> bool,
+        until: impl Fn(&SyncStatusEvent) -> bool,
+    ) -> Vec<SyncStatusEvent> {
         let mut res = self
             .get(&format!("/users/{user}/sync/stream?replay=100"))
             .send()
@@ -164,10 +190,7 @@ impl TestServer {
                 if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) {
                     let event: SyncStatusEvent = serde_json::from_str(data).expect("event json");
                     if wanted(&event.run_id) {
-                        let done = matches!(
-                            event.stage,
-                            owi_server::Stage::Completed | owi_server::Stage::Failed
-                        );
+                        let done = until(&event);
                         events.push(event);
                         if done {
                             return events;
@@ -252,6 +275,32 @@ impl TestServer {
             "upload files removed: {:?}",
             self.uploads()
         );
+    }
+
+    /// A login with the form body the API takes.
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/auth/login"))
+            .form(&[("username", email), ("password", password)])
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// `/token/refresh` with `token`.
+    pub async fn refresh(&self, token: &str) -> Response {
+        self.http
+            .post(self.url("/token/refresh"))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// One value of a query on server.sqlite.
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let db = rusqlite::Connection::open(self.dir.path().join("server.sqlite")).expect("db");
+        db.query_row(sql, [], |r| r.get::<_, i64>(0)).expect(sql)
     }
 
     /// The jobs the server has queued or run.
