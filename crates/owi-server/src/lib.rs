@@ -16,6 +16,8 @@ mod data;
 mod db;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod import;
 mod jobs;
 mod local;
