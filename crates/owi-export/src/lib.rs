@@ -44,7 +44,19 @@ pub use preflight::{
     Choice, Preflight, nested_server_value, nested_value_for_server, preflight, preflight_choosing,
     server_value, value_for_server,
 };
-pub use read::{Failure, ReadOptions, Report, Stats, Visitor, read_export, strip_device_pointer};
+pub use read::{
+    Failure, ReadOptions, Report, Stats, Visitor, read_export, read_xml_stream,
+    strip_device_pointer,
+};
+/// The reader's bounds on hostile input (ARCHITECTURE.md, "Bounds").
+pub mod bounds {
+    pub use crate::prolog::MAX_PROLOG;
+    pub use crate::read::{
+        MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENT_BYTES, MAX_ELEMENT_NODES,
+        MAX_MARKUP_RUN, MAX_NAME_BYTES, MAX_RECORD_CHILDREN, MAX_UNKNOWN_NAMES,
+    };
+    pub use crate::source::MAX_COMPRESSION_RATIO;
+}
 pub use selection::{LeftOut, Selection};
 pub use server_types::server_stores;
 pub use share::{Kinds, Share};

@@ -3,6 +3,7 @@
 //! characters, truncation, zip bombs, cancellation, progress, the public
 //! samples and the fingerprint; upload bodies in `outgoing`.
 
+mod bounds;
 mod outgoing;
 mod selection;
 mod util;

@@ -17,6 +17,8 @@ mod data;
 mod db;
 mod error;
 mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hashing;
 mod import;
 mod jobs;

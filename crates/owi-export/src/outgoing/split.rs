@@ -96,6 +96,8 @@ pub(super) fn plan(
                     packer.head_end = after;
                 }
                 depth += 1;
+                // quick-xml keeps every open name: the depth bounds its memory.
+                crate::read::depth_held(path, depth, before)?;
             }
             Event::Empty(e) if depth == 1 => {
                 packer.element(e.name().as_ref(), before, after)?;

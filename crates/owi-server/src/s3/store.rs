@@ -100,6 +100,11 @@ impl EmbeddedStore {
         })
     }
 
+    /// The request handler, for driving it in-process (fuzzing).
+    pub(crate) fn service(&self) -> s3s::service::S3Service {
+        self.service.clone()
+    }
+
     /// `http://127.0.0.1:PORT`: path-style URLs start here.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
