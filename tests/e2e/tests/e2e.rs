@@ -484,17 +484,7 @@ async fn a_second_launch_hands_its_export_over_and_a_read_behind_other_windows_n
     // the newest export, from the start screen.
     app.click_button("All exports").await?;
     app.wait_for("#drop-title").await?;
-    let keys = ["F10", "Down", "Down", "Right", "Return"];
-    let mut xdotool = vec![
-        "search",
-        "--name",
-        "Open Wearables Importer",
-        "windowfocus",
-        "--sync",
-    ];
-    xdotool.extend(["key", "--delay", "150"]);
-    xdotool.extend(keys);
-    stage.screen.xdotool(&xdotool)?;
+    menu_keys(&stage.screen, &["F10", "Down", "Down", "Right", "Return"])?;
     app.wait_for("section[aria-label='At a glance']").await?;
     let file = app
         .wait_for_text("header .current strong", |t| !t.is_empty())
@@ -519,17 +509,7 @@ async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()>
     assert_eq!((w, h), (1111, 777), "the window took the size asked");
     // File › Close (after Open… and Open Recent), by keyboard: the app
     // quits as a person quits it, and keeps the window's state.
-    let keys = ["F10", "Down", "Down", "Down"];
-    let mut xdotool = vec![
-        "search",
-        "--name",
-        "Open Wearables Importer",
-        "windowfocus",
-        "--sync",
-    ];
-    xdotool.extend(["key", "--delay", "150"]);
-    xdotool.extend(keys);
-    stage.screen.xdotool(&xdotool)?;
+    menu_keys(&stage.screen, &["F10", "Down", "Down", "Down"])?;
     // The key's release reaches a window already gone, which xdotool
     // reports as an error: what counts is what the app did.
     let _ = stage.screen.xdotool(&["key", "Return"]);
@@ -551,6 +531,23 @@ async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()>
     assert_eq!((w, h), (1111, 777), "the size kept from the last run");
     again.close().await?;
     Ok(())
+}
+
+/// Types `keys` into the app's window, as a person walks GTK's menu bar
+/// from the keyboard (F10 opens File).
+fn menu_keys(screen: &Screen, keys: &[&str]) -> Result<()> {
+    let mut xdotool = vec![
+        "search",
+        "--name",
+        "Open Wearables Importer",
+        "windowfocus",
+        "--sync",
+        "key",
+        "--delay",
+        "150",
+    ];
+    xdotool.extend(keys);
+    screen.xdotool(&xdotool).map(|_| ())
 }
 
 /// The relative luminance (WCAG) of a CSS `rgb(r, g, b)` colour.
