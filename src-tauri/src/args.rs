@@ -23,9 +23,9 @@ impl Args {
         while let Some(arg) = args.next() {
             let text = arg.to_string_lossy();
             if text == "--data-dir" {
-                parsed.data_dir = args.next().map(PathBuf::from);
+                parsed.data_dir = args.next().map(|dir| absolute(PathBuf::from(dir)));
             } else if let Some(dir) = text.strip_prefix("--data-dir=") {
-                parsed.data_dir = Some(PathBuf::from(dir));
+                parsed.data_dir = Some(absolute(PathBuf::from(dir)));
             } else if text.starts_with('-') {
                 tracing::debug!(flag = %text, "ignoring an unknown flag");
             } else if parsed.export.is_none() {
@@ -42,6 +42,12 @@ impl Args {
         }
         parsed
     }
+}
+
+/// The data folder made absolute: it names the app's single instance and
+/// holds the window's state, whichever folder the app was started from.
+fn absolute(dir: PathBuf) -> PathBuf {
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 #[cfg(test)]
@@ -83,5 +89,13 @@ mod tests {
             parse(&["/home/ada/50%25 done.zip"]).export,
             Some("/home/ada/50%25 done.zip".into())
         );
+    }
+
+    #[test]
+    fn a_relative_data_dir_is_made_absolute() {
+        let dir = parse(&["--data-dir", "demo"]).data_dir.unwrap();
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(dir.ends_with("demo"));
+        assert_eq!(parse(&["--data-dir=demo"]).data_dir, Some(dir));
     }
 }

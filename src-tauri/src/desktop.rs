@@ -5,7 +5,9 @@
 //!
 //! Everything reaches the UI as one typed [`ShellEvent`] on [`SHELL_EVENT`].
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use owi_store::ExportInfo;
@@ -24,6 +26,28 @@ const NOTIFY_AFTER: Duration = Duration::from_secs(10);
 /// How many exports File › Open Recent lists.
 const RECENT: usize = 8;
 
+/// Exports handed over and not yet taken by the window, oldest first.
+/// Managed before the app is built: a second launch may arrive while the
+/// first is still starting, before its `setup` has run.
+#[derive(Debug, Default)]
+pub struct Handovers(Mutex<VecDeque<PathBuf>>);
+
+impl Handovers {
+    fn push(&self, path: PathBuf) {
+        self.lock().push_back(path);
+    }
+
+    /// The oldest export waiting, if any.
+    pub fn pop(&self) -> Option<PathBuf> {
+        self.lock().pop_front()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<PathBuf>> {
+        // A panic while holding it leaves plain paths behind: go on.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Where the app writes its log, for Help › About.
 #[derive(Debug, Clone)]
 pub struct LogDir(pub PathBuf);
@@ -32,7 +56,8 @@ pub struct LogDir(pub PathBuf);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ShellEvent {
-    /// An export was handed over: take it with `startup_export` and open it.
+    /// An export was handed over: take it with `startup_export` (until it
+    /// answers none) and open it.
     ExportWaiting,
     /// Show an export the store already holds (File › Open Recent).
     Show { export_id: i64 },
@@ -89,7 +114,13 @@ pub fn hand_over<R: Runtime>(app: &AppHandle<R>, export: Option<PathBuf>) {
         return;
     };
     tracing::info!(export = %export.display(), "an export was handed over");
-    app.state::<AppState>().hand_over_export(export);
+    match app.try_state::<Handovers>() {
+        Some(waiting) => waiting.push(export),
+        None => {
+            tracing::warn!("no queue for handed-over exports: the app was built without one");
+            return;
+        }
+    }
     emit(app, ShellEvent::ExportWaiting);
 }
 

@@ -32,6 +32,7 @@ pub const DATABASE_FILE: &str = "owi.sqlite";
 /// `.manage()`, as a built-but-not-run app never runs `setup`).
 pub fn app<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
+        .manage(desktop::Handovers::default())
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
             commands::export::startup_export,

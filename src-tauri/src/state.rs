@@ -78,12 +78,6 @@ impl AppState {
         lock(&self.inner.startup_export).take()
     }
 
-    /// An export handed over by a second launch or the system, waiting
-    /// for the window to take it as it takes the command line's.
-    pub fn hand_over_export(&self, path: PathBuf) {
-        *lock(&self.inner.startup_export) = Some(path);
-    }
-
     /// Runs a read on the preview's connection.
     pub fn read<T>(
         &self,

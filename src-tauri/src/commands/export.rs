@@ -15,10 +15,17 @@ use crate::dto::{CancelRequest, FileCheck, OpenRequest, Opened, PathRequest};
 use crate::error::CommandError;
 use crate::state::AppState;
 
-/// The export passed on the command line, if any (answered once).
+/// The export passed on the command line, then each one handed over by a
+/// second launch, oldest first (each answered once).
 #[tauri::command]
-pub fn startup_export(state: State<'_, AppState>) -> Option<String> {
-    state.take_startup_export().map(|p| p.display().to_string())
+pub fn startup_export(
+    state: State<'_, AppState>,
+    handovers: State<'_, desktop::Handovers>,
+) -> Option<String> {
+    state
+        .take_startup_export()
+        .or_else(|| handovers.pop())
+        .map(|p| p.display().to_string())
 }
 
 #[tauri::command]

@@ -84,7 +84,13 @@ pub async fn start_import<R: Runtime>(
         Err(e) if e.kind == crate::ErrorKind::Cancelled => return report,
         Err(e) => ("Import failed", e.message.clone()),
     };
-    desktop::notify_if_away(&app, started.elapsed(), title, &body);
+    let took = started.elapsed();
+    // Asking the window whether it has the focus waits on the main thread.
+    let _ = blocking(move || {
+        desktop::notify_if_away(&app, took, title, &body);
+        Ok(())
+    })
+    .await;
     report
 }
 

@@ -497,7 +497,14 @@ async fn a_second_launch_hands_its_export_over_and_a_read_behind_other_windows_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "drives the built app in a real window; scripts/test.sh builds it and runs these"]
 async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()> {
-    let stage = Stage::new(1_000, 2, "en_US", &[])?;
+    // A bus of its own: the next start must not find this one's name.
+    let bus = SessionBus::start()?;
+    let stage = Stage::new(
+        1_000,
+        2,
+        "en_US",
+        &[("DBUS_SESSION_BUS_ADDRESS", bus.address())],
+    )?;
     let app = stage.launch(false).await?;
     app.wait_for("#drop-title").await?;
     let (width, height) = (1111, 777);
@@ -509,19 +516,35 @@ async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()>
     assert_eq!((w, h), (1111, 777), "the window took the size asked");
     // File › Close (after Open… and Open Recent), by keyboard: the app
     // quits as a person quits it, and keeps the window's state.
+    let pid = stage.screen.xdotool(&[
+        "search",
+        "--name",
+        "Open Wearables Importer",
+        "getwindowpid",
+    ])?;
+    let running = PathBuf::from(format!(
+        "/proc/{}/stat",
+        pid.lines().next().unwrap_or("").trim()
+    ));
+    assert!(alive(&running), "the app's process: {pid:?}");
     menu_keys(&stage.screen, &["F10", "Down", "Down", "Down"])?;
     // The key's release reaches a window already gone, which xdotool
     // reports as an error: what counts is what the app did.
     let _ = stage.screen.xdotool(&["key", "Return"]);
-    let kept = stage.dir.path().join("app").join("window-state.json");
     let deadline = std::time::Instant::now() + PATIENCE;
-    while !kept.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the app never saved its window"
-        );
+    while alive(&running) {
+        assert!(std::time::Instant::now() < deadline, "the app did not quit");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(
+        stage
+            .dir
+            .path()
+            .join("app")
+            .join("window-state.json")
+            .exists(),
+        "the window's state kept in the data folder"
+    );
     // The app is gone; its session goes too.
     let _ = app.close().await;
 
@@ -531,6 +554,16 @@ async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()>
     assert_eq!((w, h), (1111, 777), "the size kept from the last run");
     again.close().await?;
     Ok(())
+}
+
+/// Whether the process whose `/proc/PID/stat` this is still runs (a
+/// zombie waiting for its parent has ended).
+fn alive(stat: &Path) -> bool {
+    std::fs::read_to_string(stat).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
 
 /// Types `keys` into the app's window, as a person walks GTK's menu bar

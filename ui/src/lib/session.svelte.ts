@@ -28,8 +28,8 @@ export class Session {
   error: CommandError | null = $state(null);
   /** How the last open went, for a short confirmation ("Opened in 2.1 s"). */
   notice: string | null = $state(null);
-  /** An export handed over while another was being read: opened next. */
-  private queued: string | null = null;
+  /** Exports handed over while another was being read: opened next, in order. */
+  private queued: string[] = [];
 
   constructor(private readonly backend: Backend) {}
 
@@ -42,10 +42,14 @@ export class Session {
   /** Opens the export the command line or a second launch handed over, if
    * one waits (the shell keeps it until it is taken, so none is lost). */
   async openHandedOver(): Promise<void> {
-    const path = await this.backend.startupExport().catch(() => null);
-    if (!path) return;
-    if (this.opening) this.queued = path;
-    else await this.open(path);
+    // Each is answered once; the bound only guards against a shell that
+    // answered the same one forever.
+    for (let taken = 0; taken < 64; taken += 1) {
+      const path = await this.backend.startupExport().catch(() => null);
+      if (!path) return;
+      if (this.opening) this.queued.push(path);
+      else await this.open(path);
+    }
   }
 
   /** Shows an export the store holds, by id (File › Open Recent). */
@@ -91,8 +95,7 @@ export class Session {
     } finally {
       this.opening = null;
     }
-    const next = this.queued;
-    this.queued = null;
+    const next = this.queued.shift();
     if (next) await this.open(next);
   }
 

@@ -5,6 +5,16 @@ import type { Backend } from "../lib/backend";
 import type { ShellEvent } from "../bindings/ShellEvent";
 import { exportInfo, summary } from "./fixtures";
 
+/** The shell answers `startup_export` once per export, then null. */
+function once(path: string): () => Promise<string | null> {
+  let left: string | null = path;
+  return async () => {
+    const answer = left;
+    left = null;
+    return answer;
+  };
+}
+
 function fakeBackend(overrides: Partial<Backend> = {}): Backend {
   return {
     startupExport: async () => null,
@@ -70,7 +80,7 @@ describe("the app", () => {
   });
 
   it("opens the command-line export and shows its summary", async () => {
-    const backend = fakeBackend({ startupExport: async () => "/home/ada/export-1.zip" });
+    const backend = fakeBackend({ startupExport: once("/home/ada/export-1.zip") });
     app = mount(App, { target: document.body, props: { backend } });
     await settle();
     const text = document.body.textContent ?? "";
@@ -80,7 +90,7 @@ describe("the app", () => {
   });
 
   it("opens an export again on its summary, whichever tab was last", async () => {
-    const backend = fakeBackend({ startupExport: async () => "/home/ada/export-1.zip" });
+    const backend = fakeBackend({ startupExport: once("/home/ada/export-1.zip") });
     app = mount(App, { target: document.body, props: { backend } });
     await settle();
     const button = (label: string) =>
@@ -102,17 +112,13 @@ describe("the shell's events", () => {
   function shell(overrides: Partial<Backend> = {}) {
     let send: (event: ShellEvent) => void = () => {};
     const asked: string[] = [];
-    let waiting: string | null = null;
+    const waiting: string[] = [];
     const backend = fakeBackend({
       onShellEvent: async (handler) => {
         send = handler;
         return () => {};
       },
-      startupExport: async () => {
-        const path = waiting;
-        waiting = null;
-        return path;
-      },
+      startupExport: async () => waiting.shift() ?? null,
       openExport: async (path) => {
         asked.push(`open ${path}`);
         return { export: exportInfo(2), reused: false, seconds: 0.5 };
@@ -125,7 +131,7 @@ describe("the shell's events", () => {
       ...overrides,
     });
     const handOver = (path: string) => {
-      waiting = path;
+      waiting.push(path);
       send({ type: "export_waiting" });
     };
     return { backend, asked, send: (e: ShellEvent) => send(e), handOver };
@@ -144,6 +150,16 @@ describe("the shell's events", () => {
     s.send({ type: "export_waiting" });
     await settle();
     expect(s.asked).toEqual(["open /home/ada/export-2.zip"]);
+  });
+
+  it("opens every export handed over at once, in order", async () => {
+    const s = shell();
+    app = mount(App, { target: document.body, props: { backend: s.backend } });
+    await settle();
+    s.handOver("/home/ada/export-1.zip");
+    s.handOver("/home/ada/export-2.zip");
+    await settle();
+    expect(s.asked).toEqual(["open /home/ada/export-1.zip", "open /home/ada/export-2.zip"]);
   });
 
   it("shows an export from Open Recent and asks for a file from Open…", async () => {

@@ -12,12 +12,14 @@ describe("the session", () => {
   it("opens the command-line export at start, showing progress, then its summary", async () => {
     const bars: number[] = [];
     let session: Session | null = null;
+    let startupAnswered = 0;
     mockIPC((cmd, args) => {
       switch (cmd) {
         case "list_exports":
           return [];
         case "startup_export":
-          return "/home/ada/export.zip";
+          // Answered once, as the shell does.
+          return startupAnswered++ === 0 ? "/home/ada/export.zip" : null;
         case "open_export": {
           const channel = (args as { onProgress: Channel<Progress> }).onProgress;
           channel.onmessage({ event: "started", phase: "ingest", total: 10 });

@@ -504,7 +504,7 @@ async fn forwarding<T: Send + 'static>(
         progress.report(event);
     }
     done.await
-        .map_err(|e| Error::Config(format!("a background task failed: {e}")))?
+        .map_err(|e| Error::Local(format!("a background task failed: {e}")))?
 }
 
 async fn blocking<T: Send + 'static>(

@@ -84,7 +84,9 @@ impl Client {
                     "file_size": source.len(),
                 })),
                 // A repeat after a lost answer at worst leaves an empty
-                // upload, which the server aborts in time: nothing imports.
+                // upload (nothing imports before `complete`); the bundled
+                // server aborts it in time, a real one by its bucket's
+                // lifecycle rules.
                 Idempotent::Yes,
             )
             .await?;
