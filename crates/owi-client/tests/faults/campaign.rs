@@ -119,8 +119,8 @@ fn targets(method: Method, export: &Export) -> Vec<Target> {
 }
 
 /// A server key of its own for one trial, so revoking it touches no other.
-fn new_key(server: &Running, rng: &mut fastrand::Rng) -> String {
-    let key = format!("sk-{:032x}", rng.u128(..));
+fn new_key(server: &Running) -> String {
+    let key = owi_server::new_api_key();
     let hash = hex(&sha2::Sha256::digest(key.as_bytes()));
     let db = rusqlite::Connection::open(server.dir.path().join("server.sqlite")).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
@@ -177,7 +177,7 @@ fn draw(rng: &mut fastrand::Rng, server: &Running, targets: &[Target]) -> Drawn 
         target,
         cut,
         status: [500, 502, 503][rng.usize(..3)],
-        key: new_key(server, rng),
+        key: new_key(server),
     }
 }
 
