@@ -22,6 +22,8 @@ use crate::Store;
 use crate::error::{Error, Result};
 use crate::preview::ExportState;
 
+mod aggregates;
+mod finish;
 mod loader;
 mod writer;
 

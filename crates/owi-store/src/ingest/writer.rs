@@ -2,7 +2,6 @@
 //! batch in one transaction, reads route files, and keeps the aggregates the
 //! preview needs, so the reader's thread (which sets the pace) does not.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use crossbeam_channel::Receiver;
@@ -14,6 +13,8 @@ use owi_progress::{Phase, ProgressSink, Tracker};
 use rusqlite::{Connection, Statement, params};
 use rustc_hash::FxHashMap;
 
+use super::aggregates::Aggregates;
+use super::finish;
 use super::loader::Plan;
 use crate::catalog::Aggregation;
 use crate::preview::ExportState;
@@ -193,9 +194,9 @@ pub(crate) fn write_all(
     let t0 = Instant::now();
     let tracker = Tracker::start(progress, Phase::Index, None);
     tracker.stage("saving summaries");
-    write_finish(&tx, &finish, &aggregates)?;
+    finish::write_finish(&tx, &finish, &aggregates)?;
     tracker.stage("replacing earlier copies of this export");
-    replace_earlier(&tx, &finish)?;
+    finish::replace_earlier(&tx, &finish)?;
     tracker.stage("building indexes");
     for (name, on) in BULK_INDEXES {
         tx.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON {on}"))?;
@@ -209,112 +210,6 @@ pub(crate) fn write_all(
     );
     tracker.finish();
     Ok(Some(state))
-}
-
-// ---- Aggregates -------------------------------------------------------------
-
-struct SeriesAgg {
-    key: SeriesKey,
-    aggregation: Aggregation,
-    count: u64,
-    first: (i64, i16),
-    last: (i64, i16),
-}
-
-#[derive(Clone, Copy)]
-struct DayAgg {
-    count: u64,
-    sum: f64,
-    min: f64,
-    max: f64,
-}
-
-struct SkipAgg {
-    count: u64,
-    first_offset: u64,
-    example: String,
-}
-
-#[derive(Default)]
-struct Aggregates {
-    /// Indexed by series id − `series_base`: ids are handed out in order.
-    series: Vec<SeriesAgg>,
-    series_base: i64,
-    daily: FxHashMap<(i64, i64), DayAgg>,
-    skips: HashMap<(SkipReason, &'static str), SkipAgg>,
-    skipped_types: FxHashMap<i64, u64>,
-    route_files: u64,
-    route_points: u64,
-    route_skips: HashMap<SkipReason, u64>,
-}
-
-impl Aggregates {
-    fn add_series(&mut self, row: &SeriesRow) {
-        if self.series.is_empty() {
-            self.series_base = row.id;
-        }
-        self.series.push(SeriesAgg {
-            key: row.key,
-            aggregation: row.aggregation,
-            count: 0,
-            first: (i64::MAX, 0),
-            last: (i64::MIN, 0),
-        });
-    }
-
-    fn add_record(&mut self, r: &RecordRow) {
-        let Some(s) = usize::try_from(r.series_id - self.series_base)
-            .ok()
-            .and_then(|i| self.series.get_mut(i))
-        else {
-            return;
-        };
-        s.count += 1;
-        if r.start < s.first.0 {
-            s.first = (r.start, r.tz);
-        }
-        if r.start > s.last.0 {
-            s.last = (r.start, r.tz);
-        }
-        let local = |t: i64| (t + i64::from(r.tz) * 60).div_euclid(86_400);
-        let (day, amount) = match (s.aggregation, r.value) {
-            // A night's sleep belongs to the morning it ends.
-            (Aggregation::Duration, _) if r.counted => {
-                (local(r.start + r.duration), r.duration as f64)
-            }
-            (Aggregation::Duration, _) => return,
-            (_, Some(v)) => (local(r.start), v),
-            (_, None) => return,
-        };
-        self.daily
-            .entry((r.series_id, day))
-            .and_modify(|d| {
-                d.count += 1;
-                d.sum += amount;
-                d.min = d.min.min(amount);
-                d.max = d.max.max(amount);
-            })
-            .or_insert(DayAgg {
-                count: 1,
-                sum: amount,
-                min: amount,
-                max: amount,
-            });
-    }
-
-    fn add_skip(&mut self, s: &Skip, type_id: Option<i64>) {
-        if let Some(t) = type_id {
-            *self.skipped_types.entry(t).or_default() += 1;
-        }
-        self.skips
-            .entry((s.reason, s.element))
-            .and_modify(|k| k.count += 1)
-            .or_insert_with(|| SkipAgg {
-                count: 1,
-                first_offset: s.offset,
-                example: s.detail.clone(),
-            });
-    }
 }
 
 // ---- Inserts ----------------------------------------------------------------
@@ -667,190 +562,4 @@ impl<'c> Inserts<'c> {
         }
         Ok(())
     }
-}
-
-// ---- The end of the load ------------------------------------------------------
-
-fn write_finish(tx: &Connection, f: &Finish, a: &Aggregates) -> rusqlite::Result<()> {
-    let me = serde_json::to_string(&f.header.me).unwrap_or_default();
-    let stats = serde_json::to_string(&f.stats).unwrap_or_default();
-    tx.execute(
-        "INSERT INTO exports (id, fingerprint, quick_key, source_path, xml_name, file_size, xml_bytes, locale,
-            export_date, export_tz, me_json, state, error, stats_json, started_at, seconds)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        params![
-            f.export_id,
-            f.fingerprint,
-            f.quick_key,
-            f.source_path,
-            f.xml_name,
-            f.file_size as i64,
-            f.stats.bytes as i64,
-            f.header.locale,
-            f.header.export_date.map(|t| t.utc),
-            f.header.export_date.map(|t| t.offset_min),
-            me,
-            f.state.as_str(),
-            f.error,
-            stats,
-            f.started_at,
-            f.read_seconds
-        ],
-    )?;
-
-    // Fold per-series aggregates into per-(type, source) rows.
-    struct TypeSource {
-        unit_id: Option<i64>,
-        count: u64,
-        first: (i64, i16),
-        last: (i64, i16),
-    }
-    let mut by_type_source: FxHashMap<(i64, i64), TypeSource> = FxHashMap::default();
-    let mut devices: FxHashMap<i64, u64> = FxHashMap::default();
-    for s in a.series.iter().filter(|s| s.count > 0) {
-        let (type_id, source_id, _, device_id, unit_id) = s.key;
-        let t = by_type_source
-            .entry((type_id, source_id))
-            .or_insert(TypeSource {
-                unit_id,
-                count: 0,
-                first: s.first,
-                last: s.last,
-            });
-        t.count += s.count;
-        t.unit_id = t.unit_id.or(unit_id);
-        if s.first.0 < t.first.0 {
-            t.first = s.first;
-        }
-        if s.last.0 > t.last.0 {
-            t.last = s.last;
-        }
-        if let Some(d) = device_id {
-            *devices.entry(d).or_default() += s.count;
-        }
-    }
-    let mut stmt = tx.prepare(
-        "INSERT INTO type_sources (export_id, type_id, source_id, unit_id, count, first_start, last_start, first_tz, last_tz)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )?;
-    for ((type_id, source_id), t) in &by_type_source {
-        stmt.execute(params![
-            f.export_id,
-            type_id,
-            source_id,
-            t.unit_id,
-            t.count as i64,
-            t.first.0,
-            t.last.0,
-            t.first.1,
-            t.last.1
-        ])?;
-    }
-    let mut stmt =
-        tx.prepare("INSERT INTO devices (export_id, device_id, count) VALUES (?, ?, ?)")?;
-    for (device_id, count) in &devices {
-        stmt.execute(params![f.export_id, device_id, *count as i64])?;
-    }
-
-    let mut daily: FxHashMap<(i64, i64, i64), DayAgg> = FxHashMap::default();
-    for (&(series_id, day), d) in &a.daily {
-        let Some(s) = usize::try_from(series_id - a.series_base)
-            .ok()
-            .and_then(|i| a.series.get(i))
-        else {
-            continue;
-        };
-        let (type_id, source_id, ..) = s.key;
-        daily
-            .entry((type_id, source_id, day))
-            .and_modify(|t| {
-                t.count += d.count;
-                t.sum += d.sum;
-                t.min = t.min.min(d.min);
-                t.max = t.max.max(d.max);
-            })
-            .or_insert(*d);
-    }
-    let mut stmt = tx.prepare(
-        "INSERT INTO daily (export_id, type_id, source_id, day, count, sum, min, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )?;
-    for ((type_id, source_id, day), d) in &daily {
-        stmt.execute(params![
-            f.export_id,
-            type_id,
-            source_id,
-            day,
-            d.count as i64,
-            d.sum,
-            d.min,
-            d.max
-        ])?;
-    }
-
-    let mut stmt =
-        tx.prepare("INSERT INTO skipped_types (export_id, type_id, count) VALUES (?, ?, ?)")?;
-    for (type_id, count) in &a.skipped_types {
-        stmt.execute(params![f.export_id, type_id, *count as i64])?;
-    }
-    let mut stmt = tx.prepare(
-        "INSERT INTO skips (export_id, reason, element, count, first_offset, example) VALUES (?, ?, ?, ?, ?, ?)",
-    )?;
-    for ((reason, element), s) in &a.skips {
-        stmt.execute(params![
-            f.export_id,
-            reason.as_str(),
-            element,
-            s.count as i64,
-            s.first_offset as i64,
-            s.example
-        ])?;
-    }
-    Ok(())
-}
-
-/// A store keeps one copy of an export: the same file read again (forced,
-/// or after a partial read) or the same XML from another file replaces the
-/// earlier copy, atomically with the new one's arrival.
-fn replace_earlier(tx: &Connection, f: &Finish) -> rusqlite::Result<()> {
-    // A partial read replaces only partial copies: it must never cost a
-    // complete one.
-    let mut stmt = tx.prepare(
-        "SELECT id FROM exports WHERE id != ?1
-           AND (quick_key = ?2 OR (fingerprint IS NOT NULL AND fingerprint = ?3))
-           AND (?4 = 'complete' OR state = 'partial')",
-    )?;
-    let old: Vec<i64> = stmt
-        .query_map(
-            params![f.export_id, f.quick_key, f.fingerprint, f.state.as_str()],
-            |r| r.get(0),
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    for id in old {
-        delete_export(tx, id)?;
-    }
-    Ok(())
-}
-
-pub(crate) fn delete_export(tx: &Connection, id: i64) -> rusqlite::Result<()> {
-    tx.execute_batch(&format!(
-        "DELETE FROM record_beats WHERE record_id IN
-             (SELECT r.id FROM records r JOIN series s ON s.id = r.series_id WHERE s.export_id = {id});
-         DELETE FROM records WHERE series_id IN (SELECT id FROM series WHERE export_id = {id});
-         DELETE FROM series WHERE export_id = {id};
-         DELETE FROM workout_activities WHERE workout_id IN (SELECT id FROM workouts WHERE export_id = {id});
-         DELETE FROM workout_statistics WHERE workout_id IN (SELECT id FROM workouts WHERE export_id = {id});
-         DELETE FROM workout_events WHERE workout_id IN (SELECT id FROM workouts WHERE export_id = {id});
-         DELETE FROM workout_metadata WHERE workout_id IN (SELECT id FROM workouts WHERE export_id = {id});
-         DELETE FROM routes WHERE export_id = {id};
-         DELETE FROM workouts WHERE export_id = {id};
-         DELETE FROM correlations WHERE export_id = {id};
-         DELETE FROM activity_summaries WHERE export_id = {id};
-         DELETE FROM elements WHERE export_id = {id};
-         DELETE FROM type_sources WHERE export_id = {id};
-         DELETE FROM devices WHERE export_id = {id};
-         DELETE FROM skipped_types WHERE export_id = {id};
-         DELETE FROM daily WHERE export_id = {id};
-         DELETE FROM skips WHERE export_id = {id};
-         DELETE FROM exports WHERE id = {id};"
-    ))
 }
