@@ -28,7 +28,7 @@ use rusqlite::Connection;
 pub use catalog::{Aggregation, aggregation_of};
 pub use error::{Error, Result};
 pub use history::{Interrupted, NewUpload, Outcome, Transfer, UploadRecord};
-pub use ingest::{IngestOptions, IngestOutcome, quick_key};
+pub use ingest::{GLIMPSE_INTERVAL, Glimpse, GlimpseSink, IngestOptions, IngestOutcome, quick_key};
 pub use ledger::{Ledger, LedgerSummary};
 pub use multipart::MultipartState;
 pub use names::{

@@ -4,6 +4,7 @@
 //! preview queries, and the schema's versioning.
 
 mod busy;
+mod glimpse;
 mod ledger;
 mod util;
 
@@ -581,6 +582,7 @@ fn cancelling_from_the_progress_sink_leaves_the_database_as_it_was() -> Res<()> 
             force: false,
             progress: &sink,
             cancel: Some(&token),
+            glimpses: None,
         },
     );
     match &result {

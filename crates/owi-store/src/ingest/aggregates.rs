@@ -116,8 +116,19 @@ impl Aggregates {
 }
 
 impl Aggregates {
-    /// Writes the summary tables of `export_id` from what was gathered.
+    /// Writes every summary table of `export_id` from what was gathered.
     pub(super) fn save(&self, tx: &Connection, export_id: i64) -> rusqlite::Result<()> {
+        self.save_summary(tx, export_id)?;
+        self.save_daily(tx, export_id)
+    }
+
+    /// The tables the summary reads, replacing what an earlier call (a live
+    /// glimpse) wrote: cheap, a row per type and source, device, skip.
+    pub(super) fn save_summary(&self, tx: &Connection, export_id: i64) -> rusqlite::Result<()> {
+        for table in ["type_sources", "devices", "skipped_types", "skips"] {
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE export_id = ?"))?
+                .execute([export_id])?;
+        }
         // Fold per-series aggregates into per-(type, source) rows.
         struct TypeSource {
             unit_id: Option<i64>,
@@ -149,7 +160,7 @@ impl Aggregates {
                 *devices.entry(d).or_default() += s.count;
             }
         }
-        let mut stmt = tx.prepare(
+        let mut stmt = tx.prepare_cached(
         "INSERT INTO type_sources (export_id, type_id, source_id, unit_id, count, first_start, last_start, first_tz, last_tz)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )?;
@@ -166,12 +177,36 @@ impl Aggregates {
                 t.last.1
             ])?;
         }
-        let mut stmt =
-            tx.prepare("INSERT INTO devices (export_id, device_id, count) VALUES (?, ?, ?)")?;
+        let mut stmt = tx
+            .prepare_cached("INSERT INTO devices (export_id, device_id, count) VALUES (?, ?, ?)")?;
         for (device_id, count) in &devices {
             stmt.execute(params![export_id, device_id, *count as i64])?;
         }
 
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO skipped_types (export_id, type_id, count) VALUES (?, ?, ?)",
+        )?;
+        for (type_id, count) in &self.skipped_types {
+            stmt.execute(params![export_id, type_id, *count as i64])?;
+        }
+        let mut stmt = tx.prepare_cached(
+        "INSERT INTO skips (export_id, reason, element, count, first_offset, example) VALUES (?, ?, ?, ?, ?, ?)",
+    )?;
+        for ((reason, element), s) in &self.skips {
+            stmt.execute(params![
+                export_id,
+                reason.as_str(),
+                element,
+                s.count as i64,
+                s.first_offset as i64,
+                s.example
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// The charts' table: a row per type, source and day, written once.
+    fn save_daily(&self, tx: &Connection, export_id: i64) -> rusqlite::Result<()> {
         let mut daily: FxHashMap<(i64, i64, i64), DayAgg> = FxHashMap::default();
         for (&(series_id, day), d) in &self.daily {
             let Some(s) = usize::try_from(series_id - self.series_base)
@@ -191,7 +226,7 @@ impl Aggregates {
                 })
                 .or_insert(*d);
         }
-        let mut stmt = tx.prepare(
+        let mut stmt = tx.prepare_cached(
         "INSERT INTO daily (export_id, type_id, source_id, day, count, sum, min, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )?;
         for ((type_id, source_id, day), d) in &daily {
@@ -207,24 +242,6 @@ impl Aggregates {
             ])?;
         }
 
-        let mut stmt =
-            tx.prepare("INSERT INTO skipped_types (export_id, type_id, count) VALUES (?, ?, ?)")?;
-        for (type_id, count) in &self.skipped_types {
-            stmt.execute(params![export_id, type_id, *count as i64])?;
-        }
-        let mut stmt = tx.prepare(
-        "INSERT INTO skips (export_id, reason, element, count, first_offset, example) VALUES (?, ?, ?, ?, ?, ?)",
-    )?;
-        for ((reason, element), s) in &self.skips {
-            stmt.execute(params![
-                export_id,
-                reason.as_str(),
-                element,
-                s.count as i64,
-                s.first_offset as i64,
-                s.example
-            ])?;
-        }
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 //! as possible: this thread also parses the XML, and it sets the pace.
 
 use std::ops::ControlFlow;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use owi_export::{
@@ -13,6 +13,7 @@ use owi_export::{
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
+use super::glimpse::Seen;
 use super::writer::{Batch, Finish, Msg, RecordRow, SeriesKey, SeriesRow};
 use crate::catalog::{aggregation_of, counts_toward_duration};
 use crate::preview::ExportState;
@@ -67,6 +68,8 @@ pub(crate) struct Loader {
     last: [Option<(Box<str>, i64)>; 5],
     series: FxHashMap<SeriesKey, i64>,
     last_series: Option<(SeriesKey, i64)>,
+    seen: Seen,
+    header_sent: bool,
 }
 
 impl Loader {
@@ -79,6 +82,8 @@ impl Loader {
             last: Default::default(),
             series: FxHashMap::default(),
             last_series: None,
+            seen: Seen::default(),
+            header_sent: false,
         }
     }
 
@@ -133,7 +138,12 @@ impl Loader {
         if self.batch.is_empty() {
             return ControlFlow::Continue(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.seen = self.seen.clone();
+        if !self.header_sent {
+            self.header_sent = true;
+            batch.header = Some(self.header.clone());
+        }
         match self.tx.as_ref().map(|tx| tx.send(Msg::Batch(batch))) {
             Some(Ok(())) => ControlFlow::Continue(()),
             // The writer is gone (a database error): stop reading.
@@ -171,10 +181,7 @@ impl Loader {
         if self.send().is_break() {
             return;
         }
-        let started_at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
+        let started_at = super::unix_now();
         let finish = Finish {
             export_id: self.plan.export_id,
             header: std::mem::take(&mut self.header),
@@ -286,6 +293,11 @@ impl Visitor for Loader {
 
     fn element(&mut self, e: &Element) -> ControlFlow<()> {
         self.batch.elements.push(e.clone());
+        ControlFlow::Continue(())
+    }
+
+    fn extent(&mut self, name: &[u8], _start: u64, end: u64) -> ControlFlow<()> {
+        self.seen.count(name, end);
         ControlFlow::Continue(())
     }
 

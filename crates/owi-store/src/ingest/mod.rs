@@ -24,11 +24,14 @@ use crate::preview::ExportState;
 
 mod aggregates;
 mod finish;
+mod glimpse;
 mod loader;
 mod writer;
 
 use loader::{Loader, Plan};
 use writer::{Msg, WriteError, write_all};
+
+pub use glimpse::{GLIMPSE_INTERVAL, Glimpse, GlimpseSink};
 
 /// Batches in flight between the threads; bounds memory.
 const CHANNEL_DEPTH: usize = 4;
@@ -40,6 +43,8 @@ pub struct IngestOptions<'a> {
     pub force: bool,
     pub progress: &'a dyn ProgressSink,
     pub cancel: Option<&'a CancelToken>,
+    /// Where the live preview goes while the export is read, if anywhere.
+    pub glimpses: Option<&'a dyn GlimpseSink>,
 }
 
 impl Default for IngestOptions<'_> {
@@ -48,6 +53,7 @@ impl Default for IngestOptions<'_> {
             force: false,
             progress: &Silent,
             cancel: None,
+            glimpses: None,
         }
     }
 }
@@ -56,6 +62,7 @@ impl std::fmt::Debug for IngestOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IngestOptions")
             .field("force", &self.force)
+            .field("glimpses", &self.glimpses.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -130,10 +137,19 @@ impl Store {
         let (read, written, export_id) = std::thread::scope(|scope| {
             let conn = &mut ingest_conn;
             let progress = options.progress;
+            let live = options.glimpses.map(|sink| {
+                let opening = glimpse::Opening {
+                    source_path: source.path().display().to_string(),
+                    xml_name: source.xml_name(),
+                    file_size: source.file_size(),
+                    started_at: unix_now(),
+                };
+                glimpse::Live::new(sink, opening)
+            });
             let writer = std::thread::Builder::new()
                 .name("store-writer".into())
                 .spawn_scoped(scope, move || {
-                    write_all(conn, plan_tx, rx, routes, progress)
+                    write_all(conn, plan_tx, rx, routes, progress, live)
                 });
             let writer = match writer {
                 Ok(handle) => handle,
@@ -225,6 +241,14 @@ impl Store {
             .ok_or(Error::UnknownExport(export_id))?;
         Ok(serde_json::from_str(&json).unwrap_or_default())
     }
+}
+
+/// Seconds since the Unix epoch (0 on a clock set before it).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
 }
 
 fn spawn_failure(e: std::io::Error) -> Box<owi_export::Failure> {

@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 
 use super::aggregates::Aggregates;
 use super::finish;
+use super::glimpse::{Live, Seen};
 use super::loader::Plan;
 use crate::catalog::Aggregation;
 use crate::preview::ExportState;
@@ -68,6 +69,10 @@ pub(crate) struct Batch {
     pub(crate) elements: Vec<Element>,
     /// With the interned type of a skipped record.
     pub(crate) skips: Vec<(Skip, Option<i64>)>,
+    /// What the reader had seen when it sent this batch (for the live preview).
+    pub(crate) seen: Seen,
+    /// The document's header, in the first batch after it was read.
+    pub(crate) header: Option<Header>,
 }
 
 impl Batch {
@@ -123,6 +128,7 @@ pub(crate) fn write_all(
     rx: Receiver<Msg>,
     routes: Routes,
     progress: &dyn ProgressSink,
+    mut live: Option<Live<'_>>,
 ) -> Result<Option<ExportState>, WriteError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "cache_size", -32_768)?;
@@ -159,9 +165,15 @@ pub(crate) fn write_all(
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break,
             };
             match msg {
-                Msg::Batch(batch) => {
+                Msg::Batch(mut batch) => {
                     let t = Instant::now();
+                    let seen = std::mem::take(&mut batch.seen);
+                    let header = batch.header.take();
                     inserts.batch(*batch, &mut aggregates)?;
+                    if let Some(live) = live.as_mut() {
+                        live.update(seen, header);
+                        live.tick(&tx, export_id, &aggregates);
+                    }
                     busy += t.elapsed();
                 }
                 Msg::Finish(f) => {
@@ -189,6 +201,9 @@ pub(crate) fn write_all(
     finish.stats.route_points += aggregates.route_points;
     for (reason, count) in &aggregates.route_skips {
         *finish.stats.skipped.entry(*reason).or_default() += count;
+    }
+    if let Some(live) = live.as_mut() {
+        live.last(&tx, export_id, &aggregates, &finish.header, &finish.stats);
     }
     let state = finish.state;
     let t0 = Instant::now();
