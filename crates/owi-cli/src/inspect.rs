@@ -71,6 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             force: args.force,
             progress: &bar,
             cancel: None,
+            glimpses: Some(&bar),
         },
     )?;
     let summary = store

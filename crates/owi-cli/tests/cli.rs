@@ -666,6 +666,7 @@ fn upload_sends_and_follows_the_import_to_its_end() {
 }
 
 mod crash;
+mod live;
 mod pipes;
 mod plain_http;
 mod tables;
