@@ -42,6 +42,7 @@ pub fn generate() -> Result<BTreeMap<PathBuf, String>, String> {
     collect.visit::<owi_store::Summary>();
     collect.visit::<owi_store::ServerPreview>();
     collect.visit::<owi_store::WorkoutRow>();
+    collect.visit::<owi_store::Glimpse>();
     collect.visit::<owi_store::WorkoutDetail>();
     collect.visit::<owi_store::DailySeries>();
     collect.visit::<dto::ConnectRequest>();

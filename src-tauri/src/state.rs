@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use owi_client::{ImportReport, ImportRequest, Importer, Plan, SecretStore, Step};
 use owi_progress::{CancelToken, Progress, ProgressSink};
-use owi_store::{IngestOptions, LedgerSummary, Store};
+use owi_store::{GlimpseSink, IngestOptions, LedgerSummary, Store};
 
 use crate::dto::{FileCheck, ImportEvent, ImportStartRequest, OpenRequest, Opened, OperationId};
 use crate::error::{CommandError, ErrorKind, export_error_kind};
@@ -120,6 +120,7 @@ impl AppState {
         &self,
         request: &OpenRequest,
         progress: &dyn ProgressSink,
+        glimpses: &dyn GlimpseSink,
     ) -> Result<Opened, CommandError> {
         let cancel = CancelToken::new();
         let _registered = Registered::new(self, &request.operation, cancel.clone())?;
@@ -130,6 +131,7 @@ impl AppState {
                 force: request.force.unwrap_or(false),
                 progress,
                 cancel: Some(&cancel),
+                glimpses: Some(glimpses),
             },
         )?;
         tracing::info!(

@@ -41,11 +41,38 @@ fn opening_an_export_streams_progress_then_the_preview_answers() {
     let zip = manifest.zip_path.clone().unwrap();
     let app = App::new(dir.path(), None);
 
-    let (opened, progress) = app.open(&zip, "op-1");
+    let (opened, progress, glimpses) = app.open_live(&zip, "op-1");
     let opened = opened.expect("the sample opens");
     assert_eq!(opened["reused"], json!(false), "a new export is read");
     let export_id = opened["export"]["id"].as_i64().unwrap();
     assert_eq!(opened["export"]["state"], json!("complete"));
+
+    // The live preview reached the window while reading: the summary so
+    // far (marked as still reading), and at last the finished numbers.
+    let first = &glimpses.first().expect("a glimpse while reading").message;
+    assert_eq!(first["summary"]["export"]["state"], json!("reading"));
+    assert_eq!(first["summary"]["export"]["id"].as_i64(), Some(export_id));
+    let last = &glimpses.last().expect("a last glimpse").message;
+    let summary = app
+        .invoke(
+            "export_summary",
+            json!({"request": {"export_id": export_id}}),
+        )
+        .unwrap();
+    for field in [
+        "records",
+        "records_stored",
+        "workouts",
+        "record_types",
+        "sources",
+    ] {
+        assert_eq!(last["summary"][field], summary[field], "{field}");
+    }
+    let workouts: usize = glimpses
+        .iter()
+        .map(|g| g.message["workouts"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(workouts, 40, "every workout appears once while reading");
 
     // The ingest phase starts, advances and finishes in order, with the
     // byte counts a progress bar needs; the index phase follows.
@@ -85,8 +112,9 @@ fn opening_an_export_streams_progress_then_the_preview_answers() {
     );
     assert!(last_advance.message["rate"].as_f64().unwrap_or(0.0) > 0.0);
 
-    // Opening it again is instant: no reading, no progress.
-    let (again, progress) = app.open(&zip, "op-2");
+    // Opening it again is instant: no reading, no progress, no glimpse.
+    let (again, progress, glimpses) = app.open_live(&zip, "op-2");
+    assert!(glimpses.is_empty(), "{glimpses:?}");
     let again = again.expect("opens again");
     assert_eq!(again["reused"], json!(true));
     assert_eq!(again["export"]["id"].as_i64(), Some(export_id));

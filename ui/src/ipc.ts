@@ -6,6 +6,7 @@ import { listen } from "@tauri-apps/api/event";
 import { getCurrentWebview } from "@tauri-apps/api/webview";
 import { open } from "@tauri-apps/plugin-dialog";
 
+import type { Glimpse } from "./bindings/Glimpse";
 import type { Backend, DropEvent } from "./lib/backend";
 import { asCommandError } from "./lib/backend";
 import type { CancelRequest } from "./bindings/CancelRequest";
@@ -37,11 +38,13 @@ const exportRequest = (exportId: number): { request: ExportRequest } => ({
 export const tauriBackend: Backend = {
   startupExport: () => call("startup_export"),
   checkExport: (path) => call("check_export", { request: { path } satisfies PathRequest }),
-  openExport: (path, operation, onProgress, force) => {
+  openExport: (path, operation, onProgress, force, onGlimpse) => {
     const channel = new Channel<Progress>();
     channel.onmessage = onProgress;
+    const glimpses = new Channel<Glimpse>();
+    glimpses.onmessage = (glimpse) => onGlimpse?.(glimpse);
     const request: OpenRequest = { path, operation, force: force ?? false };
-    return call("open_export", { request, onProgress: channel });
+    return call("open_export", { request, onProgress: channel, onGlimpse: glimpses });
   },
   cancelOperation: (operation) =>
     call("cancel_operation", { request: { operation } satisfies CancelRequest }),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use owi_progress::Progress;
-use owi_store::ExportInfo;
+use owi_store::{ExportInfo, Glimpse};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 
@@ -43,6 +43,7 @@ pub async fn open_export<R: Runtime>(
     state: State<'_, AppState>,
     request: OpenRequest,
     on_progress: Channel<Progress>,
+    on_glimpse: Channel<Glimpse>,
 ) -> Result<Opened, CommandError> {
     let state = state.inner().clone();
     blocking(move || {
@@ -50,7 +51,10 @@ pub async fn open_export<R: Runtime>(
         let sink = move |event: Progress| {
             let _ = on_progress.send(event);
         };
-        let opened = state.open(&request, &sink);
+        let glimpses = move |glimpse: Glimpse| {
+            let _ = on_glimpse.send(glimpse);
+        };
+        let opened = state.open(&request, &sink, &glimpses);
         if let Ok(opened) = &opened
             && !opened.reused
         {

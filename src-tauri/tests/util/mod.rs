@@ -109,9 +109,23 @@ impl App {
     /// `open_export` with a fresh progress channel: the answer and every
     /// progress message.
     pub fn open(&self, path: &Path, operation: &str) -> (Result<Value, Value>, Vec<Recorded>) {
-        let channel = self.channel();
-        let answer = self.invoke("open_export", open_body(path, operation, channel));
-        (answer, self.recorded(channel))
+        let (answer, progress, _) = self.open_live(path, operation);
+        (answer, progress)
+    }
+
+    /// `open_export` with fresh channels: the answer, every progress
+    /// message and every glimpse of the live preview.
+    pub fn open_live(
+        &self,
+        path: &Path,
+        operation: &str,
+    ) -> (Result<Value, Value>, Vec<Recorded>, Vec<Recorded>) {
+        let (progress, glimpses) = (self.channel(), self.channel());
+        let answer = self.invoke(
+            "open_export",
+            open_body(path, operation, progress, glimpses),
+        );
+        (answer, self.recorded(progress), self.recorded(glimpses))
     }
 
     /// Calls a command that streams over a channel passed as `channel_arg`:
@@ -134,7 +148,7 @@ impl App {
         let (tx, rx) = mpsc::channel();
         *self.notify.lock().unwrap() = Some(tx);
         let webview = self.webview.clone();
-        let body = open_body(path, operation, channel);
+        let body = open_body(path, operation, channel, self.channel());
         let handle = std::thread::spawn(move || invoke(&webview, "open_export", body));
         Running {
             channel,
@@ -167,10 +181,11 @@ impl Running {
     }
 }
 
-fn open_body(path: &Path, operation: &str, channel: u32) -> Value {
+fn open_body(path: &Path, operation: &str, progress: u32, glimpses: u32) -> Value {
     json!({
         "request": {"path": path, "operation": operation},
-        "onProgress": format!("__CHANNEL__:{channel}"),
+        "onProgress": format!("__CHANNEL__:{progress}"),
+        "onGlimpse": format!("__CHANNEL__:{glimpses}"),
     })
 }
 

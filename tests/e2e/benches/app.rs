@@ -4,8 +4,9 @@
 //! - cold start: from asking WebDriver for a session (which starts the app)
 //!   to the first screen drawn and answering, over several launches;
 //! - a ~1 GB export (the CLI benches' cached sample, `OWI_BENCH_RECORDS`)
-//!   dropped on the window for real: time to the first feedback and to the
-//!   first preview (the summary);
+//!   dropped on the window for real: time to the first feedback, to the
+//!   first summary with real counts on screen (the live preview, while it
+//!   is read), and to the finished preview (the whole read);
 //! - responsiveness while it reads and while it sends to the bundled server:
 //!   how long a key press takes to be handled (WebDriver's round trip, idle
 //!   for comparison) and the gaps between animation frames;
@@ -17,6 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use owi_e2e::preview::{COVERS_LABEL, RECORDS, figure};
 use owi_e2e::{
     App, DragSource, Driver, Memory, Screen, app_binary, drag_onto, memory_of, output_dir,
 };
@@ -66,12 +68,18 @@ async fn run() -> Result<()> {
     let app = App::launch(&driver, &["--data-dir", text(&quiet)?], &shots).await?;
     app.wait_for("#drop-title").await?;
     let dropped = drop_file(&app, &screen, &drag, &export).await?;
-    app.wait_for("section[aria-label='At a glance']").await?;
-    let unprobed = dropped.elapsed();
+    app.wait_for_text(RECORDS, |t| figure(t) > 0).await?;
+    let first = dropped.elapsed();
+    app.wait_for_text(COVERS_LABEL, |t| t == "Covers").await?;
+    let whole = dropped.elapsed();
     app.close().await?;
     println!(
-        "\ndrop → first preview (summary), nothing else asked: {:.1} s",
-        unprobed.as_secs_f64()
+        "\ndrop → first summary with real counts (live), nothing else asked: {:.2} s",
+        first.as_secs_f64()
+    );
+    println!(
+        "drop → finished preview (the whole read), nothing else asked: {:.1} s",
+        whole.as_secs_f64()
     );
 
     let data = work.path().join("main");
@@ -91,21 +99,32 @@ async fn run() -> Result<()> {
     app.wait_for("#progress-title").await?;
     let feedback = dropped.elapsed();
     let mut reading = Vec::new();
-    while app
-        .client()
-        .find(owi_e2e::fantoccini::Locator::Css("#progress-title"))
-        .await
-        .is_ok()
-    {
+    let mut live = None;
+    // Until the read ends: the progress card, then the live preview with
+    // the read's strip over it.
+    loop {
+        let (card, strip) = (
+            shown(&app, "#progress-title").await,
+            shown(&app, ".strip").await,
+        );
+        if strip && live.is_none() {
+            live = Some(dropped.elapsed());
+        }
+        if !card && !strip {
+            break;
+        }
         reading.push(app.press_shift().await?);
     }
-    app.wait_for("section[aria-label='At a glance']").await?;
+    app.wait_for_text(COVERS_LABEL, |t| t == "Covers").await?;
     let preview = dropped.elapsed();
     let reading_frames = app.take_frames().await?;
     app.screenshot("1-summary-after-drop").await?;
     println!("\ndrop → progress shown: {} ms", feedback.as_millis());
+    if let Some(live) = live {
+        println!("drop → live preview, probed: {:.2} s", live.as_secs_f64());
+    }
     println!(
-        "drop → first preview (summary), probed: {:.1} s",
+        "drop → finished preview, probed: {:.1} s",
         preview.as_secs_f64()
     );
     println!("key press handled, while reading: {}", spread(&reading));
@@ -190,6 +209,13 @@ fn bench_export() -> Result<(PathBuf, u64)> {
 }
 
 /// Drags `file` onto the app's window for real and lets go; returns when.
+async fn shown(app: &App, css: &str) -> bool {
+    app.client()
+        .find(owi_e2e::fantoccini::Locator::Css(css))
+        .await
+        .is_ok()
+}
+
 async fn drop_file(app: &App, screen: &Screen, drag: &Path, file: &Path) -> Result<Instant> {
     let (x, y, w, h) = app.window_rect().await?;
     let centre = ((x + w / 2) as i64, (y + h / 2) as i64);

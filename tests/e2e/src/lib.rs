@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 pub use fantoccini;
 
 pub mod bus;
+pub mod preview;
 
 /// How long any one thing may take before the harness gives up. Generous:
 /// this 2-core machine also builds while it tests.

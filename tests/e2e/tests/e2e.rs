@@ -14,6 +14,8 @@ use owi_e2e::fantoccini::Locator;
 use owi_e2e::{App, DragSource, Driver, PATIENCE, Result, Screen, drag_onto, output_dir};
 use owi_sample::{SampleManifest, SampleSpec};
 
+mod live;
+
 fn sample(dir: &Path, records: u64, workouts: u64, locale: &str) -> SampleManifest {
     let spec = SampleSpec {
         records,

@@ -3,4 +3,4 @@
 /**
  * Whether an export was read to its end.
  */
-export type ExportState = "complete" | "partial";
+export type ExportState = "complete" | "partial" | "reading";

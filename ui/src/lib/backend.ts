@@ -1,6 +1,7 @@
 // What the UI needs from the app's Rust side. Components and the session
 // depend on this interface only; `ipc.ts` implements it over Tauri's IPC,
 // and tests run the same code against a mocked IPC.
+import type { Glimpse } from "../bindings/Glimpse";
 import type { CommandError } from "../bindings/CommandError";
 import type { DailySeries } from "../bindings/DailySeries";
 import type { ExportInfo } from "../bindings/ExportInfo";
@@ -46,6 +47,8 @@ export interface Backend {
     operation: string,
     onProgress: (event: Progress) => void,
     force?: boolean,
+    /** The live preview while the export is read (none if it was read before). */
+    onGlimpse?: (glimpse: Glimpse) => void,
   ): Promise<Opened>;
   cancelOperation(operation: string): Promise<boolean>;
   listExports(): Promise<ExportInfo[]>;

@@ -3,7 +3,9 @@
 // through a `Backend`, so tests drive it against a mocked IPC.
 import type { CommandError } from "../bindings/CommandError";
 import type { ExportInfo } from "../bindings/ExportInfo";
+import type { Glimpse } from "../bindings/Glimpse";
 import type { Summary } from "../bindings/Summary";
+import type { WorkoutRow } from "../bindings/WorkoutRow";
 import { asCommandError, type Backend } from "./backend";
 import { advance, idle, type Bar } from "./progress";
 
@@ -12,6 +14,14 @@ export interface Opening {
   operation: string;
   bar: Bar;
   cancelling: boolean;
+}
+
+/** The export being read, as far as it is known: the summary so far and
+ * every workout read yet, in the document's order. */
+export interface Live {
+  operation: string;
+  summary: Summary;
+  workouts: WorkoutRow[];
 }
 
 let counter = 0;
@@ -25,6 +35,8 @@ export class Session {
   current: ExportInfo | null = $state(null);
   summary: Summary | null = $state(null);
   opening: Opening | null = $state(null);
+  /** Set while an export is read, from its first glimpse to its end. */
+  live: Live | null = $state(null);
   error: CommandError | null = $state(null);
   /** How the last open went, for a short confirmation ("Opened in 2.1 s"). */
   notice: string | null = $state(null);
@@ -68,19 +80,27 @@ export class Session {
     }
   }
 
-  /** Reads (or finds) the export at `path` and shows it. */
+  /** Reads (or finds) the export at `path` and shows it: live while it is
+   * read, then the finished preview (the same numbers, from the store). */
   async open(path: string): Promise<void> {
     if (this.opening) return;
     const operation = operationId();
+    const before = { current: this.current, summary: this.summary };
     this.error = null;
     this.notice = null;
     this.opening = { path, operation, bar: idle, cancelling: false };
     try {
-      const opened = await this.backend.openExport(path, operation, (event) => {
-        if (this.opening?.operation === operation) {
-          this.opening = { ...this.opening, bar: advance(this.opening.bar, event) };
-        }
-      });
+      const opened = await this.backend.openExport(
+        path,
+        operation,
+        (event) => {
+          if (this.opening?.operation === operation) {
+            this.opening = { ...this.opening, bar: advance(this.opening.bar, event) };
+          }
+        },
+        undefined,
+        (glimpse) => this.glimpse(operation, glimpse),
+      );
       this.notice = opened.reused
         ? "Already read before: opened instantly."
         : `Read in ${opened.seconds.toFixed(1)} s.`;
@@ -92,11 +112,25 @@ export class Session {
     } catch (e) {
       const error = asCommandError(e);
       if (error.kind !== "cancelled") this.error = error;
+      // What was shown live is gone with the read: back to what was before.
+      if (this.live) {
+        this.current = before.current;
+        this.summary = before.summary;
+      }
     } finally {
       this.opening = null;
+      this.live = null;
     }
     const next = this.queued.shift();
     if (next) await this.open(next);
+  }
+
+  private glimpse(operation: string, glimpse: Glimpse): void {
+    if (this.opening?.operation !== operation) return;
+    const workouts = this.live ? this.live.workouts.concat(glimpse.workouts) : glimpse.workouts;
+    this.live = { operation, summary: glimpse.summary, workouts };
+    this.current = glimpse.summary.export;
+    this.summary = glimpse.summary;
   }
 
   async cancel(): Promise<void> {

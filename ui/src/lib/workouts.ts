@@ -89,3 +89,67 @@ export function dateRangeError(state: FilterState): string | null {
   if (from != null && to != null && from > to) return "The start date is after the end date.";
   return null;
 }
+
+/** The value a column sorts by, as the store's query orders it. */
+function sortKey(row: WorkoutRow, sort: WorkoutSort): number | string | null {
+  switch (sort) {
+    case "start":
+      return Date.parse(row.start);
+    case "end":
+      return Date.parse(row.end);
+    case "activity_type":
+      return row.activity_type;
+    case "duration":
+      return row.duration_s;
+    case "distance":
+      return row.distance_m;
+    case "energy":
+      return row.energy_kcal;
+    case "heart_rate_avg":
+      return row.hr_avg;
+    case "heart_rate_max":
+      return row.hr_max;
+    case "source":
+      return row.source;
+    case "route_points":
+      return row.route_points;
+  }
+}
+
+function compare(a: number | string, b: number | string): number {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
+
+/**
+ * The workouts read so far, filtered and sorted here as the store would
+ * (missing values last, then by start, then by id), while the export is
+ * still being read and the store cannot answer yet.
+ */
+export function filterLocally(rows: readonly WorkoutRow[], request: WorkoutFilter): WorkoutRow[] {
+  const type = request.activity_type;
+  const wanted = type == null ? null : type.startsWith("HKWorkoutActivityType") ? type : `HKWorkoutActivityType${type}`;
+  const day = (row: WorkoutRow): number | null => dayNumber(row.start.slice(0, 10));
+  const kept = rows.filter((row) => {
+    if (wanted != null && row.activity_type !== wanted) return false;
+    const d = day(row);
+    if (request.from_day != null && (d == null || d < request.from_day)) return false;
+    if (request.to_day != null && (d == null || d > request.to_day)) return false;
+    return true;
+  });
+  const sign = request.descending ? -1 : 1;
+  return kept.sort((a, b) => {
+    const ka = sortKey(a, request.sort);
+    const kb = sortKey(b, request.sort);
+    if (ka == null || kb == null) {
+      if (ka != null) return -1;
+      if (kb != null) return 1;
+    } else {
+      const c = compare(ka, kb);
+      if (c !== 0) return sign * c;
+    }
+    const byStart = Date.parse(a.start) - Date.parse(b.start);
+    if (byStart !== 0) return sign * byStart;
+    return a.id - b.id;
+  });
+}

@@ -1,6 +1,7 @@
 // Answers shaped like the Rust side's, for tests against a mocked IPC.
 import type { ExportInfo } from "../bindings/ExportInfo";
 import type { Summary } from "../bindings/Summary";
+import type { WorkoutRow } from "../bindings/WorkoutRow";
 
 export function exportInfo(id: number, path = `/home/ada/export-${id}.zip`): ExportInfo {
   return {
@@ -53,5 +54,26 @@ export function summary(id: number): Summary {
     unknown_elements: {},
     repaired_chars: 0,
     route_points: 0,
+  };
+}
+
+export function workoutRow(id: number, change: Partial<WorkoutRow> = {}): WorkoutRow {
+  return {
+    id,
+    activity_type: "HKWorkoutActivityTypeRunning",
+    activity_name: "Running",
+    start: "2024-03-05T07:30:00-08:00",
+    end: "2024-03-05T08:00:00-08:00",
+    duration_s: 1800,
+    distance_m: 5000,
+    energy_kcal: 300,
+    hr_min: 100,
+    hr_avg: 140,
+    hr_max: 170,
+    source: "Watch",
+    device: null,
+    device_name: null,
+    route_points: 0,
+    ...change,
   };
 }

@@ -2,28 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { flushSync, mount, unmount } from "svelte";
 import WorkoutsView from "../components/WorkoutsView.svelte";
 import type { Backend } from "../lib/backend";
-import type { WorkoutRow } from "../bindings/WorkoutRow";
-import { summary } from "./fixtures";
-
-function row(id: number): WorkoutRow {
-  return {
-    id,
-    activity_type: "HKWorkoutActivityTypeRunning",
-    activity_name: "Running",
-    start: "2024-03-05T07:30:00-08:00",
-    end: "2024-03-05T08:00:00-08:00",
-    duration_s: 1800,
-    distance_m: 5000,
-    energy_kcal: 300,
-    hr_min: 100,
-    hr_avg: 140,
-    hr_max: 170,
-    source: "Watch",
-    device: null,
-    device_name: null,
-    route_points: 0,
-  };
-}
+import { summary, workoutRow as row } from "./fixtures";
 
 const settle = async () => {
   for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));

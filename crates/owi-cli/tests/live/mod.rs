@@ -53,7 +53,13 @@ fn inspect_on_a_terminal_shows_the_counts_growing_under_its_bar() {
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "owi inspect failed: {screen}");
 
-    let json = env.json(&["inspect", &xml, "--db", db.to_str().expect("utf-8"), "--json"]);
+    let json = env.json(&[
+        "inspect",
+        &xml,
+        "--db",
+        db.to_str().expect("utf-8"),
+        "--json",
+    ]);
     let total = json["records"].as_u64().expect("records");
     let counts = live_record_counts(&screen);
     assert!(
@@ -65,7 +71,10 @@ fn inspect_on_a_terminal_shows_the_counts_growing_under_its_bar() {
         "the counts only grow: {counts:?}"
     );
     assert!(
-        screen.contains(&format!("{} records ({} stored)", total, json["records_stored"])),
+        screen.contains(&format!(
+            "{} records ({} stored)",
+            total, json["records_stored"]
+        )),
         "the finished summary follows: {screen}"
     );
 }
