@@ -6,12 +6,13 @@
 # Tauri v2 on Linux: WebKitGTK 4.1 and friends (the list tried on this
 # machine kind, see shared platform notes); Xvfb and the WebKit driver for
 # headless runs of the real window; a D-Bus daemon and monitor for the
-# single-instance handover and the notification the end-to-end tests check.
+# single-instance handover and the notification the end-to-end tests check;
+# `script` (bsdutils) gives the CLI's live counts test a terminal.
 OWI_APT_PACKAGES=(
     build-essential pkg-config libssl-dev file
     libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libgtk-3-dev
     librsvg2-dev libayatana-appindicator3-dev libxdo-dev
-    xvfb xauth webkit2gtk-driver xdotool dbus-daemon dbus-bin
+    xvfb xauth webkit2gtk-driver xdotool dbus-daemon dbus-bin bsdutils
 )
 
 owi_install_system_packages() {
