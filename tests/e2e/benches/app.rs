@@ -70,7 +70,8 @@ async fn run() -> Result<()> {
     let dropped = drop_file(&app, &screen, &drag, &export).await?;
     app.wait_for_text(RECORDS, |t| figure(t) > 0).await?;
     let first = dropped.elapsed();
-    app.wait_for_text(COVERS_LABEL, |t| t == "Covers").await?;
+    app.wait_for_text(COVERS_LABEL, |t| t.eq_ignore_ascii_case("Covers"))
+        .await?;
     let whole = dropped.elapsed();
     app.close().await?;
     println!(
@@ -115,7 +116,8 @@ async fn run() -> Result<()> {
         }
         reading.push(app.press_shift().await?);
     }
-    app.wait_for_text(COVERS_LABEL, |t| t == "Covers").await?;
+    app.wait_for_text(COVERS_LABEL, |t| t.eq_ignore_ascii_case("Covers"))
+        .await?;
     let preview = dropped.elapsed();
     let reading_frames = app.take_frames().await?;
     app.screenshot("1-summary-after-drop").await?;

@@ -260,11 +260,9 @@ impl Visitor for Loader {
             metadata,
             counted,
         });
-        if self.batch.records.len() >= BATCH_RECORDS {
-            self.send()
-        } else {
-            ControlFlow::Continue(())
-        }
+        // The batch goes once this record's element is counted (`extent`),
+        // so a glimpse's counts and its rows agree.
+        ControlFlow::Continue(())
     }
 
     fn correlation(&mut self, c: &Correlation) -> ControlFlow<()> {
@@ -298,7 +296,11 @@ impl Visitor for Loader {
 
     fn extent(&mut self, name: &[u8], _start: u64, end: u64) -> ControlFlow<()> {
         self.seen.count(name, end);
-        ControlFlow::Continue(())
+        if self.batch.records.len() >= BATCH_RECORDS {
+            self.send()
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 
     fn skip(&mut self, s: &Skip) -> ControlFlow<()> {
