@@ -19,6 +19,9 @@ use crate::preview::ExportState;
 
 /// Records per batch handed to the writer.
 const BATCH_RECORDS: usize = 16 * 1024;
+/// Bytes of packed metadata per batch: a batch of metadata-heavy records is
+/// sent early, so batches in flight stay small.
+const BATCH_TEXT: usize = 4 << 20;
 
 /// Ids to continue from, and the interned strings already in the store.
 pub(crate) struct Plan {
@@ -48,7 +51,11 @@ impl Plan {
         }
         Ok(Plan {
             export_id: max("exports")? + 1,
-            next_record: max("records")? + 1,
+            next_record: conn.query_row(
+                "SELECT COALESCE(MAX(max_id), 0) FROM record_blocks",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? + 1,
             next_workout: max("workouts")? + 1,
             next_series: max("series")? + 1,
             next_string: max("strings")? + 1,
@@ -227,19 +234,18 @@ impl Visitor for Loader {
             ),
             Value::None => (None, None, true),
         };
-        let metadata = (!r.metadata.is_empty()).then(|| {
-            let mut packed = String::new();
-            for m in r.metadata {
-                let key = self.intern(&m.key);
-                packed.push_str(itoa::Buffer::new().format(key));
-                packed.push('\u{1F}');
-                packed.push_str(&m.value);
-                packed.push('\u{1E}');
-            }
-            packed
-        });
+        let from = self.batch.text.len();
+        for m in r.metadata {
+            let key = self.intern(&m.key);
+            let text = &mut self.batch.text;
+            text.push_str(itoa::Buffer::new().format(key));
+            text.push('\u{1F}');
+            text.push_str(&m.value);
+            text.push('\u{1E}');
+        }
+        let metadata = from..self.batch.text.len();
         for b in r.beats {
-            self.batch.beats.push((id, b.at_ms, b.bpm));
+            self.batch.beats.push((b.at_ms, b.bpm));
         }
         self.batch.records.push(RecordRow {
             id,
@@ -251,9 +257,10 @@ impl Visitor for Loader {
             value,
             value_id,
             metadata,
+            beats: r.beats.len() as u32,
             counted,
         });
-        if self.batch.records.len() >= BATCH_RECORDS {
+        if self.batch.records.len() >= BATCH_RECORDS || self.batch.text.len() >= BATCH_TEXT {
             self.send()
         } else {
             ControlFlow::Continue(())

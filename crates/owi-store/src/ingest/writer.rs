@@ -18,20 +18,19 @@ use super::finish;
 use super::loader::Plan;
 use crate::catalog::Aggregation;
 use crate::preview::ExportState;
+use crate::record_block::{BLOCK_RECORDS, BlockWriter, RecordRef};
 use crate::route_blob;
 
 /// Indexes over the bulk tables, built after the load (much faster than
 /// maintaining them row by row).
 const BULK_INDEXES: &[(&str, &str)] = &[
-    ("records_by_series", "records (series_id, start)"),
-    ("record_beats_by_record", "record_beats (record_id)"),
     ("correlations_by_export", "correlations (export_id, start)"),
     ("summaries_by_export", "activity_summaries (export_id, day)"),
 ];
 
-/// Rows per multi-row INSERT: one statement step per 64 records.
-const RECORDS_PER_INSERT: usize = 64;
-const RECORD_COLUMNS: usize = 9;
+/// Bytes of record blocks held open across series before all are written:
+/// bounds memory when an export interleaves many series.
+const OPEN_BLOCK_BYTES: usize = 4 << 20;
 
 /// Type, source, version, device, unit.
 pub(crate) type SeriesKey = (i64, i64, Option<i64>, Option<i64>, Option<i64>);
@@ -51,7 +50,11 @@ pub(crate) struct RecordRow {
     pub(crate) tz: i16,
     pub(crate) value: Option<f64>,
     pub(crate) value_id: Option<i64>,
-    pub(crate) metadata: Option<String>,
+    /// Where its packed metadata (`key_id U+001F value U+001E …`) lies in
+    /// the batch's `text`; empty when it has none.
+    pub(crate) metadata: std::ops::Range<usize>,
+    /// How many of the batch's `beats`, in order, are its own.
+    pub(crate) beats: u32,
     /// Whether a category value counts toward its day (sleep: only asleep).
     pub(crate) counted: bool,
 }
@@ -61,7 +64,10 @@ pub(crate) struct Batch {
     pub(crate) strings: Vec<(i64, Box<str>)>,
     pub(crate) series: Vec<SeriesRow>,
     pub(crate) records: Vec<RecordRow>,
-    pub(crate) beats: Vec<(i64, i64, f64)>,
+    /// The records' metadata, packed end to end (one allocation a batch).
+    pub(crate) text: String,
+    /// The records' beats `(at_ms, bpm)`, in record order.
+    pub(crate) beats: Vec<(i64, f64)>,
     pub(crate) workouts: Vec<(i64, Workout)>,
     pub(crate) correlations: Vec<(i64, i64, Correlation)>,
     pub(crate) summaries: Vec<ActivitySummary>,
@@ -173,6 +179,7 @@ pub(crate) fn write_all(
         if finish.is_some() {
             // Route files no workout referred to are part of the export too.
             while inserts.load_next_route(&mut aggregates)? {}
+            inserts.flush_blocks()?;
         }
         tracing::debug!(
             busy_ms = busy.as_millis() as u64,
@@ -214,6 +221,15 @@ pub(crate) fn write_all(
 
 // ---- Inserts ----------------------------------------------------------------
 
+/// A finished block, ready for its row.
+struct BlockRow {
+    count: i64,
+    min_start: i64,
+    max_start: i64,
+    max_id: i64,
+    data: Vec<u8>,
+}
+
 struct Inserts<'c> {
     export_id: i64,
     routes: Routes,
@@ -225,9 +241,10 @@ struct Inserts<'c> {
     route_insert: Statement<'c>,
     strings: Statement<'c>,
     series: Statement<'c>,
-    records: Statement<'c>,
-    records_many: Statement<'c>,
-    beats: Statement<'c>,
+    blocks: Statement<'c>,
+    /// The block being filled for each series.
+    open: FxHashMap<i64, BlockWriter>,
+    open_bytes: usize,
     workouts: Statement<'c>,
     activities: Statement<'c>,
     statistics: Statement<'c>,
@@ -236,30 +253,6 @@ struct Inserts<'c> {
     correlations: Statement<'c>,
     summaries: Statement<'c>,
     elements: Statement<'c>,
-}
-
-fn records_insert(rows: usize) -> String {
-    let row = format!("({})", ["?"; RECORD_COLUMNS].join(", "));
-    format!(
-        "INSERT INTO records (id, series_id, start, duration, created_delay, tz, value, value_id, metadata) VALUES {}",
-        vec![row; rows].join(", ")
-    )
-}
-
-fn bind_records(stmt: &mut Statement<'_>, rows: &[RecordRow]) -> rusqlite::Result<()> {
-    for (i, r) in rows.iter().enumerate() {
-        let at = i * RECORD_COLUMNS;
-        stmt.raw_bind_parameter(at + 1, r.id)?;
-        stmt.raw_bind_parameter(at + 2, r.series_id)?;
-        stmt.raw_bind_parameter(at + 3, r.start)?;
-        stmt.raw_bind_parameter(at + 4, r.duration)?;
-        stmt.raw_bind_parameter(at + 5, r.created_delay)?;
-        stmt.raw_bind_parameter(at + 6, r.tz)?;
-        stmt.raw_bind_parameter(at + 7, r.value)?;
-        stmt.raw_bind_parameter(at + 8, r.value_id)?;
-        stmt.raw_bind_parameter(at + 9, r.metadata.as_deref())?;
-    }
-    Ok(())
 }
 
 impl<'c> Inserts<'c> {
@@ -278,9 +271,12 @@ impl<'c> Inserts<'c> {
                 "INSERT INTO series (id, export_id, type_id, source_id, source_version_id, device_id, unit_id)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?,
-            records: tx.prepare(&records_insert(1))?,
-            records_many: tx.prepare(&records_insert(RECORDS_PER_INSERT))?,
-            beats: tx.prepare("INSERT INTO record_beats (record_id, at_ms, bpm) VALUES (?, ?, ?)")?,
+            blocks: tx.prepare(
+                "INSERT INTO record_blocks (series_id, count, min_start, max_start, max_id, data)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?,
+            open: FxHashMap::default(),
+            open_bytes: 0,
             workouts: tx.prepare(
                 "INSERT INTO workouts (id, export_id, activity_type, source, source_version, device, created, start, end, tz,
                     duration_s, distance_m, energy_kcal, hr_min, hr_avg, hr_max, time_zone, route_points, route_file, extra_json)
@@ -325,20 +321,15 @@ impl<'c> Inserts<'c> {
             ])?;
             aggregates.add_series(s);
         }
-        let mut chunks = b.records.chunks_exact(RECORDS_PER_INSERT);
-        for chunk in &mut chunks {
-            bind_records(&mut self.records_many, chunk)?;
-            self.records_many.raw_execute()?;
-        }
-        for r in chunks.remainder() {
-            bind_records(&mut self.records, std::slice::from_ref(r))?;
-            self.records.raw_execute()?;
-        }
+        let mut beats = b.beats.as_slice();
         for r in &b.records {
+            let (own, rest) = beats.split_at(beats.len().min(r.beats as usize));
+            beats = rest;
+            let metadata = (!r.metadata.is_empty())
+                .then(|| b.text.get(r.metadata.clone()))
+                .flatten();
+            self.add_record(r, metadata, own)?;
             aggregates.add_record(r);
-        }
-        for (record_id, at_ms, bpm) in &b.beats {
-            self.beats.execute(params![record_id, at_ms, bpm])?;
         }
         for (id, w) in &b.workouts {
             self.workout(*id, w, aggregates)?;
@@ -385,6 +376,78 @@ impl<'c> Inserts<'c> {
         for (skip, type_id) in &b.skips {
             aggregates.add_skip(skip, *type_id);
         }
+        Ok(())
+    }
+
+    /// Appends a record to its series' open block, writing the block once
+    /// full (or every open block, once they hold too much together).
+    fn add_record(
+        &mut self,
+        r: &RecordRow,
+        metadata: Option<&str>,
+        beats: &[(i64, f64)],
+    ) -> rusqlite::Result<()> {
+        let block = self.open.entry(r.series_id).or_default();
+        let before = block.len();
+        block.push(RecordRef {
+            id: r.id,
+            start: r.start,
+            duration: r.duration,
+            created_delay: r.created_delay,
+            tz: r.tz,
+            value: r.value,
+            value_id: r.value_id,
+            metadata,
+            beats,
+        });
+        self.open_bytes += block.len() - before;
+        if block.count >= BLOCK_RECORDS {
+            let blob_len = block.len();
+            let row = Self::block_row(block);
+            self.open_bytes -= blob_len;
+            self.insert_block(r.series_id, row)?;
+        } else if self.open_bytes > OPEN_BLOCK_BYTES {
+            self.flush_blocks()?;
+        }
+        Ok(())
+    }
+
+    /// Writes every open block.
+    fn flush_blocks(&mut self) -> rusqlite::Result<()> {
+        let mut rows: Vec<(i64, BlockRow)> = self
+            .open
+            .iter_mut()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(&series, b)| (series, Self::block_row(b)))
+            .collect();
+        // Written in series order: the blocks of a series end up together.
+        rows.sort_unstable_by_key(|(series, row)| (*series, row.min_start));
+        for (series, row) in rows {
+            self.insert_block(series, row)?;
+        }
+        self.open_bytes = 0;
+        Ok(())
+    }
+
+    fn block_row(block: &mut BlockWriter) -> BlockRow {
+        BlockRow {
+            count: block.count as i64,
+            min_start: block.min_start,
+            max_start: block.max_start,
+            max_id: block.max_id,
+            data: block.take(),
+        }
+    }
+
+    fn insert_block(&mut self, series: i64, row: BlockRow) -> rusqlite::Result<()> {
+        self.blocks.execute(params![
+            series,
+            row.count,
+            row.min_start,
+            row.max_start,
+            row.max_id,
+            row.data
+        ])?;
         Ok(())
     }
 
