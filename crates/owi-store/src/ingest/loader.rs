@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use owi_export::{
     ActivitySummary, Correlation, Element, ExportSource, Failure, Header, Record, Report, Skip,
     Value, Visitor, Workout,
@@ -66,6 +66,8 @@ impl Plan {
 
 pub(crate) struct Loader {
     tx: Option<Sender<Msg>>,
+    /// Batches the writer is done with, to be filled again.
+    spare: Receiver<Box<Batch>>,
     batch: Box<Batch>,
     plan: Plan,
     header: Header,
@@ -77,9 +79,10 @@ pub(crate) struct Loader {
 }
 
 impl Loader {
-    pub(crate) fn new(tx: crossbeam_channel::Sender<Msg>, plan: Plan) -> Self {
+    pub(crate) fn new(tx: Sender<Msg>, spare: Receiver<Box<Batch>>, plan: Plan) -> Self {
         Loader {
             tx: Some(tx),
+            spare,
             batch: Box::default(),
             plan,
             header: Header::default(),
@@ -140,7 +143,8 @@ impl Loader {
         if self.batch.is_empty() {
             return ControlFlow::Continue(());
         }
-        let batch = std::mem::take(&mut self.batch);
+        let next = self.spare.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
         match self.tx.as_ref().map(|tx| tx.send(Msg::Batch(batch))) {
             Some(Ok(())) => ControlFlow::Continue(()),
             // The writer is gone (a database error): stop reading.

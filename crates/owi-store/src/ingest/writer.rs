@@ -77,6 +77,20 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    /// Empties it, keeping its buffers for the next batch.
+    pub(crate) fn clear(&mut self) {
+        self.strings.clear();
+        self.series.clear();
+        self.records.clear();
+        self.text.clear();
+        self.beats.clear();
+        self.workouts.clear();
+        self.correlations.clear();
+        self.summaries.clear();
+        self.elements.clear();
+        self.skips.clear();
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.strings.is_empty()
             && self.series.is_empty()
@@ -127,6 +141,7 @@ pub(crate) fn write_all(
     conn: &mut Connection,
     plan_tx: crossbeam_channel::Sender<Plan>,
     rx: Receiver<Msg>,
+    spare: crossbeam_channel::Sender<Box<Batch>>,
     routes: Routes,
     progress: &dyn ProgressSink,
 ) -> Result<Option<ExportState>, WriteError> {
@@ -165,10 +180,13 @@ pub(crate) fn write_all(
                 Err(crossbeam_channel::TryRecvError::Disconnected) => break,
             };
             match msg {
-                Msg::Batch(batch) => {
+                Msg::Batch(mut batch) => {
                     let t = Instant::now();
-                    inserts.batch(*batch, &mut aggregates)?;
+                    inserts.batch(&batch, &mut aggregates)?;
                     busy += t.elapsed();
+                    batch.clear();
+                    // The reader makes a new one when none comes back.
+                    let _ = spare.try_send(batch);
                 }
                 Msg::Finish(f) => {
                     finish = Some(f);
@@ -309,7 +327,7 @@ impl<'c> Inserts<'c> {
         })
     }
 
-    fn batch(&mut self, b: Batch, aggregates: &mut Aggregates) -> rusqlite::Result<()> {
+    fn batch(&mut self, b: &Batch, aggregates: &mut Aggregates) -> rusqlite::Result<()> {
         let export_id = self.export_id;
         for (id, text) in &b.strings {
             self.strings.execute(params![id, text.as_ref()])?;
