@@ -25,6 +25,8 @@ use crate::preview::ExportState;
 mod aggregates;
 mod finish;
 mod loader;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use loader::{Loader, Plan};
