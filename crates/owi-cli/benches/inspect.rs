@@ -13,6 +13,10 @@
 //!   naive loader (best of `OWI_BENCH_ROUNDS` rounds, default 3, the two
 //!   loaders alternating so both see the same machine);
 //! - a repeat `owi inspect` of the same export (recognised, not re-read).
+//!
+//! `OWI_BENCH_BASELINE=/path/to/owi` also times that build of `owi inspect`
+//! in the same rounds (an earlier commit's, for before/after figures taken
+//! on the same machine at the same time).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -57,6 +61,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
         .max(1);
+    let baseline = std::env::var_os("OWI_BENCH_BASELINE").map(PathBuf::from);
     let mut ratios = Vec::new();
     for (label, input) in [("xml", &xml), ("zip", &zip)] {
         common::warm_cache(input)?;
@@ -82,6 +87,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let db = dir.join(format!("bench-{label}.sqlite"));
         let naive_db = dir.join(format!("bench-naive-{label}.sqlite"));
         let (mut naive, mut owi_secs, mut owi_rss) = (f64::MAX, f64::MAX, 0u64);
+        let (mut base_secs, mut base_rss) = (f64::MAX, 0u64);
         for round in 1..=rounds {
             let t = Instant::now();
             let stored = common::naive::load(input, &naive_db)?;
@@ -93,6 +99,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             remove_db(&naive_db);
+            // The baseline first: the database left for the runs after the
+            // rounds is this build's.
+            if let Some(base) = &baseline {
+                remove_db(&db);
+                let (secs_base, rss) = inspect(base, input, &db)?;
+                println!(
+                    "  round {round}: baseline owi inspect {secs_base:.2} s ({:.2}x the naive loader), {:.0} MB",
+                    secs / secs_base,
+                    rss as f64 / 1e6
+                );
+                base_secs = base_secs.min(secs_base);
+                base_rss = base_rss.max(rss);
+            }
             remove_db(&db);
             let (secs_owi, rss) = inspect(&owi, input, &db)?;
             println!(
@@ -123,7 +142,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Some(owi_rss),
             Some(floor / owi_secs),
         );
-        ratios.push((label, naive / owi_secs));
+        if baseline.is_some() {
+            row(
+                &format!("baseline owi inspect ({label})"),
+                base_secs,
+                mb,
+                records,
+                Some(base_rss),
+                Some(floor / base_secs),
+            );
+            ratios.push((format!("{label}, baseline"), naive / base_secs));
+        }
+        ratios.push((label.to_string(), naive / owi_secs));
         let (again, rss) = inspect(&owi, input, &db)?;
         row(
             &format!("owi inspect again, recognised ({label})"),

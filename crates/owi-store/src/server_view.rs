@@ -19,6 +19,10 @@ use crate::names::{
     Category, CategoryGroup, category_of, display_name, group_by_category, skip_reason_text,
 };
 
+/// A type, whether its records carry a number, their category value's
+/// text, and how many there are.
+type CategoryCount = (String, bool, Option<String>, u64);
+
 /// Records of one type the server stores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -190,7 +194,7 @@ impl Store {
 
     /// Records of the types other than quantities, counted by type,
     /// whether they carry a number, and their category value's text.
-    fn category_values(&self, export_id: i64) -> Result<Vec<(String, bool, Option<String>, u64)>> {
+    fn category_values(&self, export_id: i64) -> Result<Vec<CategoryCount>> {
         let blocks = self.all(
             "SELECT t.text, b.data FROM series s
              JOIN strings t ON t.id = s.type_id
