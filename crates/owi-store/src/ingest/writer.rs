@@ -146,7 +146,9 @@ pub(crate) fn write_all(
     progress: &dyn ProgressSink,
 ) -> Result<Option<ExportState>, WriteError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -32_768)?;
+    // Blocks are appended, so few pages are read back: 16 MiB keeps the
+    // peak resident set well under 100 MB without slowing the load.
+    conn.pragma_update(None, "cache_size", -16_384)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let plan = Plan::load(&tx)?;
     let export_id = plan.export_id;
