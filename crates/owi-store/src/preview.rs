@@ -687,6 +687,7 @@ impl Store {
                 let mut samples = Vec::new();
                 for blob in &blocks {
                     crate::record_block::for_each(blob, |r| {
+                        let r = r.core;
                         if let Some(value) = r.value.filter(|_| (start..=end).contains(&r.start)) {
                             samples.push((r.start, r.id, value));
                         }

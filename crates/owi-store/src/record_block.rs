@@ -17,26 +17,57 @@ use rusqlite::Connection;
 pub(crate) const BLOCK_RECORDS: usize = 1024;
 
 const VERSION: u8 = 1;
-const CREATED: u8 = 1;
-const VALUE: u8 = 2;
-const VALUE_ID: u8 = 4;
-const METADATA: u8 = 8;
-const BEATS: u8 = 16;
+
+/// The bits of a record's flags byte: which optional fields follow.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Has {
+    Created = 1,
+    Value = 2,
+    ValueId = 4,
+    Metadata = 8,
+    Beats = 16,
+}
+const CREATED: u8 = Has::Created as u8;
+const VALUE: u8 = Has::Value as u8;
+const VALUE_ID: u8 = Has::ValueId as u8;
+const METADATA: u8 = Has::Metadata as u8;
+const BEATS: u8 = Has::Beats as u8;
+
+/// The fixed-size fields of a record, as a `records` row held them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct RecordCore {
+    pub(crate) id: i64,
+    pub(crate) start: i64,
+    /// end − start, seconds.
+    pub(crate) duration: i64,
+    /// creationDate − end, seconds.
+    pub(crate) created_delay: Option<i64>,
+    pub(crate) tz: i16,
+    /// Quantities.
+    pub(crate) value: Option<f64>,
+    /// Category values, interned.
+    pub(crate) value_id: Option<i64>,
+}
 
 /// One record as stored: a former `records` row and its beats.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct StoredRecord {
-    pub(crate) id: i64,
-    pub(crate) start: i64,
-    pub(crate) duration: i64,
-    pub(crate) created_delay: Option<i64>,
-    pub(crate) tz: i16,
-    pub(crate) value: Option<f64>,
-    pub(crate) value_id: Option<i64>,
+    pub(crate) core: RecordCore,
     /// `key_id U+001F value U+001E …`.
     pub(crate) metadata: Option<String>,
     /// `(at_ms, bpm)`.
     pub(crate) beats: Vec<(i64, f64)>,
+}
+
+impl StoredRecord {
+    pub(crate) fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            core: self.core,
+            metadata: self.metadata.as_deref(),
+            beats: &self.beats,
+        }
+    }
 }
 
 /// A block being filled for one series.
@@ -54,13 +85,7 @@ pub(crate) struct BlockWriter {
 /// A record to append, borrowed from wherever it is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RecordRef<'a> {
-    pub(crate) id: i64,
-    pub(crate) start: i64,
-    pub(crate) duration: i64,
-    pub(crate) created_delay: Option<i64>,
-    pub(crate) tz: i16,
-    pub(crate) value: Option<f64>,
-    pub(crate) value_id: Option<i64>,
+    pub(crate) core: RecordCore,
     pub(crate) metadata: Option<&'a str>,
     pub(crate) beats: &'a [(i64, f64)],
 }
@@ -75,7 +100,8 @@ impl BlockWriter {
         self.data.len()
     }
 
-    pub(crate) fn push(&mut self, r: RecordRef<'_>) {
+    pub(crate) fn push(&mut self, record: RecordRef<'_>) {
+        let r = record.core;
         if self.count == 0 {
             self.data.clear();
             self.data.push(VERSION);
@@ -86,8 +112,8 @@ impl BlockWriter {
             (r.created_delay.is_some(), CREATED),
             (r.value.is_some(), VALUE),
             (r.value_id.is_some(), VALUE_ID),
-            (r.metadata.is_some(), METADATA),
-            (!r.beats.is_empty(), BEATS),
+            (record.metadata.is_some(), METADATA),
+            (!record.beats.is_empty(), BEATS),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -107,14 +133,14 @@ impl BlockWriter {
         if let Some(v) = r.value_id {
             put_signed(out, v);
         }
-        if let Some(m) = r.metadata {
+        if let Some(m) = record.metadata {
             put_unsigned(out, m.len() as u64);
             out.extend_from_slice(m.as_bytes());
         }
-        if !r.beats.is_empty() {
-            put_unsigned(out, r.beats.len() as u64);
+        if !record.beats.is_empty() {
+            put_unsigned(out, record.beats.len() as u64);
             let mut prev = r.start.wrapping_mul(1000);
-            for &(at_ms, bpm) in r.beats {
+            for &(at_ms, bpm) in record.beats {
                 put_signed(out, at_ms.wrapping_sub(prev));
                 out.extend_from_slice(&bpm.to_le_bytes());
                 prev = at_ms;
@@ -153,22 +179,26 @@ pub(crate) fn for_each(blob: &[u8], mut f: impl FnMut(StoredRecord)) -> Option<(
     let (mut prev_id, mut prev_start) = (0i64, 0i64);
     while let Some((&flags, tail)) = rest.split_first() {
         rest = tail;
-        let mut r = StoredRecord {
+        let mut core = RecordCore {
             id: prev_id.wrapping_add(get_signed(&mut rest)?),
             start: prev_start.wrapping_add(get_signed(&mut rest)?),
             duration: get_signed(&mut rest)?,
             tz: i16::try_from(get_signed(&mut rest)?).ok()?,
-            ..StoredRecord::default()
+            ..RecordCore::default()
         };
         if flags & CREATED != 0 {
-            r.created_delay = Some(get_signed(&mut rest)?);
+            core.created_delay = Some(get_signed(&mut rest)?);
         }
         if flags & VALUE != 0 {
-            r.value = Some(get_f64(&mut rest)?);
+            core.value = Some(get_f64(&mut rest)?);
         }
         if flags & VALUE_ID != 0 {
-            r.value_id = Some(get_signed(&mut rest)?);
+            core.value_id = Some(get_signed(&mut rest)?);
         }
+        let mut r = StoredRecord {
+            core,
+            ..StoredRecord::default()
+        };
         if flags & METADATA != 0 {
             let len = usize::try_from(get_unsigned(&mut rest)?).ok()?;
             let bytes = rest.get(..len)?;
@@ -177,7 +207,7 @@ pub(crate) fn for_each(blob: &[u8], mut f: impl FnMut(StoredRecord)) -> Option<(
         }
         if flags & BEATS != 0 {
             let n = usize::try_from(get_unsigned(&mut rest)?).ok()?;
-            let mut prev = r.start.wrapping_mul(1000);
+            let mut prev = core.start.wrapping_mul(1000);
             r.beats.reserve(n.min(rest.len()));
             for _ in 0..n {
                 let at_ms = prev.wrapping_add(get_signed(&mut rest)?);
@@ -185,8 +215,8 @@ pub(crate) fn for_each(blob: &[u8], mut f: impl FnMut(StoredRecord)) -> Option<(
                 prev = at_ms;
             }
         }
-        prev_id = r.id;
-        prev_start = r.start;
+        prev_id = core.id;
+        prev_start = core.start;
         f(r);
     }
     Some(())
@@ -290,18 +320,20 @@ pub(crate) fn pack_legacy_rows(conn: &Connection) -> rusqlite::Result<()> {
         } else {
             Vec::new()
         };
-        let metadata: Option<String> = row.get(8)?;
-        block.push(RecordRef {
-            id,
-            start: row.get(2)?,
-            duration: row.get(3)?,
-            created_delay: row.get(4)?,
-            tz: row.get(5)?,
-            value: row.get(6)?,
-            value_id: row.get(7)?,
-            metadata: metadata.as_deref(),
-            beats: &beats,
-        });
+        let record = StoredRecord {
+            core: RecordCore {
+                id,
+                start: row.get(2)?,
+                duration: row.get(3)?,
+                created_delay: row.get(4)?,
+                tz: row.get(5)?,
+                value: row.get(6)?,
+                value_id: row.get(7)?,
+            },
+            metadata: row.get(8)?,
+            beats,
+        };
+        block.push(record.as_ref());
     }
     if let Some(s) = series {
         flush(s, &mut block)?;
@@ -317,34 +349,17 @@ pub(crate) fn pack_legacy_rows(conn: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
-    fn sample(id: i64, start: i64) -> StoredRecord {
+    fn sample(core: RecordCore) -> StoredRecord {
         StoredRecord {
-            id,
-            start,
-            duration: 0,
-            created_delay: None,
-            tz: 0,
-            value: None,
-            value_id: None,
-            metadata: None,
-            beats: Vec::new(),
+            core,
+            ..StoredRecord::default()
         }
     }
 
     fn round_trip(records: &[StoredRecord]) -> Vec<StoredRecord> {
         let mut w = BlockWriter::default();
         for r in records {
-            w.push(RecordRef {
-                id: r.id,
-                start: r.start,
-                duration: r.duration,
-                created_delay: r.created_delay,
-                tz: r.tz,
-                value: r.value,
-                value_id: r.value_id,
-                metadata: r.metadata.as_deref(),
-                beats: &r.beats,
-            });
+            w.push(r.as_ref());
         }
         decode(&w.take()).unwrap_or_default()
     }
@@ -353,34 +368,46 @@ mod tests {
     fn every_field_survives_including_extremes() {
         let records = vec![
             StoredRecord {
-                id: 7,
-                start: 1_600_000_000,
-                duration: 3600,
-                created_delay: Some(-5),
-                tz: -420,
-                value: Some(72.6),
-                value_id: None,
+                core: RecordCore {
+                    id: 7,
+                    start: 1_600_000_000,
+                    duration: 3600,
+                    created_delay: Some(-5),
+                    tz: -420,
+                    value: Some(72.6),
+                    value_id: None,
+                },
                 metadata: Some("12\u{1F}0\u{1E}13\u{1F}Ünïcode ✓\u{1E}".into()),
                 beats: vec![(1_600_000_000_500, 61.0), (1_599_999_999_000, 59.5)],
             },
-            StoredRecord {
+            sample(RecordCore {
+                id: 3,
+                start: i64::MIN,
                 value: Some(f64::MIN_POSITIVE),
                 value_id: Some(i64::MAX),
-                ..sample(3, i64::MIN)
-            },
-            StoredRecord {
+                ..RecordCore::default()
+            }),
+            sample(RecordCore {
+                id: i64::MAX,
+                start: i64::MAX,
                 value: Some(-0.0),
                 duration: i64::MIN,
                 tz: i16::MAX,
                 created_delay: Some(i64::MAX),
-                ..sample(i64::MAX, i64::MAX)
-            },
-            sample(1, 0),
+                value_id: None,
+            }),
+            sample(RecordCore {
+                id: 1,
+                ..RecordCore::default()
+            }),
         ];
         let back = round_trip(&records);
         assert_eq!(back.len(), records.len());
         for (a, b) in records.iter().zip(&back) {
-            assert_eq!(a.value.map(f64::to_bits), b.value.map(f64::to_bits));
+            assert_eq!(
+                a.core.value.map(f64::to_bits),
+                b.core.value.map(f64::to_bits)
+            );
             assert_eq!(a, b);
         }
     }
@@ -389,13 +416,13 @@ mod tests {
     fn a_damaged_block_is_refused_not_misread() {
         let mut w = BlockWriter::default();
         w.push(RecordRef {
-            id: 1,
-            start: 10,
-            duration: 1,
-            created_delay: None,
-            tz: 0,
-            value: Some(1.5),
-            value_id: None,
+            core: RecordCore {
+                id: 1,
+                start: 10,
+                duration: 1,
+                value: Some(1.5),
+                ..RecordCore::default()
+            },
             metadata: Some("k\u{1F}v\u{1E}"),
             beats: &[],
         });

@@ -207,8 +207,8 @@ impl Store {
         for (kind, blob) in blocks {
             let mut by_value: BTreeMap<(bool, Option<i64>), u64> = BTreeMap::new();
             crate::record_block::for_each(&blob, |r| {
-                let numeric = r.value.is_some();
-                *by_value.entry((numeric, r.value_id)).or_default() += 1;
+                let numeric = r.core.value.is_some();
+                *by_value.entry((numeric, r.core.value_id)).or_default() += 1;
             });
             for ((numeric, value_id), n) in by_value {
                 *counts.entry((kind.clone(), numeric, value_id)).or_default() += n;

@@ -16,6 +16,7 @@ use rustc_hash::FxHashMap;
 use super::writer::{Batch, Finish, Msg, RecordRow, SeriesKey, SeriesRow};
 use crate::catalog::{aggregation_of, counts_toward_duration};
 use crate::preview::ExportState;
+use crate::record_block::RecordCore;
 
 /// Records per batch handed to the writer.
 const BATCH_RECORDS: usize = 16 * 1024;
@@ -206,6 +207,24 @@ impl Loader {
     }
 }
 
+/// A record's fixed fields as stored: times relative to its start.
+pub(super) fn core_of(
+    r: &Record<'_>,
+    id: i64,
+    value: Option<f64>,
+    value_id: Option<i64>,
+) -> RecordCore {
+    RecordCore {
+        id,
+        start: r.start.utc,
+        duration: r.end.utc - r.start.utc,
+        created_delay: r.created.map(|c| c.utc - r.end.utc),
+        tz: r.start.offset_min,
+        value,
+        value_id,
+    }
+}
+
 /// An export cut short keeps what came before the damage, if anything did.
 fn keeps_partial(failure: &Failure) -> bool {
     matches!(
@@ -252,14 +271,8 @@ impl Visitor for Loader {
             self.batch.beats.push((b.at_ms, b.bpm));
         }
         self.batch.records.push(RecordRow {
-            id,
+            core: core_of(r, id, value, value_id),
             series_id,
-            start: r.start.utc,
-            duration: r.end.utc - r.start.utc,
-            created_delay: r.created.map(|c| c.utc - r.end.utc),
-            tz: r.start.offset_min,
-            value,
-            value_id,
             metadata,
             beats: r.beats.len() as u32,
             counted,

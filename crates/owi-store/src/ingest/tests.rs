@@ -8,8 +8,9 @@ use std::path::Path;
 use owi_export::{ExportSource, ReadOptions, Record, Value, Visitor, read_export};
 use rusqlite::params;
 
+use super::loader::core_of;
 use crate::Store;
-use crate::record_block::{StoredRecord, decode};
+use crate::record_block::{RecordCore, StoredRecord, decode};
 
 /// A record as the old `records` row (and its beats) held it, with interned
 /// ids replaced by their text so two stores compare.
@@ -22,10 +23,8 @@ struct Row {
         Option<String>,
         Option<String>,
     ),
-    start: i64,
-    duration: i64,
-    created_delay: Option<i64>,
-    tz: i16,
+    /// Start, duration, creation delay, offset.
+    times: (i64, i64, Option<i64>, i16),
     value: Option<u64>,
     value_text: Option<String>,
     metadata: Vec<(String, String)>,
@@ -51,10 +50,7 @@ impl Visitor for Expected {
                 r.device.map(Into::into),
                 r.unit.map(Into::into),
             ),
-            start: r.start.utc,
-            duration: r.end.utc - r.start.utc,
-            created_delay: r.created.map(|c| c.utc - r.end.utc),
-            tz: r.start.offset_min,
+            times: times_of(&core_of(r, 0, None, None)),
             value,
             value_text,
             metadata: r
@@ -66,6 +62,10 @@ impl Visitor for Expected {
         });
         ControlFlow::Continue(())
     }
+}
+
+fn times_of(c: &RecordCore) -> (i64, i64, Option<i64>, i16) {
+    (c.start, c.duration, c.created_delay, c.tz)
 }
 
 fn text(conn: &rusqlite::Connection, id: Option<i64>) -> Option<String> {
@@ -111,7 +111,7 @@ fn stored(db: &Path, export_id: i64) -> Vec<(i64, Row)> {
                 })
                 .collect();
             out.push((
-                r.id,
+                r.core.id,
                 Row {
                     series: (
                         text(&conn, Some(kind)).unwrap_or_default(),
@@ -120,12 +120,9 @@ fn stored(db: &Path, export_id: i64) -> Vec<(i64, Row)> {
                         text(&conn, device),
                         text(&conn, unit),
                     ),
-                    start: r.start,
-                    duration: r.duration,
-                    created_delay: r.created_delay,
-                    tz: r.tz,
-                    value: r.value.map(f64::to_bits),
-                    value_text: text(&conn, r.value_id),
+                    times: times_of(&r.core),
+                    value: r.core.value.map(f64::to_bits),
+                    value_text: text(&conn, r.core.value_id),
                     metadata,
                     beats: r
                         .beats
@@ -195,13 +192,15 @@ fn a_store_from_before_blocks_keeps_every_row() {
     drop(Store::open(&db).unwrap_or_else(|e| panic!("{e}")));
     let legacy: Vec<StoredRecord> = (1..=2_500)
         .map(|i| StoredRecord {
-            id: i,
-            start: 1_600_000_000 + (i * 37) % 1000,
-            duration: i % 7,
-            created_delay: (i % 3 == 0).then_some(-i),
-            tz: -420,
-            value: (i % 2 == 0).then_some(i as f64 / 3.0),
-            value_id: (i % 2 == 1).then_some(i % 5),
+            core: RecordCore {
+                id: i,
+                start: 1_600_000_000 + (i * 37) % 1000,
+                duration: i % 7,
+                created_delay: (i % 3 == 0).then_some(-i),
+                tz: -420,
+                value: (i % 2 == 0).then_some(i as f64 / 3.0),
+                value_id: (i % 2 == 1).then_some(i % 5),
+            },
             metadata: (i % 4 == 0).then(|| format!("3\u{1F}{i}\u{1E}")),
             beats: if i % 100 == 0 {
                 vec![(i * 1000, 60.5), (i * 1000 + 900, 61.0)]
@@ -225,14 +224,14 @@ fn a_store_from_before_blocks_keeps_every_row() {
             conn.execute(
                 "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params![
-                    r.id,
-                    r.id % 3,
-                    r.start,
-                    r.duration,
-                    r.created_delay,
-                    r.tz,
-                    r.value,
-                    r.value_id,
+                    r.core.id,
+                    r.core.id % 3,
+                    r.core.start,
+                    r.core.duration,
+                    r.core.created_delay,
+                    r.core.tz,
+                    r.core.value,
+                    r.core.value_id,
                     r.metadata
                 ],
             )
@@ -240,7 +239,7 @@ fn a_store_from_before_blocks_keeps_every_row() {
             for (at, bpm) in &r.beats {
                 conn.execute(
                     "INSERT INTO record_beats VALUES (?, ?, ?)",
-                    params![r.id, at, bpm],
+                    params![r.core.id, at, bpm],
                 )
                 .unwrap_or_else(|e| panic!("{e}"));
             }
@@ -276,12 +275,12 @@ fn a_store_from_before_blocks_keeps_every_row() {
     for (series, count, min, max, max_id, blob) in blocks {
         let records = decode(&blob).unwrap_or_else(|| panic!("a bad block"));
         assert_eq!(records.len() as i64, count);
-        assert!(records.iter().all(|r| r.id % 3 == series));
-        assert_eq!(records.iter().map(|r| r.start).min(), Some(min));
-        assert_eq!(records.iter().map(|r| r.start).max(), Some(max));
-        assert_eq!(records.iter().map(|r| r.id).max(), Some(max_id));
+        assert!(records.iter().all(|r| r.core.id % 3 == series));
+        assert_eq!(records.iter().map(|r| r.core.start).min(), Some(min));
+        assert_eq!(records.iter().map(|r| r.core.start).max(), Some(max));
+        assert_eq!(records.iter().map(|r| r.core.id).max(), Some(max_id));
         packed.extend(records);
     }
-    packed.sort_by_key(|r| r.id);
+    packed.sort_by_key(|r| r.core.id);
     assert_eq!(packed, legacy);
 }

@@ -18,7 +18,7 @@ use super::finish;
 use super::loader::Plan;
 use crate::catalog::Aggregation;
 use crate::preview::ExportState;
-use crate::record_block::{BLOCK_RECORDS, BlockWriter, RecordRef};
+use crate::record_block::{BLOCK_RECORDS, BlockWriter, RecordCore, RecordRef};
 use crate::route_blob;
 
 /// Indexes over the bulk tables, built after the load (much faster than
@@ -42,14 +42,8 @@ pub(crate) struct SeriesRow {
 }
 
 pub(crate) struct RecordRow {
-    pub(crate) id: i64,
+    pub(crate) core: RecordCore,
     pub(crate) series_id: i64,
-    pub(crate) start: i64,
-    pub(crate) duration: i64,
-    pub(crate) created_delay: Option<i64>,
-    pub(crate) tz: i16,
-    pub(crate) value: Option<f64>,
-    pub(crate) value_id: Option<i64>,
     /// Where its packed metadata (`key_id U+001F value U+001E …`) lies in
     /// the batch's `text`; empty when it has none.
     pub(crate) metadata: std::ops::Range<usize>,
@@ -410,13 +404,7 @@ impl<'c> Inserts<'c> {
         let block = self.open.entry(r.series_id).or_default();
         let before = block.len();
         block.push(RecordRef {
-            id: r.id,
-            start: r.start,
-            duration: r.duration,
-            created_delay: r.created_delay,
-            tz: r.tz,
-            value: r.value,
-            value_id: r.value_id,
+            core: r.core,
             metadata,
             beats,
         });
