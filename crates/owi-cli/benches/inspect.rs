@@ -1,14 +1,22 @@
 //! `cargo bench -p owi-cli --bench inspect`: how fast `owi inspect` reads a
-//! large export, next to the floor of quick-xml merely reading it.
+//! large export, next to the floor of quick-xml merely reading it and to a
+//! naive loader (`common::naive`) storing six columns of every record.
 //!
 //! Generates (once, cached) a synthetic export of `OWI_BENCH_RECORDS`
 //! records (default 3,000,000 ≈ 1 GB of XML) with `owi sample`'s generator,
 //! then reports for the XML and for the zip:
 //! - the floor: quick-xml reading and unescaping every attribute, storing nothing;
 //! - the reader alone (parsing into typed items, no database);
+//! - the naive loader: one thread, quick-xml + rusqlite, six text columns;
 //! - `owi inspect` into a fresh database, as a separate process: MB/s,
-//!   records/s, peak RSS, and the ratio to the floor;
+//!   records/s, peak RSS, and its speed relative to the floor and to the
+//!   naive loader (best of `OWI_BENCH_ROUNDS` rounds, default 3, the two
+//!   loaders alternating so both see the same machine);
 //! - a repeat `owi inspect` of the same export (recognised, not re-read).
+//!
+//! `OWI_BENCH_BASELINE=/path/to/owi` also times that build of `owi inspect`
+//! in the same rounds (an earlier commit's, for before/after figures taken
+//! on the same machine at the same time).
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -48,7 +56,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let owi = PathBuf::from(env!("CARGO_BIN_EXE_owi"));
+    let rounds: usize = std::env::var("OWI_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let baseline = std::env::var_os("OWI_BENCH_BASELINE").map(PathBuf::from);
+    let mut ratios = Vec::new();
     for (label, input) in [("xml", &xml), ("zip", &zip)] {
+        common::warm_cache(input)?;
         let floor = time(|| floor_pass(input))?;
         row(
             &format!("floor: quick-xml, attributes only ({label})"),
@@ -69,16 +85,75 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
 
         let db = dir.join(format!("bench-{label}.sqlite"));
-        let _ = std::fs::remove_file(&db);
-        let (secs, rss) = inspect(&owi, input, &db)?;
+        let naive_db = dir.join(format!("bench-naive-{label}.sqlite"));
+        let (mut naive, mut owi_secs, mut owi_rss) = (f64::MAX, f64::MAX, 0u64);
+        let (mut base_secs, mut base_rss) = (f64::MAX, 0u64);
+        for round in 1..=rounds {
+            let t = Instant::now();
+            let stored = common::naive::load(input, &naive_db)?;
+            let secs = t.elapsed().as_secs_f64();
+            // It also stores the records nested in correlations.
+            if stored < records {
+                return Err(
+                    format!("the naive loader stored {stored} of {records} records").into(),
+                );
+            }
+            remove_db(&naive_db);
+            // The baseline first: the database left for the runs after the
+            // rounds is this build's.
+            if let Some(base) = &baseline {
+                remove_db(&db);
+                let (secs_base, rss) = inspect(base, input, &db)?;
+                println!(
+                    "  round {round}: baseline owi inspect {secs_base:.2} s ({:.2}x the naive loader), {:.0} MB",
+                    secs / secs_base,
+                    rss as f64 / 1e6
+                );
+                base_secs = base_secs.min(secs_base);
+                base_rss = base_rss.max(rss);
+            }
+            remove_db(&db);
+            let (secs_owi, rss) = inspect(&owi, input, &db)?;
+            println!(
+                "  round {round}: naive {secs:.2} s, owi inspect {secs_owi:.2} s ({:.2}x), {:.0} MB, load {}",
+                secs / secs_owi,
+                rss as f64 / 1e6,
+                common::load_average().map_or("?".into(), |l| format!("{l:.2}"))
+            );
+            naive = naive.min(secs);
+            if secs_owi < owi_secs {
+                owi_secs = secs_owi;
+            }
+            owi_rss = owi_rss.max(rss);
+        }
         row(
-            &format!("owi inspect, fresh database ({label})"),
-            secs,
+            &format!("naive loader, six columns ({label})"),
+            naive,
             mb,
             records,
-            Some(rss),
-            Some(floor / secs),
+            None,
+            Some(floor / naive),
         );
+        row(
+            &format!("owi inspect, fresh database ({label})"),
+            owi_secs,
+            mb,
+            records,
+            Some(owi_rss),
+            Some(floor / owi_secs),
+        );
+        if baseline.is_some() {
+            row(
+                &format!("baseline owi inspect ({label})"),
+                base_secs,
+                mb,
+                records,
+                Some(base_rss),
+                Some(floor / base_secs),
+            );
+            ratios.push((format!("{label}, baseline"), naive / base_secs));
+        }
+        ratios.push((label.to_string(), naive / owi_secs));
         let (again, rss) = inspect(&owi, input, &db)?;
         row(
             &format!("owi inspect again, recognised ({label})"),
@@ -91,9 +166,23 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if label == "xml" {
             preview_queries(&db)?;
         }
-        let _ = std::fs::remove_file(&db);
+        remove_db(&db);
     }
+    for (label, ratio) in ratios {
+        println!("owi inspect vs the naive loader ({label}): {ratio:.2}x (best of {rounds})");
+    }
+    println!(
+        "load average at the end: {}",
+        common::load_average().map_or("?".into(), |l| format!("{l:.2}"))
+    );
     Ok(())
+}
+
+/// A database and its WAL/journal files.
+fn remove_db(db: &Path) {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
 }
 
 /// Times each preview query on the database just built (best of 5, warm).

@@ -18,6 +18,7 @@ mod ledger;
 mod multipart;
 pub use owi_export::names;
 mod preview;
+mod record_block;
 mod route_blob;
 mod server_view;
 
@@ -47,7 +48,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_expected.sql"),
     include_str!("migrations/006_ledger.sql"),
     include_str!("migrations/007_journal.sql"),
+    include_str!("migrations/008_record_blocks.sql"),
 ];
+
+/// The migration whose script is followed, in its transaction, by
+/// [`record_block::pack_legacy_rows`].
+const PACK_RECORDS: usize = 8;
 
 /// Where a migration commits before going on (see `migrate`).
 const STEP: &str = "\n-- commit, then:\n";
@@ -127,14 +133,19 @@ impl Store {
                 .into_iter()
                 .map(|step| format!("BEGIN;\n{step}\nCOMMIT;"))
                 .collect();
-            batches.push(format!(
-                "BEGIN;\n{last}\nPRAGMA user_version = {to};\nCOMMIT;"
-            ));
-            for batch in batches {
-                if let Err(e) = self.conn.execute_batch(&batch) {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                    return Err(Error::db(&self.path, e));
-                }
+            batches.push(format!("BEGIN;\n{last}"));
+            let end = format!("PRAGMA user_version = {to};\nCOMMIT;");
+            let outcome = batches
+                .iter()
+                .try_for_each(|batch| self.conn.execute_batch(batch))
+                .and_then(|()| match to {
+                    PACK_RECORDS => record_block::pack_legacy_rows(&self.conn),
+                    _ => Ok(()),
+                })
+                .and_then(|()| self.conn.execute_batch(&end));
+            if let Err(e) = outcome {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                return Err(Error::db(&self.path, e));
             }
             tracing::info!(path = %self.path.display(), version = to, "migrated the local store");
         }

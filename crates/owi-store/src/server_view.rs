@@ -19,6 +19,10 @@ use crate::names::{
     Category, CategoryGroup, category_of, display_name, group_by_category, skip_reason_text,
 };
 
+/// A type, whether its records carry a number, their category value's
+/// text, and how many there are.
+type CategoryCount = (String, bool, Option<String>, u64);
+
 /// Records of one type the server stores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -86,24 +90,7 @@ impl Store {
             }
         }
         // Other types are decided value by value; they are few.
-        let rows = self.all(
-            "SELECT t.text, r.value IS NOT NULL, v.text, COUNT(*)
-             FROM series s
-             JOIN strings t ON t.id = s.type_id
-             JOIN records r ON r.series_id = s.id
-             LEFT JOIN strings v ON v.id = r.value_id
-             WHERE s.export_id = ?1 AND t.text NOT LIKE 'HKQuantityTypeIdentifier%'
-             GROUP BY t.text, 2, v.text",
-            [export_id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, bool>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, i64>(3)? as u64,
-                ))
-            },
-        )?;
+        let rows = self.category_values(export_id)?;
         for (kind, numeric, text, count) in rows {
             let value = match (&text, numeric) {
                 (_, true) => Value::Number(0.0),
@@ -203,6 +190,46 @@ impl Store {
             nested_records,
             items_counted: records_imported + nested_records + workouts as u64,
         })
+    }
+
+    /// Records of the types other than quantities, counted by type,
+    /// whether they carry a number, and their category value's text.
+    fn category_values(&self, export_id: i64) -> Result<Vec<CategoryCount>> {
+        let blocks = self.all(
+            "SELECT t.text, b.data FROM series s
+             JOIN strings t ON t.id = s.type_id
+             JOIN record_blocks b ON b.series_id = s.id
+             WHERE s.export_id = ?1 AND t.text NOT LIKE 'HKQuantityTypeIdentifier%'",
+            [export_id],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )?;
+        let mut counts: BTreeMap<(String, bool, Option<i64>), u64> = BTreeMap::new();
+        for (kind, blob) in blocks {
+            let mut by_value: BTreeMap<(bool, Option<i64>), u64> = BTreeMap::new();
+            crate::record_block::for_each(&blob, |r| {
+                let numeric = r.core.value.is_some();
+                *by_value.entry((numeric, r.core.value_id)).or_default() += 1;
+            });
+            for ((numeric, value_id), n) in by_value {
+                *counts.entry((kind.clone(), numeric, value_id)).or_default() += n;
+            }
+        }
+        let mut rows: BTreeMap<(String, bool, Option<String>), u64> = BTreeMap::new();
+        for ((kind, numeric, value_id), n) in counts {
+            let text = match value_id {
+                Some(id) => self
+                    .all("SELECT text FROM strings WHERE id = ?1", [id], |r| {
+                        r.get::<_, String>(0)
+                    })?
+                    .pop(),
+                None => None,
+            };
+            *rows.entry((kind, numeric, text)).or_default() += n;
+        }
+        Ok(rows
+            .into_iter()
+            .map(|((kind, numeric, text), n)| (kind, numeric, text, n))
+            .collect())
     }
 
     /// Records nested in the export's correlations that the server imports.

@@ -1,8 +1,10 @@
 #![allow(dead_code)] // each benchmark uses its own part
 
 //! What the benchmarks share: the cached synthetic export, a child
-//! `owi serve` to send it to ([`server`]), and a process's peak RSS.
+//! `owi serve` to send it to ([`server`]), the naive loader `owi inspect`
+//! is compared with ([`naive`]), and a process's peak RSS.
 
+pub mod naive;
 pub mod server;
 
 use std::path::{Path, PathBuf};

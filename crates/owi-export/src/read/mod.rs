@@ -20,6 +20,7 @@ use crate::text::{TextError, decode_cow, decode_into};
 use crate::time::{Timestamp, parse_date, parse_time_of_day};
 use crate::units::{self, NumberError, parse_number};
 
+mod ahead;
 mod attrs;
 mod bounds;
 mod fault;
@@ -145,6 +146,11 @@ pub fn read_export(
     options: ReadOptions<'_>,
 ) -> Result<Report, Box<Failure>> {
     let stream = source.open_xml().map_err(failed)?;
+    let stream = if source.is_zip() {
+        ahead::read_ahead(stream)
+    } else {
+        stream
+    };
     let routes = if options.read_routes {
         Some(source.routes().map_err(failed)?)
     } else {

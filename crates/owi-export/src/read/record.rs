@@ -11,6 +11,36 @@ pub(super) struct RecordChildren {
     pub(super) beats: Vec<Beat>,
     /// Children of the record being read, heartbeats included.
     pub(super) count: usize,
+    /// The event buffer for children, kept between records.
+    buf: Vec<u8>,
+    /// The last value seen in each text slot (type, source, version,
+    /// device, unit), raw and decoded: consecutive records nearly always
+    /// repeat them, and a repeat costs one comparison instead of a decode.
+    recent: [Recent; 5],
+}
+
+#[derive(Default)]
+struct Recent {
+    /// The raw bytes, without a device's `&lt;&lt;HKDevice: 0x…` pointer.
+    raw: Vec<u8>,
+    /// Whether that pointer was there (and left out of `raw`).
+    pointer: bool,
+    text: String,
+    repaired: u32,
+}
+
+/// A device's raw bytes without the object pointer that differs from one
+/// record to the next: `&lt;&lt;HKDevice: 0x2ef724d20&gt;, name:…` →
+/// `(true, &gt;, name:…)`. Whatever else is compared whole.
+fn device_key(raw: &[u8]) -> (bool, &[u8]) {
+    const PREFIX: &[u8] = b"&lt;&lt;HKDevice: 0x";
+    match raw.strip_prefix(PREFIX) {
+        Some(rest) => {
+            let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            (true, &rest[hex..])
+        }
+        None => (false, raw),
+    }
 }
 
 /// A minimal tokenizer for the attributes of a start tag: `name = "value"`
@@ -56,6 +86,20 @@ const VALUE: usize = 8;
 
 impl<R: BufRead> Parser<'_, R> {
     pub(super) fn record(&mut self, e: &BytesStart<'_>, empty: bool, offset: u64) -> Res<()> {
+        // The decoded values are lent from here while `self` reads on.
+        let mut recent = std::mem::take(&mut self.record.recent);
+        let read = self.record_with(e, empty, offset, &mut recent);
+        self.record.recent = recent;
+        read
+    }
+
+    fn record_with(
+        &mut self,
+        e: &BytesStart<'_>,
+        empty: bool,
+        offset: u64,
+        recent: &mut [Recent; 5],
+    ) -> Res<()> {
         // Attribute values are borrowed from the event's buffer, which stays
         // untouched while children are read into another one.
         let mut raw: [Option<&[u8]>; 9] = [None; 9];
@@ -75,17 +119,33 @@ impl<R: BufRead> Parser<'_, R> {
             };
             raw[slot] = Some(value);
         }
-        let mut text: [Option<Cow<'_, str>>; 5] = Default::default();
         let mut repaired = 0;
+        let mut present = [false; 5];
         for slot in [KIND, SOURCE, SOURCE_VERSION, DEVICE, UNIT] {
-            if let Some(bytes) = raw[slot] {
+            let Some(bytes) = raw[slot] else { continue };
+            present[slot] = true;
+            let (pointer, key) = match slot {
+                DEVICE => device_key(bytes),
+                _ => (false, bytes),
+            };
+            let last = &mut recent[slot];
+            if last.pointer != pointer || last.raw != key {
                 let (t, n) = decode_cow(bytes)
                     .map_err(|err| self_text_error(&self.path, offset, "Record", err))?;
-                repaired += n;
-                text[slot] = Some(t);
+                last.text.clear();
+                last.text.push_str(match slot {
+                    DEVICE => strip_device_pointer(&t),
+                    _ => &t,
+                });
+                last.raw.clear();
+                last.raw.extend_from_slice(key);
+                last.pointer = pointer;
+                last.repaired = n;
             }
+            repaired += last.repaired;
         }
         self.stats.repaired_chars += u64::from(repaired);
+        let text = |slot: usize| present[slot].then(|| recent[slot].text.as_str());
         // Dates are ASCII by format: parsed from the bytes, no decoding.
         let start = raw[START].and_then(Timestamp::parse_bytes);
         self.record.metadata_len = 0;
@@ -94,7 +154,7 @@ impl<R: BufRead> Parser<'_, R> {
         if !empty {
             self.record_children(offset, start)?;
         }
-        let Some(kind) = text[KIND].as_deref() else {
+        let Some(kind) = text(KIND) else {
             return self.skip(SkipReason::MissingAttribute, "Record", offset, "type");
         };
         let end = raw[END].and_then(Timestamp::parse_bytes);
@@ -147,10 +207,10 @@ impl<R: BufRead> Parser<'_, R> {
         let r = &self.record;
         let record = Record {
             kind,
-            source_name: text[SOURCE].as_deref().unwrap_or_default(),
-            source_version: text[SOURCE_VERSION].as_deref(),
-            device: text[DEVICE].as_deref().map(strip_device_pointer),
-            unit: text[UNIT].as_deref(),
+            source_name: text(SOURCE).unwrap_or_default(),
+            source_version: text(SOURCE_VERSION),
+            device: text(DEVICE),
+            unit: text(UNIT),
             created,
             start,
             end,
@@ -164,9 +224,20 @@ impl<R: BufRead> Parser<'_, R> {
     }
 
     pub(super) fn record_children(&mut self, offset: u64, start: Option<Timestamp>) -> Res<()> {
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.record.buf);
+        let read = self.record_children_into(&mut buf, offset, start);
+        self.record.buf = buf;
+        read
+    }
+
+    fn record_children_into(
+        &mut self,
+        buf: &mut Vec<u8>,
+        offset: u64,
+        start: Option<Timestamp>,
+    ) -> Res<()> {
         loop {
-            let (event, at) = self.next_child(&mut buf, "Record")?;
+            let (event, at) = self.next_child(buf, "Record")?;
             match event {
                 Event::Empty(e) => self.record_child(&e, true, offset, start, at)?,
                 Event::Start(e) => self.record_child(&e, false, offset, start, at)?,

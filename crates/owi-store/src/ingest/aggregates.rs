@@ -60,8 +60,9 @@ impl Aggregates {
         });
     }
 
-    pub(super) fn add_record(&mut self, r: &RecordRow) {
-        let Some(s) = usize::try_from(r.series_id - self.series_base)
+    pub(super) fn add_record(&mut self, row: &RecordRow) {
+        let r = &row.core;
+        let Some(s) = usize::try_from(row.series_id - self.series_base)
             .ok()
             .and_then(|i| self.series.get_mut(i))
         else {
@@ -77,7 +78,7 @@ impl Aggregates {
         let local = |t: i64| (t + i64::from(r.tz) * 60).div_euclid(86_400);
         let (day, amount) = match (s.aggregation, r.value) {
             // A night's sleep belongs to the morning it ends.
-            (Aggregation::Duration, _) if r.counted => {
+            (Aggregation::Duration, _) if row.counted => {
                 (local(r.start + r.duration), r.duration as f64)
             }
             (Aggregation::Duration, _) => return,
@@ -85,7 +86,7 @@ impl Aggregates {
             (_, None) => return,
         };
         self.daily
-            .entry((r.series_id, day))
+            .entry((row.series_id, day))
             .and_modify(|d| {
                 d.count += 1;
                 d.sum += amount;

@@ -60,9 +60,7 @@ pub(super) fn replace_earlier(tx: &Connection, f: &Finish) -> rusqlite::Result<(
 
 fn delete_export(tx: &Connection, id: i64) -> rusqlite::Result<()> {
     tx.execute_batch(&format!(
-        "DELETE FROM record_beats WHERE record_id IN
-             (SELECT r.id FROM records r JOIN series s ON s.id = r.series_id WHERE s.export_id = {id});
-         DELETE FROM records WHERE series_id IN (SELECT id FROM series WHERE export_id = {id});
+        "DELETE FROM record_blocks WHERE series_id IN (SELECT id FROM series WHERE export_id = {id});
          DELETE FROM series WHERE export_id = {id};
          DELETE FROM workout_activities WHERE workout_id IN (SELECT id FROM workouts WHERE export_id = {id});
          DELETE FROM workout_statistics WHERE workout_id IN (SELECT id FROM workouts WHERE export_id = {id});

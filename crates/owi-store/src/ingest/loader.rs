@@ -5,7 +5,7 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use owi_export::{
     ActivitySummary, Correlation, Element, ExportSource, Failure, Header, Record, Report, Skip,
     Value, Visitor, Workout,
@@ -17,9 +17,13 @@ use super::glimpse::Seen;
 use super::writer::{Batch, Finish, Msg, RecordRow, SeriesKey, SeriesRow};
 use crate::catalog::{aggregation_of, counts_toward_duration};
 use crate::preview::ExportState;
+use crate::record_block::RecordCore;
 
 /// Records per batch handed to the writer.
 const BATCH_RECORDS: usize = 16 * 1024;
+/// Bytes of packed metadata per batch: a batch of metadata-heavy records is
+/// sent early, so batches in flight stay small.
+const BATCH_TEXT: usize = 4 << 20;
 
 /// Ids to continue from, and the interned strings already in the store.
 pub(crate) struct Plan {
@@ -49,7 +53,11 @@ impl Plan {
         }
         Ok(Plan {
             export_id: max("exports")? + 1,
-            next_record: max("records")? + 1,
+            next_record: conn.query_row(
+                "SELECT COALESCE(MAX(max_id), 0) FROM record_blocks",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? + 1,
             next_workout: max("workouts")? + 1,
             next_series: max("series")? + 1,
             next_string: max("strings")? + 1,
@@ -60,6 +68,8 @@ impl Plan {
 
 pub(crate) struct Loader {
     tx: Option<Sender<Msg>>,
+    /// Batches the writer is done with, to be filled again.
+    spare: Receiver<Box<Batch>>,
     batch: Box<Batch>,
     plan: Plan,
     header: Header,
@@ -73,9 +83,10 @@ pub(crate) struct Loader {
 }
 
 impl Loader {
-    pub(crate) fn new(tx: crossbeam_channel::Sender<Msg>, plan: Plan) -> Self {
+    pub(crate) fn new(tx: Sender<Msg>, spare: Receiver<Box<Batch>>, plan: Plan) -> Self {
         Loader {
             tx: Some(tx),
+            spare,
             batch: Box::default(),
             plan,
             header: Header::default(),
@@ -138,7 +149,8 @@ impl Loader {
         if self.batch.is_empty() {
             return ControlFlow::Continue(());
         }
-        let mut batch = std::mem::take(&mut self.batch);
+        let next = self.spare.try_recv().unwrap_or_default();
+        let mut batch = std::mem::replace(&mut self.batch, next);
         batch.seen = self.seen.clone();
         if !self.header_sent {
             self.header_sent = true;
@@ -202,6 +214,24 @@ impl Loader {
     }
 }
 
+/// A record's fixed fields as stored: times relative to its start.
+pub(super) fn core_of(
+    r: &Record<'_>,
+    id: i64,
+    value: Option<f64>,
+    value_id: Option<i64>,
+) -> RecordCore {
+    RecordCore {
+        id,
+        start: r.start.utc,
+        duration: r.end.utc - r.start.utc,
+        created_delay: r.created.map(|c| c.utc - r.end.utc),
+        tz: r.start.offset_min,
+        value,
+        value_id,
+    }
+}
+
 /// An export cut short keeps what came before the damage, if anything did.
 fn keeps_partial(failure: &Failure) -> bool {
     matches!(
@@ -234,30 +264,24 @@ impl Visitor for Loader {
             ),
             Value::None => (None, None, true),
         };
-        let metadata = (!r.metadata.is_empty()).then(|| {
-            let mut packed = String::new();
-            for m in r.metadata {
-                let key = self.intern(&m.key);
-                packed.push_str(itoa::Buffer::new().format(key));
-                packed.push('\u{1F}');
-                packed.push_str(&m.value);
-                packed.push('\u{1E}');
-            }
-            packed
-        });
+        let from = self.batch.text.len();
+        for m in r.metadata {
+            let key = self.intern(&m.key);
+            let text = &mut self.batch.text;
+            text.push_str(itoa::Buffer::new().format(key));
+            text.push('\u{1F}');
+            text.push_str(&m.value);
+            text.push('\u{1E}');
+        }
+        let metadata = from..self.batch.text.len();
         for b in r.beats {
-            self.batch.beats.push((id, b.at_ms, b.bpm));
+            self.batch.beats.push((b.at_ms, b.bpm));
         }
         self.batch.records.push(RecordRow {
-            id,
+            core: core_of(r, id, value, value_id),
             series_id,
-            start: r.start.utc,
-            duration: r.end.utc - r.start.utc,
-            created_delay: r.created.map(|c| c.utc - r.end.utc),
-            tz: r.start.offset_min,
-            value,
-            value_id,
             metadata,
+            beats: r.beats.len() as u32,
             counted,
         });
         // The batch goes once this record's element is counted (`extent`),
@@ -296,7 +320,7 @@ impl Visitor for Loader {
 
     fn extent(&mut self, name: &[u8], _start: u64, end: u64) -> ControlFlow<()> {
         self.seen.count(name, end);
-        if self.batch.records.len() >= BATCH_RECORDS {
+        if self.batch.records.len() >= BATCH_RECORDS || self.batch.text.len() >= BATCH_TEXT {
             self.send()
         } else {
             ControlFlow::Continue(())

@@ -26,10 +26,12 @@ mod aggregates;
 mod finish;
 mod glimpse;
 mod loader;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use loader::{Loader, Plan};
-use writer::{Msg, WriteError, write_all};
+use writer::{Batch, Msg, WriteError, write_all};
 
 pub use glimpse::{GLIMPSE_INTERVAL, Glimpse, GlimpseSink};
 
@@ -126,6 +128,8 @@ impl Store {
         let db_path = self.path.clone();
         let routes = source.routes()?;
         let (tx, rx) = bounded::<Msg>(CHANNEL_DEPTH);
+        // Written batches come back emptied, their buffers grown already.
+        let (spare_tx, spare_rx) = bounded::<Box<Batch>>(CHANNEL_DEPTH + 2);
         // The writer takes the write lock first, then hands over the ids to
         // continue from: two ingests into one database never pick the same.
         let (plan_tx, plan_rx) = bounded::<Plan>(1);
@@ -149,7 +153,7 @@ impl Store {
             let writer = std::thread::Builder::new()
                 .name("store-writer".into())
                 .spawn_scoped(scope, move || {
-                    write_all(conn, plan_tx, rx, routes, progress, live)
+                    write_all(conn, plan_tx, rx, spare_tx, routes, progress, live)
                 });
             let writer = match writer {
                 Ok(handle) => handle,
@@ -163,7 +167,7 @@ impl Store {
                 return (Err(failure), written, 0);
             };
             let export_id = plan.export_id;
-            let mut loader = Loader::new(tx, plan);
+            let mut loader = Loader::new(tx, spare_rx, plan);
             let read = read_export(
                 &source,
                 &mut loader,

@@ -17,22 +17,19 @@ use super::aggregates::Aggregates;
 use super::finish;
 use super::glimpse::{Live, Seen};
 use super::loader::Plan;
+
+mod blocks;
 use crate::catalog::Aggregation;
 use crate::preview::ExportState;
+use crate::record_block::{BlockWriter, RecordCore};
 use crate::route_blob;
 
 /// Indexes over the bulk tables, built after the load (much faster than
 /// maintaining them row by row).
 const BULK_INDEXES: &[(&str, &str)] = &[
-    ("records_by_series", "records (series_id, start)"),
-    ("record_beats_by_record", "record_beats (record_id)"),
     ("correlations_by_export", "correlations (export_id, start)"),
     ("summaries_by_export", "activity_summaries (export_id, day)"),
 ];
-
-/// Rows per multi-row INSERT: one statement step per 64 records.
-const RECORDS_PER_INSERT: usize = 64;
-const RECORD_COLUMNS: usize = 9;
 
 /// Type, source, version, device, unit.
 pub(crate) type SeriesKey = (i64, i64, Option<i64>, Option<i64>, Option<i64>);
@@ -44,15 +41,13 @@ pub(crate) struct SeriesRow {
 }
 
 pub(crate) struct RecordRow {
-    pub(crate) id: i64,
+    pub(crate) core: RecordCore,
     pub(crate) series_id: i64,
-    pub(crate) start: i64,
-    pub(crate) duration: i64,
-    pub(crate) created_delay: Option<i64>,
-    pub(crate) tz: i16,
-    pub(crate) value: Option<f64>,
-    pub(crate) value_id: Option<i64>,
-    pub(crate) metadata: Option<String>,
+    /// Where its packed metadata (`key_id U+001F value U+001E …`) lies in
+    /// the batch's `text`; empty when it has none.
+    pub(crate) metadata: std::ops::Range<usize>,
+    /// How many of the batch's `beats`, in order, are its own.
+    pub(crate) beats: u32,
     /// Whether a category value counts toward its day (sleep: only asleep).
     pub(crate) counted: bool,
 }
@@ -62,7 +57,10 @@ pub(crate) struct Batch {
     pub(crate) strings: Vec<(i64, Box<str>)>,
     pub(crate) series: Vec<SeriesRow>,
     pub(crate) records: Vec<RecordRow>,
-    pub(crate) beats: Vec<(i64, i64, f64)>,
+    /// The records' metadata, packed end to end (one allocation a batch).
+    pub(crate) text: String,
+    /// The records' beats `(at_ms, bpm)`, in record order.
+    pub(crate) beats: Vec<(i64, f64)>,
     pub(crate) workouts: Vec<(i64, Workout)>,
     pub(crate) correlations: Vec<(i64, i64, Correlation)>,
     pub(crate) summaries: Vec<ActivitySummary>,
@@ -76,6 +74,20 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    /// Empties it, keeping its buffers for the next batch.
+    pub(crate) fn clear(&mut self) {
+        self.strings.clear();
+        self.series.clear();
+        self.records.clear();
+        self.text.clear();
+        self.beats.clear();
+        self.workouts.clear();
+        self.correlations.clear();
+        self.summaries.clear();
+        self.elements.clear();
+        self.skips.clear();
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.strings.is_empty()
             && self.series.is_empty()
@@ -126,12 +138,15 @@ pub(crate) fn write_all(
     conn: &mut Connection,
     plan_tx: crossbeam_channel::Sender<Plan>,
     rx: Receiver<Msg>,
+    spare: crossbeam_channel::Sender<Box<Batch>>,
     routes: Routes,
     progress: &dyn ProgressSink,
     mut live: Option<Live<'_>>,
 ) -> Result<Option<ExportState>, WriteError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.pragma_update(None, "cache_size", -32_768)?;
+    // Blocks are appended, so few pages are read back: 16 MiB keeps the
+    // peak resident set well under 100 MB without slowing the load.
+    conn.pragma_update(None, "cache_size", -16_384)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let plan = Plan::load(&tx)?;
     let export_id = plan.export_id;
@@ -169,12 +184,15 @@ pub(crate) fn write_all(
                     let t = Instant::now();
                     let seen = std::mem::take(&mut batch.seen);
                     let header = batch.header.take();
-                    inserts.batch(*batch, &mut aggregates)?;
+                    inserts.batch(&batch, &mut aggregates)?;
                     if let Some(live) = live.as_mut() {
                         live.update(seen, header);
                         live.tick(&tx, export_id, &aggregates);
                     }
                     busy += t.elapsed();
+                    batch.clear();
+                    // The reader makes a new one when none comes back.
+                    let _ = spare.try_send(batch);
                 }
                 Msg::Finish(f) => {
                     finish = Some(f);
@@ -185,6 +203,7 @@ pub(crate) fn write_all(
         if finish.is_some() {
             // Route files no workout referred to are part of the export too.
             while inserts.load_next_route(&mut aggregates)? {}
+            inserts.flush_blocks()?;
         }
         tracing::debug!(
             busy_ms = busy.as_millis() as u64,
@@ -240,9 +259,10 @@ struct Inserts<'c> {
     route_insert: Statement<'c>,
     strings: Statement<'c>,
     series: Statement<'c>,
-    records: Statement<'c>,
-    records_many: Statement<'c>,
-    beats: Statement<'c>,
+    blocks: Statement<'c>,
+    /// The block being filled for each series.
+    open: FxHashMap<i64, BlockWriter>,
+    open_bytes: usize,
     workouts: Statement<'c>,
     activities: Statement<'c>,
     statistics: Statement<'c>,
@@ -251,30 +271,6 @@ struct Inserts<'c> {
     correlations: Statement<'c>,
     summaries: Statement<'c>,
     elements: Statement<'c>,
-}
-
-fn records_insert(rows: usize) -> String {
-    let row = format!("({})", ["?"; RECORD_COLUMNS].join(", "));
-    format!(
-        "INSERT INTO records (id, series_id, start, duration, created_delay, tz, value, value_id, metadata) VALUES {}",
-        vec![row; rows].join(", ")
-    )
-}
-
-fn bind_records(stmt: &mut Statement<'_>, rows: &[RecordRow]) -> rusqlite::Result<()> {
-    for (i, r) in rows.iter().enumerate() {
-        let at = i * RECORD_COLUMNS;
-        stmt.raw_bind_parameter(at + 1, r.id)?;
-        stmt.raw_bind_parameter(at + 2, r.series_id)?;
-        stmt.raw_bind_parameter(at + 3, r.start)?;
-        stmt.raw_bind_parameter(at + 4, r.duration)?;
-        stmt.raw_bind_parameter(at + 5, r.created_delay)?;
-        stmt.raw_bind_parameter(at + 6, r.tz)?;
-        stmt.raw_bind_parameter(at + 7, r.value)?;
-        stmt.raw_bind_parameter(at + 8, r.value_id)?;
-        stmt.raw_bind_parameter(at + 9, r.metadata.as_deref())?;
-    }
-    Ok(())
 }
 
 impl<'c> Inserts<'c> {
@@ -293,9 +289,12 @@ impl<'c> Inserts<'c> {
                 "INSERT INTO series (id, export_id, type_id, source_id, source_version_id, device_id, unit_id)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?,
-            records: tx.prepare(&records_insert(1))?,
-            records_many: tx.prepare(&records_insert(RECORDS_PER_INSERT))?,
-            beats: tx.prepare("INSERT INTO record_beats (record_id, at_ms, bpm) VALUES (?, ?, ?)")?,
+            blocks: tx.prepare(
+                "INSERT INTO record_blocks (series_id, count, min_start, max_start, max_id, data)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )?,
+            open: FxHashMap::default(),
+            open_bytes: 0,
             workouts: tx.prepare(
                 "INSERT INTO workouts (id, export_id, activity_type, source, source_version, device, created, start, end, tz,
                     duration_s, distance_m, energy_kcal, hr_min, hr_avg, hr_max, time_zone, route_points, route_file, extra_json)
@@ -328,7 +327,7 @@ impl<'c> Inserts<'c> {
         })
     }
 
-    fn batch(&mut self, b: Batch, aggregates: &mut Aggregates) -> rusqlite::Result<()> {
+    fn batch(&mut self, b: &Batch, aggregates: &mut Aggregates) -> rusqlite::Result<()> {
         let export_id = self.export_id;
         for (id, text) in &b.strings {
             self.strings.execute(params![id, text.as_ref()])?;
@@ -340,20 +339,15 @@ impl<'c> Inserts<'c> {
             ])?;
             aggregates.add_series(s);
         }
-        let mut chunks = b.records.chunks_exact(RECORDS_PER_INSERT);
-        for chunk in &mut chunks {
-            bind_records(&mut self.records_many, chunk)?;
-            self.records_many.raw_execute()?;
-        }
-        for r in chunks.remainder() {
-            bind_records(&mut self.records, std::slice::from_ref(r))?;
-            self.records.raw_execute()?;
-        }
+        let mut beats = b.beats.as_slice();
         for r in &b.records {
+            let (own, rest) = beats.split_at(beats.len().min(r.beats as usize));
+            beats = rest;
+            let metadata = (!r.metadata.is_empty())
+                .then(|| b.text.get(r.metadata.clone()))
+                .flatten();
+            self.add_record(r, metadata, own)?;
             aggregates.add_record(r);
-        }
-        for (record_id, at_ms, bpm) in &b.beats {
-            self.beats.execute(params![record_id, at_ms, bpm])?;
         }
         for (id, w) in &b.workouts {
             self.workout(*id, w, aggregates)?;

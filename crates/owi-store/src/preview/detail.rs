@@ -116,18 +116,29 @@ impl Store {
 
         let heart_rate = match self.type_id("HKQuantityTypeIdentifierHeartRate")? {
             None => Vec::new(),
-            Some(type_id) => self.all(
-                "SELECT r.start, r.value FROM series s JOIN records r ON r.series_id = s.id
-                 WHERE s.export_id = ? AND s.type_id = ? AND r.start BETWEEN ? AND ? AND r.value IS NOT NULL
-                 ORDER BY r.start",
-                params![export_id, type_id, start, end],
-                |r| {
-                    Ok(SampleRow {
-                        at: r.get(0)?,
-                        value: r.get(1)?,
-                    })
-                },
-            )?,
+            Some(type_id) => {
+                // Only the blocks whose span meets the workout's are read.
+                let blocks: Vec<Vec<u8>> = self.all(
+                    "SELECT b.data FROM series s JOIN record_blocks b ON b.series_id = s.id
+                     WHERE s.export_id = ? AND s.type_id = ? AND b.min_start <= ? AND b.max_start >= ?",
+                    params![export_id, type_id, end, start],
+                    |r| r.get(0),
+                )?;
+                let mut samples = Vec::new();
+                for blob in &blocks {
+                    crate::record_block::for_each(blob, |r| {
+                        let r = r.core;
+                        if let Some(value) = r.value.filter(|_| (start..=end).contains(&r.start)) {
+                            samples.push((r.start, r.id, value));
+                        }
+                    });
+                }
+                samples.sort_unstable_by_key(|&(at, id, _)| (at, id));
+                samples
+                    .into_iter()
+                    .map(|(at, _, value)| SampleRow { at, value })
+                    .collect()
+            }
         };
 
         Ok(WorkoutDetail {

@@ -276,8 +276,7 @@ pub const TABLES: &[&str] = &[
     "exports",
     "strings",
     "series",
-    "records",
-    "record_beats",
+    "record_blocks",
     "correlations",
     "workouts",
     "workout_activities",
@@ -310,10 +309,10 @@ pub fn table_counts(db: &Path) -> Res<BTreeMap<&'static str, i64>> {
     Ok(out)
 }
 
-/// Rows in `records` that belong to `export_id`.
+/// Records stored for `export_id` (packed in `record_blocks`).
 pub fn stored_records(db: &Path, export_id: i64) -> Res<i64> {
     Ok(raw(db)?.query_row(
-        "SELECT COUNT(*) FROM records r JOIN series s ON s.id = r.series_id WHERE s.export_id = ?",
+        "SELECT COALESCE(SUM(b.count), 0) FROM record_blocks b JOIN series s ON s.id = b.series_id WHERE s.export_id = ?",
         [export_id],
         |r| r.get(0),
     )?)
