@@ -14,6 +14,7 @@ mod catalog;
 mod error;
 mod history;
 mod ingest;
+mod kept_check;
 mod ledger;
 mod multipart;
 pub use owi_export::names;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_expected.sql"),
     include_str!("migrations/006_ledger.sql"),
     include_str!("migrations/007_journal.sql"),
+    include_str!("migrations/008_kept_checks.sql"),
 ];
 
 /// Where a migration commits before going on (see `migrate`).

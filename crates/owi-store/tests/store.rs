@@ -4,6 +4,7 @@
 //! preview queries, and the schema's versioning.
 
 mod busy;
+mod kept_check;
 mod ledger;
 mod util;
 
