@@ -148,7 +148,7 @@ impl Importer {
         request: &ImportRequest,
         sent: Option<&SentItems>,
     ) -> Option<Preflight> {
-        if request.share != Share::default() || sent.is_some_and(|s| s.len() > 0) {
+        if request.share != Share::default() || sent.is_some_and(|s| !s.is_empty()) {
             return None;
         }
         let path = request.path.clone();
