@@ -20,6 +20,10 @@
 //!   upload takes, which scans it only when it is larger, and the local
 //!   history row); `wall` is the whole command, until it exits.
 //! - owi again with export.zip: the same XML, inflated as it is sent.
+//! - owi again, both ways, "previewed": `owi inspect` of the same file into
+//!   the same database first (untimed), as a person who looked at the
+//!   export before sending it; the check then comes from what that read
+//!   kept instead of a read of its own.
 //!
 //! curl has no multipart upload: multipart rows are compared with curl's
 //! presigned POST. MB/s are the XML's bytes (10^6) over the time: the
@@ -71,9 +75,11 @@ impl UploadPath {
 #[derive(Debug, Clone, Copy)]
 enum Sender {
     Curl,
-    /// `owi upload` of export.xml, or of export.zip.
+    /// `owi upload` of export.xml, or of export.zip; after `owi inspect`
+    /// of the same file, or not.
     Owi {
         zip: bool,
+        previewed: bool,
     },
 }
 
@@ -81,8 +87,22 @@ impl Sender {
     fn label(self) -> &'static str {
         match self {
             Sender::Curl => "curl -F",
-            Sender::Owi { zip: false } => "owi (xml)",
-            Sender::Owi { zip: true } => "owi (zip)",
+            Sender::Owi {
+                zip: false,
+                previewed: false,
+            } => "owi (xml)",
+            Sender::Owi {
+                zip: true,
+                previewed: false,
+            } => "owi (zip)",
+            Sender::Owi {
+                zip: false,
+                previewed: true,
+            } => "owi (xml, previewed)",
+            Sender::Owi {
+                zip: true,
+                previewed: true,
+            } => "owi (zip, previewed)",
         }
     }
 }
@@ -143,7 +163,7 @@ fn run() -> Result<()> {
         load("before")
     );
     println!(
-        "{:<13} {:<10} {:>8} {:>6} {:>6}  {:>7} {:>6} {:>6}  {:>7} {:>6}  {:>8}",
+        "{:<13} {:<20} {:>8} {:>6} {:>6}  {:>7} {:>6} {:>6}  {:>7} {:>6}  {:>8}",
         "path",
         "sender",
         "upload s",
@@ -156,7 +176,8 @@ fn run() -> Result<()> {
         "plan s",
         "peak RSS"
     );
-    let owi = [Sender::Owi { zip: false }, Sender::Owi { zip: true }];
+    let owi = [(false, false), (true, false), (false, true), (true, true)]
+        .map(|(zip, previewed)| Sender::Owi { zip, previewed });
     let mut curl_post = None;
     for path in [UploadPath::Direct, UploadPath::Post, UploadPath::Multipart] {
         let senders: Vec<Sender> = match path {
@@ -168,9 +189,9 @@ fn run() -> Result<()> {
             for (sender, slot) in senders.iter().zip(&mut best) {
                 let timing = match *sender {
                     Sender::Curl => time_curl(&runtime, &export, path)?,
-                    Sender::Owi { zip } => {
+                    Sender::Owi { zip, previewed } => {
                         let input = if zip { &export.zip } else { &export.xml };
-                        time_owi(&runtime, &export, path, input)?
+                        time_owi(&runtime, &export, path, input, previewed)?
                     }
                 };
                 *slot = Some(match slot.take() {
@@ -216,7 +237,7 @@ fn print_row(
         None => Default::default(),
     };
     println!(
-        "{:<13} {:<10} {:>8.2} {:>6.0} {:>6}  {:>7.2} {:>6.0} {:>6}  {check:>7} {plan:>6}  {:>5.0} MB",
+        "{:<13} {:<20} {:>8.2} {:>6.0} {:>6}  {:>7.2} {:>6.0} {:>6}  {check:>7} {plan:>6}  {:>5.0} MB",
         path.label(),
         sender.label(),
         timing.upload,
@@ -253,17 +274,32 @@ fn time_curl(
 }
 
 /// `owi upload` sending `input` by `path` to a fresh server, as a user
-/// would run it, without following the import.
+/// would run it, without following the import; `previewed`: after `owi
+/// inspect` of it into the same database (untimed).
 fn time_owi(
     runtime: &tokio::runtime::Runtime,
     export: &BenchExport,
     path: UploadPath,
     input: &Path,
+    previewed: bool,
 ) -> Result<Timing> {
     let server = ChildServer::start(&export.dir)?;
     let user = runtime.block_on(server.create_user())?;
     // Its database, profile and log, away from the person's own.
     let home = tempfile::tempdir_in(&export.dir)?;
+    if previewed {
+        let status = Command::new(env!("CARGO_BIN_EXE_owi"))
+            .args(["inspect", "--json"])
+            .arg(input)
+            .env("OWI_DB", home.path().join("owi.sqlite"))
+            .env("XDG_DATA_HOME", home.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            return Err(format!("owi inspect failed ({status})").into());
+        }
+    }
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_owi"))
         .args(["upload", "--user", &user, "--method", path.method()])

@@ -75,7 +75,14 @@ impl Running {
             }
             None
         }
-        find(&self.dir.path().join("objects"), name).map(|p| std::fs::read(p).unwrap())
+        let root = self.dir.path().join("objects");
+        let found = find(&root, name)?;
+        // As the store serves it: a multipart object is kept as its parts.
+        let relative = found.strip_prefix(&root).unwrap();
+        let mut parts = relative.iter().map(|p| p.to_string_lossy().into_owned());
+        let bucket = parts.next().unwrap();
+        let key = parts.collect::<Vec<_>>().join("/");
+        Some(owi_server::s3::store::read_object(&root, &bucket, &key).unwrap())
     }
 }
 

@@ -19,6 +19,7 @@ mod chooser;
 mod error;
 mod gpx;
 pub mod identity;
+mod kept;
 mod kinds;
 pub mod model;
 pub mod names;
@@ -37,12 +38,13 @@ pub mod units;
 pub use chooser::{Tally, TallyRow};
 pub use error::{Error, Result};
 pub use identity::{Identities, Identity, SentItems};
+pub use kept::check_logic;
 pub use kinds::resolve_kinds;
 pub use model::*;
 pub use outgoing::Outgoing;
 pub use preflight::{
-    Choice, Preflight, nested_server_value, nested_value_for_server, preflight, preflight_choosing,
-    server_value, value_for_server,
+    Checking, Choice, Preflight, nested_server_value, nested_value_for_server, preflight,
+    preflight_choosing, server_value, value_for_server,
 };
 pub use read::{
     Failure, ReadOptions, Report, Stats, Visitor, read_export, read_xml_stream,

@@ -19,7 +19,7 @@ use crate::chooser::{Chooser, Tally};
 use crate::error::Error;
 use crate::identity::SentItems;
 use crate::model::*;
-use crate::read::{ReadOptions, Stats, Visitor, read_export};
+use crate::read::{ReadOptions, Report, Stats, Visitor, read_export};
 use crate::selection::{LeftOut, Selection};
 use crate::share::Share;
 use crate::source::ExportSource;
@@ -216,7 +216,6 @@ fn run_check(
     options: ReadOptions<'_>,
     chooser: Option<Chooser<'_>>,
 ) -> Result<Preflight, Error> {
-    let choosing = chooser.is_some();
     let mut check = Check {
         chooser,
         ..Check::default()
@@ -228,6 +227,47 @@ fn run_check(
         ..options
     };
     let report = read_export(source, &mut check, options).map_err(|failure| failure.error)?;
+    Ok(conclude(check, report))
+}
+
+/// A check riding along another read of the export (the local store's
+/// ingest), so that what it finds can be kept for a later upload: the
+/// check of an upload of everything `share` lets out to a server that has
+/// nothing from us, with its tally. Read with `read_routes` off, as a
+/// check reads.
+pub struct Checking<'a> {
+    check: Check<'a>,
+}
+
+impl std::fmt::Debug for Checking<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checking").finish_non_exhaustive()
+    }
+}
+
+impl<'a> Checking<'a> {
+    pub fn new(share: &'a Share) -> Self {
+        Checking {
+            check: Check {
+                chooser: Some(Chooser::new(share, None, true)),
+                ..Check::default()
+            },
+        }
+    }
+
+    /// The visitor to hand every element of the read to.
+    pub fn visitor(&mut self) -> &mut (dyn Visitor + 'a) {
+        &mut self.check
+    }
+
+    /// What [`preflight_choosing`] would have found, from the read's report.
+    pub fn finish(self, report: Report) -> Preflight {
+        conclude(self.check, report)
+    }
+}
+
+fn conclude(check: Check<'_>, report: Report) -> Preflight {
+    let choosing = check.chooser.is_some();
     let mut keys: Vec<WorkoutKey> = check.workouts.iter().map(|(_, s, e)| (*s, *e)).collect();
     keys.sort_unstable();
     let mut ignored = check.ignored;
@@ -258,7 +298,7 @@ fn run_check(
                 .or_default() += count;
         }
     }
-    Ok(Preflight {
+    Preflight {
         fingerprint: report.fingerprint,
         imported: check.imported,
         ignored,
@@ -281,7 +321,7 @@ fn run_check(
         left_out,
         ledger_items: None,
         tally,
-    })
+    }
 }
 
 /// The reader reports an ingest; this read is a check.

@@ -1,10 +1,12 @@
 //! The bundled server over real HTTP: users, direct import followed over
 //! SSE, read-back, dedupe, refusals; who may call in `auth`, the queue's
-//! restarts and retries in `jobs`, the presigned S3 paths in `s3_paths`.
+//! restarts and retries in `jobs`, the presigned S3 paths in `s3_paths`,
+//! multipart objects kept as their parts in `composite`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // in tests a failed expectation is the failure
 
 mod auth;
+mod composite;
 mod jobs;
 mod limits;
 mod policy_reuse;

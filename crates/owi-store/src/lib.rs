@@ -14,6 +14,7 @@ mod catalog;
 mod error;
 mod history;
 mod ingest;
+mod kept_check;
 mod ledger;
 mod multipart;
 pub use owi_export::names;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_ledger.sql"),
     include_str!("migrations/007_journal.sql"),
     include_str!("migrations/008_record_blocks.sql"),
+    include_str!("migrations/009_kept_checks.sql"),
 ];
 
 /// The migration whose script is followed, in its transaction, by

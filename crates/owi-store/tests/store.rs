@@ -5,6 +5,7 @@
 
 mod busy;
 mod glimpse;
+mod kept_check;
 mod ledger;
 mod util;
 

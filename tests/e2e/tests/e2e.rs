@@ -388,7 +388,11 @@ async fn the_dark_theme_is_followed_and_readable() -> Result<()> {
     // A person who chose a dark desktop theme.
     let stage = Stage::new(5_000, 12, "en_US", &[("GTK_THEME", "Adwaita:dark")])?;
     let app = stage.launch(true).await?;
-    app.wait_for("section[aria-label='At a glance']").await?;
+    // The finished preview, not a glimpse of it while reading.
+    app.wait_for_text(owi_e2e::preview::COVERS_LABEL, |t| {
+        t.eq_ignore_ascii_case("Covers")
+    })
+    .await?;
     let colours = app
         .script(
             "const css = (el, p) => getComputedStyle(el)[p];\n\

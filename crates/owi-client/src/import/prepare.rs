@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use owi_export::{Choice, ExportSource, LeftOut, Preflight, ReadOptions, SentItems, Tally};
+use owi_export::{Choice, ExportSource, LeftOut, Preflight, ReadOptions, SentItems, Share, Tally};
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::Ledger;
 use serde::Serialize;
@@ -115,7 +115,16 @@ impl Importer {
             None => None,
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
-        let preflight = check(&source, request, sent, tally, progress, cancel).await?;
+        let preflight = match self.kept_check(&source, request, sent.as_ref()).await {
+            Some(mut kept) => {
+                kept.ledger_items = sent.as_ref().map(SentItems::len);
+                if !tally {
+                    kept.tally = None;
+                }
+                kept
+            }
+            None => check(&source, request, sent, tally, progress, cancel).await?,
+        };
         let mut checked = summary(&preflight);
         checked.cleaned = request.clean && checked.needs_cleaning;
         checked.filters = request
@@ -127,6 +136,34 @@ impl Importer {
             checked,
             forgot,
         })
+    }
+
+    /// The check an earlier read of this very file kept (an ingest: the
+    /// preview), when it is the one this request needs: everything goes
+    /// (no filters) to a user who has nothing from us. Anything else, or
+    /// any trouble finding it, reads the export.
+    async fn kept_check(
+        &self,
+        source: &ExportSource,
+        request: &ImportRequest,
+        sent: Option<&SentItems>,
+    ) -> Option<Preflight> {
+        if request.share != Share::default() || sent.is_some_and(|s| !s.is_empty()) {
+            return None;
+        }
+        let path = request.path.clone();
+        let kept = match self.store(move |s| s.kept_check(&path)).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for a kept check; reading the export");
+                None
+            }
+        };
+        let kept = kept.filter(|k| k.stats.bytes == source.xml_size());
+        if kept.is_some() {
+            tracing::info!("checked from the earlier read of this export: not read again");
+        }
+        kept
     }
 
     /// What `request` would send, and how: nothing is uploaded.

@@ -2,8 +2,8 @@
 //! it came in, never unpacked to disk) sent by direct upload, S3 presigned
 //! POST or S3 multipart, with one progress model for all three.
 //!
-//! Bodies stream from disk in 256 KiB chunks through a small bounded
-//! channel, so memory stays flat whatever the size. A ticker reports the
+//! Bodies stream from disk in 1 MiB chunks (their buffers reused) through
+//! a small bounded channel, so memory stays flat whatever the size. A ticker reports the
 //! bytes handed to the network at most every 100 ms (owi-progress's
 //! `Tracker`), always with a last event at the end.
 //!
@@ -33,7 +33,9 @@ pub use source::UploadSource;
 
 /// At or under this size, `auto` sends directly (as the official dashboard).
 pub const DIRECT_MAX: u64 = 10_000_000;
-const CHUNK: usize = 256 << 10;
+/// The bytes of one body chunk: large, so the reading thread and the
+/// network hand over rarely.
+const CHUNK: usize = 1 << 20;
 /// The most a presigned POST may carry (the API's `max_file_size` bound).
 pub const POST_LIMIT: u64 = 1 << 30;
 /// The largest body a multipart upload takes on the real server.

@@ -171,6 +171,11 @@ impl Client {
             progress.done.fetch_add(1, Ordering::Relaxed);
         }
         let resumed_parts = progress.done.load(Ordering::Relaxed);
+        // Inside a zip a part's bytes are inflated from the closest stream
+        // before them: parts side by side would each inflate what the
+        // others are inflating, several times the export in all. One at a
+        // time, each goes on from where the last one stopped.
+        let in_flight = if source.is_zip() { 1 } else { PART_CONCURRENCY };
         let missing: Vec<u32> = (1..=count)
             .filter(|n| etags[*n as usize - 1].is_empty())
             .collect();
@@ -209,7 +214,7 @@ impl Client {
                     Ok::<_, Error>((signed.part_number, etag))
                 }
             }))
-            .buffer_unordered(PART_CONCURRENCY);
+            .buffer_unordered(in_flight);
             tokio::pin!(parts);
             while let Some(part) = parts.next().await {
                 let (number, etag) = part?;

@@ -6,11 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use futures_util::StreamExt;
 use owi_export::{ExportSource, Outgoing};
 use owi_progress::{CancelToken, ProgressSink};
 
 use super::CHUNK;
+
+/// Chunks read ahead of the network, per body.
+const IN_FLIGHT: usize = 4;
 use crate::error::Error;
 
 /// The XML to send: the export whole, or one piece of it, as is or
@@ -73,6 +77,11 @@ impl UploadSource {
         self.body.is_empty()
     }
 
+    /// Whether its bytes are inflated out of a zip as they are read.
+    pub fn is_zip(&self) -> bool {
+        self.body.source().is_zip()
+    }
+
     pub fn path(&self) -> &Path {
         self.body.source().path()
     }
@@ -96,43 +105,11 @@ impl UploadSource {
         attempt: Option<Arc<AtomicU64>>,
         cancel: CancelToken,
     ) -> reqwest::Body {
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(IN_FLIGHT);
         let source = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut reader = match source.reader(offset, len) {
-                Ok(reader) => reader,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                    return;
-                }
-            };
-            let mut left = len;
-            while left > 0 {
-                if cancel.is_cancelled() {
-                    let _ = tx.blocking_send(Err(std::io::Error::other("cancelled")));
-                    return;
-                }
-                let mut chunk = vec![0; CHUNK.min(left as usize)];
-                match reader.read(&mut chunk) {
-                    Ok(0) => {
-                        let _ = tx.blocking_send(Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the export got shorter while it was being sent",
-                        )));
-                        return;
-                    }
-                    Ok(n) => {
-                        chunk.truncate(n);
-                        left -= n as u64;
-                        if tx.blocking_send(Ok(chunk)).is_err() {
-                            return; // the request was dropped
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                }
+            if let Err(e) = source.fill(offset, len, &tx, &cancel) {
+                let _ = tx.blocking_send(Err(e));
             }
         });
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -148,5 +125,73 @@ impl UploadSource {
             item
         });
         reqwest::Body::wrap_stream(stream)
+    }
+
+    /// Sends `len` bytes from `offset` down `tx` in full chunks, in buffers
+    /// that come back once the network is done with them: no allocation,
+    /// zeroing or page faults per chunk.
+    fn fill(
+        &self,
+        offset: u64,
+        len: u64,
+        tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+        cancel: &CancelToken,
+    ) -> std::io::Result<()> {
+        let mut reader = self
+            .reader(offset, len)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (home, returned) = std::sync::mpsc::channel::<Vec<u8>>();
+        let mut left = len;
+        while left > 0 {
+            if cancel.is_cancelled() {
+                return Err(std::io::Error::other("cancelled"));
+            }
+            let mut buf = returned.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
+            let want = CHUNK.min(usize::try_from(left).unwrap_or(CHUNK));
+            let mut filled = 0;
+            while filled < want {
+                match reader.read(&mut buf[filled..want]) {
+                    Ok(0) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the export got shorter while it was being sent",
+                        ));
+                    }
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            left -= filled as u64;
+            let chunk = Bytes::from_owner(Pooled {
+                buf,
+                len: filled,
+                home: home.clone(),
+            });
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return Ok(()); // the request was dropped
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A chunk's buffer, handed back to its body's reader when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    len: usize,
+    home: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // The reader may have finished: then the buffer is simply freed.
+        let _ = self.home.send(std::mem::take(&mut self.buf));
     }
 }

@@ -276,3 +276,80 @@ async fn the_importer_waits_for_the_store_without_holding_up_the_runtime() {
     );
     assert!(asking.await.unwrap().unwrap().is_none());
 }
+
+/// What a run says before it sends: its check, and its plan.
+fn before_sending(steps: &[Step]) -> (serde_json::Value, serde_json::Value) {
+    let checked = steps.iter().find(|s| matches!(s, Step::Checked(_)));
+    let plan = steps.iter().find(|s| matches!(s, Step::Plan { .. }));
+    (
+        serde_json::to_value(checked.expect("a check")).unwrap(),
+        serde_json::to_value(plan.expect("a plan")).unwrap(),
+    )
+}
+
+fn read_for_check(events: &[Progress]) -> bool {
+    events.iter().any(|e| e.phase() == Phase::Check)
+}
+
+/// An export previewed before (read into the same store) is checked from
+/// what that read kept, not read again; the check, the plan, the bytes
+/// sent and the import's outcome are what a read would have given. A
+/// choice the preview did not foresee (filters) reads the export.
+#[tokio::test]
+async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 30_000, true);
+    let zip = m.zip_path.clone().unwrap();
+    let (previewed, unseen) = (flow(&s).await, flow(&s).await);
+    let mut store = Store::open(&previewed._db.path().join("owi.sqlite")).unwrap();
+    store
+        .ingest(&zip, owi_store::IngestOptions::default())
+        .unwrap();
+    drop(store);
+
+    let plain = |f: &Flow| ImportRequest::new(&zip, &f.user);
+    async fn dry(f: &Flow, request: ImportRequest) -> (serde_json::Value, Vec<Progress>) {
+        let recorder = Recorder::new();
+        let plan = f
+            .importer
+            .plan(&request, &recorder, &CancelToken::new())
+            .await
+            .unwrap();
+        (serde_json::to_value(plan).unwrap(), recorder.events())
+    }
+    let (kept_plan, kept_events) = dry(&previewed, plain(&previewed)).await;
+    let (read_plan, read_events) = dry(&unseen, plain(&unseen)).await;
+    assert!(!read_for_check(&kept_events), "{kept_events:?}");
+    assert!(read_for_check(&read_events));
+    assert_eq!(kept_plan, read_plan, "the dry run, tally included");
+
+    let (kept, kept_steps, kept_events) = run(&previewed, &plain(&previewed)).await;
+    let (read, read_steps, read_events) = run(&unseen, &plain(&unseen)).await;
+    let (kept, read) = (kept.unwrap(), read.unwrap());
+    assert!(!read_for_check(&kept_events), "{kept_events:?}");
+    assert!(read_for_check(&read_events));
+    assert_eq!(before_sending(&kept_steps), before_sending(&read_steps));
+    assert_eq!(kept.compared, Some((6, 6)));
+    assert_eq!(kept.compared, read.compared);
+    assert_eq!(kept.items(), read.items(), "N of N items alike");
+    let object = |r: &owi_client::ImportReport| {
+        s.object(&r.pieces[0].uploaded.as_ref().unwrap().name)
+            .expect("the object in the store")
+    };
+    assert!(object(&kept) == object(&read), "the same bytes sent");
+
+    // Filters the preview's check did not foresee: read again, and alike.
+    let only_heart = owi_export::Share {
+        only: Some(owi_export::resolve_kinds(["heart"]).unwrap()),
+        ..Default::default()
+    };
+    let filtered = |f: &Flow| ImportRequest {
+        share: only_heart.clone(),
+        ..plain(f)
+    };
+    let (kept_plan, kept_events) = dry(&previewed, filtered(&previewed)).await;
+    let (read_plan, _) = dry(&unseen, filtered(&unseen)).await;
+    assert!(read_for_check(&kept_events));
+    assert_eq!(kept_plan, read_plan);
+}

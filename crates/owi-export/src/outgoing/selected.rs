@@ -50,18 +50,18 @@ impl Outgoing {
             .zip(1..)
             .map(|(piece, index)| {
                 let mut segments: Vec<Segment> = head.iter().map(Segment::share).collect();
-                segments.extend(
-                    selection.runs()[piece.runs]
-                        .iter()
-                        .map(|run| Segment::Source {
-                            start: run.start,
-                            end: run.end,
-                        }),
-                );
-                segments.push(Segment::Source {
-                    start: tail_start,
-                    end: tail_end,
-                });
+                let runs = selection.runs()[piece.runs].iter();
+                for (start, end) in runs
+                    .map(|run| (run.start, run.end))
+                    .chain([(tail_start, tail_end)])
+                {
+                    // Runs that touch are one stretch: a reader crosses
+                    // them without a fresh stream (everything going is one).
+                    match segments.last_mut() {
+                        Some(Segment::Source { end: last, .. }) if *last == start => *last = end,
+                        _ => segments.push(Segment::Source { start, end }),
+                    }
+                }
                 let segments: Arc<[Segment]> = segments.into();
                 SelectedPiece {
                     body: Outgoing {

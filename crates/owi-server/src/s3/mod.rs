@@ -8,6 +8,7 @@
 //! keys it presigned (HEAD until the object appears or the policy expires).
 
 pub(crate) mod api;
+mod composite;
 pub(crate) mod multipart;
 mod post_once;
 pub mod sign;

@@ -12,6 +12,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 use tokio::sync::mpsc;
 
+use super::composite::Composites;
 use super::post_once::{self, Claim, UsedPolicies};
 use super::sign::Credentials;
 use crate::error::Error;
@@ -69,7 +70,9 @@ impl EmbeddedStore {
         };
         let bucket_dir = options.root.join(&options.bucket);
         std::fs::create_dir_all(&bucket_dir).map_err(io(&bucket_dir))?;
-        let fs = s3s_fs::FileSystem::new(&options.root).map_err(|e| {
+        // s3s-fs works under the canonical root: the parts' paths must match.
+        let root = std::fs::canonicalize(&options.root).map_err(io(&options.root))?;
+        let fs = s3s_fs::FileSystem::new(&root).map_err(|e| {
             Error::Config(format!(
                 "the object store at {}: {e:?}",
                 options.root.display()
@@ -81,7 +84,11 @@ impl EmbeddedStore {
         // No form whose fields the POST layer cannot read whole.
         config.form_max_fields_size = post_once::FIELDS_LIMIT;
         let used = UsedPolicies::load(post_once::ledger_path(&options.root))?;
-        let mut builder = s3s::service::S3ServiceBuilder::new(Observed { inner: fs, created });
+        let mut builder = s3s::service::S3ServiceBuilder::new(Observed {
+            inner: fs,
+            created,
+            composites: Arc::new(Composites::new(root)),
+        });
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             options.credentials.access_key.clone(),
             options.credentials.secret_key.clone(),
@@ -133,10 +140,19 @@ impl EmbeddedStore {
     }
 }
 
-/// s3s-fs with every completed upload reported.
+/// The bytes of the object at `bucket`/`key` in an embedded store whose
+/// directory is `root` (`objects/` in the data directory), as GET serves
+/// them, parts and all: for tests and tools that look at the store on disk.
+pub fn read_object(root: &Path, bucket: &str, key: &str) -> std::io::Result<Vec<u8>> {
+    Composites::new(std::fs::canonicalize(root)?).read(bucket, key)
+}
+
+/// s3s-fs with every completed upload reported, and multipart objects
+/// kept as their parts (`composite.rs`).
 struct Observed {
     inner: s3s_fs::FileSystem,
     created: mpsc::UnboundedSender<Created>,
+    composites: Arc<Composites>,
 }
 
 impl Observed {
@@ -165,6 +181,7 @@ macro_rules! observed_s3 {
             async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
                 let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
                 let response = self.inner.put_object(req).await?;
+                self.composites.forget(&bucket, &key).await;
                 self.report(&bucket, &key, None);
                 Ok(response)
             }
@@ -179,19 +196,88 @@ macro_rules! observed_s3 {
                 let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
                 let response = self.inner.post_object(req).await?;
                 claim.used();
+                self.composites.forget(&bucket, &key).await;
                 self.report(&bucket, &key, None);
                 Ok(response)
             }
 
-            // s3s-fs has written and renamed the object before it returns.
+            async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+                let (upload_id, number) = (req.input.upload_id.clone(), req.input.part_number);
+                let response = self.inner.upload_part(req).await?;
+                if let Some(etag) = &response.output.e_tag {
+                    self.composites.part_stored(&upload_id, number, etag.value());
+                }
+                Ok(response)
+            }
+
+            // The object is made of its parts, not a copy of them; the
+            // notice goes once it can be read.
             async fn complete_multipart_upload(
                 &self,
                 req: S3Request<CompleteMultipartUploadInput>,
             ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
                 let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
                 let upload_id = req.input.upload_id.clone();
-                let response = self.inner.complete_multipart_upload(req).await?;
+                if !self.composites.handles(&req.input) {
+                    let response = self.inner.complete_multipart_upload(req).await?;
+                    self.composites.forget(&bucket, &key).await;
+                    self.report(&bucket, &key, Some(upload_id));
+                    return Ok(response);
+                }
+                let access_key = req.credentials.as_ref().map(|c| c.access_key.clone());
+                let etag = self.composites.complete(&req.input, access_key).await?;
                 self.report(&bucket, &key, Some(upload_id));
+                Ok(S3Response::new(CompleteMultipartUploadOutput {
+                    bucket: Some(bucket),
+                    key: Some(key),
+                    e_tag: Some(ETag::Strong(etag)),
+                    ..Default::default()
+                }))
+            }
+
+            async fn abort_multipart_upload(
+                &self,
+                req: S3Request<AbortMultipartUploadInput>,
+            ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+                let upload_id = req.input.upload_id.clone();
+                let response = self.inner.abort_multipart_upload(req).await?;
+                self.composites.upload_ended(&upload_id);
+                Ok(response)
+            }
+
+            // s3s-fs answers with the headers (length, range, ETag, type)
+            // from the object's sparse file; the bytes come from its parts.
+            async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+                let (bucket, key, range) = (req.input.bucket.clone(), req.input.key.clone(), req.input.range);
+                let Some(manifest) = self.composites.current(&bucket, &key).await else {
+                    return self.inner.get_object(req).await;
+                };
+                let mut response = self.inner.get_object(req).await?;
+                let span = match range {
+                    Some(range) => range
+                        .check(manifest.len)
+                        .map_err(|_| s3s::s3_error!(InvalidRange))?,
+                    None => 0..manifest.len,
+                };
+                response.output.body = Some(self.composites.body(&manifest, span));
+                Ok(response)
+            }
+
+            async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+                let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+                let response = self.inner.delete_object(req).await?;
+                self.composites.forget(&bucket, &key).await;
+                Ok(response)
+            }
+
+            async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+                let bucket = req.input.bucket.clone();
+                let response = self.inner.delete_objects(req).await?;
+                for deleted in response.output.deleted.iter().flatten() {
+                    if let Some(key) = &deleted.key {
+                        self.composites.forget(&bucket, key).await;
+                    }
+                }
                 Ok(response)
             }
         }
@@ -205,12 +291,7 @@ observed_s3! {
     get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
     list_objects(ListObjectsInput) -> ListObjectsOutput;
     list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
-    get_object(GetObjectInput) -> GetObjectOutput;
     head_object(HeadObjectInput) -> HeadObjectOutput;
-    delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-    delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
     create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
-    upload_part(UploadPartInput) -> UploadPartOutput;
     list_parts(ListPartsInput) -> ListPartsOutput;
-    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
 }

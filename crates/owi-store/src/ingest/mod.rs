@@ -13,13 +13,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use crossbeam_channel::bounded;
-use owi_export::{ExportSource, ReadOptions, Stats, read_export};
+use owi_export::{Checking, ExportSource, ReadOptions, Share, Stats, read_export};
 use owi_progress::{CancelToken, ProgressSink, Silent};
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use crate::Store;
 use crate::error::{Error, Result};
+use crate::kept_check::Tee;
 use crate::preview::ExportState;
 
 mod aggregates;
@@ -138,6 +139,10 @@ impl Store {
         // write transaction must not lock the journal (history, multipart
         // parts, ledger), which uploads write meanwhile.
         let mut ingest_conn = crate::open_main(&self.path)?;
+        // An upload's check rides along, so a previewed export need not be
+        // read again before it is sent (`kept_check.rs`).
+        let everything = Share::default();
+        let mut checking = Checking::new(&everything);
         let (read, written, export_id) = std::thread::scope(|scope| {
             let conn = &mut ingest_conn;
             let progress = options.progress;
@@ -168,9 +173,13 @@ impl Store {
             };
             let export_id = plan.export_id;
             let mut loader = Loader::new(tx, spare_rx, plan);
+            let mut tee = Tee {
+                first: &mut loader,
+                second: checking.visitor(),
+            };
             let read = read_export(
                 &source,
-                &mut loader,
+                &mut tee,
                 ReadOptions {
                     progress: options.progress,
                     cancel: options.cancel,
@@ -193,6 +202,7 @@ impl Store {
             tracing::debug!(error = %e, "checkpoint after the ingest deferred");
         }
         drop(ingest_conn);
+        let report = read.as_ref().ok().cloned();
         let state = match (read, written) {
             (_, Err(WriteError::Db(e))) => return Err(Error::db(&db_path, e)),
             (_, Err(WriteError::Panicked)) => return Err(Error::WriterGone),
@@ -204,6 +214,12 @@ impl Store {
             (Err(failure), Ok(None)) => return Err(Error::Export(failure.error)),
             (Ok(_), Ok(None)) => return Err(Error::WriterGone),
         };
+        if let Some(report) = report.filter(|_| state == ExportState::Complete) {
+            let check = checking.finish(report);
+            if let Err(e) = self.keep_check(&key, path, &check) {
+                tracing::warn!(error = %e, "could not keep the upload's check");
+            }
+        }
         let stats = self.export_stats(export_id)?;
         let error: Option<String> = self
             .conn

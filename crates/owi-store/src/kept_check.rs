@@ -1,0 +1,126 @@
+//! What an upload's check would find, kept from the ingest that read the
+//! same file (migration 9), so an export previewed before starts sending
+//! without another read. The ingest tees its read into an
+//! [`owi_export::Checking`]; an upload asks [`Store::kept_check`].
+
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::UNIX_EPOCH;
+
+use owi_export::model::{ActivitySummary, Correlation, Element, Header, Record, Skip, Workout};
+use owi_export::{Preflight, Visitor, check_logic};
+use rusqlite::{OptionalExtension, params};
+
+use crate::Store;
+use crate::error::{Error, Result};
+use crate::ingest::quick_key;
+
+/// Hands every element to `first` (the loader, which may stop the read)
+/// and then to `second` (the check, which never does).
+pub(crate) struct Tee<'a, 'b> {
+    pub first: &'a mut dyn Visitor,
+    pub second: &'a mut (dyn Visitor + 'b),
+}
+
+impl Tee<'_, '_> {
+    fn both(
+        &mut self,
+        mut visit: impl FnMut(&mut dyn Visitor) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        visit(&mut *self.first)?;
+        let _ = visit(&mut *self.second);
+        ControlFlow::Continue(())
+    }
+}
+
+impl Visitor for Tee<'_, '_> {
+    fn header(&mut self, header: &Header) -> ControlFlow<()> {
+        self.both(|v| v.header(header))
+    }
+    fn record(&mut self, record: &Record<'_>) -> ControlFlow<()> {
+        self.both(|v| v.record(record))
+    }
+    fn correlation(&mut self, correlation: &Correlation) -> ControlFlow<()> {
+        self.both(|v| v.correlation(correlation))
+    }
+    fn workout(&mut self, workout: &Workout) -> ControlFlow<()> {
+        self.both(|v| v.workout(workout))
+    }
+    fn activity_summary(&mut self, summary: &ActivitySummary) -> ControlFlow<()> {
+        self.both(|v| v.activity_summary(summary))
+    }
+    fn element(&mut self, element: &Element) -> ControlFlow<()> {
+        self.both(|v| v.element(element))
+    }
+    fn skip(&mut self, skip: &Skip) -> ControlFlow<()> {
+        self.both(|v| v.skip(skip))
+    }
+    fn extent(&mut self, name: &[u8], start: u64, end: u64) -> ControlFlow<()> {
+        self.both(|v| v.extent(name, start, end))
+    }
+}
+
+/// A file's size and modification time (ns since the epoch).
+fn stamp(path: &Path) -> Result<(i64, i64)> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    let modified = meta.modified().map_err(io)?;
+    let ns = modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    Ok((i64::try_from(meta.len()).unwrap_or(i64::MAX), ns))
+}
+
+impl Store {
+    /// Keeps what the check of the file at `path` (quick key `key`) found.
+    pub(crate) fn keep_check(&self, key: &str, path: &Path, preflight: &Preflight) -> Result<()> {
+        let (size, mtime) = stamp(path)?;
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO kept_checks
+                     (quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                params![
+                    key,
+                    preflight.fingerprint,
+                    size,
+                    mtime,
+                    check_logic(),
+                    preflight.to_kept()
+                ],
+            )
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(())
+    }
+
+    /// What the check of everything in the file at `path` would find (no
+    /// filters, nothing sent before, with its tally), as an ingest of this
+    /// very file kept it: same quick key, size and modification time, an
+    /// export of that fingerprint read completely, and this build's check
+    /// logic. `None` means the export must be read.
+    pub fn kept_check(&self, path: &Path) -> Result<Option<Preflight>> {
+        let key = quick_key(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (size, mtime) = stamp(path)?;
+        let found: Option<(String, Vec<u8>)> = self
+            .conn()
+            .query_row(
+                "SELECT k.fingerprint, k.outcome FROM kept_checks k
+                 WHERE k.quick_key = ? AND k.file_size = ? AND k.file_mtime_ns = ? AND k.logic = ?
+                   AND EXISTS (SELECT 1 FROM exports e WHERE e.quick_key = k.quick_key
+                               AND e.fingerprint = k.fingerprint AND e.state = 'complete')",
+                params![key, size, mtime, check_logic()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(found.and_then(|(fingerprint, outcome)| {
+            Preflight::from_kept(&outcome).filter(|p| p.fingerprint == fingerprint)
+        }))
+    }
+}

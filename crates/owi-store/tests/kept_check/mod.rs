@@ -1,0 +1,118 @@
+//! The check an ingest keeps for a later upload: the same outcome as the
+//! upload's own read of the export, and never served for another file, a
+//! file touched since, a partial read or another build's logic.
+
+use std::path::{Path, PathBuf};
+
+use owi_export::{Choice, ExportSource, Preflight, ReadOptions, Share, preflight_choosing};
+use owi_sample::{Dtd, SampleSpec, generate};
+use owi_store::Store;
+
+use crate::util::{Res, force_ingest, ingest, raw};
+
+/// What an upload of everything to a user with nothing from us reads.
+fn read_check(path: &Path) -> Res<Preflight> {
+    let source = ExportSource::open(path)?;
+    let choice = Choice {
+        share: &Share::default(),
+        sent: None,
+        tally: true,
+    };
+    Ok(preflight_choosing(&source, ReadOptions::default(), choice)?)
+}
+
+fn sample(dir: &Path, locale: &str, zip: bool, junk: u64, dtd: Dtd) -> Res<(PathBuf, PathBuf)> {
+    let manifest = generate(
+        &SampleSpec {
+            records: 4_000,
+            workouts: 12,
+            seed: 11,
+            locale: locale.into(),
+            zip,
+            junk_values: junk,
+            dtd,
+        },
+        dir,
+    )?;
+    Ok((manifest.xml_path, manifest.zip_path.unwrap_or_default()))
+}
+
+#[test]
+fn the_kept_check_is_what_reading_the_export_finds() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let mut inputs = Vec::new();
+    for (name, locale, junk, dtd) in [
+        ("plain", "en_US", 0, Dtd::Version14),
+        ("junk", "fr_FR", 40, Dtd::Ios16),
+        ("ru", "ru_RU", 3, Dtd::Version14),
+    ] {
+        let (xml, zip) = sample(&dir.path().join(name), locale, true, junk, dtd)?;
+        inputs.extend([xml, zip]);
+    }
+    let public = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/public-samples");
+    for name in ["apple-health-parser", "healthkit-to-sqlite"] {
+        let found = public.join(name).join("export.zip");
+        assert!(found.is_file(), "missing public sample {}", found.display());
+        inputs.push(found);
+    }
+    let mut store = Store::open(&dir.path().join("owi.sqlite"))?;
+    for input in &inputs {
+        let ctx = input.display().to_string();
+        assert_eq!(store.kept_check(input)?, None, "{ctx}: not read yet");
+        ingest(&mut store, input)?;
+        let kept = store
+            .kept_check(input)?
+            .ok_or(format!("{ctx}: nothing kept"))?;
+        let read = read_check(input)?;
+        assert!(read.selection.is_some() && read.tally.is_some(), "{ctx}");
+        assert_eq!(kept, read, "{ctx}");
+    }
+    Ok(())
+}
+
+#[test]
+fn a_kept_check_is_never_served_stale() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, zip) = sample(dir.path(), "en_US", true, 0, Dtd::Version14)?;
+    let db = dir.path().join("owi.sqlite");
+    let mut store = Store::open(&db)?;
+    ingest(&mut store, &xml)?;
+    assert!(store.kept_check(&xml)?.is_some());
+    // Another file with the same XML was never read itself.
+    assert_eq!(store.kept_check(&zip)?, None);
+
+    // Kept by a build whose check logic differs.
+    raw(&db)?.execute("UPDATE kept_checks SET logic = logic || '-older'", [])?;
+    assert_eq!(store.kept_check(&xml)?, None, "another logic's outcome");
+    force_ingest(&mut store, &xml)?;
+    assert!(
+        store.kept_check(&xml)?.is_some(),
+        "kept again by this logic"
+    );
+
+    // The file touched since it was read.
+    let file = std::fs::File::options().append(true).open(&xml)?;
+    file.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))?;
+    drop(file);
+    assert_eq!(store.kept_check(&xml)?, None, "a touched file");
+
+    // The export row gone (deleted, or replaced by a partial read).
+    force_ingest(&mut store, &xml)?;
+    assert!(store.kept_check(&xml)?.is_some());
+    raw(&db)?.execute("UPDATE exports SET state = 'partial'", [])?;
+    assert_eq!(store.kept_check(&xml)?, None, "no complete read behind it");
+    Ok(())
+}
+
+#[test]
+fn a_damaged_export_keeps_no_check() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, _) = sample(dir.path(), "en_US", false, 0, Dtd::Version14)?;
+    let bytes = std::fs::read(&xml)?;
+    let cut = dir.path().join("cut.xml");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3])?;
+    let mut store = Store::open(&dir.path().join("owi.sqlite"))?;
+    let _ = store.ingest(&cut, owi_store::IngestOptions::default());
+    assert_eq!(store.kept_check(&cut)?, None);
+    Ok(())
+}
