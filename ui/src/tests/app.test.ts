@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { flushSync, mount, unmount } from "svelte";
+import { mount, unmount } from "svelte";
 import App from "../App.svelte";
 import type { Backend } from "../lib/backend";
 import type { ShellEvent } from "../bindings/ShellEvent";
 import { exportInfo } from "./fixtures";
-import { fakeBackend } from "./backend-fake";
+import { fakeBackend, settle } from "./backend-fake";
 
 /** The shell answers `startup_export` once per export, then null. */
 function once(path: string): () => Promise<string | null> {
@@ -15,11 +15,6 @@ function once(path: string): () => Promise<string | null> {
     return answer;
   };
 }
-
-const settle = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
-  flushSync();
-};
 
 let app: ReturnType<typeof mount> | null = null;
 afterEach(() => {

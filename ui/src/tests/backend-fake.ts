@@ -1,5 +1,6 @@
 // A backend that answers like an empty store and no server, for mounting
 // the whole app in tests; each test overrides what it exercises.
+import { flushSync } from "svelte";
 import type { Backend } from "../lib/backend";
 import { exportInfo, summary } from "./fixtures";
 
@@ -45,4 +46,10 @@ export function fakeBackend(overrides: Partial<Backend> = {}): Backend {
     onShellEvent: async () => () => {},
     ...overrides,
   };
+}
+
+/** Lets pending promises and Svelte's updates run, then flushes the DOM. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  flushSync();
 }

@@ -1,18 +1,13 @@
 // The live preview: the window shows what an export holds while it is read,
 // and the finished preview takes over in place.
 import { afterEach, describe, expect, it } from "vitest";
-import { flushSync, mount, unmount } from "svelte";
+import { mount, unmount } from "svelte";
 import App from "../App.svelte";
 import type { Backend } from "../lib/backend";
 import type { Glimpse } from "../bindings/Glimpse";
 import type { Summary } from "../bindings/Summary";
 import { exportInfo, summary, workoutRow } from "./fixtures";
-import { fakeBackend } from "./backend-fake";
-
-const settle = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
-  flushSync();
-};
+import { fakeBackend, settle } from "./backend-fake";
 
 let app: ReturnType<typeof mount> | null = null;
 afterEach(() => {
