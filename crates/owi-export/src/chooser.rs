@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{Identities, Identity, SentItems};
+use crate::kept::Spill;
 use crate::model::*;
 use crate::names::{Category, category_of};
 use crate::selection::{LeftOut, Run, Selection};
@@ -92,6 +93,8 @@ pub(crate) struct Chooser<'a> {
     counted: Option<(&'static str, Option<i64>, bool)>,
     head_bytes: u64,
     profile_bytes: u64,
+    /// Where identities go instead of the selection, when set.
+    spill: Option<Spill>,
 }
 
 impl<'a> Chooser<'a> {
@@ -113,7 +116,18 @@ impl<'a> Chooser<'a> {
             counted: None,
             head_bytes: 0,
             profile_bytes: 0,
+            spill: None,
         }
+    }
+
+    /// Writes the identities of what goes to `spill` rather than keeping
+    /// them in the selection.
+    pub fn spill_to(&mut self, spill: Spill) {
+        self.spill = Some(spill);
+    }
+
+    pub fn take_spill(&mut self) -> Option<Spill> {
+        self.spill.take()
     }
 
     pub fn record(&mut self, record: &Record<'_>) -> bool {
@@ -274,7 +288,10 @@ impl<'a> Chooser<'a> {
             }
             _ => match verdict {
                 Verdict::Goes(identity) => {
-                    self.selection.identities.push(identity);
+                    match &mut self.spill {
+                        Some(spill) => spill.push(identity),
+                        None => self.selection.identities.push(identity),
+                    }
                     let runs = &mut self.selection.runs;
                     match runs.last_mut() {
                         Some(run) if self.extending && end - run.start <= RUN_MAX => {

@@ -7,6 +7,10 @@
 //! per item) and the workout keys, millions of numbers, as little-endian
 //! integers.
 
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+
+use crate::identity::Identity;
 use crate::preflight::Preflight;
 use crate::selection::{Run, Selection};
 
@@ -21,44 +25,181 @@ pub fn check_logic() -> String {
     format!("{LOGIC}/{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// Identities written to a file as the read finds them, so a check riding
+/// along an ingest holds none of them in memory (8 bytes an item: 24 MB
+/// for a 1 GB export).
+pub(crate) struct Spill {
+    out: BufWriter<File>,
+    count: u64,
+    failed: Option<io::Error>,
+}
+
+impl Spill {
+    pub(crate) fn new(file: File) -> Spill {
+        Spill {
+            out: BufWriter::with_capacity(64 << 10, file),
+            count: 0,
+            failed: None,
+        }
+    }
+
+    pub(crate) fn push(&mut self, identity: Identity) {
+        if self.failed.is_some() {
+            return;
+        }
+        match self.out.write_all(&identity.to_le_bytes()) {
+            Ok(()) => self.count += 1,
+            Err(e) => self.failed = Some(e),
+        }
+    }
+
+    /// The file, rewound, and how many identities it holds.
+    fn into_file(self) -> io::Result<(File, u64)> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok((file, self.count))
+    }
+}
+
+/// A check's outcome on its way into the store: written as
+/// [`Preflight::to_kept`] writes it, with identities that may wait in a
+/// [`Spill`] file rather than in the preflight's selection.
+pub struct Kept {
+    preflight: Preflight,
+    json: Vec<u8>,
+    spilled: Option<(File, u64)>,
+}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("fingerprint", &self.preflight.fingerprint)
+            .field("identities", &self.identities())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kept {
+    pub(crate) fn new(preflight: Preflight, spill: Option<Spill>) -> io::Result<Kept> {
+        Ok(Kept {
+            json: serde_json::to_vec(&preflight).map_err(io::Error::other)?,
+            spilled: spill.map(Spill::into_file).transpose()?,
+            preflight,
+        })
+    }
+
+    /// The fingerprint of the export the check read.
+    pub fn fingerprint(&self) -> &str {
+        &self.preflight.fingerprint
+    }
+
+    fn identities(&self) -> u64 {
+        match (&self.spilled, &self.preflight.selection) {
+            (Some((_, count)), _) => *count,
+            (None, Some(selection)) => selection.identities.len() as u64,
+            (None, None) => 0,
+        }
+    }
+
+    /// The bytes [`write_to`](Kept::write_to) writes.
+    pub fn byte_len(&self) -> u64 {
+        let p = &self.preflight;
+        let selection = p.selection.as_ref().map_or(0, |s| {
+            8 + s.head.len() as u64 * 16 + 8 + s.runs.len() as u64 * 20 + 16 + 8
+        });
+        let identities = if p.selection.is_some() {
+            self.identities() * 8
+        } else {
+            0
+        };
+        (MAGIC.len() + 4 + 8) as u64
+            + self.json.len() as u64
+            + 1
+            + selection
+            + identities
+            + 8
+            + p.workout_keys.len() as u64 * 16
+    }
+
+    /// Writes the kept form, the spilled identities streamed from their file.
+    pub fn write_to(mut self, out: &mut dyn Write) -> io::Result<()> {
+        let count = self.identities();
+        write_kept(
+            &self.preflight,
+            &self.json,
+            self.spilled.as_mut(),
+            count,
+            out,
+        )
+    }
+}
+
+fn write_kept(
+    p: &Preflight,
+    json: &[u8],
+    spilled: Option<&mut (File, u64)>,
+    count: u64,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    out.write_all(MAGIC)?;
+    out.write_all(&LOGIC.to_le_bytes())?;
+    put(out, json.len() as u64)?;
+    out.write_all(json)?;
+    match &p.selection {
+        None => out.write_all(&[0])?,
+        Some(selection) => {
+            out.write_all(&[1])?;
+            put(out, selection.head.len() as u64)?;
+            for (start, end) in &selection.head {
+                put(out, *start)?;
+                put(out, *end)?;
+            }
+            put(out, selection.runs.len() as u64)?;
+            for run in &selection.runs {
+                put(out, run.start)?;
+                put(out, run.end)?;
+                out.write_all(&run.items.to_le_bytes())?;
+            }
+            put(out, selection.tail.0)?;
+            put(out, selection.tail.1)?;
+            put(out, count)?;
+            match spilled {
+                Some((file, _)) => {
+                    let copied = io::copy(&mut file.take(count * 8), out)?;
+                    if copied != count * 8 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the spilled identities are shorter than written",
+                        ));
+                    }
+                }
+                None => {
+                    for id in &selection.identities {
+                        put(out, *id)?;
+                    }
+                }
+            }
+        }
+    }
+    put(out, p.workout_keys.len() as u64)?;
+    for (start, end) in &p.workout_keys {
+        out.write_all(&start.to_le_bytes())?;
+        out.write_all(&end.to_le_bytes())?;
+    }
+    Ok(())
+}
+
 impl Preflight {
     /// Everything the check found, selection and workout keys included.
     pub fn to_kept(&self) -> Vec<u8> {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        let ids = self.selection.as_ref().map_or(0, |s| s.identities.len());
-        let mut out = Vec::with_capacity(64 + json.len() + ids * 8 + self.workout_keys.len() * 16);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&LOGIC.to_le_bytes());
-        put(&mut out, json.len() as u64);
-        out.extend_from_slice(&json);
-        match &self.selection {
-            None => out.push(0),
-            Some(selection) => {
-                out.push(1);
-                put(&mut out, selection.head.len() as u64);
-                for (start, end) in &selection.head {
-                    put(&mut out, *start);
-                    put(&mut out, *end);
-                }
-                put(&mut out, selection.runs.len() as u64);
-                for run in &selection.runs {
-                    put(&mut out, run.start);
-                    put(&mut out, run.end);
-                    out.extend_from_slice(&run.items.to_le_bytes());
-                }
-                put(&mut out, selection.tail.0);
-                put(&mut out, selection.tail.1);
-                put(&mut out, selection.identities.len() as u64);
-                for id in &selection.identities {
-                    put(&mut out, *id);
-                }
-            }
-        }
-        put(&mut out, self.workout_keys.len() as u64);
-        for (start, end) in &self.workout_keys {
-            out.extend_from_slice(&start.to_le_bytes());
-            out.extend_from_slice(&end.to_le_bytes());
-        }
+        let count = self.selection.as_ref().map_or(0, |s| s.identities.len());
+        let mut out = Vec::with_capacity(64 + json.len() + count * 8);
+        // Writing to memory cannot fail.
+        let _ = write_kept(self, &json, None, count as u64, &mut out);
         out
     }
 
@@ -111,8 +252,8 @@ impl Preflight {
     }
 }
 
-fn put(out: &mut Vec<u8>, value: u64) {
-    out.extend_from_slice(&value.to_le_bytes());
+fn put(out: &mut dyn Write, value: u64) -> io::Result<()> {
+    out.write_all(&value.to_le_bytes())
 }
 
 /// Reads what [`Preflight::to_kept`] wrote, refusing to run past the end.
@@ -172,5 +313,40 @@ mod tests {
         let mut longer = bytes;
         longer.push(0);
         assert_eq!(Preflight::from_kept(&longer), None);
+    }
+
+    #[test]
+    fn spilled_identities_are_kept_as_if_held() -> io::Result<()> {
+        let held = Preflight {
+            fingerprint: "a".repeat(32),
+            workout_keys: vec![(5, 6)],
+            selection: Some(Selection {
+                head: vec![(0, 10)],
+                runs: vec![Run {
+                    start: 10,
+                    end: 70,
+                    items: 3,
+                }],
+                tail: (70, 82),
+                identities: vec![7, 9, 1 << 62],
+            }),
+            ..Preflight::default()
+        };
+        let mut spill = Spill::new(tempfile::tempfile()?);
+        for id in held.selection.iter().flat_map(|s| s.identities.iter()) {
+            spill.push(*id);
+        }
+        let mut without = held.clone();
+        if let Some(selection) = &mut without.selection {
+            selection.identities.clear();
+        }
+        let kept = Kept::new(without, Some(spill))?;
+        let expected = held.to_kept();
+        assert_eq!(kept.byte_len(), expected.len() as u64);
+        let mut written = Vec::new();
+        kept.write_to(&mut written)?;
+        assert_eq!(written, expected);
+        assert_eq!(Preflight::from_kept(&written), Some(held));
+        Ok(())
     }
 }

@@ -9,17 +9,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
 
-use rustc_hash::FxHashSet;
-use xxhash_rust::xxh3::Xxh3;
-
 use owi_progress::{Phase, Progress, ProgressSink};
 use serde::{Deserialize, Serialize};
 
 use crate::chooser::{Chooser, Tally};
 use crate::error::Error;
 use crate::identity::SentItems;
+use crate::kept::{Kept, Spill};
 use crate::model::*;
 use crate::read::{ReadOptions, Report, Stats, Visitor, read_export};
+use crate::sample_keys::SampleKeys;
 use crate::selection::{LeftOut, Selection};
 use crate::share::Share;
 use crate::source::ExportSource;
@@ -255,18 +254,28 @@ impl<'a> Checking<'a> {
         }
     }
 
+    /// Writes the identities of what goes to `file` as they are found
+    /// rather than holding them in memory.
+    pub fn spill_to(&mut self, file: std::fs::File) {
+        if let Some(chooser) = &mut self.check.chooser {
+            chooser.spill_to(Spill::new(file));
+        }
+    }
+
     /// The visitor to hand every element of the read to.
     pub fn visitor(&mut self) -> &mut (dyn Visitor + 'a) {
         &mut self.check
     }
 
-    /// What [`preflight_choosing`] would have found, from the read's report.
-    pub fn finish(self, report: Report) -> Preflight {
-        conclude(self.check, report)
+    /// What [`preflight_choosing`] would have found, from the read's
+    /// report, ready to keep; an error when the spill file failed.
+    pub fn finish(mut self, report: Report) -> std::io::Result<Kept> {
+        let spill = self.check.chooser.as_mut().and_then(Chooser::take_spill);
+        Kept::new(conclude(self.check, report), spill)
     }
 }
 
-fn conclude(check: Check<'_>, report: Report) -> Preflight {
+fn conclude(mut check: Check<'_>, report: Report) -> Preflight {
     let choosing = check.chooser.is_some();
     let mut keys: Vec<WorkoutKey> = check.workouts.iter().map(|(_, s, e)| (*s, *e)).collect();
     keys.sort_unstable();
@@ -309,7 +318,7 @@ fn conclude(check: Check<'_>, report: Report) -> Preflight {
             .map(|(first, last)| (first.0, last.0)),
         workout_keys: keys,
         nested_imported: check.nested_imported,
-        samples: check.samples.len() as u64,
+        samples: check.samples.count(),
         sample_span: check.sample_span,
         workout_items: if choosing {
             check.workout_items
@@ -350,9 +359,8 @@ struct Check<'a> {
     nested_imported: u64,
     /// Source, start, end: the server's identity of a workout.
     workouts: HashSet<(String, i64, i64)>,
-    /// A 64-bit hash of each sample's identity: 8 bytes a sample, where
-    /// the strings themselves would cost ten times that.
-    samples: FxHashSet<u64>,
+    /// Each sample's identity, 4 bytes a sample.
+    samples: SampleKeys,
     sample_span: Option<(i64, i64)>,
 }
 
@@ -361,17 +369,7 @@ impl Check<'_> {
         if kind == SLEEP {
             return;
         }
-        let mut hash = Xxh3::new();
-        for part in [
-            device_model(device).as_bytes(),
-            b"\0",
-            kind.as_bytes(),
-            b"\0",
-        ] {
-            hash.update(part);
-        }
-        hash.update(&start.to_le_bytes());
-        self.samples.insert(hash.digest());
+        self.samples.insert(device_model(device), kind, start);
         self.sample_span = Some(match self.sample_span {
             Some((first, last)) => (first.min(start), last.max(start)),
             None => (start, start),

@@ -3,13 +3,14 @@
 //! without another read. The ingest tees its read into an
 //! [`owi_export::Checking`]; an upload asks [`Store::kept_check`].
 
+use std::io::{BufWriter, Write};
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use owi_export::model::{ActivitySummary, Correlation, Element, Header, Record, Skip, Workout};
-use owi_export::{Preflight, Visitor, check_logic};
-use rusqlite::{OptionalExtension, params};
+use owi_export::{Kept, Preflight, Visitor, check_logic};
+use rusqlite::{MAIN_DB, OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Error, Result};
@@ -75,25 +76,34 @@ fn stamp(path: &Path) -> Result<(i64, i64)> {
 }
 
 impl Store {
-    /// Keeps what the check of the file at `path` (quick key `key`) found.
-    pub(crate) fn keep_check(&self, key: &str, path: &Path, preflight: &Preflight) -> Result<()> {
+    /// Keeps what the check of the file at `path` (quick key `key`) found,
+    /// streamed into the row's blob: its identities never sit in memory.
+    pub(crate) fn keep_check(&self, key: &str, path: &Path, kept: Kept) -> Result<()> {
         let (size, mtime) = stamp(path)?;
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO kept_checks
-                     (quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                params![
-                    key,
-                    preflight.fingerprint,
-                    size,
-                    mtime,
-                    check_logic(),
-                    preflight.to_kept()
-                ],
-            )
-            .map_err(|e| Error::db(self.path(), e))?;
-        Ok(())
+        let db = |e| Error::db(self.path(), e);
+        let len = i64::try_from(kept.byte_len()).unwrap_or(i64::MAX);
+        // One transaction: a failure half-way leaves no row of zeros.
+        let tx = self.conn().unchecked_transaction().map_err(db)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO kept_checks
+                 (quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome)
+             VALUES (?, ?, ?, ?, ?, zeroblob(?))",
+            params![key, kept.fingerprint(), size, mtime, check_logic(), len],
+        )
+        .map_err(db)?;
+        let row = tx.last_insert_rowid();
+        let blob = tx
+            .blob_open(MAIN_DB, c"kept_checks", c"outcome", row, false)
+            .map_err(db)?;
+        let mut out = BufWriter::with_capacity(1 << 20, blob);
+        kept.write_to(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(|source| Error::Io {
+                path: self.path().to_path_buf(),
+                source,
+            })?;
+        drop(out);
+        tx.commit().map_err(db)
     }
 
     /// What the check of everything in the file at `path` would find (no

@@ -143,6 +143,13 @@ impl Store {
         // read again before it is sent (`kept_check.rs`).
         let everything = Share::default();
         let mut checking = Checking::new(&everything);
+        // Its identities (8 bytes an item) wait in a file beside the
+        // database, not in memory; without one, they stay in memory.
+        match self.path.parent().map(tempfile::tempfile_in) {
+            Some(Ok(file)) => checking.spill_to(file),
+            Some(Err(e)) => tracing::debug!(error = %e, "the check's identities stay in memory"),
+            None => {}
+        }
         let (read, written, export_id) = std::thread::scope(|scope| {
             let conn = &mut ingest_conn;
             let progress = options.progress;
@@ -215,8 +222,14 @@ impl Store {
             (Ok(_), Ok(None)) => return Err(Error::WriterGone),
         };
         if let Some(report) = report.filter(|_| state == ExportState::Complete) {
-            let check = checking.finish(report);
-            if let Err(e) = self.keep_check(&key, path, &check) {
+            let kept = checking
+                .finish(report)
+                .map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+                .and_then(|kept| self.keep_check(&key, path, kept));
+            if let Err(e) = kept {
                 tracing::warn!(error = %e, "could not keep the upload's check");
             }
         }
