@@ -18,7 +18,7 @@ use crate::identity::SentItems;
 use crate::kept::{Kept, Spill};
 use crate::model::*;
 use crate::read::{ReadOptions, Report, Stats, Visitor, read_export};
-use crate::sample_keys::SampleKeys;
+use crate::sample_keys::{KindIds, SampleKeys};
 use crate::selection::{LeftOut, Selection};
 use crate::share::Share;
 use crate::source::ExportSource;
@@ -276,6 +276,7 @@ impl<'a> Checking<'a> {
 }
 
 fn conclude(mut check: Check<'_>, report: Report) -> Preflight {
+    check.end_run();
     let choosing = check.chooser.is_some();
     let mut keys: Vec<WorkoutKey> = check.workouts.iter().map(|(_, s, e)| (*s, *e)).collect();
     keys.sort_unstable();
@@ -361,19 +362,76 @@ struct Check<'a> {
     workouts: HashSet<(String, i64, i64)>,
     /// Each sample's identity, 4 bytes a sample.
     samples: SampleKeys,
+    kind_ids: KindIds,
     sample_span: Option<(i64, i64)>,
+    /// The type of the records being read and what is known of it.
+    run: Option<KindRun>,
+    /// The device description seen last and its model.
+    last_device: Option<(Box<str>, Box<str>)>,
+}
+
+/// What the check needs of a record's type, found once for a run of
+/// records of that type (exports come grouped by type), and the run's
+/// counts until the type changes.
+struct KindRun {
+    kind: Box<str>,
+    id: u32,
+    /// [`server_stores`](crate::server_stores): its numbers are imported.
+    stores: bool,
+    sleep: bool,
+    imported: u64,
+    ignored: u64,
 }
 
 impl Check<'_> {
-    fn sample(&mut self, device: Option<&str>, kind: &str, start: i64) {
-        if kind == SLEEP {
-            return;
-        }
-        self.samples.insert(device_model(device), kind, start);
+    fn sample(&mut self, device: Option<&str>, kind: u32, start: i64) {
+        let model = match (device, &self.last_device) {
+            (Some(device), Some((last, model))) if last.as_ref() == device => model.as_ref(),
+            (Some(device), _) => {
+                let model = device_model(Some(device));
+                self.last_device = Some((device.into(), model.into()));
+                model
+            }
+            (None, _) => "",
+        };
+        self.samples.insert(model, kind, start);
         self.sample_span = Some(match self.sample_span {
             Some((first, last)) => (first.min(start), last.max(start)),
             None => (start, start),
         });
+    }
+
+    /// The run of records of `kind`, starting one when the type changes.
+    fn run_of(&mut self, kind: &str) -> &mut KindRun {
+        if self
+            .run
+            .as_ref()
+            .is_some_and(|run| run.kind.as_ref() != kind)
+        {
+            self.end_run();
+        }
+        let ids = &mut self.kind_ids;
+        self.run.get_or_insert_with(|| KindRun {
+            kind: kind.into(),
+            id: ids.of(kind),
+            stores: crate::server_types::server_stores(kind),
+            sleep: kind == SLEEP,
+            imported: 0,
+            ignored: 0,
+        })
+    }
+
+    /// Adds the current run's counts to the tallies.
+    fn end_run(&mut self) {
+        let Some(run) = self.run.take() else { return };
+        for (tally, n) in [
+            (&mut self.imported, run.imported),
+            (&mut self.ignored, run.ignored),
+        ] {
+            if n > 0 {
+                *tally.entry(run.kind.to_string()).or_default() += n;
+            }
+        }
     }
 }
 
@@ -384,18 +442,22 @@ impl Visitor for Check<'_> {
         {
             return ControlFlow::Continue(());
         }
-        let tally = if server_value(record).is_some() {
-            self.sample(record.device, record.kind, record.start.utc);
-            &mut self.imported
-        } else {
-            &mut self.ignored
+        let run = self.run_of(record.kind);
+        // `server_value`, with the type's part of the answer kept.
+        let imported = match record.value {
+            Value::Number(_) => run.stores,
+            Value::Text(t) => run.sleep && sleep_stage(t).is_some(),
+            Value::None => false,
         };
-        // Types repeat millions of times: allocate a key only once each.
-        match tally.get_mut(record.kind) {
-            Some(n) => *n += 1,
-            None => {
-                tally.insert(record.kind.to_string(), 1);
+        if imported {
+            run.imported += 1;
+            // Servers turn sleep into sessions, not samples.
+            if !run.sleep {
+                let id = run.id;
+                self.sample(record.device, id, record.start.utc);
             }
+        } else {
+            run.ignored += 1;
         }
         ControlFlow::Continue(())
     }
@@ -411,7 +473,10 @@ impl Visitor for Check<'_> {
             if nested_server_value(nested).is_some() {
                 self.nested_imported += 1;
                 let start = nested.start.unwrap_or(correlation.start).utc;
-                self.sample(correlation.device.as_deref(), &nested.kind, start);
+                if nested.kind != SLEEP {
+                    let kind = self.kind_ids.of(&nested.kind);
+                    self.sample(correlation.device.as_deref(), kind, start);
+                }
             }
         }
         ControlFlow::Continue(())

@@ -148,6 +148,84 @@ pub fn parse_gpx_time(s: &str) -> Option<i64> {
 /// `下午7:47:41.86`). Returns milliseconds since local midnight.
 pub fn parse_time_of_day(s: &str) -> Option<i64> {
     let s = s.trim();
+    match ascii_time_of_day(s.as_bytes()) {
+        Some(found) => found,
+        None => any_time_of_day(s),
+    }
+}
+
+/// `7:47:41.86 PM`, `19:47:41,3`: the common case, read without
+/// allocating. `None` when `s` is not of that shape (the general reading
+/// takes it); otherwise what [`any_time_of_day`] finds, as the test shows.
+fn ascii_time_of_day(s: &[u8]) -> Option<Option<i64>> {
+    let (clock, marker) = match s {
+        [clock @ .., b' ', a, b'M' | b'm'] => (clock, Some(a.to_ascii_lowercase())),
+        _ => (s, None),
+    };
+    let pm = match marker {
+        None => false,
+        Some(b'p') => true,
+        Some(b'a') => false,
+        Some(_) => return None,
+    };
+    let digits = |b: &[u8]| -> Option<i64> {
+        b.iter().try_fold(0i64, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (clock, frac) = match clock.iter().position(|&b| b == b'.' || b == b',') {
+        Some(at) if at + 1 < clock.len() && clock[at + 1..].iter().all(u8::is_ascii_digit) => {
+            (&clock[..at], Some(&clock[at + 1..]))
+        }
+        Some(_) => return None,
+        None => (clock, None),
+    };
+    let (hour, minute, second) = match clock {
+        [h @ .., b':', m1, m2, b':', s1, s2] => (h, [*m1, *m2], [*s1, *s2]),
+        _ => return None,
+    };
+    if hour.is_empty() || hour.len() > 2 {
+        return None;
+    }
+    let (hour, minute, second) = (digits(hour)?, digits(&minute)?, digits(&second)?);
+    let millis = match frac {
+        None => 0,
+        Some(frac) => match fraction_millis(frac) {
+            Some(millis) => millis,
+            None => return Some(None),
+        },
+    };
+    Some(clock_millis(
+        marker == Some(b'a'),
+        pm,
+        hour,
+        minute,
+        second,
+        millis,
+    ))
+}
+
+fn clock_millis(
+    am: bool,
+    pm: bool,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    millis: i64,
+) -> Option<i64> {
+    let hour = match (am, pm, hour) {
+        (true, _, 12) => 0,
+        (_, true, h) if h < 12 => h + 12,
+        (_, _, h) => h,
+    };
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(((hour * 60 + minute) * 60 + second) * 1000 + millis)
+}
+
+/// Any locale's time of day: AM/PM markers in many scripts, any clock.
+fn any_time_of_day(s: &str) -> Option<i64> {
     // Markers compared without dots and spaces: `p. m.`, `μ.μ.`, `pm`.
     let lower: String = s
         .to_lowercase()
@@ -181,15 +259,7 @@ pub fn parse_time_of_day(s: &str) -> Option<i64> {
     } else {
         fraction_millis(frac.as_bytes())?
     };
-    let hour = match (is_am, is_pm, hour) {
-        (true, _, 12) => 0,
-        (_, true, h) if h < 12 => h + 12,
-        (_, _, h) => h,
-    };
-    if hour > 23 || minute > 59 || second > 60 {
-        return None;
-    }
-    Some(((hour * 60 + minute) * 60 + second) * 1000 + millis)
+    clock_millis(is_am, is_pm, hour, minute, second, millis)
 }
 
 fn fraction_millis(frac: &[u8]) -> Option<i64> {
@@ -282,6 +352,29 @@ mod tests {
         assert_eq!(evening.utc, home.utc);
         assert_eq!(format_day(evening.local_day()), "2023-03-01");
         assert_eq!(format_day(home.local_day()), "2023-03-02");
+    }
+
+    #[test]
+    fn the_quick_time_of_day_reads_as_the_general_one() {
+        let mut taken = 0;
+        for hour in ["0", "7", "07", "11", "12", "13", "23", "24", "123", ""] {
+            for minute in ["00", "5", "47", "59", "60"] {
+                for second in ["00", "41", "60", "61"] {
+                    for frac in ["", ".86", ",30", ".999", ".1234", ".", ",x", ".8.6"] {
+                        for marker in ["", " AM", " PM", " am", " pm", " XM", "PM", " p. m."] {
+                            let text = format!("{hour}:{minute}:{second}{frac}{marker}");
+                            if let Some(quick) = ascii_time_of_day(text.as_bytes()) {
+                                taken += 1;
+                                assert_eq!(quick, any_time_of_day(&text), "{text}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(taken > 1000, "the quick reading took only {taken}");
+        assert!(ascii_time_of_day(b"7:47:41.86 PM").is_some());
+        assert!(ascii_time_of_day(b"19:47:41").is_some());
     }
 
     #[test]
