@@ -1,65 +1,19 @@
 //! What an upload's check would find, kept from the ingest that read the
 //! same file (migration 9), so an export previewed before starts sending
-//! without another read. The ingest tees its read into an
-//! [`owi_export::Checking`]; an upload asks [`Store::kept_check`].
+//! without another read. The ingest replays what it stored to an
+//! [`owi_export::Checking`] on a thread of its own (`ingest/replay.rs`); an
+//! upload asks [`Store::kept_check`].
 
 use std::io::{BufWriter, Write};
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use owi_export::model::{ActivitySummary, Correlation, Element, Header, Record, Skip, Workout};
-use owi_export::{Kept, Preflight, Visitor, check_logic};
+use owi_export::{Kept, Preflight, check_logic};
 use rusqlite::{MAIN_DB, OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Error, Result};
 use crate::ingest::quick_key;
-
-/// Hands every element to `first` (the loader, which may stop the read)
-/// and then to `second` (the check, which never does).
-pub(crate) struct Tee<'a, 'b> {
-    pub first: &'a mut dyn Visitor,
-    pub second: &'a mut (dyn Visitor + 'b),
-}
-
-impl Tee<'_, '_> {
-    fn both(
-        &mut self,
-        mut visit: impl FnMut(&mut dyn Visitor) -> ControlFlow<()>,
-    ) -> ControlFlow<()> {
-        visit(&mut *self.first)?;
-        let _ = visit(&mut *self.second);
-        ControlFlow::Continue(())
-    }
-}
-
-impl Visitor for Tee<'_, '_> {
-    fn header(&mut self, header: &Header) -> ControlFlow<()> {
-        self.both(|v| v.header(header))
-    }
-    fn record(&mut self, record: &Record<'_>) -> ControlFlow<()> {
-        self.both(|v| v.record(record))
-    }
-    fn correlation(&mut self, correlation: &Correlation) -> ControlFlow<()> {
-        self.both(|v| v.correlation(correlation))
-    }
-    fn workout(&mut self, workout: &Workout) -> ControlFlow<()> {
-        self.both(|v| v.workout(workout))
-    }
-    fn activity_summary(&mut self, summary: &ActivitySummary) -> ControlFlow<()> {
-        self.both(|v| v.activity_summary(summary))
-    }
-    fn element(&mut self, element: &Element) -> ControlFlow<()> {
-        self.both(|v| v.element(element))
-    }
-    fn skip(&mut self, skip: &Skip) -> ControlFlow<()> {
-        self.both(|v| v.skip(skip))
-    }
-    fn extent(&mut self, name: &[u8], start: u64, end: u64) -> ControlFlow<()> {
-        self.both(|v| v.extent(name, start, end))
-    }
-}
 
 /// A file's size and modification time (ns since the epoch).
 fn stamp(path: &Path) -> Result<(i64, i64)> {

@@ -14,6 +14,7 @@ use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::glimpse::Seen;
+use super::replay::{Frame, Step};
 use super::writer::{Batch, Finish, Msg, RecordRow, SeriesKey, SeriesRow};
 use crate::catalog::{aggregation_of, counts_toward_duration};
 use crate::preview::ExportState;
@@ -36,6 +37,14 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// The strings already stored, by id.
+    pub(crate) fn names(&self) -> FxHashMap<i64, Box<str>> {
+        self.strings
+            .iter()
+            .map(|(text, &id)| (id, text.clone()))
+            .collect()
+    }
+
     pub(crate) fn load(conn: &Connection) -> rusqlite::Result<Plan> {
         let max = |table: &str| -> rusqlite::Result<i64> {
             conn.query_row(
@@ -277,6 +286,7 @@ impl Visitor for Loader {
         for b in r.beats {
             self.batch.beats.push((b.at_ms, b.bpm));
         }
+        self.batch.steps.push(Step::Record);
         self.batch.records.push(RecordRow {
             core: core_of(r, id, value, value_id),
             series_id,
@@ -292,6 +302,7 @@ impl Visitor for Loader {
     fn correlation(&mut self, c: &Correlation) -> ControlFlow<()> {
         let type_id = self.intern(&c.kind);
         let source_id = self.intern(&c.source_name);
+        self.batch.steps.push(Step::Correlation);
         self.batch
             .correlations
             .push((type_id, source_id, c.clone()));
@@ -301,6 +312,7 @@ impl Visitor for Loader {
     fn workout(&mut self, w: &Workout) -> ControlFlow<()> {
         let id = self.plan.next_workout;
         self.plan.next_workout += 1;
+        self.batch.steps.push(Step::Workout);
         self.batch.workouts.push((id, w.clone()));
         if self.batch.workouts.len() >= 256 {
             return self.send();
@@ -309,17 +321,21 @@ impl Visitor for Loader {
     }
 
     fn activity_summary(&mut self, a: &ActivitySummary) -> ControlFlow<()> {
+        self.batch.steps.push(Step::Summary);
         self.batch.summaries.push(a.clone());
         ControlFlow::Continue(())
     }
 
     fn element(&mut self, e: &Element) -> ControlFlow<()> {
+        self.batch.steps.push(Step::Element);
         self.batch.elements.push(e.clone());
         ControlFlow::Continue(())
     }
 
-    fn extent(&mut self, name: &[u8], _start: u64, end: u64) -> ControlFlow<()> {
+    fn extent(&mut self, name: &[u8], start: u64, end: u64) -> ControlFlow<()> {
         self.seen.count(name, end);
+        self.batch.steps.push(Step::Extent(Frame::of(name)));
+        self.batch.extents.push((start, end));
         if self.batch.records.len() >= BATCH_RECORDS || self.batch.text.len() >= BATCH_TEXT {
             self.send()
         } else {

@@ -20,24 +20,27 @@ use serde::Serialize;
 
 use crate::Store;
 use crate::error::{Error, Result};
-use crate::kept_check::Tee;
 use crate::preview::ExportState;
 
 mod aggregates;
 mod finish;
 mod glimpse;
 mod loader;
+mod replay;
 #[cfg(test)]
 mod tests;
 mod writer;
 
 use loader::{Loader, Plan};
+use replay::Replay;
 use writer::{Batch, Msg, WriteError, write_all};
 
 pub use glimpse::{GLIMPSE_INTERVAL, Glimpse, GlimpseSink};
 
 /// Batches in flight between the threads; bounds memory.
 const CHANNEL_DEPTH: usize = 4;
+/// Batches written and waiting for the check's thread.
+const CHECK_DEPTH: usize = 2;
 
 /// Knobs of one ingest.
 #[derive(Clone, Copy)]
@@ -129,8 +132,10 @@ impl Store {
         let db_path = self.path.clone();
         let routes = source.routes()?;
         let (tx, rx) = bounded::<Msg>(CHANNEL_DEPTH);
-        // Written batches come back emptied, their buffers grown already.
-        let (spare_tx, spare_rx) = bounded::<Box<Batch>>(CHANNEL_DEPTH + 2);
+        // Written batches go on to the check's thread, then come back to
+        // the reader emptied, their buffers grown already.
+        let (written_tx, written_rx) = bounded::<Box<Batch>>(CHECK_DEPTH);
+        let (spare_tx, spare_rx) = bounded::<Box<Batch>>(CHANNEL_DEPTH + CHECK_DEPTH + 2);
         // The writer takes the write lock first, then hands over the ids to
         // continue from: two ingests into one database never pick the same.
         let (plan_tx, plan_rx) = bounded::<Plan>(1);
@@ -150,7 +155,7 @@ impl Store {
             Some(Err(e)) => tracing::debug!(error = %e, "the check's identities stay in memory"),
             None => {}
         }
-        let (read, written, export_id) = std::thread::scope(|scope| {
+        let (read, written, export_id, checked) = std::thread::scope(|scope| {
             let conn = &mut ingest_conn;
             let progress = options.progress;
             let live = options.glimpses.map(|sink| {
@@ -165,28 +170,32 @@ impl Store {
             let writer = std::thread::Builder::new()
                 .name("store-writer".into())
                 .spawn_scoped(scope, move || {
-                    write_all(conn, plan_tx, rx, spare_tx, routes, progress, live)
+                    write_all(conn, plan_tx, rx, written_tx, routes, progress, live)
                 });
             let writer = match writer {
                 Ok(handle) => handle,
-                Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked), 0),
+                Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked), 0, false),
             };
             let Ok(plan) = plan_rx.recv() else {
                 // The writer could not start; its error says why.
                 drop(tx);
                 let written = writer.join().unwrap_or(Err(WriteError::Panicked));
                 let failure = spawn_failure(std::io::Error::other("the writer did not start"));
-                return (Err(failure), written, 0);
+                return (Err(failure), written, 0, false);
             };
             let export_id = plan.export_id;
+            let mut replay = Replay::new(plan.names());
+            let check = &mut checking;
+            let checker = std::thread::Builder::new()
+                .name("store-check".into())
+                .spawn_scoped(scope, move || {
+                    replay.run(written_rx, spare_tx, check.visitor());
+                    replay.intact()
+                });
             let mut loader = Loader::new(tx, spare_rx, plan);
-            let mut tee = Tee {
-                first: &mut loader,
-                second: checking.visitor(),
-            };
             let read = read_export(
                 &source,
-                &mut tee,
+                &mut loader,
                 ReadOptions {
                     progress: options.progress,
                     cancel: options.cancel,
@@ -200,7 +209,9 @@ impl Store {
             );
             loader.finish(&source, &key, &read, started);
             let written = writer.join().unwrap_or(Err(WriteError::Panicked));
-            (read, written, export_id)
+            // A check that died or lost a batch is not kept.
+            let checked = checker.is_ok_and(|handle| handle.join().unwrap_or(false));
+            (read, written, export_id, checked)
         });
         // The WAL holds the whole ingest until it is checkpointed: fold it
         // into the database and truncate it now, unless readers are busy
@@ -221,7 +232,7 @@ impl Store {
             (Err(failure), Ok(None)) => return Err(Error::Export(failure.error)),
             (Ok(_), Ok(None)) => return Err(Error::WriterGone),
         };
-        if let Some(report) = report.filter(|_| state == ExportState::Complete) {
+        if let Some(report) = report.filter(|_| state == ExportState::Complete && checked) {
             let kept = checking
                 .finish(report)
                 .map_err(|source| Error::Io {

@@ -17,6 +17,7 @@ use super::aggregates::Aggregates;
 use super::finish;
 use super::glimpse::{Live, Seen};
 use super::loader::Plan;
+use super::replay::Step;
 
 mod blocks;
 use crate::catalog::Aggregation;
@@ -67,6 +68,10 @@ pub(crate) struct Batch {
     pub(crate) elements: Vec<Element>,
     /// With the interned type of a skipped record.
     pub(crate) skips: Vec<(Skip, Option<i64>)>,
+    /// The order the items above came in, for the check (`replay.rs`).
+    pub(crate) steps: Vec<Step>,
+    /// Where each top-level element lies in the XML, in order.
+    pub(crate) extents: Vec<(u64, u64)>,
     /// What the reader had seen when it sent this batch (for the live preview).
     pub(crate) seen: Seen,
     /// The document's header, in the first batch after it was read.
@@ -86,6 +91,8 @@ impl Batch {
         self.summaries.clear();
         self.elements.clear();
         self.skips.clear();
+        self.steps.clear();
+        self.extents.clear();
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -97,6 +104,7 @@ impl Batch {
             && self.summaries.is_empty()
             && self.elements.is_empty()
             && self.skips.is_empty()
+            && self.steps.is_empty()
     }
 }
 
@@ -138,7 +146,7 @@ pub(crate) fn write_all(
     conn: &mut Connection,
     plan_tx: crossbeam_channel::Sender<Plan>,
     rx: Receiver<Msg>,
-    spare: crossbeam_channel::Sender<Box<Batch>>,
+    written: crossbeam_channel::Sender<Box<Batch>>,
     routes: Routes,
     progress: &dyn ProgressSink,
     mut live: Option<Live<'_>>,
@@ -190,9 +198,9 @@ pub(crate) fn write_all(
                         live.tick(&tx, export_id, &aggregates);
                     }
                     busy += t.elapsed();
-                    batch.clear();
-                    // The reader makes a new one when none comes back.
-                    let _ = spare.try_send(batch);
+                    // On to the check, which hands it back to the reader.
+                    // Gone only if its thread died: its outcome is not kept.
+                    let _ = written.send(batch);
                 }
                 Msg::Finish(f) => {
                     finish = Some(f);

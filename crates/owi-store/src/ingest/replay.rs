@@ -1,0 +1,186 @@
+//! The upload's check that the ingest keeps (`kept_check.rs`), on a thread
+//! of its own: each batch the writer has stored comes here next, and is
+//! replayed to the check in document order. The reader's thread, which
+//! sets the pace of the whole load, no longer does the check's work.
+//!
+//! Records come back from their compact rows with what the check reads of
+//! them: type, source, device, unit, value and instants. Their metadata,
+//! heartbeats and byte offsets, which it does not read, stay behind. The
+//! `kept_check` tests hold the outcome equal to a read of the export.
+
+use crossbeam_channel::{Receiver, Sender};
+use owi_export::time::Timestamp;
+use owi_export::{Record, Value, Visitor};
+use rustc_hash::FxHashMap;
+
+use super::writer::{Batch, RecordRow, SeriesKey};
+
+/// What the loader handed over, in the order it came: which of the batch's
+/// lists the next item is taken from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    Record,
+    Correlation,
+    Workout,
+    Summary,
+    Element,
+    /// A top-level element ended; its `start..end` is the batch's next
+    /// extent.
+    Extent(Frame),
+}
+
+/// The names of top-level elements the check treats apart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Frame {
+    ExportDate,
+    Me,
+    Other,
+}
+
+impl Frame {
+    pub(crate) fn of(name: &[u8]) -> Frame {
+        match name {
+            b"ExportDate" => Frame::ExportDate,
+            b"Me" => Frame::Me,
+            _ => Frame::Other,
+        }
+    }
+
+    /// The check looks at no other name.
+    fn name(self) -> &'static [u8] {
+        match self {
+            Frame::ExportDate => b"ExportDate",
+            Frame::Me => b"Me",
+            Frame::Other => b"",
+        }
+    }
+}
+
+/// Turns batches back into the visitor calls the reader made.
+pub(crate) struct Replay {
+    /// Interned strings by id: those stored before this ingest and those
+    /// its batches add.
+    names: FxHashMap<i64, Box<str>>,
+    series: FxHashMap<i64, SeriesKey>,
+    /// A row named a string or series never handed over: the outcome
+    /// cannot be trusted and is not kept.
+    broken: bool,
+}
+
+impl Replay {
+    pub(crate) fn new(names: FxHashMap<i64, Box<str>>) -> Replay {
+        Replay {
+            names,
+            series: FxHashMap::default(),
+            broken: false,
+        }
+    }
+
+    /// Whether every batch replayed whole.
+    pub(crate) fn intact(&self) -> bool {
+        !self.broken
+    }
+
+    /// Replays every batch `written` brings, then hands it back to the
+    /// reader through `spare`.
+    pub(crate) fn run(
+        &mut self,
+        written: Receiver<Box<Batch>>,
+        spare: Sender<Box<Batch>>,
+        visitor: &mut dyn Visitor,
+    ) {
+        for mut batch in written {
+            self.batch(&batch, visitor);
+            batch.clear();
+            // The reader makes a new one when none comes back.
+            let _ = spare.try_send(batch);
+        }
+    }
+
+    fn batch(&mut self, b: &Batch, visitor: &mut dyn Visitor) {
+        for (id, text) in &b.strings {
+            self.names.insert(*id, text.clone());
+        }
+        for row in &b.series {
+            self.series.insert(row.id, row.key);
+        }
+        let mut records = b.records.iter();
+        let mut correlations = b.correlations.iter();
+        let mut workouts = b.workouts.iter();
+        let mut summaries = b.summaries.iter();
+        let mut elements = b.elements.iter();
+        let mut extents = b.extents.iter();
+        for step in &b.steps {
+            let handed = match step {
+                Step::Record => records.next().map(|row| self.record(row, visitor)),
+                Step::Correlation => correlations.next().map(|(_, _, c)| {
+                    let _ = visitor.correlation(c);
+                }),
+                Step::Workout => workouts.next().map(|(_, w)| {
+                    let _ = visitor.workout(w);
+                }),
+                Step::Summary => summaries.next().map(|s| {
+                    let _ = visitor.activity_summary(s);
+                }),
+                Step::Element => elements.next().map(|e| {
+                    let _ = visitor.element(e);
+                }),
+                Step::Extent(frame) => extents.next().map(|&(start, end)| {
+                    let _ = visitor.extent(frame.name(), start, end);
+                }),
+            };
+            self.broken |= handed.is_none();
+        }
+    }
+
+    fn record(&mut self, row: &RecordRow, visitor: &mut dyn Visitor) {
+        let Some(&(kind, source, version, device, unit)) = self.series.get(&row.series_id) else {
+            self.broken = true;
+            return;
+        };
+        let name = |id: i64| self.names.get(&id).map(AsRef::as_ref);
+        let (Some(kind), Some(source_name)) = (name(kind), name(source)) else {
+            self.broken = true;
+            return;
+        };
+        let optional = |id: Option<i64>| match id {
+            None => Ok(None),
+            Some(id) => name(id).map(Some).ok_or(()),
+        };
+        let (Ok(source_version), Ok(device), Ok(unit), Ok(text)) = (
+            optional(version),
+            optional(device),
+            optional(unit),
+            optional(row.core.value_id),
+        ) else {
+            self.broken = true;
+            return;
+        };
+        let core = &row.core;
+        let at = |utc: i64| Timestamp {
+            utc,
+            offset_min: core.tz,
+        };
+        let end = core.start + core.duration;
+        let value = match (core.value, text) {
+            (Some(number), _) => Value::Number(number),
+            (None, Some(text)) => Value::Text(text),
+            (None, None) => Value::None,
+        };
+        let record = Record {
+            kind,
+            source_name,
+            source_version,
+            device,
+            unit,
+            created: core.created_delay.map(|delay| at(end + delay)),
+            start: at(core.start),
+            end: at(end),
+            value,
+            metadata: &[],
+            beats: &[],
+            offset: 0,
+        };
+        let _ = visitor.record(&record);
+    }
+}
