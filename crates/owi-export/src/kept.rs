@@ -228,9 +228,12 @@ impl Preflight {
                     })
                     .collect::<Option<Vec<_>>>()?;
                 let tail = (at.u64()?, at.u64()?);
-                let identities = (0..at.len_of(8)?)
-                    .map(|_| at.u64())
-                    .collect::<Option<Vec<_>>>()?;
+                let count = at.len_of(8)?;
+                let identities = at
+                    .take(count * 8)?
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect();
                 Some(Selection {
                     head,
                     runs,

@@ -37,7 +37,11 @@ pub struct LedgerSummary {
 }
 
 fn encode_items(items: &[u64]) -> Vec<u8> {
-    items.iter().flat_map(|i| i.to_le_bytes()).collect()
+    let mut out = Vec::with_capacity(items.len() * 8);
+    for item in items {
+        out.extend_from_slice(&item.to_le_bytes());
+    }
+    out
 }
 
 fn decode_items(bytes: &[u8]) -> Vec<u64> {
@@ -94,7 +98,10 @@ fn merged<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
 }
 
 fn sorted<T: Ord + Copy>(items: &[T]) -> Vec<T> {
-    let mut items = items.to_vec();
+    into_sorted(items.to_vec())
+}
+
+fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items.sort_unstable();
     items.dedup();
     items
@@ -141,7 +148,9 @@ impl Store {
             .map_err(|e| Error::db(self.path(), e))
     }
 
-    /// Keeps what an import carries until the server confirms it.
+    /// Keeps what an import carries until the server confirms it. The
+    /// items are kept as they come (sorting millions of them would hold up
+    /// the end of every upload) and sorted when the server confirms them.
     pub fn ledger_pend(
         &self,
         batch: &str,
@@ -158,7 +167,7 @@ impl Store {
                     batch,
                     server,
                     user_id,
-                    encode_items(&sorted(items)),
+                    encode_items(items),
                     encode_workouts(&sorted(workouts)),
                     now()
                 ],
@@ -180,7 +189,7 @@ impl Store {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
-                        decode_items(&r.get::<_, Vec<u8>>(2)?),
+                        into_sorted(decode_items(&r.get::<_, Vec<u8>>(2)?)),
                         decode_workouts(&r.get::<_, Vec<u8>>(3)?),
                     ))
                 },
