@@ -35,11 +35,30 @@ pub(super) fn blank_illegal(buf: &mut [u8], from: usize, eof: bool) -> usize {
     while i < buf.len() {
         // Most of an export is plain text: skip it a block, then a word, at
         // a time.
-        if let Some(block) = buf.get(i..i + BLOCK)
-            && is_plain(block)
-        {
-            i += BLOCK;
-            continue;
+        if let Some(block) = buf.get(i..i + BLOCK) {
+            if is_plain(block) {
+                i += BLOCK;
+                continue;
+            }
+            // Only `&`: references, nearly always named ones (every device
+            // description holds four `&lt;`/`&gt;`), legal at a glance.
+            if !has_other_start(block) {
+                let end = i + BLOCK;
+                let mut j = i;
+                while let Some(at) = buf.get(j..end).and_then(|rest| memchr::memchr(b'&', rest)) {
+                    let p = j + at;
+                    match char_ref(&buf[p..], eof) {
+                        Ref::Illegal(len) => {
+                            buf[p..p + len].fill(b' ');
+                            j = p + len;
+                        }
+                        Ref::NeedMore => return p,
+                        Ref::Legal => j = p + 1,
+                    }
+                }
+                i = end.max(j);
+                continue;
+            }
         }
         if let Some(word) = buf.get(i..i + 8)
             && !may_start(u64::from_le_bytes(word.try_into().unwrap_or_default()))
@@ -86,6 +105,14 @@ const BLOCK: usize = 64;
 fn is_plain(block: &[u8]) -> bool {
     !block.iter().fold(false, |found, &b| {
         found | ((b < 0x20) & (b != b'\n')) | (b == b'&') | (b == 0xEF)
+    })
+}
+
+/// Whether `block` holds a pattern's start other than `&` (or a tab or a
+/// carriage return, which the slower path checks one by one).
+fn has_other_start(block: &[u8]) -> bool {
+    block.iter().fold(false, |found, &b| {
+        found | ((b < 0x20) & (b != b'\n')) | (b == 0xEF)
     })
 }
 
@@ -248,6 +275,65 @@ mod tests {
                 "cleaning {:?}",
                 String::from_utf8_lossy(input)
             );
+        }
+    }
+
+    /// The rules one byte at a time, without the block and word shortcuts.
+    fn clean_bytewise(s: &[u8]) -> Vec<u8> {
+        let mut buf = s.to_vec();
+        let mut i = 0;
+        while i < buf.len() {
+            let len = match buf[i] {
+                b'&' => match char_ref(&buf[i..], true) {
+                    Ref::Illegal(len) => len,
+                    _ => 0,
+                },
+                0xEF => match (buf.get(i + 1), buf.get(i + 2)) {
+                    (Some(0xBF), Some(0xBE | 0xBF)) => 3,
+                    _ => 0,
+                },
+                b if STARTS[usize::from(b)] => 1,
+                _ => 0,
+            };
+            buf[i..i + len].fill(b' ');
+            i += len.max(1);
+        }
+        buf
+    }
+
+    #[test]
+    fn long_documents_clean_as_byte_by_byte_whatever_the_splits() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let pieces: &[&[u8]] = &[
+            b"<Record type=\"HKQuantityTypeIdentifierHeartRate\" value=\"61\"/>\n ",
+            b"device=\"&lt;&lt;HKDevice: 0x3012772a0&gt;, name:Apple Watch&gt;\" ",
+            b"&amp;",
+            b"&#11;",
+            b"&#x0000b;",
+            b"&#9;",
+            b"&#65535;",
+            b"&#",
+            b"&",
+            b"\x0B",
+            b"\t",
+            b"\r\n",
+            b"\xEF\xBF\xBE",
+            b"\xEF\xBF\xBD",
+            b"plain text that goes on for a while, plain text that goes on",
+        ];
+        for _ in 0..400 {
+            let mut doc = Vec::new();
+            for _ in 0..rng.usize(1..60) {
+                doc.extend_from_slice(pieces[rng.usize(..pieces.len())]);
+            }
+            let expected = clean_bytewise(&doc);
+            assert_eq!(clean(&doc), expected, "{:?}", String::from_utf8_lossy(&doc));
+            let cut = rng.usize(..=doc.len());
+            let mut buf = doc[..cut].to_vec();
+            let ready = blank_illegal(&mut buf, 0, false);
+            buf.extend_from_slice(&doc[cut..]);
+            assert_eq!(blank_illegal(&mut buf, ready, true), doc.len());
+            assert_eq!(buf, expected, "cut at {cut}");
         }
     }
 

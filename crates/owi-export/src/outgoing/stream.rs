@@ -132,10 +132,55 @@ impl Stream {
     }
 
     pub fn read(&mut self, out: &mut [u8], shared: &Shared) -> io::Result<usize> {
+        // Nothing held back and room for a chunk: read into `out` and clean
+        // it there, sparing a copy of every byte.
+        if self.start == self.end && !self.eof && out.len() >= CHUNK {
+            let n = self.read_direct(out, shared)?;
+            if n > 0 || self.eof {
+                return Ok(n);
+            }
+        }
         let n = self.available(shared)?.len().min(out.len());
         out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
         self.consume(n);
         Ok(n)
+    }
+
+    /// Reads from the source straight into `out`, cleans it there and
+    /// keeps the raw tail (a pattern that may go on) for the next read.
+    /// Only when nothing is held back, so `out[0]` is at `pos`.
+    fn read_direct(&mut self, out: &mut [u8], shared: &Shared) -> io::Result<usize> {
+        let n = loop {
+            match self.inner.read(out) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if shared.source.is_zip() {
+            shared.inflated.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        if n == 0 {
+            self.eof = true;
+            return Ok(0);
+        }
+        let ready = match shared.clean {
+            Some(doctype) => {
+                if let Some(range) = doctype {
+                    blank_range(&mut out[..n], self.pos, range);
+                }
+                blank_illegal(&mut out[..n], 0, false)
+            }
+            None => n,
+        };
+        // A pending pattern is a few bytes (`MAX_REF` at most).
+        let held = n - ready;
+        self.buf[..held].copy_from_slice(&out[ready..n]);
+        self.start = 0;
+        self.ready = 0;
+        self.end = held;
+        self.pos += ready as u64;
+        Ok(ready)
     }
 
     fn skip_to(&mut self, at: u64, shared: &Shared) -> io::Result<()> {

@@ -217,6 +217,62 @@ fn cleaning_blanks_the_doctype_and_illegal_characters_and_nothing_else() {
     strict(&expected).unwrap_or_else(|e| panic!("the cleaned body is well-formed: {e}"));
 }
 
+/// Reads a whole body in reads of the given sizes, in turn.
+fn read_in(body: &Outgoing, sizes: &[usize]) -> Vec<u8> {
+    let mut reader = body
+        .reader_at(0)
+        .unwrap_or_else(|e| panic!("reader of {body:?}: {e}"));
+    let (mut out, mut buf) = (Vec::new(), vec![0; 1 << 20]);
+    for size in sizes.iter().cycle() {
+        match reader.read(&mut buf[..*size]) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("reading {body:?}: {e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn large_reads_clean_in_place_as_small_reads_do() {
+    // Several MiB, patterns everywhere, so reads of 1 MiB (the uploader's)
+    // end inside patterns and leave tails for the next read.
+    let doc = dirty_export(&dirty_records(24_000));
+    let expected = expected_clean(&doc);
+    let dir = tempdir();
+    for path in [
+        write(dir.path(), "export.xml", &doc),
+        zipped(dir.path(), "export.zip", doc.as_bytes()),
+    ] {
+        let body = whole(&source(&path), true);
+        // First reads that end inside a pattern, then the uploader's.
+        let inside = ["&#11;", "&#x0000b;", "\u{ffff}"].map(|pattern| {
+            let (at, _) = doc[300_000..]
+                .match_indices(pattern)
+                .next()
+                .unwrap_or_else(|| panic!("{pattern:?} past 300 kB"));
+            300_000 + at + 2
+        });
+        let sizes = [
+            vec![1 << 20],
+            vec![1 << 20, 7],
+            vec![inside[0], 1 << 20],
+            vec![inside[1], 1 << 20],
+            vec![inside[2], 1 << 20],
+        ];
+        for sizes in &sizes {
+            let cleaned = read_in(&body, sizes);
+            assert!(
+                cleaned == expected,
+                "{} read in {sizes:?}: {} bytes, first difference at {:?}",
+                path.display(),
+                cleaned.len(),
+                cleaned.iter().zip(&expected).position(|(a, b)| a != b)
+            );
+        }
+    }
+}
+
 #[test]
 fn each_defect_alone_is_refused_before_cleaning_and_accepted_after() {
     let record = |name: &str| {
