@@ -14,6 +14,9 @@
 //! - the app's resident memory (and WebKit's processes) after each part.
 //!
 //! Needs the built app, as the tests do (`OWI_APP` or the release build).
+//! `OWI_BENCH_BASELINE_APP=/path/to/owi-app` also drops the export on that
+//! build (an earlier commit's), turn about with this one, three times each:
+//! before/after figures taken in the same run.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -64,24 +67,37 @@ async fn run() -> Result<()> {
     let drag = PathBuf::from(env!("CARGO_BIN_EXE_owi-drag-source"));
 
     // The drop with nothing else asked of the app: the time a person waits.
-    let quiet = work.path().join("quiet");
-    let app = App::launch(&driver, &["--data-dir", text(&quiet)?], &shots).await?;
-    app.wait_for("#drop-title").await?;
-    let dropped = drop_file(&app, &screen, &drag, &export).await?;
-    app.wait_for_text(RECORDS, |t| figure(t) > 0).await?;
-    let first = dropped.elapsed();
-    app.wait_for_text(COVERS_LABEL, |t| t.eq_ignore_ascii_case("Covers"))
-        .await?;
-    let whole = dropped.elapsed();
-    app.close().await?;
-    println!(
-        "\ndrop → first summary with real counts (live), nothing else asked: {:.2} s",
-        first.as_secs_f64()
-    );
-    println!(
-        "drop → finished preview (the whole read), nothing else asked: {:.1} s",
-        whole.as_secs_f64()
-    );
+    // With `OWI_BENCH_BASELINE_APP`, another build (an earlier commit's)
+    // drops the same export in the same run, turn about, three times each.
+    let baseline = std::env::var_os("OWI_BENCH_BASELINE_APP").map(PathBuf::from);
+    let builds: Vec<(&str, &Path)> = match &baseline {
+        Some(other) => vec![("this build", &binary), ("baseline", other)],
+        None => vec![("this build", &binary)],
+    };
+    let rounds = if baseline.is_some() { 3 } else { 1 };
+    let mut quiet: Vec<(Vec<Duration>, Vec<Duration>)> = vec![Default::default(); builds.len()];
+    for round in 0..rounds {
+        for (b, (_, build)) in builds.iter().enumerate() {
+            let data = work.path().join(format!("quiet-{b}-{round}"));
+            let (first, whole) =
+                quiet_drop(&driver, build, &data, &screen, &drag, &export, &shots).await?;
+            quiet[b].0.push(first);
+            quiet[b].1.push(whole);
+        }
+    }
+    for ((label, build), (first, whole)) in builds.iter().zip(&quiet) {
+        if baseline.is_some() {
+            println!("\n{label}: {}", build.display());
+        }
+        println!(
+            "\ndrop → first summary with real counts (live), nothing else asked: {}",
+            seconds(first)
+        );
+        println!(
+            "drop → finished preview (the whole read), nothing else asked: {}",
+            seconds(whole)
+        );
+    }
 
     let data = work.path().join("main");
     let marker = text(&data)?.to_owned();
@@ -201,6 +217,43 @@ async fn run() -> Result<()> {
     app.close().await?;
     println!("screenshots: {}", shots.display());
     Ok(())
+}
+
+/// Drops `export` on a fresh window of `build`: the time to the first
+/// summary with real counts, and to the finished preview.
+async fn quiet_drop(
+    driver: &Driver,
+    build: &Path,
+    data: &Path,
+    screen: &Screen,
+    drag: &Path,
+    export: &Path,
+    shots: &Path,
+) -> Result<(Duration, Duration)> {
+    let app = App::launch_binary(driver, build, &["--data-dir", text(data)?], shots).await?;
+    app.wait_for("#drop-title").await?;
+    let dropped = drop_file(&app, screen, drag, export).await?;
+    app.wait_for_text(RECORDS, |t| figure(t) > 0).await?;
+    let first = dropped.elapsed();
+    app.wait_for_text(COVERS_LABEL, |t| t.eq_ignore_ascii_case("Covers"))
+        .await?;
+    let whole = dropped.elapsed();
+    app.close().await?;
+    Ok((first, whole))
+}
+
+/// Every run's seconds, and the best.
+fn seconds(runs: &[Duration]) -> String {
+    let all: Vec<String> = runs
+        .iter()
+        .map(|d| format!("{:.2}", d.as_secs_f64()))
+        .collect();
+    let best = runs.iter().min().map_or(0.0, Duration::as_secs_f64);
+    if runs.len() > 1 {
+        format!("{best:.2} s best of {} ({} s)", runs.len(), all.join(", "))
+    } else {
+        format!("{best:.2} s")
+    }
 }
 
 /// The CLI benches' sample (generated once for all of them).

@@ -308,7 +308,16 @@ impl App {
     /// Starts the built app with `args` and waits until its first screen
     /// is drawn (the header's "Open export…" button exists).
     pub async fn launch(driver: &Driver, args: &[&str], shots: &Path) -> Result<App> {
-        let binary = app_binary()?;
+        App::launch_binary(driver, &app_binary()?, args, shots).await
+    }
+
+    /// [`App::launch`] of another build of the app (a benchmark's baseline).
+    pub async fn launch_binary(
+        driver: &Driver,
+        binary: &Path,
+        args: &[&str],
+        shots: &Path,
+    ) -> Result<App> {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
