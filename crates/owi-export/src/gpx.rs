@@ -1,11 +1,13 @@
 //! The GPX 1.1 route files Apple writes next to the export
 //! (`workout-routes/route_….gpx`).
 
+use std::borrow::Cow;
+
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use crate::model::RoutePoint;
-use crate::text::decode_into;
+use crate::text::{decode_cow, decode_into};
 use crate::time::parse_gpx_time;
 
 /// What reading one GPX file gave.
@@ -31,13 +33,17 @@ enum Field {
 pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, String> {
     let mut reader = Reader::from_reader(gpx);
     let mut outcome = GpxOutcome::default();
-    let mut buf = Vec::new();
+    // A field's text as written, while it comes in one piece without
+    // references (numbers and times always do); else decoded into `text`.
+    let mut raw: Option<&[u8]> = None;
     let mut text = String::new();
+    let mut piece = String::new();
     let mut point: Option<(Option<f64>, Option<f64>, PartialPoint)> = None;
     let mut field = Field::None;
     loop {
+        // Events borrow from the file's bytes: nothing is copied.
         let event = reader
-            .read_event_into(&mut buf)
+            .read_event()
             .map_err(|e| format!("at byte {}: {e}", reader.error_position()))?;
         match event {
             Event::Empty(e) if e.local_name().as_ref() == b"trkpt" => {
@@ -70,12 +76,23 @@ pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, Str
                     _ => Field::None,
                 };
                 text.clear();
+                raw = None;
             }
-            Event::Text(t) if field != Field::None => {
-                let mut piece = String::new();
-                decode_into(&t, &mut piece).map_err(|e| e.to_string())?;
-                text.push_str(&piece);
-            }
+            Event::Text(t) if field != Field::None => match t.into_inner() {
+                Cow::Borrowed(bytes)
+                    if raw.is_none()
+                        && text.is_empty()
+                        && memchr::memchr(b'&', bytes).is_none() =>
+                {
+                    raw = Some(bytes);
+                }
+                bytes => {
+                    for part in raw.take().into_iter().chain([&*bytes]) {
+                        decode_into(part, &mut piece).map_err(|e| e.to_string())?;
+                        text.push_str(&piece);
+                    }
+                }
+            },
             Event::End(e) => {
                 if e.local_name().as_ref() == b"trkpt" {
                     if let Some((lat, lon, partial)) = point.take() {
@@ -88,7 +105,16 @@ pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, Str
                         }
                     }
                 } else if let Some((_, _, partial)) = point.as_mut() {
-                    let value = text.trim();
+                    let decoded;
+                    let value = match raw.take() {
+                        // Borrowed as it is unless it needs repair.
+                        Some(bytes) => {
+                            decoded = decode_cow(bytes).map_err(|e| e.to_string())?.0;
+                            decoded.as_ref()
+                        }
+                        None => text.as_str(),
+                    }
+                    .trim();
                     match field {
                         Field::Time => partial.at_ms = parse_gpx_time(value),
                         Field::Ele => partial.ele = value.parse().ok(),
@@ -104,7 +130,6 @@ pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, Str
             Event::Eof => break,
             _ => {}
         }
-        buf.clear();
     }
     Ok(outcome)
 }
@@ -166,6 +191,23 @@ mod tests {
         assert_eq!(points[0].elevation_m, Some(4.076904));
         assert_eq!(points[1].at_ms - points[0].at_ms, 1000);
         assert_eq!(points[1].elevation_m, None);
+    }
+
+    #[test]
+    fn a_value_needing_repair_reads_as_it_did_when_decoded() {
+        let gpx = b"<gpx><trk><trkseg><trkpt lon=\"1\" lat=\"2\"><ele>1\x0b2.5</ele>\
+<time>2019-06-11T22:00:42Z</time><extensions><speed> 2.5 </speed>\
+<course>9\xEF\xBF\xBF0</course></extensions></trkpt></trkseg></trk></gpx>";
+        let mut points = Vec::new();
+        read_gpx(gpx, &mut points).expect("valid gpx");
+        assert_eq!(points.len(), 1);
+        assert_eq!(
+            points[0].elevation_m,
+            Some(12.5),
+            "a control character dropped"
+        );
+        assert_eq!(points[0].speed_mps, Some(2.5), "spaces trimmed");
+        assert_eq!(points[0].course_deg, Some(90.0), "U+FFFF dropped");
     }
 
     #[test]
