@@ -7,6 +7,8 @@
 //! end stays pending until a later look confirms it. Identities are 8 bytes
 //! each: 3 million items take 23 MB.
 
+use std::io::Write;
+
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
@@ -150,7 +152,8 @@ impl Store {
 
     /// Keeps what an import carries until the server confirms it. The
     /// items are kept as they come (sorting millions of them would hold up
-    /// the end of every upload) and sorted when the server confirms them.
+    /// the end of every upload) and sorted when the server confirms them;
+    /// they are streamed into the row, never copied whole in memory.
     pub fn ledger_pend(
         &self,
         batch: &str,
@@ -159,21 +162,38 @@ impl Store {
         items: &[u64],
         workouts: &[(i64, i64)],
     ) -> Result<()> {
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO ledger_pending (batch, server, user_id, items, workouts, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                params![
-                    batch,
-                    server,
-                    user_id,
-                    encode_items(items),
-                    encode_workouts(&sorted(workouts)),
-                    now()
-                ],
-            )
-            .map_err(|e| Error::db(self.path(), e))?;
-        Ok(())
+        let db = |e| Error::db(self.path(), e);
+        let tx = self.conn().unchecked_transaction().map_err(db)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO ledger_pending (batch, server, user_id, items, workouts, created_at)
+             VALUES (?, ?, ?, zeroblob(?), ?, ?)",
+            params![
+                batch,
+                server,
+                user_id,
+                i64::try_from(items.len() * 8).unwrap_or(i64::MAX),
+                encode_workouts(&sorted(workouts)),
+                now()
+            ],
+        )
+        .map_err(db)?;
+        let row = tx.last_insert_rowid();
+        let mut blob = tx
+            .blob_open(c"journal", c"ledger_pending", c"items", row, false)
+            .map_err(db)?;
+        let mut chunk = Vec::with_capacity(64 << 10);
+        for part in items.chunks(8 << 10) {
+            chunk.clear();
+            for item in part {
+                chunk.extend_from_slice(&item.to_le_bytes());
+            }
+            blob.write_all(&chunk).map_err(|source| Error::Io {
+                path: self.path().to_path_buf(),
+                source,
+            })?;
+        }
+        drop(blob);
+        tx.commit().map_err(db)
     }
 
     /// The server confirmed the import of `batch`: its items join the

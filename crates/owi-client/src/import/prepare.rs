@@ -95,14 +95,19 @@ impl Importer {
                 .await?
         };
         let source = Arc::new(source);
-        self.client.user(user_id).await.map_err(|e| match e {
-            Error::NotFound { server, .. } => Error::UnknownUser {
-                server,
-                id: user_id.clone(),
-            },
-            e => e,
-        })?;
-        self.check_method(request.method, user_id).await?;
+        // The check an earlier read kept is looked up while the server
+        // answers: it is local, and tens of megabytes for a large export.
+        let (kept, asked) = tokio::join!(self.kept_check(request), async {
+            self.client.user(user_id).await.map_err(|e| match e {
+                Error::NotFound { server, .. } => Error::UnknownUser {
+                    server,
+                    id: user_id.clone(),
+                },
+                e => e,
+            })?;
+            self.check_method(request.method, user_id).await
+        });
+        asked?;
         let server = self.server();
         let ledger = if request.delta {
             let user_id = user_id.clone();
@@ -115,7 +120,14 @@ impl Importer {
             None => None,
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
-        let preflight = match self.kept_check(&source, request, sent.as_ref()).await {
+        // Only for a user who has nothing from us: a ledger means choosing.
+        let kept = kept
+            .filter(|_| sent.as_ref().is_none_or(SentItems::is_empty))
+            .filter(|k| k.stats.bytes == source.xml_size());
+        if kept.is_some() {
+            tracing::info!("checked from the earlier read of this export: not read again");
+        }
+        let preflight = match kept {
             Some(mut kept) => {
                 kept.ledger_items = sent.as_ref().map(SentItems::len);
                 if !tally {
@@ -139,31 +151,21 @@ impl Importer {
     }
 
     /// The check an earlier read of this very file kept (an ingest: the
-    /// preview), when it is the one this request needs: everything goes
-    /// (no filters) to a user who has nothing from us. Anything else, or
-    /// any trouble finding it, reads the export.
-    async fn kept_check(
-        &self,
-        source: &ExportSource,
-        request: &ImportRequest,
-        sent: Option<&SentItems>,
-    ) -> Option<Preflight> {
-        if request.share != Share::default() || sent.is_some_and(|s| !s.is_empty()) {
+    /// preview), when the request lets everything go (no filters); the
+    /// caller uses it only for a user who has nothing from us. Anything
+    /// else, or any trouble finding it, reads the export.
+    async fn kept_check(&self, request: &ImportRequest) -> Option<Preflight> {
+        if request.share != Share::default() {
             return None;
         }
         let path = request.path.clone();
-        let kept = match self.store(move |s| s.kept_check(&path)).await {
+        match self.store(move |s| s.kept_check(&path)).await {
             Ok(kept) => kept,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for a kept check; reading the export");
                 None
             }
-        };
-        let kept = kept.filter(|k| k.stats.bytes == source.xml_size());
-        if kept.is_some() {
-            tracing::info!("checked from the earlier read of this export: not read again");
         }
-        kept
     }
 
     /// What `request` would send, and how: nothing is uploaded.
