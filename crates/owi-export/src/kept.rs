@@ -67,24 +67,24 @@ impl Spill {
 /// A check's outcome on its way into the store: written as
 /// [`Preflight::to_kept`] writes it, with identities that may wait in a
 /// [`Spill`] file rather than in the preflight's selection.
-pub struct Kept {
+pub struct KeptOutcome {
     preflight: Preflight,
     json: Vec<u8>,
     spilled: Option<(File, u64)>,
 }
 
-impl std::fmt::Debug for Kept {
+impl std::fmt::Debug for KeptOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kept")
+        f.debug_struct("KeptOutcome")
             .field("fingerprint", &self.preflight.fingerprint)
             .field("identities", &self.identities())
             .finish_non_exhaustive()
     }
 }
 
-impl Kept {
-    pub(crate) fn new(preflight: Preflight, spill: Option<Spill>) -> io::Result<Kept> {
-        Ok(Kept {
+impl KeptOutcome {
+    pub(crate) fn new(preflight: Preflight, spill: Option<Spill>) -> io::Result<KeptOutcome> {
+        Ok(KeptOutcome {
             json: serde_json::to_vec(&preflight).map_err(io::Error::other)?,
             spilled: spill.map(Spill::into_file).transpose()?,
             preflight,
@@ -104,7 +104,7 @@ impl Kept {
         }
     }
 
-    /// The bytes [`write_to`](Kept::write_to) writes.
+    /// The bytes [`write_to`](KeptOutcome::write_to) writes.
     pub fn byte_len(&self) -> u64 {
         let p = &self.preflight;
         let selection = p.selection.as_ref().map_or(0, |s| {
@@ -343,7 +343,7 @@ mod tests {
         if let Some(selection) = &mut without.selection {
             selection.identities.clear();
         }
-        let kept = Kept::new(without, Some(spill))?;
+        let kept = KeptOutcome::new(without, Some(spill))?;
         let expected = held.to_kept();
         assert_eq!(kept.byte_len(), expected.len() as u64);
         let mut written = Vec::new();

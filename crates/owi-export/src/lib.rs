@@ -39,7 +39,7 @@ pub mod units;
 pub use chooser::{Tally, TallyRow};
 pub use error::{Error, Result};
 pub use identity::{Identities, Identity, SentItems};
-pub use kept::{Kept, check_logic};
+pub use kept::{KeptOutcome, check_logic};
 pub use kinds::resolve_kinds;
 pub use model::*;
 pub use outgoing::Outgoing;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::chooser::{Chooser, Tally};
 use crate::error::Error;
 use crate::identity::SentItems;
-use crate::kept::{Kept, Spill};
+use crate::kept::{KeptOutcome, Spill};
 use crate::model::*;
 use crate::read::{ReadOptions, Report, Stats, Visitor, read_export};
 use crate::sample_keys::{KindIds, SampleKeys};
@@ -269,9 +269,9 @@ impl<'a> Checking<'a> {
 
     /// What [`preflight_choosing`] would have found, from the read's
     /// report, ready to keep; an error when the spill file failed.
-    pub fn finish(mut self, report: Report) -> std::io::Result<Kept> {
+    pub fn finish(mut self, report: Report) -> std::io::Result<KeptOutcome> {
         let spill = self.check.chooser.as_mut().and_then(Chooser::take_spill);
-        Kept::new(conclude(self.check, report), spill)
+        KeptOutcome::new(conclude(self.check, report), spill)
     }
 }
 

@@ -8,7 +8,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use owi_export::{Kept, Preflight, check_logic};
+use owi_export::{KeptOutcome, Preflight, check_logic};
 use rusqlite::{MAIN_DB, OptionalExtension, params};
 
 use crate::Store;
@@ -32,7 +32,7 @@ fn stamp(path: &Path) -> Result<(i64, i64)> {
 impl Store {
     /// Keeps what the check of the file at `path` (quick key `key`) found,
     /// streamed into the row's blob: its identities never sit in memory.
-    pub(crate) fn keep_check(&self, key: &str, path: &Path, kept: Kept) -> Result<()> {
+    pub(crate) fn keep_check(&self, key: &str, path: &Path, kept: KeptOutcome) -> Result<()> {
         let (size, mtime) = stamp(path)?;
         let db = |e| Error::db(self.path(), e);
         let len = i64::try_from(kept.byte_len()).unwrap_or(i64::MAX);

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::glimpse::Seen;
-use super::replay::{Frame, Step};
+use super::replay::{Frame, Handover};
 use super::writer::{Batch, Finish, Msg, RecordRow, SeriesKey, SeriesRow};
 use crate::catalog::{aggregation_of, counts_toward_duration};
 use crate::preview::ExportState;
@@ -286,7 +286,7 @@ impl Visitor for Loader {
         for b in r.beats {
             self.batch.beats.push((b.at_ms, b.bpm));
         }
-        self.batch.steps.push(Step::Record);
+        self.batch.steps.push(Handover::Record);
         self.batch.records.push(RecordRow {
             core: core_of(r, id, value, value_id),
             series_id,
@@ -302,7 +302,7 @@ impl Visitor for Loader {
     fn correlation(&mut self, c: &Correlation) -> ControlFlow<()> {
         let type_id = self.intern(&c.kind);
         let source_id = self.intern(&c.source_name);
-        self.batch.steps.push(Step::Correlation);
+        self.batch.steps.push(Handover::Correlation);
         self.batch
             .correlations
             .push((type_id, source_id, c.clone()));
@@ -312,7 +312,7 @@ impl Visitor for Loader {
     fn workout(&mut self, w: &Workout) -> ControlFlow<()> {
         let id = self.plan.next_workout;
         self.plan.next_workout += 1;
-        self.batch.steps.push(Step::Workout);
+        self.batch.steps.push(Handover::Workout);
         self.batch.workouts.push((id, w.clone()));
         if self.batch.workouts.len() >= 256 {
             return self.send();
@@ -321,20 +321,20 @@ impl Visitor for Loader {
     }
 
     fn activity_summary(&mut self, a: &ActivitySummary) -> ControlFlow<()> {
-        self.batch.steps.push(Step::Summary);
+        self.batch.steps.push(Handover::Summary);
         self.batch.summaries.push(a.clone());
         ControlFlow::Continue(())
     }
 
     fn element(&mut self, e: &Element) -> ControlFlow<()> {
-        self.batch.steps.push(Step::Element);
+        self.batch.steps.push(Handover::Element);
         self.batch.elements.push(e.clone());
         ControlFlow::Continue(())
     }
 
     fn extent(&mut self, name: &[u8], start: u64, end: u64) -> ControlFlow<()> {
         self.seen.count(name, end);
-        self.batch.steps.push(Step::Extent(Frame::of(name)));
+        self.batch.steps.push(Handover::Extent(Frame::of(name)));
         self.batch.extents.push((start, end));
         if self.batch.records.len() >= BATCH_RECORDS || self.batch.text.len() >= BATCH_TEXT {
             self.send()

@@ -18,7 +18,7 @@ use super::writer::{Batch, RecordRow, SeriesKey};
 /// What the loader handed over, in the order it came: which of the batch's
 /// lists the next item is taken from.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Step {
+pub(crate) enum Handover {
     Record,
     Correlation,
     Workout,
@@ -112,20 +112,20 @@ impl Replay {
         let mut extents = b.extents.iter();
         for step in &b.steps {
             let handed = match step {
-                Step::Record => records.next().map(|row| self.record(row, visitor)),
-                Step::Correlation => correlations.next().map(|(_, _, c)| {
+                Handover::Record => records.next().map(|row| self.record(row, visitor)),
+                Handover::Correlation => correlations.next().map(|(_, _, c)| {
                     let _ = visitor.correlation(c);
                 }),
-                Step::Workout => workouts.next().map(|(_, w)| {
+                Handover::Workout => workouts.next().map(|(_, w)| {
                     let _ = visitor.workout(w);
                 }),
-                Step::Summary => summaries.next().map(|s| {
+                Handover::Summary => summaries.next().map(|s| {
                     let _ = visitor.activity_summary(s);
                 }),
-                Step::Element => elements.next().map(|e| {
+                Handover::Element => elements.next().map(|e| {
                     let _ = visitor.element(e);
                 }),
-                Step::Extent(frame) => extents.next().map(|&(start, end)| {
+                Handover::Extent(frame) => extents.next().map(|&(start, end)| {
                     let _ = visitor.extent(frame.name(), start, end);
                 }),
             };

@@ -17,7 +17,7 @@ use super::aggregates::Aggregates;
 use super::finish;
 use super::glimpse::{Live, Seen};
 use super::loader::Plan;
-use super::replay::Step;
+use super::replay::Handover;
 
 mod blocks;
 use crate::catalog::Aggregation;
@@ -69,7 +69,7 @@ pub(crate) struct Batch {
     /// With the interned type of a skipped record.
     pub(crate) skips: Vec<(Skip, Option<i64>)>,
     /// The order the items above came in, for the check (`replay.rs`).
-    pub(crate) steps: Vec<Step>,
+    pub(crate) steps: Vec<Handover>,
     /// Where each top-level element lies in the XML, in order.
     pub(crate) extents: Vec<(u64, u64)>,
     /// What the reader had seen when it sent this batch (for the live preview).
