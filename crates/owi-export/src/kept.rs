@@ -66,7 +66,8 @@ impl Spill {
 
 /// A check's outcome on its way into the store: written as
 /// [`Preflight::to_kept`] writes it, with identities that may wait in a
-/// [`Spill`] file rather than in the preflight's selection.
+/// file ([`Checking::spill_to`](crate::Checking::spill_to)) rather than in
+/// the preflight's selection.
 pub struct KeptOutcome {
     preflight: Preflight,
     json: Vec<u8>,
