@@ -40,7 +40,7 @@ pub use glimpse::{GLIMPSE_INTERVAL, Glimpse, GlimpseSink};
 /// Batches in flight between the threads; bounds memory.
 const CHANNEL_DEPTH: usize = 4;
 /// Batches written and waiting for the check's thread.
-const CHECK_DEPTH: usize = 2;
+const CHECK_DEPTH: usize = 1;
 
 /// Knobs of one ingest.
 #[derive(Clone, Copy)]
