@@ -10,6 +10,9 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::preflight::Preflight;
 use crate::selection::{Run, Selection};
@@ -30,14 +33,17 @@ pub fn check_logic() -> String {
 /// for a 1 GB export).
 pub(crate) struct Spill {
     out: BufWriter<File>,
+    /// Where the (unnamed) file lies, for errors.
+    dir: PathBuf,
     count: u64,
     failed: Option<io::Error>,
 }
 
 impl Spill {
-    pub(crate) fn new(file: File) -> Spill {
+    pub(crate) fn new(file: File, dir: &Path) -> Spill {
         Spill {
             out: BufWriter::with_capacity(64 << 10, file),
+            dir: dir.to_path_buf(),
             count: 0,
             failed: None,
         }
@@ -54,12 +60,14 @@ impl Spill {
     }
 
     /// The file, rewound, and how many identities it holds.
-    fn into_file(self) -> io::Result<(File, u64)> {
+    fn into_file(self) -> Result<(File, u64)> {
+        let dir = self.dir;
+        let fail = |e| Error::io(&dir, e);
         if let Some(e) = self.failed {
-            return Err(e);
+            return Err(fail(e));
         }
-        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
+        let mut file = self.out.into_inner().map_err(|e| fail(e.into_error()))?;
+        file.seek(SeekFrom::Start(0)).map_err(fail)?;
         Ok((file, self.count))
     }
 }
@@ -84,9 +92,10 @@ impl std::fmt::Debug for KeptOutcome {
 }
 
 impl KeptOutcome {
-    pub(crate) fn new(preflight: Preflight, spill: Option<Spill>) -> io::Result<KeptOutcome> {
+    pub(crate) fn new(preflight: Preflight, spill: Option<Spill>) -> Result<KeptOutcome> {
         Ok(KeptOutcome {
-            json: serde_json::to_vec(&preflight).map_err(io::Error::other)?,
+            json: serde_json::to_vec(&preflight)
+                .map_err(|e| Error::io("<the check's outcome>", io::Error::other(e)))?,
             spilled: spill.map(Spill::into_file).transpose()?,
             preflight,
         })
@@ -320,7 +329,8 @@ mod tests {
     }
 
     #[test]
-    fn spilled_identities_are_kept_as_if_held() -> io::Result<()> {
+    fn spilled_identities_are_kept_as_if_held()
+    -> std::result::Result<(), Box<dyn std::error::Error>> {
         let held = Preflight {
             fingerprint: "a".repeat(32),
             workout_keys: vec![(5, 6)],
@@ -336,7 +346,8 @@ mod tests {
             }),
             ..Preflight::default()
         };
-        let mut spill = Spill::new(tempfile::tempfile()?);
+        let dir = std::env::temp_dir();
+        let mut spill = Spill::new(tempfile::tempfile_in(&dir)?, &dir);
         for id in held.selection.iter().flat_map(|s| s.identities.iter()) {
             spill.push(*id);
         }

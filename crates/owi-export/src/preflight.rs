@@ -229,11 +229,16 @@ fn run_check(
     Ok(conclude(check, report))
 }
 
-/// A check riding along another read of the export (the local store's
-/// ingest), so that what it finds can be kept for a later upload: the
-/// check of an upload of everything `share` lets out to a server that has
-/// nothing from us, with its tally. Read with `read_routes` off, as a
-/// check reads.
+/// A check fed by another reader of the export (the local store's ingest,
+/// which replays what it stored), so that what it finds can be kept for a
+/// later upload: the check of an upload of everything `share` lets out to
+/// a server that has nothing from us, with its tally.
+///
+/// What it reads of each item, and so what a feeder must hand over: a
+/// record's type, source, device, unit, value, start (with its offset) and
+/// end; the other items whole; and for each top-level element its extent,
+/// named (`ExportDate` and `Me` are told apart). A record's metadata,
+/// heartbeats, creation date and byte offset are not read.
 pub struct Checking<'a> {
     check: Check<'a>,
 }
@@ -254,11 +259,11 @@ impl<'a> Checking<'a> {
         }
     }
 
-    /// Writes the identities of what goes to `file` as they are found
-    /// rather than holding them in memory.
-    pub fn spill_to(&mut self, file: std::fs::File) {
+    /// Writes the identities of what goes to `file` (an unnamed file in
+    /// `dir`) as they are found rather than holding them in memory.
+    pub fn spill_to(&mut self, file: std::fs::File, dir: &std::path::Path) {
         if let Some(chooser) = &mut self.check.chooser {
-            chooser.spill_to(Spill::new(file));
+            chooser.spill_to(Spill::new(file, dir));
         }
     }
 
@@ -269,7 +274,7 @@ impl<'a> Checking<'a> {
 
     /// What [`preflight_choosing`] would have found, from the read's
     /// report, ready to keep; an error when the spill file failed.
-    pub fn finish(mut self, report: Report) -> std::io::Result<KeptOutcome> {
+    pub fn finish(mut self, report: Report) -> Result<KeptOutcome, Error> {
         let spill = self.check.chooser.as_mut().and_then(Chooser::take_spill);
         KeptOutcome::new(conclude(self.check, report), spill)
     }

@@ -1,10 +1,12 @@
 //! The distinct samples a server will keep, counted exactly in 4 bytes a
-//! sample: its identity is a device model, a type and an instant, and the
-//! first two repeat for millions of records in a row. So each (model, type)
-//! pair gets a list of start seconds, sorted and deduplicated once at the
-//! end; a hash set of the same keys cost four times the memory and a cache
-//! miss per record. Types come as numbers the caller gives each one
-//! ([`KindIds`]), so a record costs one short comparison of its model.
+//! sample (duplicates too, until counted; a `Vec`'s growth may hold up
+//! to twice that for a moment): its identity is a device model, a type
+//! and an instant, and the first two repeat for millions of records in a
+//! row. So each (model, type) pair gets a list of start seconds, sorted
+//! and deduplicated once at the end; a hash set of the same keys cost four
+//! times the memory and a cache miss per record. Types come as numbers the
+//! caller gives each one ([`KindIds`]), so a record costs one short
+//! comparison of its model.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 

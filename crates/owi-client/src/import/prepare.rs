@@ -97,7 +97,14 @@ impl Importer {
         let source = Arc::new(source);
         // The check an earlier read kept is looked up while the server
         // answers: it is local, and tens of megabytes for a large export.
-        let (kept, asked) = tokio::join!(self.kept_check(request), async {
+        // Not for a delta: a ledger usually rules it out, so it waits.
+        let early = async {
+            match request.delta {
+                true => None,
+                false => self.kept_check(request).await,
+            }
+        };
+        let (early, asked) = tokio::join!(early, async {
             self.client.user(user_id).await.map_err(|e| match e {
                 Error::NotFound { server, .. } => Error::UnknownUser {
                     server,
@@ -121,8 +128,14 @@ impl Importer {
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
         // Only for a user who has nothing from us: a ledger means choosing.
+        let nothing_sent = sent.as_ref().is_none_or(SentItems::is_empty);
+        let kept = match (early, request.delta && nothing_sent) {
+            (Some(kept), _) => Some(kept),
+            (None, true) => self.kept_check(request).await,
+            (None, false) => None,
+        };
         let kept = kept
-            .filter(|_| sent.as_ref().is_none_or(SentItems::is_empty))
+            .filter(|_| nothing_sent)
             .filter(|k| k.stats.bytes == source.xml_size());
         if kept.is_some() {
             tracing::info!("checked from the earlier read of this export: not read again");

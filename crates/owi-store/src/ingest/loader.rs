@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::glimpse::Seen;
-use super::replay::{Frame, Handover};
+use super::replay::{Handover, TopLevel};
 use super::writer::{Batch, Finish, Msg, RecordRow, SeriesKey, SeriesRow};
 use crate::catalog::{aggregation_of, counts_toward_duration};
 use crate::preview::ExportState;
@@ -77,7 +77,7 @@ impl Plan {
 
 pub(crate) struct Loader {
     tx: Option<Sender<Msg>>,
-    /// Batches the writer is done with, to be filled again.
+    /// Batches the writer and the check are done with, to be filled again.
     spare: Receiver<Box<Batch>>,
     batch: Box<Batch>,
     plan: Plan,
@@ -334,7 +334,7 @@ impl Visitor for Loader {
 
     fn extent(&mut self, name: &[u8], start: u64, end: u64) -> ControlFlow<()> {
         self.seen.count(name, end);
-        self.batch.steps.push(Handover::Extent(Frame::of(name)));
+        self.batch.steps.push(Handover::Extent(TopLevel::of(name)));
         self.batch.extents.push((start, end));
         if self.batch.records.len() >= BATCH_RECORDS || self.batch.text.len() >= BATCH_TEXT {
             self.send()

@@ -1,6 +1,7 @@
 //! The bulk load: the reader's thread parses, interns and aggregates into
-//! batches; a writer thread owns the connection and inserts them. Both run
-//! at once, so parsing and writing never wait for each other for long.
+//! batches; a writer thread owns the connection and inserts them; a third
+//! replays each stored batch to the upload's check the store keeps
+//! (`replay.rs`). All run at once, so none waits for another for long.
 //!
 //! Everything happens in one transaction: a cancelled or failed ingest rolls
 //! back and leaves the database as it was. An export cut short (truncated,
@@ -150,10 +151,11 @@ impl Store {
         let mut checking = Checking::new(&everything);
         // Its identities (8 bytes an item) wait in a file beside the
         // database, not in memory; without one, they stay in memory.
-        match self.path.parent().map(tempfile::tempfile_in) {
-            Some(Ok(file)) => checking.spill_to(file),
-            Some(Err(e)) => tracing::debug!(error = %e, "the check's identities stay in memory"),
-            None => {}
+        if let Some(dir) = self.path.parent() {
+            match tempfile::tempfile_in(dir) {
+                Ok(file) => checking.spill_to(file, dir),
+                Err(e) => tracing::debug!(error = %e, "the check's identities stay in memory"),
+            }
         }
         let (read, written, export_id, checked) = std::thread::scope(|scope| {
             let conn = &mut ingest_conn;
@@ -235,10 +237,7 @@ impl Store {
         if let Some(report) = report.filter(|_| state == ExportState::Complete && checked) {
             let kept = checking
                 .finish(report)
-                .map_err(|source| Error::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
+                .map_err(Error::Export)
                 .and_then(|kept| self.keep_check(&key, path, kept));
             if let Err(e) = kept {
                 tracing::warn!(error = %e, "could not keep the upload's check");

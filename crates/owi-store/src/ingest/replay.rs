@@ -4,9 +4,10 @@
 //! sets the pace of the whole load, no longer does the check's work.
 //!
 //! Records come back from their compact rows with what the check reads of
-//! them: type, source, device, unit, value and instants. Their metadata,
-//! heartbeats and byte offsets, which it does not read, stay behind. The
-//! `kept_check` tests hold the outcome equal to a read of the export.
+//! them (`owi_export::Checking` lists it): type, source, device, unit,
+//! value and instants. Their metadata, heartbeats and byte offsets, which
+//! it does not read, stay behind. The `kept_check` tests hold the outcome
+//! equal to a read of the export, over many batches.
 
 use crossbeam_channel::{Receiver, Sender};
 use owi_export::time::Timestamp;
@@ -26,32 +27,53 @@ pub(crate) enum Handover {
     Element,
     /// A top-level element ended; its `start..end` is the batch's next
     /// extent.
-    Extent(Frame),
+    Extent(TopLevel),
 }
 
-/// The names of top-level elements the check treats apart.
+/// A top-level element's name, as one byte: the names the reader knows,
+/// and the rest, whose names the check does not read.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Frame {
+pub(crate) enum TopLevel {
     ExportDate,
     Me,
+    Record,
+    Correlation,
+    Workout,
+    ActivitySummary,
+    ClinicalRecord,
+    Audiogram,
+    VisionPrescription,
     Other,
 }
 
-impl Frame {
-    pub(crate) fn of(name: &[u8]) -> Frame {
+impl TopLevel {
+    pub(crate) fn of(name: &[u8]) -> TopLevel {
         match name {
-            b"ExportDate" => Frame::ExportDate,
-            b"Me" => Frame::Me,
-            _ => Frame::Other,
+            b"ExportDate" => TopLevel::ExportDate,
+            b"Me" => TopLevel::Me,
+            b"Record" => TopLevel::Record,
+            b"Correlation" => TopLevel::Correlation,
+            b"Workout" => TopLevel::Workout,
+            b"ActivitySummary" => TopLevel::ActivitySummary,
+            b"ClinicalRecord" => TopLevel::ClinicalRecord,
+            b"Audiogram" => TopLevel::Audiogram,
+            b"VisionPrescription" => TopLevel::VisionPrescription,
+            _ => TopLevel::Other,
         }
     }
 
-    /// The check looks at no other name.
     fn name(self) -> &'static [u8] {
         match self {
-            Frame::ExportDate => b"ExportDate",
-            Frame::Me => b"Me",
-            Frame::Other => b"",
+            TopLevel::ExportDate => b"ExportDate",
+            TopLevel::Me => b"Me",
+            TopLevel::Record => b"Record",
+            TopLevel::Correlation => b"Correlation",
+            TopLevel::Workout => b"Workout",
+            TopLevel::ActivitySummary => b"ActivitySummary",
+            TopLevel::ClinicalRecord => b"ClinicalRecord",
+            TopLevel::Audiogram => b"Audiogram",
+            TopLevel::VisionPrescription => b"VisionPrescription",
+            TopLevel::Other => b"",
         }
     }
 }
@@ -125,8 +147,8 @@ impl Replay {
                 Handover::Element => elements.next().map(|e| {
                     let _ = visitor.element(e);
                 }),
-                Handover::Extent(frame) => extents.next().map(|&(start, end)| {
-                    let _ = visitor.extent(frame.name(), start, end);
+                Handover::Extent(top) => extents.next().map(|&(start, end)| {
+                    let _ = visitor.extent(top.name(), start, end);
                 }),
             };
             self.broken |= handed.is_none();

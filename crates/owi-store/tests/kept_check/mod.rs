@@ -22,10 +22,21 @@ fn read_check(path: &Path) -> Res<Preflight> {
 }
 
 fn sample(dir: &Path, locale: &str, zip: bool, junk: u64, dtd: Dtd) -> Res<(PathBuf, PathBuf)> {
+    sized(dir, (4_000, 12), locale, zip, junk, dtd)
+}
+
+fn sized(
+    dir: &Path,
+    (records, workouts): (u64, u64),
+    locale: &str,
+    zip: bool,
+    junk: u64,
+    dtd: Dtd,
+) -> Res<(PathBuf, PathBuf)> {
     let manifest = generate(
         &SampleSpec {
-            records: 4_000,
-            workouts: 12,
+            records,
+            workouts,
             seed: 11,
             locale: locale.into(),
             zip,
@@ -67,6 +78,30 @@ fn the_kept_check_is_what_reading_the_export_finds() -> Res<()> {
         assert!(read.selection.is_some() && read.tally.is_some(), "{ctx}");
         assert_eq!(kept, read, "{ctx}");
     }
+    Ok(())
+}
+
+/// The ingest hands the check its items batch by batch from another
+/// thread: an export of many record batches (16,384 records each) and
+/// workout batches (256 each) keeps what one read finds, with names,
+/// series and samples running across the batches' edges.
+#[test]
+fn a_check_kept_across_many_batches_is_what_reading_finds() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, _) = sized(dir.path(), (40_000, 600), "de_DE", false, 5, Dtd::Ios16)?;
+    let mut store = Store::open(&dir.path().join("owi.sqlite"))?;
+    ingest(&mut store, &xml)?;
+    let kept = store.kept_check(&xml)?.ok_or("nothing kept")?;
+    let read = read_check(&xml)?;
+    let tally = read.tally.as_ref().ok_or("no tally")?;
+    let count = |group: &str| -> u64 {
+        let rows = tally.rows.iter().filter(|r| r.group == group);
+        rows.map(|r| r.items).sum()
+    };
+    assert!(count("workouts") >= 600, "the sample spans workout batches");
+    let records: u64 = tally.rows.iter().map(|r| r.items).sum::<u64>() - count("workouts");
+    assert!(records > 2 * 16_384, "the sample spans record batches");
+    assert_eq!(kept, read);
     Ok(())
 }
 
