@@ -185,13 +185,8 @@ fn an_uncleaned_whole_body_is_the_xml_byte_for_byte() {
 
 #[test]
 fn cleaning_blanks_the_doctype_and_illegal_characters_and_nothing_else() {
-    let doc = dirty_export(&dirty_records(70));
-    let expected = expected_clean(&doc);
-    let dir = tempdir();
-    for path in [
-        write(dir.path(), "export.xml", &doc),
-        zipped(dir.path(), "export.zip", doc.as_bytes()),
-    ] {
+    let (doc, expected, _dir, paths) = dirty_inputs(70);
+    for path in paths {
         let body = whole(&source(&path), true);
         let cleaned = read_all(&body);
         assert_eq!(cleaned.len(), doc.len(), "cleaning keeps the length");
@@ -217,6 +212,19 @@ fn cleaning_blanks_the_doctype_and_illegal_characters_and_nothing_else() {
     strict(&expected).unwrap_or_else(|e| panic!("the cleaned body is well-formed: {e}"));
 }
 
+/// A dirty export of `records` records, what cleaning makes of it, and
+/// the export as XML and as a zip in a folder that lives as long as they.
+fn dirty_inputs(records: usize) -> (String, Vec<u8>, tempfile::TempDir, [PathBuf; 2]) {
+    let doc = dirty_export(&dirty_records(records));
+    let expected = expected_clean(&doc);
+    let dir = tempdir();
+    let paths = [
+        write(dir.path(), "export.xml", &doc),
+        zipped(dir.path(), "export.zip", doc.as_bytes()),
+    ];
+    (doc, expected, dir, paths)
+}
+
 /// Reads a whole body in reads of the given sizes, in turn.
 fn read_in(body: &Outgoing, sizes: &[usize]) -> Vec<u8> {
     let mut reader = body
@@ -237,13 +245,8 @@ fn read_in(body: &Outgoing, sizes: &[usize]) -> Vec<u8> {
 fn large_reads_clean_in_place_as_small_reads_do() {
     // Several MiB, patterns everywhere, so reads of 1 MiB (the uploader's)
     // end inside patterns and leave tails for the next read.
-    let doc = dirty_export(&dirty_records(24_000));
-    let expected = expected_clean(&doc);
-    let dir = tempdir();
-    for path in [
-        write(dir.path(), "export.xml", &doc),
-        zipped(dir.path(), "export.zip", doc.as_bytes()),
-    ] {
+    let (doc, expected, _dir, paths) = dirty_inputs(24_000);
+    for path in paths {
         let body = whole(&source(&path), true);
         // First reads that end inside a pattern, then the uploader's.
         let inside = ["&#11;", "&#x0000b;", "\u{ffff}"].map(|pattern| {
