@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{Identities, Identity, SentItems};
+use crate::judged::JudgedItem;
 use crate::kept::Spill;
 use crate::model::*;
 use crate::names::{Category, category_of};
@@ -22,11 +23,11 @@ use crate::share::{PRIVATE_KINDS, Share};
 
 /// Runs are kept at most this long (unless one element is longer), so
 /// pieces can be packed from them without another read.
-const RUN_MAX: u64 = 1 << 20;
+pub(crate) const RUN_MAX: u64 = 1 << 20;
 
 /// The groups a tally counts by, beyond the categories.
-const WORKOUTS_GROUP: &str = "workouts";
-const CLINICAL_GROUP: &str = "clinical";
+pub(crate) const WORKOUTS_GROUP: &str = "workouts";
+pub(crate) const CLINICAL_GROUP: &str = "clinical";
 
 /// What a dry run counts: items and bytes by group and local day, all of
 /// them and those the server does not have from us.
@@ -87,14 +88,23 @@ pub(crate) struct Chooser<'a> {
     /// Whether the previous element went (its run can grow).
     extending: bool,
     pub left_out: LeftOut,
-    /// `Some` for a dry run; the element being read's group, day and
-    /// newness wait in `counted`.
-    tally: Option<FxHashMap<(&'static str, Option<i64>), Cell>>,
-    counted: Option<(&'static str, Option<i64>, bool)>,
+    /// `Some` for a dry run; the element being read's group, day,
+    /// newness and identity wait in `counted`.
+    tally: Option<Cells>,
+    counted: Option<Counted>,
     head_bytes: u64,
     profile_bytes: u64,
-    /// Where identities go instead of the selection, when set.
+    /// Where every judged item goes, its identity no longer held in the
+    /// selection, when set (for a dry run only: it needs `counted`).
     spill: Option<Spill>,
+}
+
+/// The element being read, as a dry run counts it.
+struct Counted {
+    group: &'static str,
+    day: Option<i64>,
+    new: bool,
+    identity: Identity,
 }
 
 impl<'a> Chooser<'a> {
@@ -112,7 +122,7 @@ impl<'a> Chooser<'a> {
                 me: !share.include_me,
                 ..LeftOut::default()
             },
-            tally: tally.then(FxHashMap::default),
+            tally: tally.then(Cells::default),
             counted: None,
             head_bytes: 0,
             profile_bytes: 0,
@@ -120,10 +130,13 @@ impl<'a> Chooser<'a> {
         }
     }
 
-    /// Writes the identities of what goes to `spill` rather than keeping
-    /// them in the selection.
+    /// Writes every item judged to `spill` (`judged.rs`), the identities
+    /// of those that go no longer kept in the selection. A dry run's only:
+    /// without a tally nothing is spilled.
     pub fn spill_to(&mut self, spill: Spill) {
-        self.spill = Some(spill);
+        if self.tally.is_some() {
+            self.spill = Some(spill);
+        }
     }
 
     pub fn take_spill(&mut self) -> Option<Spill> {
@@ -215,7 +228,12 @@ impl<'a> Chooser<'a> {
         }
         let identity = identity(&mut self.ids);
         let sent_before = self.sent.as_deref_mut().is_some_and(|s| s.take(identity));
-        self.counted = Some((item.group, item.day, !sent_before));
+        self.counted = Some(Counted {
+            group: item.group,
+            day: item.day,
+            new: !sent_before,
+            identity,
+        });
         if !self.kind_and_day(&item) {
             return false;
         }
@@ -269,13 +287,17 @@ impl<'a> Chooser<'a> {
         };
         self.last_end = Some(end);
         let verdict = std::mem::replace(&mut self.verdict, Verdict::Unjudged);
-        if let (Some(tally), Some((group, day, new))) = (&mut self.tally, self.counted.take()) {
-            let row = tally.entry((group, day)).or_default();
-            row.items += 1;
-            row.bytes += end - from;
-            if new {
-                row.new_items += 1;
-                row.new_bytes += end - from;
+        if let (Some(tally), Some(counted)) = (&mut self.tally, self.counted.take()) {
+            tally.count(counted.group, counted.day, end - from, counted.new);
+            if let Some(spill) = &mut self.spill {
+                spill.push(&JudgedItem {
+                    identity: counted.identity,
+                    from,
+                    end,
+                    went: matches!(verdict, Verdict::Goes(_)),
+                    group: counted.group,
+                    day: counted.day,
+                });
             }
         }
         match name {
@@ -288,9 +310,8 @@ impl<'a> Chooser<'a> {
             }
             _ => match verdict {
                 Verdict::Goes(identity) => {
-                    match &mut self.spill {
-                        Some(spill) => spill.push(identity),
-                        None => self.selection.identities.push(identity),
+                    if self.spill.is_none() {
+                        self.selection.identities.push(identity);
                     }
                     let runs = &mut self.selection.runs;
                     match runs.last_mut() {
@@ -335,24 +356,47 @@ impl<'a> Chooser<'a> {
             0
         };
         let tally = self.tally.map(|cells| {
-            let sorted: BTreeMap<(&'static str, Option<i64>), Cell> = cells.into_iter().collect();
-            Tally {
-                rows: sorted
-                    .into_iter()
-                    .map(|((group, day), c)| TallyRow {
-                        group: group.to_string(),
-                        day,
-                        items: c.items,
-                        bytes: c.bytes,
-                        new_items: c.new_items,
-                        new_bytes: c.new_bytes,
-                    })
-                    .collect(),
-                frame_bytes: self.head_bytes - profile + (xml_len - end),
-                profile_bytes: self.profile_bytes,
-            }
+            cells.into_tally(
+                self.head_bytes - profile + (xml_len - end),
+                self.profile_bytes,
+            )
         });
         (self.selection, self.left_out, tally)
+    }
+}
+
+/// A tally being counted: each group's day.
+#[derive(Default)]
+pub(crate) struct Cells(FxHashMap<(&'static str, Option<i64>), Cell>);
+
+impl Cells {
+    pub fn count(&mut self, group: &'static str, day: Option<i64>, bytes: u64, new: bool) {
+        let row = self.0.entry((group, day)).or_default();
+        row.items += 1;
+        row.bytes += bytes;
+        if new {
+            row.new_items += 1;
+            row.new_bytes += bytes;
+        }
+    }
+
+    pub fn into_tally(self, frame_bytes: u64, profile_bytes: u64) -> Tally {
+        let sorted: BTreeMap<_, _> = self.0.into_iter().collect();
+        Tally {
+            rows: sorted
+                .into_iter()
+                .map(|((group, day), c): ((&str, _), Cell)| TallyRow {
+                    group: group.to_string(),
+                    day,
+                    items: c.items,
+                    bytes: c.bytes,
+                    new_items: c.new_items,
+                    new_bytes: c.new_bytes,
+                })
+                .collect(),
+            frame_bytes,
+            profile_bytes,
+        }
     }
 }
 

@@ -148,6 +148,7 @@ impl Identities {
 ///
 /// A hash table of bare `u64`s (9 bytes an item with its control byte,
 /// 40 MB for 3 million), the mark in each one's top bit.
+#[derive(Clone)]
 pub struct SentItems {
     table: HashTable<u64>,
     seen: u64,

@@ -4,7 +4,8 @@
 //! by another logic is never used.
 //!
 //! The counts travel as JSON; the selection (head, runs, end, one identity
-//! per item) and the workout keys, millions of numbers, as little-endian
+//! per item that goes, or an ingest's log of every item judged:
+//! `judged.rs`) and the workout keys, millions of numbers, as little-endian
 //! integers.
 
 use std::fs::File;
@@ -14,12 +15,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
+use crate::judged::{JudgedItem, LogReader, LogWriter};
 use crate::preflight::Preflight;
 use crate::selection::{Run, Selection};
 
 /// Bump whenever the reader, the check or the chooser changes what a check
 /// finds for the same export.
-const LOGIC: u32 = 1;
+const LOGIC: u32 = 2;
 const MAGIC: &[u8; 4] = b"OWIC";
 
 /// The check's logic, as the store keeps it beside an outcome: this
@@ -28,15 +30,26 @@ pub fn check_logic() -> String {
     format!("{LOGIC}/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Identities written to a file as the read finds them, so a check riding
-/// along an ingest holds none of them in memory (8 bytes an item: 24 MB
-/// for a 1 GB export).
+/// The log of judged items (`judged.rs`) written to a file as the read
+/// finds them, so a check riding along an ingest holds none of them in
+/// memory (about 13 bytes an item: 40 MB for a 1 GB export).
 pub(crate) struct Spill {
     out: BufWriter<File>,
     /// Where the (unnamed) file lies, for errors.
     dir: PathBuf,
-    count: u64,
+    log: LogWriter,
+    scratch: Vec<u8>,
+    counts: Spilled,
     failed: Option<io::Error>,
+}
+
+/// What a spill file holds.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spilled {
+    items: u64,
+    /// Of those, the ones that go: the selection's identities.
+    went: u64,
+    bytes: u64,
 }
 
 impl Spill {
@@ -44,23 +57,34 @@ impl Spill {
         Spill {
             out: BufWriter::with_capacity(64 << 10, file),
             dir: dir.to_path_buf(),
-            count: 0,
+            log: LogWriter::default(),
+            scratch: Vec::with_capacity(64),
+            counts: Spilled::default(),
             failed: None,
         }
     }
 
-    pub(crate) fn push(&mut self, identity: Identity) {
+    pub(crate) fn push(&mut self, item: &JudgedItem) {
         if self.failed.is_some() {
             return;
         }
-        match self.out.write_all(&identity.to_le_bytes()) {
-            Ok(()) => self.count += 1,
+        self.scratch.clear();
+        if self.log.encode(item, &mut self.scratch).is_none() {
+            self.failed = Some(io::Error::other("an item out of document order"));
+            return;
+        }
+        match self.out.write_all(&self.scratch) {
+            Ok(()) => {
+                self.counts.items += 1;
+                self.counts.went += u64::from(item.went);
+                self.counts.bytes += self.scratch.len() as u64;
+            }
             Err(e) => self.failed = Some(e),
         }
     }
 
-    /// The file, rewound, and how many identities it holds.
-    fn into_file(self) -> Result<(File, u64)> {
+    /// The file, rewound, and what it holds.
+    fn into_file(self) -> Result<(File, Spilled)> {
         let dir = self.dir;
         let fail = |e| Error::io(&dir, e);
         if let Some(e) = self.failed {
@@ -68,18 +92,18 @@ impl Spill {
         }
         let mut file = self.out.into_inner().map_err(|e| fail(e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(fail)?;
-        Ok((file, self.count))
+        Ok((file, self.counts))
     }
 }
 
 /// A check's outcome on its way into the store: written as
-/// [`Preflight::to_kept`] writes it, with identities that may wait in a
-/// file ([`Checking::spill_to`](crate::Checking::spill_to)) rather than in
-/// the preflight's selection.
+/// [`Preflight::to_kept`] writes it, or with the log of every item judged
+/// in place of the selection's identities, streamed from the file it waits
+/// in ([`Checking::spill_to`](crate::Checking::spill_to)).
 pub struct KeptOutcome {
     preflight: Preflight,
     json: Vec<u8>,
-    spilled: Option<(File, u64)>,
+    spilled: Option<(File, Spilled)>,
 }
 
 impl std::fmt::Debug for KeptOutcome {
@@ -108,7 +132,7 @@ impl KeptOutcome {
 
     fn identities(&self) -> u64 {
         match (&self.spilled, &self.preflight.selection) {
-            (Some((_, count)), _) => *count,
+            (Some((_, spilled)), _) => spilled.went,
             (None, Some(selection)) => selection.identities.len() as u64,
             (None, None) => 0,
         }
@@ -118,40 +142,34 @@ impl KeptOutcome {
     pub fn byte_len(&self) -> u64 {
         let p = &self.preflight;
         let selection = p.selection.as_ref().map_or(0, |s| {
-            8 + s.head.len() as u64 * 16 + 8 + s.runs.len() as u64 * 20 + 16 + 8
+            let items = match &self.spilled {
+                Some((_, spilled)) => 16 + spilled.bytes,
+                None => 8 + s.identities.len() as u64 * 8,
+            };
+            8 + s.head.len() as u64 * 16 + 8 + s.runs.len() as u64 * 20 + 16 + 1 + items
         });
-        let identities = if p.selection.is_some() {
-            self.identities() * 8
-        } else {
-            0
-        };
         (MAGIC.len() + 4 + 8) as u64
             + self.json.len() as u64
             + 1
             + selection
-            + identities
             + 8
             + p.workout_keys.len() as u64 * 16
     }
 
-    /// Writes the kept form, the spilled identities streamed from their file.
+    /// Writes the kept form, the spilled log streamed from its file.
     pub fn write_to(mut self, out: &mut dyn Write) -> io::Result<()> {
-        let count = self.identities();
-        write_kept(
-            &self.preflight,
-            &self.json,
-            self.spilled.as_mut(),
-            count,
-            out,
-        )
+        write_kept(&self.preflight, &self.json, self.spilled.as_mut(), out)
     }
 }
+
+/// How the items of a kept selection follow its runs.
+const IDENTITIES: u8 = 0;
+const LOG: u8 = 1;
 
 fn write_kept(
     p: &Preflight,
     json: &[u8],
-    spilled: Option<&mut (File, u64)>,
-    count: u64,
+    spilled: Option<&mut (File, Spilled)>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     out.write_all(MAGIC)?;
@@ -175,18 +193,22 @@ fn write_kept(
             }
             put(out, selection.tail.0)?;
             put(out, selection.tail.1)?;
-            put(out, count)?;
             match spilled {
-                Some((file, _)) => {
-                    let copied = io::copy(&mut file.take(count * 8), out)?;
-                    if copied != count * 8 {
+                Some((file, spilled)) => {
+                    out.write_all(&[LOG])?;
+                    put(out, spilled.items)?;
+                    put(out, spilled.bytes)?;
+                    let copied = io::copy(&mut file.take(spilled.bytes), out)?;
+                    if copied != spilled.bytes {
                         return Err(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
-                            "the spilled identities are shorter than written",
+                            "the spilled log is shorter than written",
                         ));
                     }
                 }
                 None => {
+                    out.write_all(&[IDENTITIES])?;
+                    put(out, selection.identities.len() as u64)?;
                     for id in &selection.identities {
                         put(out, *id)?;
                     }
@@ -209,19 +231,38 @@ impl Preflight {
         let count = self.selection.as_ref().map_or(0, |s| s.identities.len());
         let mut out = Vec::with_capacity(64 + json.len() + count * 8);
         // Writing to memory cannot fail.
-        let _ = write_kept(self, &json, None, count as u64, &mut out);
+        let _ = write_kept(self, &json, None, &mut out);
         out
     }
 
-    /// The outcome kept by [`to_kept`](Preflight::to_kept) of this logic;
-    /// `None` for anything else, damaged bytes included.
+    /// The outcome kept by [`to_kept`](Preflight::to_kept) (or an ingest)
+    /// of this logic; `None` for anything else, damaged bytes included.
     pub fn from_kept(bytes: &[u8]) -> Option<Preflight> {
+        KeptCheck::from_kept(bytes).map(|kept| kept.preflight)
+    }
+}
+
+/// A kept check read back: the outcome, and the log of every item judged
+/// when an ingest wrote one, from which an upload to a user who has part
+/// of the export already is chosen without another read
+/// ([`KeptCheck::for_ledger`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptCheck {
+    pub preflight: Preflight,
+    pub(crate) judged: Option<Vec<u8>>,
+}
+
+impl KeptCheck {
+    /// What [`KeptOutcome::write_to`] or [`Preflight::to_kept`] wrote, of
+    /// this logic; `None` for anything else, damaged bytes included.
+    pub fn from_kept(bytes: &[u8]) -> Option<KeptCheck> {
         let mut at = Cursor(bytes);
         if at.take(4)? != MAGIC || u32::from_le_bytes(at.array()?) != LOGIC {
             return None;
         }
         let json_len = at.len_of(1)?;
         let mut preflight: Preflight = serde_json::from_slice(at.take(json_len)?).ok()?;
+        let mut judged = None;
         preflight.selection = match at.take(1)?[0] {
             0 => None,
             1 => {
@@ -238,18 +279,38 @@ impl Preflight {
                     })
                     .collect::<Option<Vec<_>>>()?;
                 let tail = (at.u64()?, at.u64()?);
-                let count = at.len_of(8)?;
-                let identities = at
-                    .take(count * 8)?
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect();
-                Some(Selection {
+                let identities = match at.take(1)?[0] {
+                    IDENTITIES => {
+                        let count = at.len_of(8)?;
+                        at.take(count * 8)?
+                            .chunks_exact(8)
+                            .map(|c| {
+                                u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                            })
+                            .collect()
+                    }
+                    LOG => {
+                        let items = at.u64()?;
+                        let len = at.len_of(1)?;
+                        let log = at.take(len)?;
+                        let (identities, read) = went_in(log)?;
+                        (read == items).then_some(())?;
+                        judged = Some(log.to_vec());
+                        identities
+                    }
+                    _ => return None,
+                };
+                let selection = Selection {
                     head,
                     runs,
                     tail,
                     identities,
-                })
+                };
+                let in_runs: u64 = selection.runs.iter().map(|r| u64::from(r.items)).sum();
+                if in_runs != selection.identities.len() as u64 {
+                    return None;
+                }
+                Some(selection)
             }
             _ => return None,
         };
@@ -261,8 +322,29 @@ impl Preflight {
                 ))
             })
             .collect::<Option<Vec<_>>>()?;
-        at.0.is_empty().then_some(preflight)
+        at.0.is_empty().then_some(KeptCheck { preflight, judged })
     }
+
+    /// Whether a log was kept, so [`for_ledger`](KeptCheck::for_ledger)
+    /// can choose from it.
+    pub fn has_log(&self) -> bool {
+        self.judged.is_some()
+    }
+}
+
+/// The identities of the items of `log` that went, and how many items it
+/// holds; `None` for damaged bytes.
+fn went_in(log: &[u8]) -> Option<(Vec<Identity>, u64)> {
+    let mut identities = Vec::with_capacity(log.len() / 13);
+    let mut items = 0;
+    for item in LogReader::new(log) {
+        let item = item.ok()?;
+        items += 1;
+        if item.went {
+            identities.push(item.identity);
+        }
+    }
+    Some((identities, items))
 }
 
 fn put(out: &mut dyn Write, value: u64) -> io::Result<()> {
@@ -329,7 +411,7 @@ mod tests {
     }
 
     #[test]
-    fn spilled_identities_are_kept_as_if_held()
+    fn a_spilled_log_is_kept_with_the_selection_it_makes()
     -> std::result::Result<(), Box<dyn std::error::Error>> {
         let held = Preflight {
             fingerprint: "a".repeat(32),
@@ -341,27 +423,46 @@ mod tests {
                     end: 70,
                     items: 3,
                 }],
-                tail: (70, 82),
+                tail: (90, 102),
                 identities: vec![7, 9, 1 << 62],
             }),
             ..Preflight::default()
         };
         let dir = std::env::temp_dir();
         let mut spill = Spill::new(tempfile::tempfile_in(&dir)?, &dir);
-        for id in held.selection.iter().flat_map(|s| s.identities.iter()) {
-            spill.push(*id);
+        let items = [
+            (7, 10, 30, true),
+            (9, 30, 50, true),
+            (1 << 62, 50, 70, true),
+        ];
+        for (identity, from, end, went) in items.into_iter().chain([(3, 70, 90, false)]) {
+            spill.push(&JudgedItem {
+                identity,
+                from,
+                end,
+                went,
+                group: "heart",
+                day: Some(20_000),
+            });
         }
         let mut without = held.clone();
         if let Some(selection) = &mut without.selection {
             selection.identities.clear();
         }
         let kept = KeptOutcome::new(without, Some(spill))?;
-        let expected = held.to_kept();
-        assert_eq!(kept.byte_len(), expected.len() as u64);
+        let len = kept.byte_len();
         let mut written = Vec::new();
         kept.write_to(&mut written)?;
-        assert_eq!(written, expected);
-        assert_eq!(Preflight::from_kept(&written), Some(held));
+        assert_eq!(len, written.len() as u64);
+        let back = KeptCheck::from_kept(&written).ok_or("refused")?;
+        assert!(back.has_log());
+        assert_eq!(back.preflight, held);
+        // A log whose items disagree with the runs is damage.
+        let mut wrong = written.clone();
+        let run_items =
+            wrong.len() - 8 - 16 - back.judged.as_ref().map_or(0, Vec::len) - 8 - 8 - 1 - 16 - 4;
+        wrong[run_items] = 2;
+        assert_eq!(KeptCheck::from_kept(&wrong), None);
         Ok(())
     }
 }

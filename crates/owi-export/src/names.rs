@@ -49,7 +49,7 @@ impl Category {
     ];
 
     /// Its name in requests and tallies (`heart`, `reproductive_health`).
-    pub fn key(self) -> &'static str {
+    pub const fn key(self) -> &'static str {
         match self {
             Category::Activity => "activity",
             Category::Heart => "heart",

@@ -215,10 +215,7 @@ fn run_check(
     options: ReadOptions<'_>,
     chooser: Option<Chooser<'_>>,
 ) -> Result<Preflight, Error> {
-    let mut check = Check {
-        chooser,
-        ..Check::default()
-    };
+    let mut check = Check::new(chooser);
     let relabel = AsCheck(options.progress);
     let options = ReadOptions {
         read_routes: false,
@@ -252,15 +249,14 @@ impl std::fmt::Debug for Checking<'_> {
 impl<'a> Checking<'a> {
     pub fn new(share: &'a Share) -> Self {
         Checking {
-            check: Check {
-                chooser: Some(Chooser::new(share, None, true)),
-                ..Check::default()
-            },
+            check: Check::new(Some(Chooser::new(share, None, true))),
         }
     }
 
-    /// Writes the identities of what goes to `file` (an unnamed file in
-    /// `dir`) as they are found rather than holding them in memory.
+    /// Writes every item judged to `file` (an unnamed file in `dir`) as it
+    /// is found, the identities of what goes no longer held in memory: the
+    /// log [`KeptCheck::for_ledger`](crate::KeptCheck::for_ledger) chooses
+    /// from.
     pub fn spill_to(&mut self, file: std::fs::File, dir: &std::path::Path) {
         if let Some(chooser) = &mut self.check.chooser {
             chooser.spill_to(Spill::new(file, dir));
@@ -280,7 +276,7 @@ impl<'a> Checking<'a> {
     }
 }
 
-fn conclude(mut check: Check<'_>, report: Report) -> Preflight {
+pub(crate) fn conclude(mut check: Check<'_>, report: Report) -> Preflight {
     check.end_run();
     let choosing = check.chooser.is_some();
     let mut keys: Vec<WorkoutKey> = check.workouts.iter().map(|(_, s, e)| (*s, *e)).collect();
@@ -340,7 +336,7 @@ fn conclude(mut check: Check<'_>, report: Report) -> Preflight {
 }
 
 /// The reader reports an ingest; this read is a check.
-struct AsCheck<'a>(&'a dyn ProgressSink);
+pub(crate) struct AsCheck<'a>(pub(crate) &'a dyn ProgressSink);
 
 impl ProgressSink for AsCheck<'_> {
     fn report(&self, event: Progress) {
@@ -353,7 +349,7 @@ impl ProgressSink for AsCheck<'_> {
 }
 
 #[derive(Default)]
-struct Check<'a> {
+pub(crate) struct Check<'a> {
     /// Present when only part of the export goes.
     chooser: Option<Chooser<'a>>,
     imported: BTreeMap<String, u64>,
@@ -388,7 +384,14 @@ struct KindRun {
     ignored: u64,
 }
 
-impl Check<'_> {
+impl<'a> Check<'a> {
+    pub(crate) fn new(chooser: Option<Chooser<'a>>) -> Check<'a> {
+        Check {
+            chooser,
+            ..Check::default()
+        }
+    }
+
     fn sample(&mut self, device: Option<&str>, kind: u32, start: i64) {
         let model = match (device, &self.last_device) {
             (Some(device), Some((last, model))) if last.as_ref() == device => model.as_ref(),

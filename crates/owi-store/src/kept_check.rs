@@ -8,7 +8,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
-use owi_export::{KeptOutcome, Preflight, check_logic};
+use owi_export::{KeptCheck, KeptOutcome, check_logic};
 use rusqlite::{MAIN_DB, OptionalExtension, params};
 
 use crate::Store;
@@ -64,8 +64,9 @@ impl Store {
     /// filters, nothing sent before, with its tally), as an ingest of this
     /// very file kept it: same quick key, size and modification time, an
     /// export of that fingerprint read completely, and this build's check
-    /// logic. `None` means the export must be read.
-    pub fn kept_check(&self, path: &Path) -> Result<Option<Preflight>> {
+    /// logic. `None` means the export must be read. With it, the log of
+    /// every item judged, to choose for a user who has some of it already.
+    pub fn kept_check(&self, path: &Path) -> Result<Option<KeptCheck>> {
         let key = quick_key(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -84,7 +85,7 @@ impl Store {
             .optional()
             .map_err(|e| Error::db(self.path(), e))?;
         Ok(found.and_then(|(fingerprint, outcome)| {
-            Preflight::from_kept(&outcome).filter(|p| p.fingerprint == fingerprint)
+            KeptCheck::from_kept(&outcome).filter(|k| k.preflight.fingerprint == fingerprint)
         }))
     }
 }

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use owi_export::{Choice, ExportSource, LeftOut, Preflight, ReadOptions, SentItems, Share, Tally};
+use owi_export::{
+    Choice, ExportSource, KeptCheck, LeftOut, Preflight, ReadOptions, SentItems, Share, Tally,
+};
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::Ledger;
 use serde::Serialize;
@@ -97,14 +99,7 @@ impl Importer {
         let source = Arc::new(source);
         // The check an earlier read kept is looked up while the server
         // answers: it is local, and tens of megabytes for a large export.
-        // Not for a delta: a ledger usually rules it out, so it waits.
-        let early = async {
-            match request.delta {
-                true => None,
-                false => self.kept_check(request).await,
-            }
-        };
-        let (early, asked) = tokio::join!(early, async {
+        let (kept, asked) = tokio::join!(self.kept_check(request), async {
             self.client.user(user_id).await.map_err(|e| match e {
                 Error::NotFound { server, .. } => Error::UnknownUser {
                     server,
@@ -127,29 +122,27 @@ impl Importer {
             None => None,
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
-        // Only for a user who has nothing from us: a ledger means choosing.
-        let nothing_sent = sent.as_ref().is_none_or(SentItems::is_empty);
-        let kept = match (early, request.delta && nothing_sent) {
-            (Some(kept), _) => Some(kept),
-            (None, true) => self.kept_check(request).await,
-            (None, false) => None,
-        };
-        let kept = kept
-            .filter(|_| nothing_sent)
-            .filter(|k| k.stats.bytes == source.xml_size());
-        if kept.is_some() {
-            tracing::info!("checked from the earlier read of this export: not read again");
-        }
-        let preflight = match kept {
-            Some(mut kept) => {
-                kept.ledger_items = sent.as_ref().map(SentItems::len);
-                if !tally {
-                    kept.tally = None;
-                }
-                kept
+        let kept = kept.filter(|k| k.preflight.stats.bytes == source.xml_size());
+        let mut preflight = match (kept, sent) {
+            // A user who has nothing from us: what the earlier read found.
+            (Some(kept), sent) if sent.as_ref().is_none_or(SentItems::is_empty) => {
+                tracing::info!("checked from the earlier read of this export: not read again");
+                let mut preflight = kept.preflight;
+                preflight.ledger_items = sent.as_ref().map(SentItems::len);
+                preflight
             }
-            None => check(&source, request, sent, tally, progress, cancel).await?,
+            // A ledger: chosen from the earlier read's log, only what goes read.
+            (Some(kept), Some(sent)) if kept.has_log() => {
+                tracing::info!(
+                    "chosen from the earlier read of this export: only what goes is read"
+                );
+                rechoose(&source, kept, sent, progress, cancel).await?
+            }
+            (_, sent) => check(&source, request, sent, tally, progress, cancel).await?,
         };
+        if !tally {
+            preflight.tally = None;
+        }
         let mut checked = summary(&preflight);
         checked.cleaned = request.clean && checked.needs_cleaning;
         checked.filters = request
@@ -164,10 +157,9 @@ impl Importer {
     }
 
     /// The check an earlier read of this very file kept (an ingest: the
-    /// preview), when the request lets everything go (no filters); the
-    /// caller uses it only for a user who has nothing from us. Anything
+    /// preview), when the request lets everything go (no filters). Anything
     /// else, or any trouble finding it, reads the export.
-    async fn kept_check(&self, request: &ImportRequest) -> Option<Preflight> {
+    async fn kept_check(&self, request: &ImportRequest) -> Option<KeptCheck> {
         if request.share != Share::default() {
             return None;
         }
@@ -289,10 +281,38 @@ async fn check(
             sent: sent.as_mut(),
             tally,
         };
-        owi_export::preflight_choosing(&source, options, choice).map_err(|e| match e {
-            owi_export::Error::Cancelled { .. } => Error::Cancelled,
-            e => Error::Export(e.to_string()),
-        })
+        owi_export::preflight_choosing(&source, options, choice).map_err(export_error)
     })
     .await
+}
+
+/// What goes to a user with a ledger, chosen from the log an earlier read
+/// of this export kept: only the bytes that go are read.
+async fn rechoose(
+    source: &Arc<ExportSource>,
+    kept: KeptCheck,
+    mut sent: SentItems,
+    progress: &dyn ProgressSink,
+    cancel: &CancelToken,
+) -> Result<Preflight, Error> {
+    let source = source.clone();
+    forwarding(progress, cancel, move |progress, cancel| {
+        let options = ReadOptions {
+            progress,
+            cancel: Some(cancel),
+            ..ReadOptions::default()
+        };
+        // `has_log` was asked: `None` cannot come back.
+        kept.for_ledger(source, &mut sent, options)
+            .map_err(export_error)?
+            .ok_or_else(|| Error::Local("the earlier read kept no log to choose from".into()))
+    })
+    .await
+}
+
+fn export_error(e: owi_export::Error) -> Error {
+    match e {
+        owi_export::Error::Cancelled { .. } => Error::Cancelled,
+        e => Error::Export(e.to_string()),
+    }
 }

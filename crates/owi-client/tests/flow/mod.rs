@@ -353,3 +353,79 @@ async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
     assert!(read_for_check(&kept_events));
     assert_eq!(kept_plan, read_plan);
 }
+
+/// The bytes the check read, as its last progress event says.
+fn checked_bytes(events: &[Progress]) -> u64 {
+    let finished = events.iter().rev().find_map(|e| match e {
+        Progress::Finished {
+            phase: Phase::Check,
+            done,
+            ..
+        } => Some(*done),
+        _ => None,
+    });
+    finished.expect("a check that finished")
+}
+
+/// A user who has part of a previewed export from us (all but the heart
+/// data, sent earlier): what goes is chosen from the log the preview kept
+/// and only those bytes are read; the check, the plan, the bytes sent and
+/// the outcome are what a read of the whole export gives.
+#[tokio::test]
+async fn a_delta_of_a_previewed_export_reads_only_what_goes_and_alike() {
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 20_000, true);
+    let xml_size = std::fs::metadata(&m.xml_path).unwrap().len();
+    let (previewed, unseen) = (flow(&s).await, flow(&s).await);
+    let mut store = Store::open(&previewed._db.path().join("owi.sqlite")).unwrap();
+    store
+        .ingest(&m.xml_path, owi_store::IngestOptions::default())
+        .unwrap();
+    drop(store);
+    let but_heart = owi_export::Share {
+        except: owi_export::resolve_kinds(["heart"]).unwrap(),
+        ..Default::default()
+    };
+    for f in [&previewed, &unseen] {
+        let first = ImportRequest {
+            share: but_heart.clone(),
+            ..ImportRequest::new(&m.xml_path, &f.user)
+        };
+        let (report, _, _) = run(f, &first).await;
+        assert!(
+            report.unwrap().pieces[0]
+                .import
+                .as_ref()
+                .unwrap()
+                .succeeded()
+        );
+    }
+
+    let rest = |f: &Flow| ImportRequest {
+        method: Method::S3,
+        ..ImportRequest::new(&m.xml_path, &f.user)
+    };
+    let (kept, kept_steps, kept_events) = run(&previewed, &rest(&previewed)).await;
+    let (read, read_steps, read_events) = run(&unseen, &rest(&unseen)).await;
+    let (kept, read) = (kept.unwrap(), read.unwrap());
+    assert_eq!(checked_bytes(&read_events), xml_size, "a read of it all");
+    let only_what_goes = checked_bytes(&kept_events);
+    assert!(
+        only_what_goes < xml_size / 2,
+        "{only_what_goes} of {xml_size} bytes read"
+    );
+    let (checked, plan) = before_sending(&kept_steps);
+    assert_eq!((checked.clone(), plan), before_sending(&read_steps));
+    assert!(
+        checked["left_out"]["sent_before"].as_u64() > Some(0),
+        "{checked}"
+    );
+    assert_eq!(kept.items(), read.items(), "N of N items alike");
+    assert_eq!(kept.compared, read.compared);
+    let object = |r: &owi_client::ImportReport| {
+        s.object(&r.pieces[0].uploaded.as_ref().unwrap().name)
+            .expect("the object in the store")
+    };
+    assert!(object(&kept) == object(&read), "the same bytes sent");
+}

@@ -96,7 +96,7 @@ pub struct Stats {
 }
 
 /// What a completed read gives.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
     pub stats: Stats,
     /// xxh3-128 of the uncompressed XML, as 32 hex digits.

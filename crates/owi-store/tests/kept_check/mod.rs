@@ -3,8 +3,12 @@
 //! file touched since, a partial read or another build's logic.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use owi_export::{Choice, ExportSource, Preflight, ReadOptions, Share, preflight_choosing};
+use owi_export::{
+    Choice, ExportSource, Identity, KeptCheck, Preflight, ReadOptions, SentItems, Share,
+    preflight_choosing,
+};
 use owi_sample::{Dtd, SampleSpec, generate};
 use owi_store::Store;
 
@@ -76,7 +80,57 @@ fn the_kept_check_is_what_reading_the_export_finds() -> Res<()> {
             .ok_or(format!("{ctx}: nothing kept"))?;
         let read = read_check(input)?;
         assert!(read.selection.is_some() && read.tally.is_some(), "{ctx}");
-        assert_eq!(kept, read, "{ctx}");
+        assert!(kept.has_log(), "{ctx}");
+        assert_eq!(kept.preflight, read, "{ctx}");
+        for_ledgers_as_read(input, kept)?;
+    }
+    Ok(())
+}
+
+/// Ledgers of what an earlier upload sent: most of the export, every other
+/// item, all of it, and items this export no longer holds.
+fn ledgers(everything: &[Identity]) -> Vec<(&'static str, SentItems)> {
+    let most = everything.len() * 9 / 10;
+    let gone = (1..=5u64).map(|n| n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    vec![
+        (
+            "most",
+            everything[..most]
+                .iter()
+                .copied()
+                .chain(gone.clone())
+                .collect(),
+        ),
+        (
+            "every other",
+            everything.iter().step_by(2).copied().collect(),
+        ),
+        ("all", everything.iter().copied().collect()),
+        ("none of it", gone.collect()),
+    ]
+}
+
+/// The kept check chosen again for each ledger is what reading the export
+/// with that ledger finds, and marks the same items of it.
+fn for_ledgers_as_read(input: &Path, kept: KeptCheck) -> Res<()> {
+    let ctx = input.display().to_string();
+    let source = Arc::new(ExportSource::open(input)?);
+    let everything = kept.preflight.selection.clone().unwrap_or_default();
+    for (name, sent) in ledgers(everything.identities()) {
+        let mut read_sent = sent.clone();
+        let choice = Choice {
+            share: &Share::default(),
+            sent: Some(&mut read_sent),
+            tally: true,
+        };
+        let read = preflight_choosing(&source, ReadOptions::default(), choice)?;
+        let mut chosen_sent = sent;
+        let chosen = kept
+            .clone()
+            .for_ledger(source.clone(), &mut chosen_sent, ReadOptions::default())?
+            .ok_or(format!("{ctx}, {name}: no log to choose from"))?;
+        assert_eq!(chosen, read, "{ctx}, ledger of {name}");
+        assert_eq!(chosen_sent.unseen(), read_sent.unseen(), "{ctx}, {name}");
     }
     Ok(())
 }
@@ -92,6 +146,8 @@ fn a_check_kept_across_many_batches_is_what_reading_finds() -> Res<()> {
     let mut store = Store::open(&dir.path().join("owi.sqlite"))?;
     ingest(&mut store, &xml)?;
     let kept = store.kept_check(&xml)?.ok_or("nothing kept")?;
+    for_ledgers_as_read(&xml, kept.clone())?;
+    let kept = kept.preflight;
     let read = read_check(&xml)?;
     let tally = read.tally.as_ref().ok_or("no tally")?;
     let count = |group: &str| -> u64 {

@@ -1,0 +1,227 @@
+//! The log of every item a kept check judged, in document order: its
+//! identity, its bytes in the XML, whether it went, and the group and day
+//! a tally counts it under. From it an upload to a user who already has
+//! some of the export is chosen again (`rechoose.rs`) without reading the
+//! export: the ledger only takes items away.
+//!
+//! About 13 bytes an item (40 MB for a 1 GB export): the identity as 8
+//! little-endian bytes, then varints of the gap since the previous item's
+//! end and of the item's length, a tag byte (went, undated, group) and the
+//! day as a zigzag varint of its change since the previous dated item.
+
+use crate::identity::Identity;
+use crate::names::Category;
+
+/// The groups a tally counts items under, by their index in the log.
+const GROUPS: [&str; 15] = [
+    Category::ALL[0].key(),
+    Category::ALL[1].key(),
+    Category::ALL[2].key(),
+    Category::ALL[3].key(),
+    Category::ALL[4].key(),
+    Category::ALL[5].key(),
+    Category::ALL[6].key(),
+    Category::ALL[7].key(),
+    Category::ALL[8].key(),
+    Category::ALL[9].key(),
+    Category::ALL[10].key(),
+    Category::ALL[11].key(),
+    Category::ALL[12].key(),
+    crate::chooser::WORKOUTS_GROUP,
+    crate::chooser::CLINICAL_GROUP,
+];
+
+const WENT: u8 = 0x80;
+const UNDATED: u8 = 0x40;
+
+/// One judged item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JudgedItem {
+    pub identity: Identity,
+    /// `from..end` in the XML: the element with the whitespace before it.
+    pub from: u64,
+    pub end: u64,
+    pub went: bool,
+    pub group: &'static str,
+    pub day: Option<i64>,
+}
+
+/// Turns items into log bytes; each item is written after the one before.
+#[derive(Debug, Default)]
+pub(crate) struct LogWriter {
+    last_end: u64,
+    last_day: i64,
+}
+
+impl LogWriter {
+    /// Appends `item` to `out`; `None` (and nothing written) for an item
+    /// out of document order or of a group no tally counts.
+    pub fn encode(&mut self, item: &JudgedItem, out: &mut Vec<u8>) -> Option<()> {
+        let gap = item.from.checked_sub(self.last_end)?;
+        let len = item.end.checked_sub(item.from)?;
+        let group = GROUPS.iter().position(|g| *g == item.group)? as u8;
+        out.extend_from_slice(&item.identity.to_le_bytes());
+        put_varint(out, gap);
+        put_varint(out, len);
+        let tag = group | if item.went { WENT } else { 0 };
+        match item.day {
+            Some(day) => {
+                out.push(tag);
+                let change = day.wrapping_sub(self.last_day);
+                put_varint(out, ((change << 1) ^ (change >> 63)) as u64);
+                self.last_day = day;
+            }
+            None => out.push(tag | UNDATED),
+        }
+        self.last_end = item.end;
+        Some(())
+    }
+}
+
+/// Reads a log back, item by item; `Some(Err(()))` for damaged bytes.
+pub(crate) struct LogReader<'a> {
+    bytes: &'a [u8],
+    last_end: u64,
+    last_day: i64,
+}
+
+impl<'a> LogReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        LogReader {
+            bytes,
+            last_end: 0,
+            last_day: 0,
+        }
+    }
+
+    fn item(&mut self) -> Option<JudgedItem> {
+        let (identity, rest) = self.bytes.split_first_chunk::<8>()?;
+        self.bytes = rest;
+        let from = self.last_end.checked_add(self.varint()?)?;
+        let end = from.checked_add(self.varint()?)?;
+        let (&tag, rest) = self.bytes.split_first()?;
+        self.bytes = rest;
+        let group = *GROUPS.get(usize::from(tag & !(WENT | UNDATED)))?;
+        let day = match tag & UNDATED {
+            0 => {
+                let zigzag = self.varint()?;
+                let change = (zigzag >> 1) as i64 ^ -((zigzag & 1) as i64);
+                self.last_day = self.last_day.wrapping_add(change);
+                Some(self.last_day)
+            }
+            _ => None,
+        };
+        self.last_end = end;
+        Some(JudgedItem {
+            identity: u64::from_le_bytes(*identity),
+            from,
+            end,
+            went: tag & WENT != 0,
+            group,
+            day,
+        })
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for (i, &byte) in self.bytes.iter().enumerate().take(10) {
+            value |= u64::from(byte & 0x7F) << (7 * i);
+            if byte & 0x80 == 0 {
+                self.bytes = &self.bytes[i + 1..];
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+impl Iterator for LogReader<'_> {
+    type Item = Result<JudgedItem, ()>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.bytes.is_empty() {
+            return None;
+        }
+        match self.item() {
+            Some(item) => Some(Ok(item)),
+            None => {
+                // Nothing after damage can be trusted.
+                self.bytes = &[];
+                Some(Err(()))
+            }
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(from: u64, end: u64, went: bool, group: &'static str, day: Option<i64>) -> JudgedItem {
+        JudgedItem {
+            identity: from.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            from,
+            end,
+            went,
+            group,
+            day,
+        }
+    }
+
+    #[test]
+    fn items_come_back_as_written() {
+        let items = [
+            item(300, 520, true, "heart", Some(19_000)),
+            item(520, 700, false, "clinical", None),
+            item(705, 1 << 40, true, "workouts", Some(-4)),
+            item(1 << 40, (1 << 40) + 90, true, "other", Some(i64::MAX)),
+            item((1 << 40) + 95, u64::MAX, false, "activity", Some(i64::MIN)),
+        ];
+        let mut log = Vec::new();
+        let mut writer = LogWriter::default();
+        for item in &items {
+            assert_eq!(writer.encode(item, &mut log), Some(()));
+        }
+        let back: Result<Vec<_>, ()> = LogReader::new(&log).collect();
+        assert_eq!(back, Ok(items.to_vec()));
+        for cut in 1..log.len() {
+            let read: Vec<_> = LogReader::new(&log[..cut]).collect();
+            assert!(
+                read.last() == Some(&Err(())) || read.len() < items.len(),
+                "a cut at {cut} is damage or fewer items"
+            );
+        }
+    }
+
+    #[test]
+    fn an_item_out_of_order_or_group_is_refused() {
+        let mut writer = LogWriter::default();
+        let mut log = Vec::new();
+        assert_eq!(
+            writer.encode(&item(10, 20, true, "heart", None), &mut log),
+            Some(())
+        );
+        let written = log.len();
+        assert_eq!(
+            writer.encode(&item(15, 30, true, "heart", None), &mut log),
+            None
+        );
+        assert_eq!(
+            writer.encode(&item(20, 19, true, "heart", None), &mut log),
+            None
+        );
+        assert_eq!(
+            writer.encode(&item(20, 30, true, "nowhere", None), &mut log),
+            None
+        );
+        assert_eq!(log.len(), written, "nothing of a refused item is written");
+    }
+}
