@@ -13,23 +13,19 @@ use crate::identity::Identity;
 use crate::names::Category;
 
 /// The groups a tally counts items under, by their index in the log.
-const GROUPS: [&str; 15] = [
-    Category::ALL[0].key(),
-    Category::ALL[1].key(),
-    Category::ALL[2].key(),
-    Category::ALL[3].key(),
-    Category::ALL[4].key(),
-    Category::ALL[5].key(),
-    Category::ALL[6].key(),
-    Category::ALL[7].key(),
-    Category::ALL[8].key(),
-    Category::ALL[9].key(),
-    Category::ALL[10].key(),
-    Category::ALL[11].key(),
-    Category::ALL[12].key(),
-    crate::chooser::WORKOUTS_GROUP,
-    crate::chooser::CLINICAL_GROUP,
-];
+const GROUPS: [&str; Category::ALL.len() + 2] = groups();
+
+const fn groups() -> [&'static str; Category::ALL.len() + 2] {
+    let mut groups = [""; Category::ALL.len() + 2];
+    let mut i = 0;
+    while i < Category::ALL.len() {
+        groups[i] = Category::ALL[i].key();
+        i += 1;
+    }
+    groups[i] = crate::chooser::WORKOUTS_GROUP;
+    groups[i + 1] = crate::chooser::CLINICAL_GROUP;
+    groups
+}
 
 const WENT: u8 = 0x80;
 const UNDATED: u8 = 0x40;
