@@ -11,10 +11,10 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::identity::Identity;
 use crate::judged::{JudgedItem, LogReader, LogWriter};
 use crate::preflight::Preflight;
 use crate::selection::{Run, Selection};
@@ -238,31 +238,34 @@ impl Preflight {
     /// The outcome kept by [`to_kept`](Preflight::to_kept) (or an ingest)
     /// of this logic; `None` for anything else, damaged bytes included.
     pub fn from_kept(bytes: &[u8]) -> Option<Preflight> {
-        KeptCheck::from_kept(bytes).map(|kept| kept.preflight)
+        KeptCheck::from_kept(bytes.to_vec()).map(KeptCheck::into_preflight)
     }
 }
 
 /// A kept check read back: the outcome, and the log of every item judged
 /// when an ingest wrote one, from which an upload to a user who has part
 /// of the export already is chosen without another read
-/// ([`KeptCheck::for_ledger`]).
+/// ([`KeptCheck::for_ledger`]). The log stays where it was read (tens of
+/// megabytes), and the identities of what goes are taken from it only
+/// when asked for ([`into_preflight`](KeptCheck::into_preflight)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeptCheck {
-    pub preflight: Preflight,
-    pub(crate) judged: Option<Vec<u8>>,
+    /// Its selection holds no identities while a log is held.
+    pub(crate) preflight: Preflight,
+    pub(crate) log: Option<(Vec<u8>, Range<usize>)>,
 }
 
 impl KeptCheck {
     /// What [`KeptOutcome::write_to`] or [`Preflight::to_kept`] wrote, of
     /// this logic; `None` for anything else, damaged bytes included.
-    pub fn from_kept(bytes: &[u8]) -> Option<KeptCheck> {
-        let mut at = Cursor(bytes);
+    pub fn from_kept(bytes: Vec<u8>) -> Option<KeptCheck> {
+        let mut at = Cursor(&bytes);
         if at.take(4)? != MAGIC || u32::from_le_bytes(at.array()?) != LOGIC {
             return None;
         }
         let json_len = at.len_of(1)?;
         let mut preflight: Preflight = serde_json::from_slice(at.take(json_len)?).ok()?;
-        let mut judged = None;
+        let mut log: Option<Range<usize>> = None;
         preflight.selection = match at.take(1)?[0] {
             0 => None,
             1 => {
@@ -279,6 +282,7 @@ impl KeptCheck {
                     })
                     .collect::<Option<Vec<_>>>()?;
                 let tail = (at.u64()?, at.u64()?);
+                let in_runs: u64 = runs.iter().map(|r| u64::from(r.items)).sum();
                 let identities = match at.take(1)?[0] {
                     IDENTITIES => {
                         let count = at.len_of(8)?;
@@ -292,25 +296,23 @@ impl KeptCheck {
                     LOG => {
                         let items = at.u64()?;
                         let len = at.len_of(1)?;
-                        let log = at.take(len)?;
-                        let (identities, read) = went_in(log)?;
-                        (read == items).then_some(())?;
-                        judged = Some(log.to_vec());
-                        identities
+                        let start = bytes.len() - at.0.len();
+                        let (read, went) = count_log(at.take(len)?)?;
+                        (read == items && went == in_runs).then_some(())?;
+                        log = Some(start..start + len);
+                        Vec::new()
                     }
                     _ => return None,
                 };
-                let selection = Selection {
+                if log.is_none() && in_runs != identities.len() as u64 {
+                    return None;
+                }
+                Some(Selection {
                     head,
                     runs,
                     tail,
                     identities,
-                };
-                let in_runs: u64 = selection.runs.iter().map(|r| u64::from(r.items)).sum();
-                if in_runs != selection.identities.len() as u64 {
-                    return None;
-                }
-                Some(selection)
+                })
             }
             _ => return None,
         };
@@ -322,29 +324,59 @@ impl KeptCheck {
                 ))
             })
             .collect::<Option<Vec<_>>>()?;
-        at.0.is_empty().then_some(KeptCheck { preflight, judged })
+        if !at.0.is_empty() {
+            return None;
+        }
+        let log = log.map(|range| (bytes, range));
+        Some(KeptCheck { preflight, log })
     }
 
     /// Whether a log was kept, so [`for_ledger`](KeptCheck::for_ledger)
     /// can choose from it.
     pub fn has_log(&self) -> bool {
-        self.judged.is_some()
+        self.log.is_some()
+    }
+
+    /// The bytes of XML the check read.
+    pub fn xml_bytes(&self) -> u64 {
+        self.preflight.stats.bytes
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.preflight.fingerprint
+    }
+
+    /// The check of everything for a user who has nothing from us.
+    pub fn into_preflight(self) -> Preflight {
+        let mut preflight = self.preflight;
+        if let (Some((bytes, range)), Some(selection)) = (&self.log, &mut preflight.selection) {
+            // Read whole once already: no damage left to meet.
+            selection.identities = LogReader::new(&bytes[range.clone()])
+                .map_while(Result::ok)
+                .filter(|item| item.went)
+                .map(|item| item.identity)
+                .collect();
+        }
+        preflight
+    }
+
+    /// The log's bytes, when one was kept.
+    pub(crate) fn log(&self) -> Option<&[u8]> {
+        self.log
+            .as_ref()
+            .map(|(bytes, range)| &bytes[range.clone()])
     }
 }
 
-/// The identities of the items of `log` that went, and how many items it
-/// holds; `None` for damaged bytes.
-fn went_in(log: &[u8]) -> Option<(Vec<Identity>, u64)> {
-    let mut identities = Vec::with_capacity(log.len() / 13);
-    let mut items = 0;
+/// How many items `log` holds, and how many of them went; `None` for
+/// damaged bytes.
+fn count_log(log: &[u8]) -> Option<(u64, u64)> {
+    let (mut items, mut went) = (0, 0);
     for item in LogReader::new(log) {
-        let item = item.ok()?;
         items += 1;
-        if item.went {
-            identities.push(item.identity);
-        }
+        went += u64::from(item.ok()?.went);
     }
-    Some((identities, items))
+    Some((items, went))
 }
 
 fn put(out: &mut dyn Write, value: u64) -> io::Result<()> {
@@ -454,15 +486,15 @@ mod tests {
         let mut written = Vec::new();
         kept.write_to(&mut written)?;
         assert_eq!(len, written.len() as u64);
-        let back = KeptCheck::from_kept(&written).ok_or("refused")?;
+        let back = KeptCheck::from_kept(written.clone()).ok_or("refused")?;
         assert!(back.has_log());
-        assert_eq!(back.preflight, held);
+        let log_len = back.log().map_or(0, <[u8]>::len);
+        assert_eq!(back.into_preflight(), held);
         // A log whose items disagree with the runs is damage.
         let mut wrong = written.clone();
-        let run_items =
-            wrong.len() - 8 - 16 - back.judged.as_ref().map_or(0, Vec::len) - 8 - 8 - 1 - 16 - 4;
+        let run_items = wrong.len() - 8 - 16 - log_len - 8 - 8 - 1 - 16 - 4;
         wrong[run_items] = 2;
-        assert_eq!(KeptCheck::from_kept(&wrong), None);
+        assert_eq!(KeptCheck::from_kept(wrong), None);
         Ok(())
     }
 }

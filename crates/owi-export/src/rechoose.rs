@@ -31,15 +31,16 @@ impl KeptCheck {
         sent: &mut SentItems,
         options: ReadOptions<'_>,
     ) -> Result<Option<Preflight>, Error> {
-        let KeptCheck { preflight, judged } = self;
-        let (Some(log), Some(kept)) = (judged, preflight.selection.as_ref()) else {
+        let (Some(log), Some(kept)) = (self.log(), self.preflight.selection.as_ref()) else {
             return Ok(None);
         };
         let ledger_items = sent.len();
-        let Some((selection, mut left_out, cells)) = replay(&log, kept, sent, &preflight) else {
+        // The log was read whole when it was read back: no damage to meet.
+        let Some((selection, mut left_out, cells)) = replay(log, kept, sent, &self.preflight)
+        else {
             return Ok(None);
         };
-        drop(log);
+        let preflight = self.preflight;
         left_out.gone = sent.unseen();
         let mut outcome = if selection.is_empty() {
             conclude(Check::new(None), Default::default())

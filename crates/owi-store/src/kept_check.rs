@@ -85,7 +85,7 @@ impl Store {
             .optional()
             .map_err(|e| Error::db(self.path(), e))?;
         Ok(found.and_then(|(fingerprint, outcome)| {
-            KeptCheck::from_kept(&outcome).filter(|k| k.preflight.fingerprint == fingerprint)
+            KeptCheck::from_kept(outcome).filter(|k| k.fingerprint() == fingerprint)
         }))
     }
 }

@@ -122,12 +122,12 @@ impl Importer {
             None => None,
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
-        let kept = kept.filter(|k| k.preflight.stats.bytes == source.xml_size());
+        let kept = kept.filter(|k| k.xml_bytes() == source.xml_size());
         let mut preflight = match (kept, sent) {
             // A user who has nothing from us: what the earlier read found.
             (Some(kept), sent) if sent.as_ref().is_none_or(SentItems::is_empty) => {
                 tracing::info!("checked from the earlier read of this export: not read again");
-                let mut preflight = kept.preflight;
+                let mut preflight = kept.into_preflight();
                 preflight.ledger_items = sent.as_ref().map(SentItems::len);
                 preflight
             }

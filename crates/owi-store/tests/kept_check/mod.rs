@@ -81,8 +81,8 @@ fn the_kept_check_is_what_reading_the_export_finds() -> Res<()> {
         let read = read_check(input)?;
         assert!(read.selection.is_some() && read.tally.is_some(), "{ctx}");
         assert!(kept.has_log(), "{ctx}");
-        assert_eq!(kept.preflight, read, "{ctx}");
-        for_ledgers_as_read(input, kept)?;
+        for_ledgers_as_read(input, kept.clone())?;
+        assert_eq!(kept.into_preflight(), read, "{ctx}");
     }
     Ok(())
 }
@@ -115,7 +115,7 @@ fn ledgers(everything: &[Identity]) -> Vec<(&'static str, SentItems)> {
 fn for_ledgers_as_read(input: &Path, kept: KeptCheck) -> Res<()> {
     let ctx = input.display().to_string();
     let source = Arc::new(ExportSource::open(input)?);
-    let everything = kept.preflight.selection.clone().unwrap_or_default();
+    let everything = kept.clone().into_preflight().selection.unwrap_or_default();
     for (name, sent) in ledgers(everything.identities()) {
         let mut read_sent = sent.clone();
         let choice = Choice {
@@ -147,7 +147,7 @@ fn a_check_kept_across_many_batches_is_what_reading_finds() -> Res<()> {
     ingest(&mut store, &xml)?;
     let kept = store.kept_check(&xml)?.ok_or("nothing kept")?;
     for_ledgers_as_read(&xml, kept.clone())?;
-    let kept = kept.preflight;
+    let kept = kept.into_preflight();
     let read = read_check(&xml)?;
     let tally = read.tally.as_ref().ok_or("no tally")?;
     let count = |group: &str| -> u64 {
