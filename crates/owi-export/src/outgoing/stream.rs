@@ -1,5 +1,8 @@
 //! Cleaned streams of the export's XML positioned at any offset, and the
-//! pool that keeps zip streams for the next reader further on.
+//! pool that keeps streams for the next reader further on: any distance
+//! for a zip (going back means inflating again), within a chunk for a
+//! plain file (a delta's thousands of short runs then cost one read per
+//! chunk, not one file opened and a chunk read per run).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -12,7 +15,7 @@ use crate::source::ExportSource;
 
 /// Bytes pulled from the source at a time.
 const CHUNK: usize = 128 * 1024;
-/// Idle zip streams kept (each holds an inflater and its buffers, ~0.5 MiB).
+/// Idle streams kept (a zip's holds an inflater and its buffers, ~0.5 MiB).
 const POOL_CAP: usize = 8;
 
 /// What the bodies of one export share: the source, how to clean it, and
@@ -39,15 +42,20 @@ impl Shared {
         self.inflated.load(Ordering::Relaxed)
     }
 
-    /// A stream at `at`: the idle one closest before it, moved forward, or a
-    /// new one.
+    /// A stream at `at`: the idle one closest before it (for a plain file,
+    /// no more than a chunk before), moved forward, or a new one.
     pub fn acquire(&self, at: u64) -> Result<Stream> {
+        let reach = if self.source.is_zip() {
+            u64::MAX
+        } else {
+            CHUNK as u64
+        };
         let pooled = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             let best = idle
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.pos <= at)
+                .filter(|(_, s)| s.pos <= at && at - s.pos <= reach)
                 .max_by_key(|(_, s)| s.pos)
                 .map(|(i, _)| i);
             best.map(|i| idle.swap_remove(i))
@@ -62,9 +70,9 @@ impl Shared {
         Ok(stream)
     }
 
-    /// Keeps a zip stream for a later reader; plain files reopen for free.
+    /// Keeps a stream for a later reader.
     pub fn release(&self, stream: Stream) {
-        if !self.source.is_zip() || stream.at_end() {
+        if stream.at_end() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
