@@ -248,11 +248,20 @@ impl Preflight {
 /// ([`KeptCheck::for_ledger`]). The log stays where it was read (tens of
 /// megabytes), and the identities of what goes are taken from it only
 /// when asked for ([`into_preflight`](KeptCheck::into_preflight)).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct KeptCheck {
     /// Its selection holds no identities while a log is held.
     pub(crate) preflight: Preflight,
     pub(crate) log: Option<(Vec<u8>, Range<usize>)>,
+}
+
+impl std::fmt::Debug for KeptCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptCheck")
+            .field("fingerprint", &self.preflight.fingerprint)
+            .field("log_bytes", &self.log().map(<[u8]>::len))
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeptCheck {
