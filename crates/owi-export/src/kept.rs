@@ -238,7 +238,7 @@ impl Preflight {
     /// The outcome kept by [`to_kept`](Preflight::to_kept) (or an ingest)
     /// of this logic; `None` for anything else, damaged bytes included.
     pub fn from_kept(bytes: &[u8]) -> Option<Preflight> {
-        KeptCheck::from_kept(bytes.to_vec()).map(KeptCheck::into_preflight)
+        KeptCheck::from_kept(bytes.to_vec()).and_then(KeptCheck::into_preflight)
     }
 }
 
@@ -246,20 +246,32 @@ impl Preflight {
 /// when an ingest wrote one, from which an upload to a user who has part
 /// of the export already is chosen without another read
 /// ([`KeptCheck::for_ledger`]). The log stays where it was read (tens of
-/// megabytes), and the identities of what goes are taken from it only
-/// when asked for ([`into_preflight`](KeptCheck::into_preflight)).
+/// megabytes) and is read once, by whichever use comes: the identities of
+/// what goes are taken from it only when asked for
+/// ([`into_preflight`](KeptCheck::into_preflight)), and a damaged log is
+/// found then.
 #[derive(Clone, PartialEq)]
 pub struct KeptCheck {
     /// Its selection holds no identities while a log is held.
     pub(crate) preflight: Preflight,
-    pub(crate) log: Option<(Vec<u8>, Range<usize>)>,
+    pub(crate) log: Option<KeptLog>,
+}
+
+/// A log where it was read: its bytes' range in them, and what the
+/// outcome says it holds.
+#[derive(Clone, PartialEq)]
+pub(crate) struct KeptLog {
+    bytes: Vec<u8>,
+    range: Range<usize>,
+    items: u64,
+    went: u64,
 }
 
 impl std::fmt::Debug for KeptCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeptCheck")
             .field("fingerprint", &self.preflight.fingerprint)
-            .field("log_bytes", &self.log().map(<[u8]>::len))
+            .field("log_bytes", &self.log.as_ref().map(|l| l.range.len()))
             .finish_non_exhaustive()
     }
 }
@@ -274,7 +286,7 @@ impl KeptCheck {
         }
         let json_len = at.len_of(1)?;
         let mut preflight: Preflight = serde_json::from_slice(at.take(json_len)?).ok()?;
-        let mut log: Option<Range<usize>> = None;
+        let mut log: Option<(Range<usize>, u64)> = None;
         preflight.selection = match at.take(1)?[0] {
             0 => None,
             1 => {
@@ -306,9 +318,8 @@ impl KeptCheck {
                         let items = at.u64()?;
                         let len = at.len_of(1)?;
                         let start = bytes.len() - at.0.len();
-                        let (read, went) = count_log(at.take(len)?)?;
-                        (read == items && went == in_runs).then_some(())?;
-                        log = Some(start..start + len);
+                        at.take(len)?;
+                        log = Some((start..start + len, items));
                         Vec::new()
                     }
                     _ => return None,
@@ -336,7 +347,16 @@ impl KeptCheck {
         if !at.0.is_empty() {
             return None;
         }
-        let log = log.map(|range| (bytes, range));
+        let went = preflight
+            .selection
+            .as_ref()
+            .map_or(0, |s| s.runs.iter().map(|r| u64::from(r.items)).sum());
+        let log = log.map(|(range, items)| KeptLog {
+            bytes,
+            range,
+            items,
+            went,
+        });
         Some(KeptCheck { preflight, log })
     }
 
@@ -355,37 +375,43 @@ impl KeptCheck {
         &self.preflight.fingerprint
     }
 
-    /// The check of everything for a user who has nothing from us.
-    pub fn into_preflight(self) -> Preflight {
+    /// The check of everything for a user who has nothing from us;
+    /// `None` when its log is damaged.
+    pub fn into_preflight(self) -> Option<Preflight> {
         let mut preflight = self.preflight;
-        if let (Some((bytes, range)), Some(selection)) = (&self.log, &mut preflight.selection) {
-            // Read whole once already: no damage left to meet.
-            selection.identities = LogReader::new(&bytes[range.clone()])
-                .map_while(Result::ok)
-                .filter(|item| item.went)
-                .map(|item| item.identity)
-                .collect();
+        if let (Some(log), Some(selection)) = (&self.log, &mut preflight.selection) {
+            let mut items = 0;
+            let mut identities = Vec::with_capacity(usize::try_from(log.went).unwrap_or(0));
+            for item in LogReader::new(log.log()) {
+                let item = item.ok()?;
+                items += 1;
+                if item.went {
+                    identities.push(item.identity);
+                }
+            }
+            (items == log.items && identities.len() as u64 == log.went).then_some(())?;
+            selection.identities = identities;
         }
-        preflight
+        Some(preflight)
     }
 
-    /// The log's bytes, when one was kept.
-    pub(crate) fn log(&self) -> Option<&[u8]> {
-        self.log
-            .as_ref()
-            .map(|(bytes, range)| &bytes[range.clone()])
+    /// The log's bytes, when one was kept and it is whole (a pass over
+    /// it): what goes can be chosen from it.
+    pub(crate) fn whole_log(&self) -> Option<&[u8]> {
+        let log = self.log.as_ref()?;
+        let (mut items, mut went) = (0, 0);
+        for item in LogReader::new(log.log()) {
+            items += 1;
+            went += u64::from(item.ok()?.went);
+        }
+        (items == log.items && went == log.went).then_some(log.log())
     }
 }
 
-/// How many items `log` holds, and how many of them went; `None` for
-/// damaged bytes.
-fn count_log(log: &[u8]) -> Option<(u64, u64)> {
-    let (mut items, mut went) = (0, 0);
-    for item in LogReader::new(log) {
-        items += 1;
-        went += u64::from(item.ok()?.went);
+impl KeptLog {
+    fn log(&self) -> &[u8] {
+        &self.bytes[self.range.clone()]
     }
-    Some((items, went))
 }
 
 fn put(out: &mut dyn Write, value: u64) -> io::Result<()> {
@@ -497,13 +523,23 @@ mod tests {
         assert_eq!(len, written.len() as u64);
         let back = KeptCheck::from_kept(written.clone()).ok_or("refused")?;
         assert!(back.has_log());
-        let log_len = back.log().map_or(0, <[u8]>::len);
-        assert_eq!(back.into_preflight(), held);
+        let log_len = back.whole_log().map_or(0, <[u8]>::len);
+        assert_eq!(back.into_preflight(), Some(held));
         // A log whose items disagree with the runs is damage.
         let mut wrong = written.clone();
         let run_items = wrong.len() - 8 - 16 - log_len - 8 - 8 - 1 - 16 - 4;
         wrong[run_items] = 2;
-        assert_eq!(KeptCheck::from_kept(wrong), None);
+        let wrong = KeptCheck::from_kept(wrong).ok_or("its frame is whole")?;
+        assert_eq!(wrong.whole_log(), None);
+        assert_eq!(wrong.into_preflight(), None);
+        // So is a log cut short inside an item, its length told to match.
+        let log_at = written.len() - 8 - 16 - log_len;
+        let mut cut = written[..log_at + log_len - 3].to_vec();
+        cut[log_at - 8..log_at].copy_from_slice(&(log_len as u64 - 3).to_le_bytes());
+        cut.extend_from_slice(&written[log_at + log_len..]);
+        let cut = KeptCheck::from_kept(cut).ok_or("its frame is whole")?;
+        assert_eq!(cut.whole_log(), None);
+        assert_eq!(cut.into_preflight(), None);
         Ok(())
     }
 }

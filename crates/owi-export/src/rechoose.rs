@@ -23,19 +23,19 @@ impl KeptCheck {
     /// What [`preflight_choosing`](crate::preflight_choosing) of
     /// everything (no filters, with a tally when one was kept) finds for a
     /// user whose ledger is `sent`, which comes back with what this export
-    /// holds marked. `None` when no log was kept or it is damaged: the
-    /// export must be read.
+    /// holds marked. `None` when no log was kept or it is damaged (and
+    /// `sent` untouched): the export must be read.
     pub fn for_ledger(
         self,
         source: Arc<ExportSource>,
         sent: &mut SentItems,
         options: ReadOptions<'_>,
     ) -> Result<Option<Preflight>, Error> {
-        let (Some(log), Some(kept)) = (self.log(), self.preflight.selection.as_ref()) else {
+        // A pass over the log first: `sent` is not touched unless it is whole.
+        let (Some(log), Some(kept)) = (self.whole_log(), self.preflight.selection.as_ref()) else {
             return Ok(None);
         };
         let ledger_items = sent.len();
-        // The log was read whole when it was read back: no damage to meet.
         let Some((selection, mut left_out, cells)) = replay(log, kept, sent, &self.preflight)
         else {
             return Ok(None);

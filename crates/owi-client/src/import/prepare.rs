@@ -126,17 +126,34 @@ impl Importer {
         let mut preflight = match (kept, sent) {
             // A user who has nothing from us: what the earlier read found.
             (Some(kept), sent) if sent.as_ref().is_none_or(SentItems::is_empty) => {
-                tracing::info!("checked from the earlier read of this export: not read again");
-                let mut preflight = kept.into_preflight();
-                preflight.ledger_items = sent.as_ref().map(SentItems::len);
-                preflight
+                match kept.into_preflight() {
+                    Some(mut preflight) => {
+                        tracing::info!(
+                            "checked from the earlier read of this export: not read again"
+                        );
+                        preflight.ledger_items = sent.as_ref().map(SentItems::len);
+                        preflight
+                    }
+                    None => {
+                        tracing::warn!("the earlier read's check is damaged: reading the export");
+                        check(&source, request, sent, tally, progress, cancel).await?
+                    }
+                }
             }
             // A ledger: chosen from the earlier read's log, only what goes read.
             (Some(kept), Some(sent)) if kept.has_log() => {
-                tracing::info!(
-                    "chosen from the earlier read of this export: only what goes is read"
-                );
-                rechoose(&source, kept, sent, progress, cancel).await?
+                match rechoose(&source, kept, sent, progress, cancel).await? {
+                    (Some(preflight), _) => {
+                        tracing::info!(
+                            "chosen from the earlier read of this export: only what goes was read"
+                        );
+                        preflight
+                    }
+                    (None, sent) => {
+                        tracing::warn!("the earlier read's log is damaged: reading the export");
+                        check(&source, request, Some(sent), tally, progress, cancel).await?
+                    }
+                }
             }
             (_, sent) => check(&source, request, sent, tally, progress, cancel).await?,
         };
@@ -287,14 +304,15 @@ async fn check(
 }
 
 /// What goes to a user with a ledger, chosen from the log an earlier read
-/// of this export kept: only the bytes that go are read.
+/// of this export kept: only the bytes that go are read. `None`, with the
+/// ledger untouched, when the log is damaged.
 async fn rechoose(
     source: &Arc<ExportSource>,
     kept: KeptCheck,
     mut sent: SentItems,
     progress: &dyn ProgressSink,
     cancel: &CancelToken,
-) -> Result<Preflight, Error> {
+) -> Result<(Option<Preflight>, SentItems), Error> {
     let source = source.clone();
     forwarding(progress, cancel, move |progress, cancel| {
         let options = ReadOptions {
@@ -302,10 +320,10 @@ async fn rechoose(
             cancel: Some(cancel),
             ..ReadOptions::default()
         };
-        // `has_log` was asked: `None` cannot come back.
-        kept.for_ledger(source, &mut sent, options)
-            .map_err(export_error)?
-            .ok_or_else(|| Error::Local("the earlier read kept no log to choose from".into()))
+        let chosen = kept
+            .for_ledger(source, &mut sent, options)
+            .map_err(export_error)?;
+        Ok((chosen, sent))
     })
     .await
 }

@@ -82,7 +82,7 @@ fn the_kept_check_is_what_reading_the_export_finds() -> Res<()> {
         assert!(read.selection.is_some() && read.tally.is_some(), "{ctx}");
         assert!(kept.has_log(), "{ctx}");
         for_ledgers_as_read(input, kept.clone())?;
-        assert_eq!(kept.into_preflight(), read, "{ctx}");
+        assert_eq!(kept.into_preflight(), Some(read), "{ctx}");
     }
     Ok(())
 }
@@ -115,7 +115,8 @@ fn ledgers(everything: &[Identity]) -> Vec<(&'static str, SentItems)> {
 fn for_ledgers_as_read(input: &Path, kept: KeptCheck) -> Res<()> {
     let ctx = input.display().to_string();
     let source = Arc::new(ExportSource::open(input)?);
-    let everything = kept.clone().into_preflight().selection.unwrap_or_default();
+    let everything = kept.clone().into_preflight().ok_or("a damaged log")?;
+    let everything = everything.selection.unwrap_or_default();
     for (name, sent) in ledgers(everything.identities()) {
         let mut read_sent = sent.clone();
         let choice = Choice {
@@ -147,7 +148,7 @@ fn a_check_kept_across_many_batches_is_what_reading_finds() -> Res<()> {
     ingest(&mut store, &xml)?;
     let kept = store.kept_check(&xml)?.ok_or("nothing kept")?;
     for_ledgers_as_read(&xml, kept.clone())?;
-    let kept = kept.into_preflight();
+    let kept = kept.into_preflight().ok_or("a damaged log")?;
     let read = read_check(&xml)?;
     let tally = read.tally.as_ref().ok_or("no tally")?;
     let count = |group: &str| -> u64 {
@@ -192,6 +193,48 @@ fn a_kept_check_is_never_served_stale() -> Res<()> {
     assert!(store.kept_check(&xml)?.is_some());
     raw(&db)?.execute("UPDATE exports SET state = 'partial'", [])?;
     assert_eq!(store.kept_check(&xml)?, None, "no complete read behind it");
+    Ok(())
+}
+
+/// A log damaged in the database file: served (its frame is whole), but
+/// found out when used, the ledger left as it was, so the export is read.
+#[test]
+fn a_damaged_log_is_found_when_used() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, _) = sample(dir.path(), "en_US", false, 0, Dtd::Version14)?;
+    let db = dir.path().join("owi.sqlite");
+    let mut store = Store::open(&db)?;
+    ingest(&mut store, &xml)?;
+    let whole = store.kept_check(&xml)?.ok_or("nothing kept")?;
+    let whole = whole.into_preflight().ok_or("a damaged log")?;
+    let ids = whole
+        .selection
+        .clone()
+        .unwrap_or_default()
+        .identities()
+        .to_vec();
+
+    let raw = raw(&db)?;
+    let mut outcome: Vec<u8> =
+        raw.query_row("SELECT outcome FROM kept_checks", [], |r| r.get(0))?;
+    // The log ends where the workout keys (16 bytes each, counted) begin;
+    // no decoding survives 32 bytes of 0xFF.
+    let log_end = outcome.len() - 8 - 16 * whole.workout_keys.len();
+    outcome[log_end - 100..log_end - 68].fill(0xFF);
+    raw.execute("UPDATE kept_checks SET outcome = ?", [&outcome])?;
+    let damaged = store
+        .kept_check(&xml)?
+        .ok_or("the frame is whole: served")?;
+    assert!(damaged.has_log());
+
+    let mut sent: SentItems = ids.iter().step_by(3).copied().collect();
+    let source = Arc::new(ExportSource::open(&xml)?);
+    let chosen = damaged
+        .clone()
+        .for_ledger(source, &mut sent, ReadOptions::default())?;
+    assert_eq!(chosen, None);
+    assert_eq!(sent.unseen(), sent.len(), "the ledger untouched");
+    assert_eq!(damaged.into_preflight(), None);
     Ok(())
 }
 
