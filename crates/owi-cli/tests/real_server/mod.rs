@@ -359,6 +359,32 @@ fn real_server_a_later_export_sends_only_what_is_new() {
     assert_eq!(exit, 0, "{said}");
     assert_eq!(again["ending"], "nothing_new", "{again}");
     assert_eq!(again["pieces"], serde_json::json!([]));
+
+    // The later export previewed first: what goes is chosen from the
+    // preview's log, and the server ends the same.
+    let previewed = Case::new("delta of a previewed export: chosen from the preview's log");
+    let (exit, _, said) = previewed.upload(&earlier, &[]);
+    assert_eq!(exit, 0, "{said}");
+    let inspected = previewed.owi(&["inspect", b.xml_path.to_str().unwrap(), "--json"]);
+    assert!(inspected.status.success(), "{}", text(&inspected.stderr));
+    let (exit, chosen, said) = previewed.upload(&b.xml_path, &["--verbose"]);
+    assert_eq!(exit, 0, "{said}");
+    assert!(
+        said.contains("chosen from the earlier read"),
+        "the preview's log was used: {said}"
+    );
+    assert_eq!(
+        bytes_sent(&chosen),
+        sent_delta,
+        "the same bytes as the read delta"
+    );
+    assert_eq!(chosen["checked"], delta["checked"], "the same check");
+    previewed.row(exit, Some(whole.stored()));
+    assert_eq!(
+        previewed.stored(),
+        whole.stored(),
+        "earlier + delta = later whole"
+    );
     println!(
         "| (bytes sent: whole {sent_whole}, delta {sent_delta}, the same export again 0) | | | | |"
     );
