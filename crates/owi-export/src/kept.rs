@@ -10,11 +10,11 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::identity::Identity;
 use crate::judged::{JudgedItem, LogReader, LogWriter};
 use crate::preflight::Preflight;
 use crate::selection::{Run, Selection};
@@ -47,8 +47,6 @@ pub(crate) struct Spill {
 #[derive(Debug, Clone, Copy, Default)]
 struct Spilled {
     items: u64,
-    /// Of those, the ones that go: the selection's identities.
-    went: u64,
     bytes: u64,
 }
 
@@ -76,7 +74,6 @@ impl Spill {
         match self.out.write_all(&self.scratch) {
             Ok(()) => {
                 self.counts.items += 1;
-                self.counts.went += u64::from(item.went);
                 self.counts.bytes += self.scratch.len() as u64;
             }
             Err(e) => self.failed = Some(e),
@@ -110,7 +107,10 @@ impl std::fmt::Debug for KeptOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeptOutcome")
             .field("fingerprint", &self.preflight.fingerprint)
-            .field("identities", &self.identities())
+            .field(
+                "spilled",
+                &self.spilled.as_ref().map(|(_, spilled)| spilled),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -128,14 +128,6 @@ impl KeptOutcome {
     /// The fingerprint of the export the check read.
     pub fn fingerprint(&self) -> &str {
         &self.preflight.fingerprint
-    }
-
-    fn identities(&self) -> u64 {
-        match (&self.spilled, &self.preflight.selection) {
-            (Some((_, spilled)), _) => spilled.went,
-            (None, Some(selection)) => selection.identities.len() as u64,
-            (None, None) => 0,
-        }
     }
 
     /// The bytes [`write_to`](KeptOutcome::write_to) writes.
@@ -380,16 +372,8 @@ impl KeptCheck {
     pub fn into_preflight(self) -> Option<Preflight> {
         let mut preflight = self.preflight;
         if let (Some(log), Some(selection)) = (&self.log, &mut preflight.selection) {
-            let mut items = 0;
             let mut identities = Vec::with_capacity(usize::try_from(log.went).unwrap_or(0));
-            for item in LogReader::new(log.log()) {
-                let item = item.ok()?;
-                items += 1;
-                if item.went {
-                    identities.push(item.identity);
-                }
-            }
-            (items == log.items && identities.len() as u64 == log.went).then_some(())?;
+            log.walk(|identity| identities.push(identity))?;
             selection.identities = identities;
         }
         Some(preflight)
@@ -399,18 +383,29 @@ impl KeptCheck {
     /// it): what goes can be chosen from it.
     pub(crate) fn whole_log(&self) -> Option<&[u8]> {
         let log = self.log.as_ref()?;
-        let (mut items, mut went) = (0, 0);
-        for item in LogReader::new(log.log()) {
-            items += 1;
-            went += u64::from(item.ok()?.went);
-        }
-        (items == log.items && went == log.went).then_some(log.log())
+        log.walk(|_| {})?;
+        Some(log.log())
     }
 }
 
 impl KeptLog {
     fn log(&self) -> &[u8] {
         &self.bytes[self.range.clone()]
+    }
+
+    /// Hands over the identity of each item that went; `None` when the
+    /// log is damaged or holds other counts than the outcome says.
+    fn walk(&self, mut went: impl FnMut(Identity)) -> Option<()> {
+        let (mut items, mut going) = (0, 0);
+        for item in LogReader::new(self.log()) {
+            let item = item.ok()?;
+            items += 1;
+            if item.went {
+                going += 1;
+                went(item.identity);
+            }
+        }
+        (items == self.items && going == self.went).then_some(())
     }
 }
 

@@ -123,39 +123,37 @@ impl Importer {
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
         let kept = kept.filter(|k| k.xml_bytes() == source.xml_size());
-        let mut preflight = match (kept, sent) {
-            // A user who has nothing from us: what the earlier read found.
+        // What the earlier read kept answers for a user who has nothing
+        // from us, and chooses for one with a ledger; else, or when what
+        // it kept is damaged, the export is read.
+        let tried = kept.is_some();
+        let (chosen, sent) = match (kept, sent) {
             (Some(kept), sent) if sent.as_ref().is_none_or(SentItems::is_empty) => {
-                match kept.into_preflight() {
-                    Some(mut preflight) => {
-                        tracing::info!(
-                            "checked from the earlier read of this export: not read again"
-                        );
-                        preflight.ledger_items = sent.as_ref().map(SentItems::len);
-                        preflight
-                    }
-                    None => {
-                        tracing::warn!("the earlier read's check is damaged: reading the export");
-                        check(&source, request, sent, tally, progress, cancel).await?
-                    }
-                }
+                let chosen = kept.into_preflight().map(|mut preflight| {
+                    preflight.ledger_items = sent.as_ref().map(SentItems::len);
+                    preflight
+                });
+                (chosen, sent)
             }
-            // A ledger: chosen from the earlier read's log, only what goes read.
             (Some(kept), Some(sent)) if kept.has_log() => {
-                match rechoose(&source, kept, sent, progress, cancel).await? {
-                    (Some(preflight), _) => {
-                        tracing::info!(
-                            "chosen from the earlier read of this export: only what goes was read"
-                        );
-                        preflight
-                    }
-                    (None, sent) => {
-                        tracing::warn!("the earlier read's log is damaged: reading the export");
-                        check(&source, request, Some(sent), tally, progress, cancel).await?
-                    }
-                }
+                let (chosen, sent) = rechoose(&source, kept, sent, progress, cancel).await?;
+                (chosen, Some(sent))
             }
-            (_, sent) => check(&source, request, sent, tally, progress, cancel).await?,
+            (_, sent) => (None, sent),
+        };
+        let mut preflight = match chosen {
+            Some(preflight) => {
+                tracing::info!("chosen from the earlier read of this export: not read again whole");
+                preflight
+            }
+            None => {
+                if tried {
+                    tracing::warn!(
+                        "the earlier read's check is damaged or has no log: reading the export"
+                    );
+                }
+                check(&source, request, sent, tally, progress, cancel).await?
+            }
         };
         if !tally {
             preflight.tally = None;
