@@ -31,7 +31,7 @@ fn stamp(path: &Path) -> Result<(i64, i64)> {
 
 impl Store {
     /// Keeps what the check of the file at `path` (quick key `key`) found,
-    /// streamed into the row's blob: its identities never sit in memory.
+    /// streamed into the row's blob: its log never sits in memory.
     pub(crate) fn keep_check(&self, key: &str, path: &Path, kept: KeptOutcome) -> Result<()> {
         let (size, mtime) = stamp(path)?;
         let db = |e| Error::db(self.path(), e);

@@ -149,12 +149,14 @@ impl Store {
         // read again before it is sent (`kept_check.rs`).
         let everything = Share::default();
         let mut checking = Checking::new(&everything);
-        // Its identities (8 bytes an item) wait in a file beside the
-        // database, not in memory; without one, they stay in memory.
+        // Its log of every item judged (about 13 bytes an item) waits in a
+        // file beside the database, not in memory; without one, only the
+        // identities of what goes are kept, in memory, and a later delta
+        // cannot be chosen from them.
         if let Some(dir) = self.path.parent() {
             match tempfile::tempfile_in(dir) {
                 Ok(file) => checking.spill_to(file, dir),
-                Err(e) => tracing::debug!(error = %e, "the check's identities stay in memory"),
+                Err(e) => tracing::debug!(error = %e, "the check keeps no log"),
             }
         }
         let (read, written, export_id, checked) = std::thread::scope(|scope| {
