@@ -79,8 +79,9 @@ pub(crate) struct Chooser<'a> {
     share: &'a Share,
     sent: Option<&'a mut SentItems>,
     ids: Identities,
-    /// Whether a record type is shared, and its group.
-    kinds: FxHashMap<String, (bool, &'static str)>,
+    /// Whether a record type is shared, its group, and its index among
+    /// the spill's kinds.
+    kinds: FxHashMap<String, (bool, &'static str, u32)>,
     verdict: Verdict,
     selection: Selection,
     /// The end of the previous top-level element.
@@ -105,6 +106,8 @@ struct Counted {
     day: Option<i64>,
     new: bool,
     identity: Identity,
+    kind: u32,
+    nested: Option<Vec<u32>>,
 }
 
 impl<'a> Chooser<'a> {
@@ -136,6 +139,8 @@ impl<'a> Chooser<'a> {
     pub fn spill_to(&mut self, spill: Spill) {
         if self.tally.is_some() {
             self.spill = Some(spill);
+            // Indices among the spill's kinds are given from now on.
+            self.kinds.clear();
         }
     }
 
@@ -143,13 +148,19 @@ impl<'a> Chooser<'a> {
         self.spill.take()
     }
 
+    /// The index of a kind among the spill's (0 when nothing is spilled).
+    fn kind_index(&mut self, kind: &str) -> u32 {
+        self.spill.as_mut().map_or(0, |spill| spill.kind(kind))
+    }
+
     pub fn record(&mut self, record: &Record<'_>) -> bool {
-        let (wanted, group) = match self.kinds.get(record.kind) {
+        let (wanted, group, index) = match self.kinds.get(record.kind) {
             Some(&known) => known,
             None => {
                 let known = (
                     self.share.wants_kind(record.kind),
                     group_of_kind(record.kind),
+                    self.kind_index(record.kind),
                 );
                 self.kinds.insert(record.kind.to_string(), known);
                 known
@@ -160,6 +171,8 @@ impl<'a> Chooser<'a> {
             kind: record.kind,
             day: Some(record.start.local_day()),
             group,
+            index,
+            nested: None,
         };
         self.decide(item, |ids| ids.record(record))
     }
@@ -170,6 +183,8 @@ impl<'a> Chooser<'a> {
             kind: &workout.activity_type,
             day: Some(workout.start.local_day()),
             group: WORKOUTS_GROUP,
+            index: self.kind_index(&workout.activity_type),
+            nested: None,
         };
         self.decide(item, |ids| ids.workout(workout))
     }
@@ -179,11 +194,22 @@ impl<'a> Chooser<'a> {
             &correlation.kind,
             correlation.records.iter().map(|r| r.kind.as_str()),
         );
+        // What any other filter would ask of it, for the spill.
+        let nested = self.spill.is_some().then(|| {
+            let mut kinds: Vec<u32> = (correlation.records.iter())
+                .map(|r| self.kind_index(&r.kind))
+                .collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            kinds
+        });
         let item = Item {
             wanted,
             kind: &correlation.kind,
             day: Some(correlation.start.local_day()),
             group: group_of_kind(&correlation.kind),
+            index: self.kind_index(&correlation.kind),
+            nested,
         };
         self.decide(item, |ids| ids.correlation(correlation))
     }
@@ -194,6 +220,8 @@ impl<'a> Chooser<'a> {
             kind: "ActivitySummary",
             day: Some(summary.day),
             group: Category::Activity.key(),
+            index: self.kind_index("ActivitySummary"),
+            nested: None,
         };
         self.decide(item, |ids| ids.activity_summary(summary))
     }
@@ -204,6 +232,8 @@ impl<'a> Chooser<'a> {
             kind: &element.name,
             day: element.date().map(|d| d.local_day()),
             group: group_of_kind(&element.name),
+            index: self.kind_index(&element.name),
+            nested: None,
         };
         self.decide(item, |ids| ids.element(element))
     }
@@ -212,7 +242,7 @@ impl<'a> Chooser<'a> {
     /// the filters, unless a tally counts everything.
     fn decide(
         &mut self,
-        item: Item<'_>,
+        mut item: Item<'_>,
         identity: impl FnOnce(&mut Identities) -> Identity,
     ) -> bool {
         if self.tally.is_none() {
@@ -233,6 +263,8 @@ impl<'a> Chooser<'a> {
             day: item.day,
             new: !sent_before,
             identity,
+            kind: item.index,
+            nested: item.nested.take(),
         });
         if !self.kind_and_day(&item) {
             return false;
@@ -251,12 +283,7 @@ impl<'a> Chooser<'a> {
             }
             return false;
         }
-        // Undated documents cannot be said to fall in a range of days.
-        let in_days = match item.day {
-            Some(day) => self.share.wants_day(day),
-            None => !self.share.has_dates(),
-        };
-        if !in_days {
+        if !self.share.wants_start(item.day) {
             self.verdict = Verdict::Left;
             self.left_out.dates += 1;
             return false;
@@ -297,6 +324,8 @@ impl<'a> Chooser<'a> {
                     went: matches!(verdict, Verdict::Goes(_)),
                     group: counted.group,
                     day: counted.day,
+                    kind: counted.kind,
+                    nested: counted.nested,
                 });
             }
         }
@@ -304,6 +333,9 @@ impl<'a> Chooser<'a> {
             b"ExportDate" => self.head(from, end),
             b"Me" => {
                 self.profile_bytes += end - from;
+                if let Some(spill) = &mut self.spill {
+                    spill.profile(from, end);
+                }
                 if self.share.include_me {
                     self.head(from, end);
                 }
@@ -409,10 +441,12 @@ struct Cell {
     new_bytes: u64,
 }
 
-/// What the filters look at.
+/// What the filters look at, and what a spill keeps of it.
 struct Item<'a> {
     wanted: bool,
     kind: &'a str,
     day: Option<i64>,
     group: &'static str,
+    index: u32,
+    nested: Option<Vec<u32>>,
 }

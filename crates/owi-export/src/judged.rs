@@ -1,13 +1,18 @@
 //! The log of every item a kept check judged, in document order: its
-//! identity, its bytes in the XML, whether it went, and the group and day
-//! a tally counts it under. From it an upload to a user who already has
-//! some of the export is chosen again (`rechoose.rs`) without reading the
-//! export: the ledger only takes items away.
+//! identity, its bytes in the XML, whether it went, its kind (and a
+//! correlation's nested kinds), and the group and day a tally counts it
+//! under: all any filter and the ledger look at. From it an upload with
+//! other filters, or to a user who already has some of the export, is
+//! chosen again (`rechoose.rs`) without reading the export.
 //!
-//! About 13 bytes an item (40 MB for a 1 GB export): the identity as 8
+//! About 14 bytes an item (42 MB for a 1 GB export): the identity as 8
 //! little-endian bytes, then varints of the gap since the previous item's
-//! end and of the item's length, a tag byte (went, undated, group) and the
-//! day as a zigzag varint of its change since the previous dated item.
+//! end and of the item's length, a tag byte (went, undated, nested, group),
+//! a varint of the kind's index among the log's [`KindNames`] (then, for a
+//! correlation, the count and indices of its nested kinds), and the day as
+//! a zigzag varint of its change since the previous dated item.
+
+use rustc_hash::FxHashMap;
 
 use crate::identity::Identity;
 use crate::names::Category;
@@ -29,9 +34,12 @@ const fn groups() -> [&'static str; Category::ALL.len() + 2] {
 
 const WENT: u8 = 0x80;
 const UNDATED: u8 = 0x40;
+const NESTED: u8 = 0x20;
+const GROUP: u8 = 0x1F;
+const _: () = assert!(GROUPS.len() <= GROUP as usize + 1);
 
 /// One judged item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JudgedItem {
     pub identity: Identity,
     /// `from..end` in the XML: the element with the whitespace before it.
@@ -40,6 +48,35 @@ pub(crate) struct JudgedItem {
     pub went: bool,
     pub group: &'static str,
     pub day: Option<i64>,
+    /// Its kind, by index in the log's [`KindNames`]: a record's type, a
+    /// workout's activity, an element's name.
+    pub kind: u32,
+    /// A correlation's: the kinds of the records in it, sorted, once each.
+    pub nested: Option<Vec<u32>>,
+}
+
+/// The kinds a log names, each once, by index.
+#[derive(Debug, Default)]
+pub(crate) struct KindNames {
+    index: FxHashMap<Box<str>, u32>,
+    names: Vec<String>,
+}
+
+impl KindNames {
+    /// The index of `name`, given one on first sight.
+    pub fn of(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.index.insert(name.into(), i);
+        self.names.push(name.to_string());
+        i
+    }
+
+    pub fn into_names(self) -> Vec<String> {
+        self.names
+    }
 }
 
 /// Turns items into log bytes; each item is written after the one before.
@@ -59,15 +96,28 @@ impl LogWriter {
         out.extend_from_slice(&item.identity.to_le_bytes());
         put_varint(out, gap);
         put_varint(out, len);
-        let tag = group | if item.went { WENT } else { 0 };
-        match item.day {
-            Some(day) => {
-                out.push(tag);
-                let change = day.wrapping_sub(self.last_day);
-                put_varint(out, ((change << 1) ^ (change >> 63)) as u64);
-                self.last_day = day;
+        let mut tag = group;
+        if item.went {
+            tag |= WENT;
+        }
+        if item.nested.is_some() {
+            tag |= NESTED;
+        }
+        if item.day.is_none() {
+            tag |= UNDATED;
+        }
+        out.push(tag);
+        put_varint(out, item.kind.into());
+        if let Some(nested) = &item.nested {
+            put_varint(out, nested.len() as u64);
+            for &kind in nested {
+                put_varint(out, kind.into());
             }
-            None => out.push(tag | UNDATED),
+        }
+        if let Some(day) = item.day {
+            let change = day.wrapping_sub(self.last_day);
+            put_varint(out, ((change << 1) ^ (change >> 63)) as u64);
+            self.last_day = day;
         }
         self.last_end = item.end;
         Some(())
@@ -97,7 +147,20 @@ impl<'a> LogReader<'a> {
         let end = from.checked_add(self.varint()?)?;
         let (&tag, rest) = self.bytes.split_first()?;
         self.bytes = rest;
-        let group = *GROUPS.get(usize::from(tag & !(WENT | UNDATED)))?;
+        let group = *GROUPS.get(usize::from(tag & GROUP))?;
+        let kind = u32::try_from(self.varint()?).ok()?;
+        let nested = match tag & NESTED {
+            0 => None,
+            _ => {
+                let count = usize::try_from(self.varint()?).ok()?;
+                // Each kind takes a byte at least: a count beyond the rest is damage.
+                if count > self.bytes.len() {
+                    return None;
+                }
+                let kinds = (0..count).map(|_| u32::try_from(self.varint()?).ok());
+                Some(kinds.collect::<Option<Vec<_>>>()?)
+            }
+        };
         let day = match tag & UNDATED {
             0 => {
                 let zigzag = self.varint()?;
@@ -115,6 +178,8 @@ impl<'a> LogReader<'a> {
             went: tag & WENT != 0,
             group,
             day,
+            kind,
+            nested,
         })
     }
 
@@ -169,6 +234,8 @@ mod tests {
             went,
             group,
             day,
+            kind: (from % 300) as u32,
+            nested: None,
         }
     }
 
@@ -179,7 +246,17 @@ mod tests {
             item(520, 700, false, "clinical", None),
             item(705, 1 << 40, true, "workouts", Some(-4)),
             item(1 << 40, (1 << 40) + 90, true, "other", Some(i64::MAX)),
-            item((1 << 40) + 95, u64::MAX, false, "activity", Some(i64::MIN)),
+            item(
+                (1 << 40) + 95,
+                (1 << 40) + 99,
+                false,
+                "activity",
+                Some(i64::MIN),
+            ),
+            JudgedItem {
+                nested: Some(vec![0, 7, u32::MAX]),
+                ..item((1 << 40) + 99, u64::MAX, true, "vitals", None)
+            },
         ];
         let mut log = Vec::new();
         let mut writer = LogWriter::default();
@@ -188,6 +265,13 @@ mod tests {
         }
         let back: Result<Vec<_>, ()> = LogReader::new(&log).collect();
         assert_eq!(back, Ok(items.to_vec()));
+        let mut names = KindNames::default();
+        let indices: Vec<u32> = ["HeartRate", "Steps", "HeartRate"]
+            .iter()
+            .map(|n| names.of(n))
+            .collect();
+        assert_eq!(indices, [0, 1, 0]);
+        assert_eq!(names.into_names(), ["HeartRate", "Steps"]);
         for cut in 1..log.len() {
             let read: Vec<_> = LogReader::new(&log[..cut]).collect();
             assert!(

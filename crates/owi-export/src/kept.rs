@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
-use crate::judged::{JudgedItem, LogReader, LogWriter};
+use crate::judged::{JudgedItem, KindNames, LogReader, LogWriter};
 use crate::preflight::Preflight;
 use crate::selection::{Run, Selection};
 
 /// Bump whenever the reader, the check or the chooser changes what a check
 /// finds for the same export.
-const LOGIC: u32 = 2;
+const LOGIC: u32 = 3;
 const MAGIC: &[u8; 4] = b"OWIC";
 
 /// The check's logic, as the store keeps it beside an outcome: this
@@ -32,22 +32,35 @@ pub fn check_logic() -> String {
 
 /// The log of judged items (`judged.rs`) written to a file as the read
 /// finds them, so a check riding along an ingest holds none of them in
-/// memory (about 13 bytes an item: 40 MB for a 1 GB export).
+/// memory (about 14 bytes an item: 42 MB for a 1 GB export).
 pub(crate) struct Spill {
     out: BufWriter<File>,
     /// Where the (unnamed) file lies, for errors.
     dir: PathBuf,
     log: LogWriter,
     scratch: Vec<u8>,
+    kinds: KindNames,
     counts: Spilled,
     failed: Option<io::Error>,
 }
 
-/// What a spill file holds.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a spill file holds, and what its items refer to.
+#[derive(Debug, Default)]
 struct Spilled {
     items: u64,
     bytes: u64,
+    /// The kinds its items name by index.
+    kinds: Vec<String>,
+    /// Where each `<Me>` lies: no item, but sent with the profile.
+    profile: Vec<(u64, u64)>,
+}
+
+impl Spilled {
+    /// The bytes the kinds and the profile take after the log.
+    fn after_log_len(&self) -> u64 {
+        let kinds: u64 = self.kinds.iter().map(|k| 8 + k.len() as u64).sum();
+        8 + kinds + 8 + self.profile.len() as u64 * 16
+    }
 }
 
 impl Spill {
@@ -57,9 +70,20 @@ impl Spill {
             dir: dir.to_path_buf(),
             log: LogWriter::default(),
             scratch: Vec::with_capacity(64),
+            kinds: KindNames::default(),
             counts: Spilled::default(),
             failed: None,
         }
+    }
+
+    /// The index items of `kind` are logged with.
+    pub(crate) fn kind(&mut self, kind: &str) -> u32 {
+        self.kinds.of(kind)
+    }
+
+    /// A `<Me>` lies at `from..end`.
+    pub(crate) fn profile(&mut self, from: u64, end: u64) {
+        self.counts.profile.push((from, end));
     }
 
     pub(crate) fn push(&mut self, item: &JudgedItem) {
@@ -89,7 +113,9 @@ impl Spill {
         }
         let mut file = self.out.into_inner().map_err(|e| fail(e.into_error()))?;
         file.seek(SeekFrom::Start(0)).map_err(fail)?;
-        Ok((file, self.counts))
+        let mut counts = self.counts;
+        counts.kinds = self.kinds.into_names();
+        Ok((file, counts))
     }
 }
 
@@ -135,7 +161,7 @@ impl KeptOutcome {
         let p = &self.preflight;
         let selection = p.selection.as_ref().map_or(0, |s| {
             let items = match &self.spilled {
-                Some((_, spilled)) => 16 + spilled.bytes,
+                Some((_, spilled)) => 16 + spilled.bytes + spilled.after_log_len(),
                 None => 8 + s.identities.len() as u64 * 8,
             };
             8 + s.head.len() as u64 * 16 + 8 + s.runs.len() as u64 * 20 + 16 + 1 + items
@@ -197,6 +223,16 @@ fn write_kept(
                             "the spilled log is shorter than written",
                         ));
                     }
+                    put(out, spilled.kinds.len() as u64)?;
+                    for kind in &spilled.kinds {
+                        put(out, kind.len() as u64)?;
+                        out.write_all(kind.as_bytes())?;
+                    }
+                    put(out, spilled.profile.len() as u64)?;
+                    for (from, end) in &spilled.profile {
+                        put(out, *from)?;
+                        put(out, *end)?;
+                    }
                 }
                 None => {
                     out.write_all(&[IDENTITIES])?;
@@ -237,7 +273,7 @@ impl Preflight {
 /// A kept check read back: the outcome, and the log of every item judged
 /// when an ingest wrote one, from which an upload to a user who has part
 /// of the export already is chosen without another read
-/// ([`KeptCheck::for_ledger`]). The log stays where it was read (tens of
+/// ([`KeptCheck::choose`]). The log stays where it was read (tens of
 /// megabytes) and is read once, by whichever use comes: the identities of
 /// what goes are taken from it only when asked for
 /// ([`into_preflight`](KeptCheck::into_preflight)), and a damaged log is
@@ -249,14 +285,16 @@ pub struct KeptCheck {
     pub(crate) log: Option<KeptLog>,
 }
 
-/// A log where it was read: its bytes' range in them, and what the
-/// outcome says it holds.
+/// A log where it was read: its bytes' range in them, what the outcome
+/// says it holds, the kinds its items name and where the profile lies.
 #[derive(Clone, PartialEq)]
 pub(crate) struct KeptLog {
     bytes: Vec<u8>,
     range: Range<usize>,
     items: u64,
     went: u64,
+    pub(crate) kinds: Vec<String>,
+    pub(crate) profile: Vec<(u64, u64)>,
 }
 
 impl std::fmt::Debug for KeptCheck {
@@ -278,7 +316,8 @@ impl KeptCheck {
         }
         let json_len = at.len_of(1)?;
         let mut preflight: Preflight = serde_json::from_slice(at.take(json_len)?).ok()?;
-        let mut log: Option<(Range<usize>, u64)> = None;
+        // Its bytes and count of what went are filled in once read.
+        let mut log: Option<KeptLog> = None;
         preflight.selection = match at.take(1)?[0] {
             0 => None,
             1 => {
@@ -311,7 +350,23 @@ impl KeptCheck {
                         let len = at.len_of(1)?;
                         let start = bytes.len() - at.0.len();
                         at.take(len)?;
-                        log = Some((start..start + len, items));
+                        let kinds = (0..at.len_of(8)?)
+                            .map(|_| {
+                                let len = at.len_of(1)?;
+                                String::from_utf8(at.take(len)?.to_vec()).ok()
+                            })
+                            .collect::<Option<Vec<_>>>()?;
+                        let profile = (0..at.len_of(16)?)
+                            .map(|_| Some((at.u64()?, at.u64()?)))
+                            .collect::<Option<Vec<_>>>()?;
+                        log = Some(KeptLog {
+                            bytes: Vec::new(),
+                            range: start..start + len,
+                            items,
+                            went: 0,
+                            kinds,
+                            profile,
+                        });
                         Vec::new()
                     }
                     _ => return None,
@@ -343,16 +398,11 @@ impl KeptCheck {
             .selection
             .as_ref()
             .map_or(0, |s| s.runs.iter().map(|r| u64::from(r.items)).sum());
-        let log = log.map(|(range, items)| KeptLog {
-            bytes,
-            range,
-            items,
-            went,
-        });
+        let log = log.map(|log| KeptLog { bytes, went, ..log });
         Some(KeptCheck { preflight, log })
     }
 
-    /// Whether a log was kept, so [`for_ledger`](KeptCheck::for_ledger)
+    /// Whether a log was kept, so [`choose`](KeptCheck::choose)
     /// can choose from it.
     pub fn has_log(&self) -> bool {
         self.log.is_some()
@@ -492,6 +542,8 @@ mod tests {
         };
         let dir = std::env::temp_dir();
         let mut spill = Spill::new(tempfile::tempfile_in(&dir)?, &dir);
+        let kind = spill.kind("HeartRate");
+        spill.profile(0, 4);
         let items = [
             (7, 10, 30, true),
             (9, 30, 50, true),
@@ -505,6 +557,8 @@ mod tests {
                 went,
                 group: "heart",
                 day: Some(20_000),
+                kind,
+                nested: None,
             });
         }
         let mut without = held.clone();
@@ -518,17 +572,24 @@ mod tests {
         assert_eq!(len, written.len() as u64);
         let back = KeptCheck::from_kept(written.clone()).ok_or("refused")?;
         assert!(back.has_log());
+        let log = back.log.as_ref().ok_or("no log")?;
+        assert_eq!(
+            (&log.kinds[..], &log.profile[..]),
+            (&["HeartRate".to_string()][..], &[(0, 4)][..])
+        );
         let log_len = back.whole_log().map_or(0, <[u8]>::len);
+        // The kinds and the profile follow the log.
+        let after_log = 8 + 8 + "HeartRate".len() + 8 + 16;
         assert_eq!(back.into_preflight(), Some(held));
         // A log whose items disagree with the runs is damage.
         let mut wrong = written.clone();
-        let run_items = wrong.len() - 8 - 16 - log_len - 8 - 8 - 1 - 16 - 4;
+        let run_items = wrong.len() - 8 - 16 - after_log - log_len - 8 - 8 - 1 - 16 - 4;
         wrong[run_items] = 2;
         let wrong = KeptCheck::from_kept(wrong).ok_or("its frame is whole")?;
         assert_eq!(wrong.whole_log(), None);
         assert_eq!(wrong.into_preflight(), None);
         // So is a log cut short inside an item, its length told to match.
-        let log_at = written.len() - 8 - 16 - log_len;
+        let log_at = written.len() - 8 - 16 - after_log - log_len;
         let mut cut = written[..log_at + log_len - 3].to_vec();
         cut[log_at - 8..log_at].copy_from_slice(&(log_len as u64 - 3).to_le_bytes());
         cut.extend_from_slice(&written[log_at + log_len..]);

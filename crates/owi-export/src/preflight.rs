@@ -255,7 +255,7 @@ impl<'a> Checking<'a> {
 
     /// Writes every item judged to `file` (an unnamed file in `dir`) as it
     /// is found, the identities of what goes no longer held in memory: the
-    /// log [`KeptCheck::for_ledger`](crate::KeptCheck::for_ledger) chooses
+    /// log [`KeptCheck::choose`](crate::KeptCheck::choose) chooses
     /// from.
     pub fn spill_to(&mut self, file: std::fs::File, dir: &std::path::Path) {
         if let Some(chooser) = &mut self.check.chooser {

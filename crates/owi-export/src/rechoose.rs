@@ -1,57 +1,82 @@
-//! An upload to a user who has part of a previewed export already, chosen
-//! from the log the ingest kept (`judged.rs`) rather than from another read
-//! of the whole export: the ledger takes items away in the order the
+//! An upload of a previewed export, chosen from the log the ingest kept
+//! (`judged.rs`) rather than from another read of the whole export: the
+//! person's filters and the ledger judge each logged item in the order the
 //! chooser met them, the runs are rebuilt as the chooser builds them, and
 //! only the bytes that go are read, to say what the server will make of
-//! them. For an export sent a few weeks before, that is a few percent of it.
+//! them. For an export sent a few weeks before, or a few categories of
+//! it, that is a small part of it.
 
 use std::sync::Arc;
 
-use crate::chooser::{Cells, Chooser, RUN_MAX};
+use crate::chooser::{Cells, Chooser, RUN_MAX, WORKOUTS_GROUP};
 use crate::error::Error;
 use crate::identity::SentItems;
-use crate::judged::LogReader;
-use crate::kept::KeptCheck;
+use crate::judged::{JudgedItem, LogReader};
+use crate::kept::{KeptCheck, KeptLog};
 use crate::outgoing::Outgoing;
-use crate::preflight::{AsCheck, Check, Preflight, conclude};
+use crate::preflight::{AsCheck, Check, Choice, Preflight, conclude};
 use crate::read::{ReadOptions, read_xml_stream};
 use crate::selection::{LeftOut, Run, Selection};
 use crate::share::Share;
 use crate::source::ExportSource;
 
 impl KeptCheck {
-    /// What [`preflight_choosing`](crate::preflight_choosing) of
-    /// everything (no filters, with a tally when one was kept) finds for a
-    /// user whose ledger is `sent`, which comes back with what this export
-    /// holds marked. `None` when no log was kept or it is damaged (and
-    /// `sent` untouched): the export must be read.
-    pub fn for_ledger(
+    /// What [`preflight_choosing`](crate::preflight_choosing) finds with
+    /// `choice`, without reading the export whole; `sent` comes back with
+    /// what this export holds marked. `None` when no log was kept or it is
+    /// damaged (and `sent` untouched): the export must be read.
+    pub fn choose(
         self,
         source: Arc<ExportSource>,
-        sent: &mut SentItems,
+        choice: Choice<'_>,
         options: ReadOptions<'_>,
     ) -> Result<Option<Preflight>, Error> {
+        let Choice {
+            share,
+            mut sent,
+            tally,
+        } = choice;
+        let ledger_items = sent.as_deref().map(SentItems::len);
+        // Everything for a user who has nothing from us: what was kept.
+        if *share == Share::default() && sent.as_deref().is_none_or(SentItems::is_empty) {
+            return Ok(self.into_preflight().map(|mut preflight| {
+                preflight.ledger_items = ledger_items;
+                if !tally {
+                    preflight.tally = None;
+                }
+                preflight
+            }));
+        }
         // A pass over the log first: `sent` is not touched unless it is whole.
-        let (Some(log), Some(kept)) = (self.whole_log(), self.preflight.selection.as_ref()) else {
+        let (Some(bytes), Some(log), Some(kept)) = (
+            self.whole_log(),
+            self.log.as_ref(),
+            self.preflight.selection.as_ref(),
+        ) else {
             return Ok(None);
         };
-        let ledger_items = sent.len();
-        let Some((selection, mut left_out, cells)) = replay(log, kept, sent, &self.preflight)
+        let replayed = Replay {
+            log,
+            share,
+            sent: sent.as_deref_mut(),
+            tally: tally && self.preflight.tally.is_some(),
+        };
+        let Some((selection, mut left_out, cells)) = replayed.run(bytes, kept, &self.preflight)
         else {
             return Ok(None);
         };
         let preflight = self.preflight;
-        left_out.gone = sent.unseen();
+        left_out.gone = sent.as_deref().map_or(0, SentItems::unseen);
         let mut outcome = if selection.is_empty() {
             conclude(Check::new(None), Default::default())
         } else {
-            what_goes(source, &selection, options)?
+            what_goes(source, share, &selection, options)?
         };
         outcome.fingerprint = preflight.fingerprint;
         outcome.stats = preflight.stats;
         outcome.selection = Some(selection);
         outcome.left_out = left_out;
-        outcome.ledger_items = Some(ledger_items);
+        outcome.ledger_items = ledger_items;
         outcome.tally = preflight
             .tally
             .zip(cells)
@@ -60,60 +85,145 @@ impl KeptCheck {
     }
 }
 
-/// The chooser's decisions again, the ledger consulted for every judged
-/// item as the chooser does; `None` for a damaged log.
-fn replay(
-    log: &[u8],
-    kept: &Selection,
-    sent: &mut SentItems,
-    preflight: &Preflight,
-) -> Option<(Selection, LeftOut, Option<Cells>)> {
-    let mut selection = Selection {
-        head: kept.head.clone(),
-        runs: Vec::new(),
-        tail: kept.tail,
-        identities: Vec::new(),
-    };
-    let mut left_out = LeftOut {
-        sent_before: 0,
-        gone: 0,
-        ..preflight.left_out.clone()
-    };
-    let mut cells = preflight.tally.as_ref().map(|_| Cells::default());
-    // The end of the previous judged item, when it went.
-    let mut extending: Option<u64> = None;
-    for item in LogReader::new(log) {
-        let item = item.ok()?;
-        let sent_before = sent.take(item.identity);
-        if let Some(cells) = &mut cells {
-            cells.count(item.group, item.day, item.end - item.from, !sent_before);
-        }
-        if !item.went || sent_before {
-            left_out.sent_before += u64::from(item.went);
-            extending = None;
-            continue;
-        }
-        selection.identities.push(item.identity);
-        match selection.runs.last_mut() {
-            Some(run) if extending == Some(item.from) && item.end - run.start <= RUN_MAX => {
-                run.end = item.end;
-                run.items += 1;
-            }
-            _ => selection.runs.push(Run {
-                start: item.from,
-                end: item.end,
-                items: 1,
-            }),
-        }
-        extending = Some(item.end);
-    }
-    Some((selection, left_out, cells))
+/// The chooser's decisions again, item by item.
+struct Replay<'a> {
+    log: &'a KeptLog,
+    share: &'a Share,
+    sent: Option<&'a mut SentItems>,
+    tally: bool,
 }
 
-/// The check of the bytes that go alone: every item in them goes, so its
-/// figures are those of what goes.
+impl Replay<'_> {
+    /// The selection, what stayed home and the tally's cells; `None` for
+    /// a damaged log.
+    fn run(
+        mut self,
+        bytes: &[u8],
+        kept: &Selection,
+        preflight: &Preflight,
+    ) -> Option<(Selection, LeftOut, Option<Cells>)> {
+        let mut selection = Selection {
+            head: self.head(&kept.head),
+            runs: Vec::new(),
+            tail: kept.tail,
+            identities: Vec::new(),
+        };
+        let mut left_out = LeftOut {
+            unreadable: preflight.left_out.unreadable,
+            me: !self.share.include_me,
+            ..LeftOut::default()
+        };
+        let mut cells = self.tally.then(Cells::default);
+        let mut wants = Wants::new(self.share, &self.log.kinds);
+        // The end of the previous judged item, when it went.
+        let mut extending: Option<u64> = None;
+        for item in LogReader::new(bytes) {
+            let item = item.ok()?;
+            let sent_before = (self.sent.as_deref_mut()).is_some_and(|s| s.take(item.identity));
+            if let Some(cells) = &mut cells {
+                cells.count(item.group, item.day, item.end - item.from, !sent_before);
+            }
+            // In the chooser's order: kind, then day, then the ledger.
+            let left = if !wants.item(&item)? {
+                let kind = self.log.kinds.get(item.kind as usize)?;
+                *left_out.kinds.entry(kind.clone()).or_default() += 1;
+                true
+            } else if !self.share.wants_start(item.day) {
+                left_out.dates += 1;
+                true
+            } else if sent_before {
+                left_out.sent_before += 1;
+                true
+            } else {
+                false
+            };
+            if left {
+                extending = None;
+                continue;
+            }
+            selection.identities.push(item.identity);
+            match selection.runs.last_mut() {
+                Some(run) if extending == Some(item.from) && item.end - run.start <= RUN_MAX => {
+                    run.end = item.end;
+                    run.items += 1;
+                }
+                _ => selection.runs.push(Run {
+                    start: item.from,
+                    end: item.end,
+                    items: 1,
+                }),
+            }
+            extending = Some(item.end);
+        }
+        Some((selection, left_out, cells))
+    }
+
+    /// The kept head (prolog, `ExportDate`), with the profile when it
+    /// goes, touching ranges joined as the chooser joins them.
+    fn head(&self, kept: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        let mut ranges = kept.to_vec();
+        if self.share.include_me {
+            ranges.extend_from_slice(&self.log.profile);
+            ranges.sort_unstable();
+        }
+        let mut head: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (start, end) in ranges {
+            match head.last_mut() {
+                Some(last) if last.1 == start => last.1 = end,
+                _ => head.push((start, end)),
+            }
+        }
+        head
+    }
+}
+
+/// The person's filters asked once for each kind the log names.
+struct Wants<'a> {
+    share: &'a Share,
+    kinds: &'a [String],
+    /// By kind index: as a record's or element's kind, as a workout's.
+    as_kind: Vec<Option<bool>>,
+    as_workout: Vec<Option<bool>>,
+}
+
+impl<'a> Wants<'a> {
+    fn new(share: &'a Share, kinds: &'a [String]) -> Self {
+        Wants {
+            share,
+            kinds,
+            as_kind: vec![None; kinds.len()],
+            as_workout: vec![None; kinds.len()],
+        }
+    }
+
+    /// Whether the filters let `item` go by what it is; `None` for a kind
+    /// the log does not name.
+    fn item(&mut self, item: &JudgedItem) -> Option<bool> {
+        let at = item.kind as usize;
+        let kind = self.kinds.get(at)?;
+        if let Some(nested) = &item.nested {
+            let nested = (nested.iter())
+                .map(|&i| self.kinds.get(i as usize).map(String::as_str))
+                .collect::<Option<Vec<_>>>()?;
+            return Some(self.share.wants_correlation(kind, nested));
+        }
+        let (cache, workout) = match item.group {
+            WORKOUTS_GROUP => (&mut self.as_workout, true),
+            _ => (&mut self.as_kind, false),
+        };
+        let known = cache.get_mut(at)?;
+        Some(*known.get_or_insert_with(|| match workout {
+            true => self.share.wants_workout(kind),
+            false => self.share.wants_kind(kind),
+        }))
+    }
+}
+
+/// The check of the bytes that go alone: every item in them passes the
+/// filters and the ledger, so its figures are those of what goes.
 fn what_goes(
     source: Arc<ExportSource>,
+    share: &Share,
     selection: &Selection,
     options: ReadOptions<'_>,
 ) -> Result<Preflight, Error> {
@@ -128,8 +238,7 @@ fn what_goes(
             ));
         }
     };
-    let everything = Share::default();
-    let mut check = Check::new(Some(Chooser::new(&everything, None, false)));
+    let mut check = Check::new(Some(Chooser::new(share, None, false)));
     let relabel = AsCheck(options.progress);
     let options = ReadOptions {
         read_routes: false,

@@ -107,7 +107,7 @@ impl Share {
             return false;
         }
         match &self.only {
-            None => true,
+            None => !self.has_dates(),
             Some(only) => only.has(kind) || nested.into_iter().any(|k| only.has(k)),
         }
     }
@@ -116,6 +116,15 @@ impl Share {
     /// epoch) may go.
     pub fn wants_day(&self, day: i64) -> bool {
         self.from.is_none_or(|from| day >= from) && self.to.is_none_or(|to| day <= to)
+    }
+
+    /// Whether an item that starts on this day (`None`: undated) may go.
+    /// Undated documents cannot be said to fall in a range of days.
+    pub fn wants_start(&self, day: Option<i64>) -> bool {
+        match day {
+            Some(day) => self.wants_day(day),
+            None => !self.has_dates(),
+        }
     }
 
     pub fn has_dates(&self) -> bool {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use owi_export::{
-    Choice, ExportSource, KeptCheck, LeftOut, Preflight, ReadOptions, SentItems, Share, Tally,
+    Choice, ExportSource, KeptCheck, LeftOut, Preflight, ReadOptions, SentItems, Tally,
 };
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::Ledger;
@@ -123,38 +123,7 @@ impl Importer {
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
         let kept = kept.filter(|k| k.xml_bytes() == source.xml_size());
-        // What the earlier read kept answers for a user who has nothing
-        // from us, and chooses for one with a ledger; else, or when what
-        // it kept is damaged, the export is read.
-        let tried = kept.is_some();
-        let (chosen, sent) = match (kept, sent) {
-            (Some(kept), sent) if sent.as_ref().is_none_or(SentItems::is_empty) => {
-                let chosen = kept.into_preflight().map(|mut preflight| {
-                    preflight.ledger_items = sent.as_ref().map(SentItems::len);
-                    preflight
-                });
-                (chosen, sent)
-            }
-            (Some(kept), Some(sent)) if kept.has_log() => {
-                let (chosen, sent) = rechoose(&source, kept, sent, progress, cancel).await?;
-                (chosen, Some(sent))
-            }
-            (_, sent) => (None, sent),
-        };
-        let mut preflight = match chosen {
-            Some(preflight) => {
-                tracing::info!("chosen from the earlier read of this export: not read again whole");
-                preflight
-            }
-            None => {
-                if tried {
-                    tracing::warn!(
-                        "the earlier read's check is damaged or has no log: reading the export"
-                    );
-                }
-                check(&source, request, sent, tally, progress, cancel).await?
-            }
-        };
+        let mut preflight = check(&source, kept, request, sent, tally, progress, cancel).await?;
         if !tally {
             preflight.tally = None;
         }
@@ -172,12 +141,8 @@ impl Importer {
     }
 
     /// The check an earlier read of this very file kept (an ingest: the
-    /// preview), when the request lets everything go (no filters). Anything
-    /// else, or any trouble finding it, reads the export.
+    /// preview). Any trouble finding it reads the export.
     async fn kept_check(&self, request: &ImportRequest) -> Option<KeptCheck> {
-        if request.share != Share::default() {
-            return None;
-        }
         let path = request.path.clone();
         match self.store(move |s| s.kept_check(&path)).await {
             Ok(kept) => kept,
@@ -273,10 +238,13 @@ fn summary(preflight: &Preflight) -> Checked {
     }
 }
 
-/// Reads the export once on a blocking thread, choosing what goes and
-/// forwarding the read's progress.
+/// What goes and what the server will make of it, on a blocking thread
+/// forwarding the progress: chosen from what an earlier read of this export
+/// kept (only the bytes that go are read), else, or when what it kept is
+/// damaged, from one read of the export.
 async fn check(
     source: &Arc<ExportSource>,
+    kept: Option<KeptCheck>,
     request: &ImportRequest,
     mut sent: Option<SentItems>,
     tally: bool,
@@ -286,42 +254,34 @@ async fn check(
     let source = source.clone();
     let share = request.share.clone();
     forwarding(progress, cancel, move |progress, cancel| {
-        let options = ReadOptions {
+        let options = || ReadOptions {
             progress,
             cancel: Some(cancel),
             ..ReadOptions::default()
         };
+        if let Some(kept) = kept {
+            let choice = Choice {
+                share: &share,
+                sent: sent.as_mut(),
+                tally,
+            };
+            match kept.choose(source.clone(), choice, options()) {
+                Ok(Some(chosen)) => {
+                    tracing::info!("chosen from the earlier read of this export: not read whole");
+                    return Ok(chosen);
+                }
+                Ok(None) => {
+                    tracing::warn!("the earlier read's check is damaged: reading the export")
+                }
+                Err(e) => return Err(export_error(e)),
+            }
+        }
         let choice = Choice {
             share: &share,
             sent: sent.as_mut(),
             tally,
         };
-        owi_export::preflight_choosing(&source, options, choice).map_err(export_error)
-    })
-    .await
-}
-
-/// What goes to a user with a ledger, chosen from the log an earlier read
-/// of this export kept: only the bytes that go are read. `None`, with the
-/// ledger untouched, when the log is damaged.
-async fn rechoose(
-    source: &Arc<ExportSource>,
-    kept: KeptCheck,
-    mut sent: SentItems,
-    progress: &dyn ProgressSink,
-    cancel: &CancelToken,
-) -> Result<(Option<Preflight>, SentItems), Error> {
-    let source = source.clone();
-    forwarding(progress, cancel, move |progress, cancel| {
-        let options = ReadOptions {
-            progress,
-            cancel: Some(cancel),
-            ..ReadOptions::default()
-        };
-        let chosen = kept
-            .for_ledger(source, &mut sent, options)
-            .map_err(export_error)?;
-        Ok((chosen, sent))
+        owi_export::preflight_choosing(&source, options(), choice).map_err(export_error)
     })
     .await
 }

@@ -293,8 +293,9 @@ fn read_for_check(events: &[Progress]) -> bool {
 
 /// An export previewed before (read into the same store) is checked from
 /// what that read kept, not read again; the check, the plan, the bytes
-/// sent and the import's outcome are what a read would have given. A
-/// choice the preview did not foresee (filters) reads the export.
+/// sent and the import's outcome are what a read would have given. With
+/// filters, what goes is chosen from the preview's log and only that is
+/// read.
 #[tokio::test]
 async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
     let s = server().await;
@@ -339,19 +340,34 @@ async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
     };
     assert!(object(&kept) == object(&read), "the same bytes sent");
 
-    // Filters the preview's check did not foresee: read again, and alike.
+    // Filters, everything they let go sent again: chosen from the
+    // preview's log, only that is read, and alike.
     let only_heart = owi_export::Share {
         only: Some(owi_export::resolve_kinds(["heart"]).unwrap()),
         ..Default::default()
     };
     let filtered = |f: &Flow| ImportRequest {
         share: only_heart.clone(),
+        delta: false,
+        method: Method::S3,
         ..plain(f)
     };
     let (kept_plan, kept_events) = dry(&previewed, filtered(&previewed)).await;
-    let (read_plan, _) = dry(&unseen, filtered(&unseen)).await;
-    assert!(read_for_check(&kept_events));
+    let (read_plan, read_events) = dry(&unseen, filtered(&unseen)).await;
+    let xml_size = std::fs::metadata(&m.xml_path).unwrap().len();
+    assert_eq!(checked_bytes(&read_events), xml_size, "a read of it all");
+    let only_what_goes = checked_bytes(&kept_events);
+    assert!(
+        only_what_goes < xml_size / 2,
+        "{only_what_goes} of {xml_size} bytes read"
+    );
     assert_eq!(kept_plan, read_plan);
+    let (kept, kept_steps, _) = run(&previewed, &filtered(&previewed)).await;
+    let (read, read_steps, _) = run(&unseen, &filtered(&unseen)).await;
+    let (kept, read) = (kept.unwrap(), read.unwrap());
+    assert_eq!(before_sending(&kept_steps), before_sending(&read_steps));
+    assert_eq!(kept.items(), read.items(), "N of N items alike");
+    assert!(object(&kept) == object(&read), "the same bytes sent");
 }
 
 /// The bytes the check read, as its last progress event says.

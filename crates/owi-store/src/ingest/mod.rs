@@ -149,7 +149,7 @@ impl Store {
         // read again before it is sent (`kept_check.rs`).
         let everything = Share::default();
         let mut checking = Checking::new(&everything);
-        // Its log of every item judged (about 13 bytes an item) waits in a
+        // Its log of every item judged (about 14 bytes an item) waits in a
         // file beside the database, not in memory; without one, only the
         // identities of what goes are kept, in memory, and a later delta
         // cannot be chosen from them.

@@ -5,8 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use owi_export::names::Category;
+use owi_export::time::parse_date;
 use owi_export::{
-    Choice, ExportSource, Identity, KeptCheck, Preflight, ReadOptions, SentItems, Share,
+    Choice, ExportSource, Identity, KeptCheck, Kinds, Preflight, ReadOptions, SentItems, Share,
     preflight_choosing,
 };
 use owi_sample::{Dtd, SampleSpec, generate};
@@ -70,6 +72,13 @@ fn the_kept_check_is_what_reading_the_export_finds() -> Res<()> {
         assert!(found.is_file(), "missing public sample {}", found.display());
         inputs.push(found);
     }
+    // Clinical documents (one undated), a correlation holding records of
+    // other categories, the profile before the export date, an element
+    // this reader does not know.
+    let odd = dir.path().join("odd").join("export.xml");
+    std::fs::create_dir_all(dir.path().join("odd"))?;
+    std::fs::write(&odd, include_str!("odd.xml"))?;
+    inputs.push(odd);
     let mut store = Store::open(&dir.path().join("owi.sqlite"))?;
     for input in &inputs {
         let ctx = input.display().to_string();
@@ -82,6 +91,7 @@ fn the_kept_check_is_what_reading_the_export_finds() -> Res<()> {
         assert!(read.selection.is_some() && read.tally.is_some(), "{ctx}");
         assert!(kept.has_log(), "{ctx}");
         for_ledgers_as_read(input, kept.clone())?;
+        for_shares_as_read(input, kept.clone(), &shares())?;
         assert_eq!(kept.into_preflight(), Some(read), "{ctx}");
     }
     Ok(())
@@ -126,14 +136,155 @@ fn for_ledgers_as_read(input: &Path, kept: KeptCheck) -> Res<()> {
         };
         let read = preflight_choosing(&source, ReadOptions::default(), choice)?;
         let mut chosen_sent = sent;
+        let choice = Choice {
+            share: &Share::default(),
+            sent: Some(&mut chosen_sent),
+            tally: true,
+        };
         let chosen = kept
             .clone()
-            .for_ledger(source.clone(), &mut chosen_sent, ReadOptions::default())?
+            .choose(source.clone(), choice, ReadOptions::default())?
             .ok_or(format!("{ctx}, {name}: no log to choose from"))?;
         assert_eq!(chosen, read, "{ctx}, ledger of {name}");
         assert_eq!(chosen_sent.unseen(), read_sent.unseen(), "{ctx}, {name}");
     }
     Ok(())
+}
+
+/// Filters a person may choose, each alone and with others.
+fn shares() -> Vec<(&'static str, Share)> {
+    let categories = |list: &[Category]| Kinds {
+        kinds: Default::default(),
+        categories: list.iter().copied().collect(),
+    };
+    let kinds = |list: &[&str]| list.iter().copied().collect::<Kinds>();
+    let mut shares = vec![
+        (
+            "only heart and vitals",
+            Share {
+                only: Some(categories(&[Category::Heart, Category::Vitals])),
+                ..Share::default()
+            },
+        ),
+        (
+            "except activity",
+            Share {
+                except: categories(&[Category::Activity]),
+                ..Share::default()
+            },
+        ),
+        (
+            "only runs, systolic, clinical, with the profile",
+            Share {
+                only: Some(kinds(&[
+                    "HKWorkoutActivityTypeRunning",
+                    "HKQuantityTypeIdentifierBloodPressureSystolic",
+                    "ClinicalRecord",
+                ])),
+                include_me: true,
+                ..Share::default()
+            },
+        ),
+        (
+            "all workouts, step count and nutrition, except cycling",
+            Share {
+                only: Some(Kinds {
+                    kinds: ["Workout", "HKQuantityTypeIdentifierStepCount"]
+                        .map(String::from)
+                        .into(),
+                    categories: [Category::Nutrition].into(),
+                }),
+                except: kinds(&["HKWorkoutActivityTypeCycling"]),
+                ..Share::default()
+            },
+        ),
+        (
+            "with the profile",
+            Share {
+                include_me: true,
+                ..Share::default()
+            },
+        ),
+    ];
+    // Cuts through the public samples (2016 to 2019) and the generator's
+    // exports (2023 into 2024) alike.
+    let (from, to) = (parse_date("2016-11-15"), parse_date("2023-09-30"));
+    shares.push((
+        "a season of heart data",
+        Share {
+            only: Some(categories(&[Category::Heart])),
+            from,
+            to,
+            ..Share::default()
+        },
+    ));
+    shares.push((
+        "clinical documents and food, until a day",
+        Share {
+            only: Some(kinds(&[
+                "ClinicalRecord",
+                "Audiogram",
+                "VisionPrescription",
+                "HKCorrelationTypeIdentifierFood",
+            ])),
+            to,
+            ..Share::default()
+        },
+    ));
+    shares.push((
+        "from a day on, with the profile",
+        Share {
+            from,
+            include_me: true,
+            ..Share::default()
+        },
+    ));
+    shares
+}
+
+/// The kept check chosen again with each filter, for a user with nothing
+/// and one with every other item, is what reading the export with them
+/// finds, and marks the same items of the ledger.
+fn for_shares_as_read(input: &Path, kept: KeptCheck, shares: &[(&str, Share)]) -> Res<()> {
+    let ctx = input.display().to_string();
+    let source = Arc::new(ExportSource::open(input)?);
+    let everything = kept.clone().into_preflight().ok_or("a damaged log")?;
+    let everything = everything.selection.unwrap_or_default();
+    let every_other: SentItems = everything.identities().iter().step_by(2).copied().collect();
+    for (name, share) in shares {
+        for sent in [None, Some(every_other.clone())] {
+            let ctx = format!("{ctx}, {name}, ledger: {}", sent.is_some());
+            let (mut read_sent, mut chosen_sent) = (sent.clone(), sent);
+            let read = preflight_choosing(
+                &source,
+                ReadOptions::default(),
+                choice(share, read_sent.as_mut()),
+            )?;
+            let chosen = kept
+                .clone()
+                .choose(
+                    source.clone(),
+                    choice(share, chosen_sent.as_mut()),
+                    ReadOptions::default(),
+                )?
+                .ok_or(format!("{ctx}: no log to choose from"))?;
+            assert_eq!(chosen, read, "{ctx}");
+            assert_eq!(
+                chosen_sent.map(|s| s.unseen()),
+                read_sent.map(|s| s.unseen()),
+                "{ctx}"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn choice<'a>(share: &'a Share, sent: Option<&'a mut SentItems>) -> Choice<'a> {
+    Choice {
+        share,
+        sent,
+        tally: true,
+    }
 }
 
 /// The ingest hands the check its items batch by batch from another
@@ -217,10 +368,11 @@ fn a_damaged_log_is_found_when_used() -> Res<()> {
     let raw = raw(&db)?;
     let mut outcome: Vec<u8> =
         raw.query_row("SELECT outcome FROM kept_checks", [], |r| r.get(0))?;
-    // The log ends where the workout keys (16 bytes each, counted) begin;
-    // no decoding survives 32 bytes of 0xFF.
-    let log_end = outcome.len() - 8 - 16 * whole.workout_keys.len();
-    outcome[log_end - 100..log_end - 68].fill(0xFF);
+    // The log (some 14 bytes for each of 4,000 items) ends a few hundred
+    // bytes of kinds' names before the workout keys (16 bytes each,
+    // counted); no decoding survives 32 bytes of 0xFF.
+    let in_log = outcome.len() - 8 - 16 * whole.workout_keys.len() - 20_000;
+    outcome[in_log..in_log + 32].fill(0xFF);
     raw.execute("UPDATE kept_checks SET outcome = ?", [&outcome])?;
     let damaged = store
         .kept_check(&xml)?
@@ -229,9 +381,14 @@ fn a_damaged_log_is_found_when_used() -> Res<()> {
 
     let mut sent: SentItems = ids.iter().step_by(3).copied().collect();
     let source = Arc::new(ExportSource::open(&xml)?);
+    let choice = Choice {
+        share: &Share::default(),
+        sent: Some(&mut sent),
+        tally: true,
+    };
     let chosen = damaged
         .clone()
-        .for_ledger(source, &mut sent, ReadOptions::default())?;
+        .choose(source, choice, ReadOptions::default())?;
     assert_eq!(chosen, None);
     assert_eq!(sent.unseen(), sent.len(), "the ledger untouched");
     assert_eq!(damaged.into_preflight(), None);
