@@ -390,6 +390,47 @@ fn real_server_a_later_export_sends_only_what_is_new() {
     );
 }
 
+/// Filters on a previewed export: what goes is chosen from the preview's
+/// log, and the server ends as it does after the same filters read whole.
+#[test]
+#[ignore = "needs a real server: scripts/real-server.sh"]
+fn real_server_filters_on_a_previewed_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = small(dir.path());
+    let mut days: Vec<String> =
+        owi_sample::Snapshot::of(&std::fs::read_to_string(&b.xml_path).unwrap())
+            .unwrap()
+            .elements()
+            .iter()
+            .filter_map(|e| owi_sample::day_of(e).map(str::to_string))
+            .collect();
+    days.sort_unstable();
+    let from = days[days.len() / 3].clone();
+    let filters = ["--only", "heart,workouts", "--from", &from, "--include-me"];
+
+    let read = Case::new("heart data and workouts from a day on, read");
+    let (exit, report, said) = read.upload(&b.xml_path, &filters);
+    assert_eq!(exit, 0, "{said}");
+    assert!(!said.contains("chosen from the earlier read"), "{said}");
+    read.holds_what_it_expected(exit, &report);
+
+    let previewed = Case::new("the same filters on a previewed export: chosen from its log");
+    let inspected = previewed.owi(&["inspect", b.xml_path.to_str().unwrap(), "--json"]);
+    assert!(inspected.status.success(), "{}", text(&inspected.stderr));
+    let mut verbose = filters.to_vec();
+    verbose.push("--verbose");
+    let (exit, chosen, said) = previewed.upload(&b.xml_path, &verbose);
+    assert_eq!(exit, 0, "{said}");
+    assert!(
+        said.contains("chosen from the earlier read"),
+        "the preview's log was used: {said}"
+    );
+    assert_eq!(bytes_sent(&chosen), bytes_sent(&report), "the same bytes");
+    assert_eq!(chosen["checked"], report["checked"], "the same check");
+    previewed.holds_what_it_expected(exit, &chosen);
+    assert_eq!(previewed.stored(), read.stored());
+}
+
 fn bytes_sent(report: &Value) -> u64 {
     report["pieces"]
         .as_array()
