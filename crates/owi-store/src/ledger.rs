@@ -5,7 +5,9 @@
 //! confirms the import; then they are merged into the user's ledger, one
 //! sorted set. A failed or cancelled import is discarded, and one nobody saw
 //! end stays pending until a later look confirms it. Identities are 8 bytes
-//! each: 3 million items take 23 MB.
+//! each: 3 million items take 23 MB, a tenth of a second to write — so they
+//! may be written while the upload is still on its way
+//! ([`Store::ledger_pend_ahead`]), never confirmed before it is sent.
 
 use std::io::Write;
 
@@ -162,18 +164,69 @@ impl Store {
         items: &[u64],
         workouts: &[(i64, i64)],
     ) -> Result<()> {
+        self.write_pending(batch, server, user_id, items, workouts, false)
+    }
+
+    /// Keeps what an import will carry while its upload is still being
+    /// sent; [`ledger_sent`](Store::ledger_sent) says when it is. Rows an
+    /// earlier upload to this user left still sending (its process stopped
+    /// mid-upload) are dropped: if that upload lives on, it keeps its
+    /// items again when it is sent.
+    pub fn ledger_pend_ahead(
+        &self,
+        batch: &str,
+        server: &str,
+        user_id: &str,
+        items: &[u64],
+        workouts: &[(i64, i64)],
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "DELETE FROM ledger_pending
+                 WHERE sending = 1 AND server = ? AND user_id = ? AND batch != ?",
+                params![server, user_id, batch],
+            )
+            .map_err(|e| Error::db(self.path(), e))?;
+        self.write_pending(batch, server, user_id, items, workouts, true)
+    }
+
+    /// The upload of `batch` was sent: what was kept ahead of it is pending
+    /// like any other import's. `false` when nothing is kept for it (never
+    /// written, or dropped meanwhile): the caller keeps its items now.
+    pub fn ledger_sent(&self, batch: &str) -> Result<bool> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE ledger_pending SET sending = 0 WHERE batch = ? AND sending = 1",
+                [batch],
+            )
+            .map_err(|e| Error::db(self.path(), e))?;
+        Ok(changed == 1)
+    }
+
+    fn write_pending(
+        &self,
+        batch: &str,
+        server: &str,
+        user_id: &str,
+        items: &[u64],
+        workouts: &[(i64, i64)],
+        sending: bool,
+    ) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         tx.execute(
-            "INSERT OR REPLACE INTO ledger_pending (batch, server, user_id, items, workouts, created_at)
-             VALUES (?, ?, ?, zeroblob(?), ?, ?)",
+            "INSERT OR REPLACE INTO ledger_pending
+                 (batch, server, user_id, items, workouts, created_at, sending)
+             VALUES (?, ?, ?, zeroblob(?), ?, ?, ?)",
             params![
                 batch,
                 server,
                 user_id,
                 i64::try_from(items.len() * 8).unwrap_or(i64::MAX),
                 encode_workouts(&sorted(workouts)),
-                now()
+                now(),
+                sending
             ],
         )
         .map_err(db)?;
@@ -203,7 +256,8 @@ impl Store {
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         let pending = tx
             .query_row(
-                "SELECT server, user_id, items, workouts FROM ledger_pending WHERE batch = ?",
+                "SELECT server, user_id, items, workouts FROM ledger_pending
+                 WHERE batch = ? AND sending = 0",
                 [batch],
                 |r| {
                     Ok((

@@ -51,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_journal.sql"),
     include_str!("migrations/008_record_blocks.sql"),
     include_str!("migrations/009_kept_checks.sql"),
+    include_str!("migrations/010_pending_while_sending.sql"),
 ];
 
 /// The migration whose script is followed, in its transaction, by

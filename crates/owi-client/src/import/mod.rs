@@ -8,6 +8,7 @@
 //! Bytes go to a [`ProgressSink`] (phases `check` and `upload`); each
 //! step goes to an [`on_step`](Importer::run) callback as a [`Step`].
 
+mod ahead;
 mod confirm;
 mod prepare;
 mod sending;
@@ -314,10 +315,13 @@ impl Importer {
                 None
             }
         };
+        let workouts = Arc::new(std::mem::take(&mut preflight.workout_keys));
         let mut sending = Sending {
             importer: self,
             request,
             selection: Arc::clone(&selection),
+            workouts: Arc::clone(&workouts),
+            ahead: Default::default(),
             export_key: export_key(path)?,
             fingerprint: format!("{}.{}", preflight.fingerprint, selection.digest()),
             delta: checked.delta(),
@@ -328,24 +332,38 @@ impl Importer {
             on_step,
             cancel,
         };
-        report.pieces = sending.send_all(&source).await?;
+        let sent = sending.send_all(&source).await;
+        let ahead = sending.take_ahead();
+        report.pieces = match sent {
+            Ok(pieces) => pieces,
+            Err(e) => {
+                if let Some(ahead) = ahead {
+                    ahead.abandon(&self.store).await;
+                }
+                return Err(e);
+            }
+        };
         report.ending = Ending::Sent;
         let batch = sending.batch.clone();
         let kept = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
+        let written = match ahead {
+            Some(ahead) if ahead.batch() == batch => ahead.written().await,
+            Some(ahead) => {
+                ahead.abandon(&self.store).await;
+                false
+            }
+            None => false,
+        };
         let server = self.server();
         let pend = (batch.clone(), user_id.clone(), Arc::clone(&selection));
-        let workout_keys = std::mem::take(&mut preflight.workout_keys);
         self.store(move |s| {
             let (batch, user_id, selection) = pend;
             s.expect(&batch, &kept)?;
-            s.ledger_pend(
-                &batch,
-                &server,
-                &user_id,
-                selection.identities(),
-                &workout_keys,
-            )
+            if written && s.ledger_sent(&batch)? {
+                return Ok(());
+            }
+            s.ledger_pend(&batch, &server, &user_id, selection.identities(), &workouts)
         })
         .await?;
         drop(selection);

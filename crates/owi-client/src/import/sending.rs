@@ -2,12 +2,13 @@
 //! interrupted attempt left, cutting again to a server's smaller limit,
 //! and keeping each multipart part's ETag in the local store as it lands.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use owi_export::{ExportSource, Selection};
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::{Interrupted, MultipartState, NewUpload, Outcome, Store, Transfer, UploadRecord};
 
+use super::ahead::Ahead;
 use super::{ImportRequest, Importer, PieceReport, SharedStore, Step};
 use crate::error::Error;
 use crate::upload::{
@@ -18,8 +19,11 @@ use crate::upload::{
 pub(super) struct Sending<'a> {
     pub(super) importer: &'a Importer,
     pub(super) request: &'a ImportRequest,
-    /// What goes of the export.
+    /// What goes of the export, and its workouts' start and end.
     pub(super) selection: Arc<Selection>,
+    pub(super) workouts: Arc<Vec<(i64, i64)>>,
+    /// The ledger's pending write, once the first piece is on its way.
+    pub(super) ahead: Mutex<Option<Ahead>>,
     pub(super) export_key: String,
     pub(super) fingerprint: String,
     /// Only what was new goes, and the filters in words, for the history.
@@ -123,6 +127,30 @@ impl Sending<'_> {
         }
     }
 
+    /// Starts keeping what this attempt carries pending in the ledger, once
+    /// (`ahead.rs`). After a piece's history row: the two share a file, and
+    /// the history must not wait for the ledger before the bytes go.
+    fn pend_ahead(&self) {
+        let Ok(mut ahead) = self.ahead.lock() else {
+            return;
+        };
+        if ahead.is_none() {
+            let who = (self.importer.server(), self.request.user_id.clone());
+            *ahead = Some(Ahead::start(
+                &self.importer.store,
+                &self.batch,
+                who,
+                Arc::clone(&self.selection),
+                Arc::clone(&self.workouts),
+            ));
+        }
+    }
+
+    /// What was started ahead of the bytes, if anything was.
+    pub(super) fn take_ahead(&mut self) -> Option<Ahead> {
+        self.ahead.get_mut().ok().and_then(Option::take)
+    }
+
     /// Sends one piece, or finds it already sent by the interrupted
     /// attempt. An error comes with the piece's history row.
     async fn send_piece(
@@ -184,6 +212,7 @@ impl Sending<'_> {
                     .map_err(|e| (e, 0))?
             }
         };
+        self.pend_ahead();
         let fail = |e: Error| (e, history_id);
         let kept = self
             .resumed

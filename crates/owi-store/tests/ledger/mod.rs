@@ -112,7 +112,8 @@ fn the_ledger_outlives_exports_history_and_a_migration() {
              CREATE TABLE main.servers AS SELECT * FROM journal.servers;
              CREATE TABLE main.upload_expectations AS SELECT * FROM journal.upload_expectations;
              CREATE TABLE main.ledgers AS SELECT * FROM journal.ledgers;
-             CREATE TABLE main.ledger_pending AS SELECT * FROM journal.ledger_pending;
+             CREATE TABLE main.ledger_pending AS
+               SELECT batch, server, user_id, items, workouts, created_at FROM journal.ledger_pending;
              PRAGMA main.user_version = 6;",
         )
         .unwrap();
@@ -124,4 +125,58 @@ fn the_ledger_outlives_exports_history_and_a_migration() {
     let store = Store::open(&old).unwrap();
     assert_eq!(store.uploads(10).unwrap().len(), 1, "history kept");
     assert_eq!(found(&store), want, "ledger kept");
+}
+
+/// Items kept while their upload is on its way: never confirmed before it
+/// is sent; a row a stopped process left still sending is dropped by the
+/// next upload to that user, and its owner, if alive, is told so.
+#[test]
+fn items_kept_ahead_of_their_upload_are_confirmed_only_once_it_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store
+        .ledger_pend_ahead("b1", SERVER, USER, &[3, 1, 2], &[(1, 2)])
+        .unwrap();
+    assert!(!store.ledger_confirm("b1").unwrap(), "still being sent");
+    assert_eq!(store.ledger(SERVER, USER).unwrap(), None);
+    assert!(store.ledger_sent("b1").unwrap());
+    assert!(!store.ledger_sent("b1").unwrap(), "sent once");
+    assert!(store.ledger_confirm("b1").unwrap());
+    assert_eq!(
+        store.ledger(SERVER, USER).unwrap().unwrap().items,
+        [1, 2, 3]
+    );
+
+    // b2 was left sending by a process that stopped; an upload to another
+    // user is not this user's next.
+    store
+        .ledger_pend_ahead("b2", SERVER, USER, &[7], &[])
+        .unwrap();
+    store
+        .ledger_pend_ahead("other", SERVER, "another-user", &[8], &[])
+        .unwrap();
+    store
+        .ledger_pend_ahead("b3", SERVER, USER, &[9], &[])
+        .unwrap();
+    assert!(
+        !store.ledger_sent("b2").unwrap(),
+        "dropped by the next upload"
+    );
+    assert!(store.ledger_sent("other").unwrap());
+    assert!(store.ledger_sent("b3").unwrap());
+
+    // Kept again whole by its owner, and a discarded one gone.
+    store.ledger_pend("b2", SERVER, USER, &[7], &[]).unwrap();
+    store
+        .ledger_pend_ahead("b4", SERVER, USER, &[10], &[])
+        .unwrap();
+    store.ledger_discard("b4").unwrap();
+    assert!(!store.ledger_sent("b4").unwrap());
+    for batch in ["b2", "b3"] {
+        assert!(store.ledger_confirm(batch).unwrap(), "{batch}");
+    }
+    assert_eq!(
+        store.ledger(SERVER, USER).unwrap().unwrap().items,
+        [1, 2, 3, 7, 9]
+    );
 }

@@ -1,0 +1,89 @@
+//! What an upload carries, kept pending in the ledger while its bytes are
+//! on their way rather than after: 3 million items are 23 MB, a tenth of a
+//! second of SQLite's time that would otherwise follow every upload. The
+//! store never confirms a row still marked sending (`Store::ledger_sent`).
+
+use std::sync::Arc;
+
+use owi_export::Selection;
+use tokio::task::JoinHandle;
+
+use super::{SharedStore, poisoned};
+use crate::error::Error;
+
+/// The ledger's write for one upload, started beside its bytes.
+pub(super) struct Ahead {
+    batch: String,
+    task: JoinHandle<Result<(), Error>>,
+}
+
+impl Ahead {
+    /// Keeps `selection`'s items and `workouts` pending for `batch`, an
+    /// upload to `user_id` on `server`, on a blocking thread.
+    pub(super) fn start(
+        store: &SharedStore,
+        batch: &str,
+        (server, user_id): (String, String),
+        selection: Arc<Selection>,
+        workouts: Arc<Vec<(i64, i64)>>,
+    ) -> Ahead {
+        let store = Arc::clone(store);
+        let batch_ = batch.to_string();
+        let task = tokio::task::spawn_blocking(move || {
+            let store = store.lock().map_err(|_| poisoned())?;
+            store
+                .ledger_pend_ahead(
+                    &batch_,
+                    &server,
+                    &user_id,
+                    selection.identities(),
+                    &workouts,
+                )
+                .map_err(|e| Error::Local(e.to_string()))
+        });
+        Ahead {
+            batch: batch.to_string(),
+            task,
+        }
+    }
+
+    /// The batch the items are kept under.
+    pub(super) fn batch(&self) -> &str {
+        &self.batch
+    }
+
+    /// Whether the items are kept, the upload sent: `false` (the caller
+    /// keeps them itself) when the write failed.
+    pub(super) async fn written(self) -> bool {
+        match self.task.await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "keeping the upload's items beside it failed; keeping them now");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "keeping the upload's items beside it stopped; keeping them now");
+                false
+            }
+        }
+    }
+
+    /// The upload did not go: what was kept ahead of it is dropped, once
+    /// the write is over.
+    pub(super) async fn abandon(self, store: &SharedStore) {
+        let _ = self.task.await;
+        let store = Arc::clone(store);
+        let batch = self.batch;
+        let dropped = tokio::task::spawn_blocking(move || {
+            let store = store.lock().map_err(|_| poisoned())?;
+            store
+                .ledger_discard(&batch)
+                .map_err(|e| Error::Local(e.to_string()))
+        })
+        .await;
+        if !matches!(dropped, Ok(Ok(()))) {
+            // The next upload to this user drops it (`ledger_pend_ahead`).
+            tracing::warn!("could not drop the items kept for an upload that did not go");
+        }
+    }
+}
