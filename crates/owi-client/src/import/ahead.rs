@@ -27,18 +27,11 @@ impl Ahead {
         selection: Arc<Selection>,
         workouts: Arc<Vec<(i64, i64)>>,
     ) -> Ahead {
-        let store = Arc::clone(store);
-        let batch_ = batch.to_string();
+        let (store, under) = (Arc::clone(store), batch.to_string());
         let task = tokio::task::spawn_blocking(move || {
             let store = store.lock().map_err(|_| poisoned())?;
             store
-                .ledger_pend_ahead(
-                    &batch_,
-                    &server,
-                    &user_id,
-                    selection.identities(),
-                    &workouts,
-                )
+                .ledger_pend_ahead(&under, &server, &user_id, selection.identities(), &workouts)
                 .map_err(|e| Error::Local(e.to_string()))
         });
         Ahead {
