@@ -180,13 +180,21 @@ impl Store {
         items: &[u64],
         workouts: &[(i64, i64)],
     ) -> Result<()> {
-        self.conn()
-            .execute(
-                "DELETE FROM ledger_pending
-                 WHERE sending = 1 AND server = ? AND user_id = ? AND batch != ?",
-                params![server, user_id, batch],
-            )
-            .map_err(|e| Error::db(self.path(), e))?;
+        let db = |e| Error::db(self.path(), e);
+        let tx = self.conn().unchecked_transaction().map_err(db)?;
+        tx.execute(
+            "DELETE FROM ledger_pending
+             WHERE server = ? AND user_id = ? AND batch != ?
+               AND batch IN (SELECT batch FROM ledger_sending)",
+            params![server, user_id, batch],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM ledger_sending WHERE batch NOT IN (SELECT batch FROM ledger_pending)",
+            [],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
         self.write_pending(batch, server, user_id, items, workouts, true)
     }
 
@@ -197,7 +205,8 @@ impl Store {
         let changed = self
             .conn()
             .execute(
-                "UPDATE ledger_pending SET sending = 0 WHERE batch = ? AND sending = 1",
+                "DELETE FROM ledger_sending
+                 WHERE batch = ?1 AND EXISTS (SELECT 1 FROM ledger_pending WHERE batch = ?1)",
                 [batch],
             )
             .map_err(|e| Error::db(self.path(), e))?;
@@ -216,21 +225,24 @@ impl Store {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         tx.execute(
-            "INSERT OR REPLACE INTO ledger_pending
-                 (batch, server, user_id, items, workouts, created_at, sending)
-             VALUES (?, ?, ?, zeroblob(?), ?, ?, ?)",
+            "INSERT OR REPLACE INTO ledger_pending (batch, server, user_id, items, workouts, created_at)
+             VALUES (?, ?, ?, zeroblob(?), ?, ?)",
             params![
                 batch,
                 server,
                 user_id,
                 i64::try_from(items.len() * 8).unwrap_or(i64::MAX),
                 encode_workouts(&sorted(workouts)),
-                now(),
-                sending
+                now()
             ],
         )
         .map_err(db)?;
         let row = tx.last_insert_rowid();
+        let mark = match sending {
+            true => "INSERT OR REPLACE INTO ledger_sending (batch) VALUES (?)",
+            false => "DELETE FROM ledger_sending WHERE batch = ?",
+        };
+        tx.execute(mark, [batch]).map_err(db)?;
         let mut blob = tx
             .blob_open(c"journal", c"ledger_pending", c"items", row, false)
             .map_err(db)?;
@@ -257,7 +269,7 @@ impl Store {
         let pending = tx
             .query_row(
                 "SELECT server, user_id, items, workouts FROM ledger_pending
-                 WHERE batch = ? AND sending = 0",
+                 WHERE batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)",
                 [batch],
                 |r| {
                     Ok((
@@ -296,10 +308,13 @@ impl Store {
     /// The import of `batch` failed or was given up: what it carried is
     /// not the server's.
     pub fn ledger_discard(&self, batch: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM ledger_pending WHERE batch = ?", [batch])
-            .map_err(|e| Error::db(self.path(), e))?;
-        Ok(())
+        let db = |e| Error::db(self.path(), e);
+        let tx = self.conn().unchecked_transaction().map_err(db)?;
+        for table in ["ledger_pending", "ledger_sending"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE batch = ?"), [batch])
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)
     }
 }
 

@@ -171,7 +171,10 @@ async fn dying_process_resumes(restart_server: bool) {
 fn pending(db: &std::path::Path) -> Vec<(String, bool)> {
     let journal = rusqlite::Connection::open(owi_store::journal_path(db)).unwrap();
     let mut rows = journal
-        .prepare("SELECT batch, sending FROM ledger_pending ORDER BY batch")
+        .prepare(
+            "SELECT batch, batch IN (SELECT batch FROM ledger_sending)
+             FROM ledger_pending ORDER BY batch",
+        )
         .unwrap();
     rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()

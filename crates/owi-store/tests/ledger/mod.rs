@@ -112,8 +112,7 @@ fn the_ledger_outlives_exports_history_and_a_migration() {
              CREATE TABLE main.servers AS SELECT * FROM journal.servers;
              CREATE TABLE main.upload_expectations AS SELECT * FROM journal.upload_expectations;
              CREATE TABLE main.ledgers AS SELECT * FROM journal.ledgers;
-             CREATE TABLE main.ledger_pending AS
-               SELECT batch, server, user_id, items, workouts, created_at FROM journal.ledger_pending;
+             CREATE TABLE main.ledger_pending AS SELECT * FROM journal.ledger_pending;
              PRAGMA main.user_version = 6;",
         )
         .unwrap();
