@@ -357,7 +357,7 @@ impl KeptCheck {
                             })
                             .collect::<Option<Vec<_>>>()?;
                         let profile = (0..at.len_of(16)?)
-                            .map(|_| Some((at.u64()?, at.u64()?)))
+                            .map(|_| Some((at.u64()?, at.u64()?)).filter(|(s, e)| s <= e))
                             .collect::<Option<Vec<_>>>()?;
                         log = Some(KeptLog {
                             bytes: Vec::new(),
@@ -444,11 +444,16 @@ impl KeptLog {
     }
 
     /// Hands over the identity of each item that went; `None` when the
-    /// log is damaged or holds other counts than the outcome says.
+    /// log is damaged: it holds other counts than the outcome says, or
+    /// names a kind it does not list.
     fn walk(&self, mut went: impl FnMut(Identity)) -> Option<()> {
         let (mut items, mut going) = (0, 0);
+        let known = |kind: &u32| (*kind as usize) < self.kinds.len();
         for item in LogReader::new(self.log()) {
             let item = item.ok()?;
+            if !known(&item.kind) || !item.nested.as_ref().is_none_or(|n| n.iter().all(known)) {
+                return None;
+            }
             items += 1;
             if item.went {
                 going += 1;

@@ -6,7 +6,7 @@
 //! [`server_value`] is also what the bundled server imports by, so the
 //! check and the import cannot disagree.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::ControlFlow;
 
 use owi_progress::{Phase, Progress, ProgressSink};
@@ -20,7 +20,7 @@ use crate::model::*;
 use crate::read::{ReadOptions, Report, Stats, Visitor, read_export};
 use crate::sample_keys::{KindIds, SampleKeys};
 use crate::selection::{LeftOut, Selection};
-use crate::share::Share;
+use crate::share::{Kinds, Share};
 use crate::source::ExportSource;
 
 /// The value the server stores for a record, or `None` when it passes the
@@ -228,8 +228,10 @@ fn run_check(
 
 /// A check fed by another reader of the export (the local store's ingest,
 /// which replays what it stored), so that what it finds can be kept for a
-/// later upload: the check of an upload of everything `share` lets out to
-/// a server that has nothing from us, with its tally.
+/// later upload: the check of an upload of everything (no filters) to a
+/// server that has nothing from us, with its tally. Always everything:
+/// other filters and ledgers are chosen from it ([`KeptCheck::choose`](crate::KeptCheck::choose)),
+/// which takes it to have seen no filters.
 ///
 /// What it reads of each item, and so what a feeder must hand over: a
 /// record's type, source, device, unit, value, start (with its offset) and
@@ -246,13 +248,33 @@ impl std::fmt::Debug for Checking<'_> {
     }
 }
 
-impl<'a> Checking<'a> {
-    pub fn new(share: &'a Share) -> Self {
+/// No filters: what a kept check is of.
+static EVERYTHING: Share = Share {
+    only: None,
+    except: Kinds {
+        kinds: BTreeSet::new(),
+        categories: BTreeSet::new(),
+    },
+    from: None,
+    to: None,
+    include_me: false,
+};
+
+impl Checking<'static> {
+    pub fn new() -> Self {
         Checking {
-            check: Check::new(Some(Chooser::new(share, None, true))),
+            check: Check::new(Some(Chooser::new(&EVERYTHING, None, true))),
         }
     }
+}
 
+impl Default for Checking<'static> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> Checking<'a> {
     /// Writes every item judged to `file` (an unnamed file in `dir`) as it
     /// is found, the identities of what goes no longer held in memory: the
     /// log [`KeptCheck::choose`](crate::KeptCheck::choose) chooses

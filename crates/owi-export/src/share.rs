@@ -107,7 +107,7 @@ impl Share {
             return false;
         }
         match &self.only {
-            None => !self.has_dates(),
+            None => true,
             Some(only) => only.has(kind) || nested.into_iter().any(|k| only.has(k)),
         }
     }
@@ -226,6 +226,15 @@ mod tests {
         let bp = "HKCorrelationTypeIdentifierBloodPressure";
         assert!(systolic.wants_correlation(bp, ["HKQuantityTypeIdentifierBloodPressureSystolic"]));
         assert!(!systolic.wants_correlation(bp, ["HKQuantityTypeIdentifierDietaryWater"]));
+        // Days say nothing of kinds: the day is asked apart.
+        let days = Share {
+            from: Some(19_000),
+            to: Some(19_100),
+            ..Share::default()
+        };
+        assert!(days.wants_correlation(bp, ["HKQuantityTypeIdentifierBloodPressureSystolic"]));
+        assert!(!days.wants_start(None), "undated items fall in no range");
+        assert!(days.wants_start(Some(19_000)) && !days.wants_start(Some(19_101)));
     }
 
     #[test]

@@ -17,6 +17,14 @@ use serde::Serialize;
 use crate::history::now;
 use crate::{Error, Result, Store};
 
+/// Marks of batches whose pending row is gone.
+const UNMARK_GONE: &str =
+    "DELETE FROM ledger_sending WHERE batch NOT IN (SELECT batch FROM ledger_pending)";
+
+/// How long an upload's items may be kept ahead of it before a store
+/// opened takes its process for gone.
+const STALE_SENDING_SECS: i64 = 24 * 60 * 60;
+
 /// What reached one user of one server from us.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
@@ -189,13 +197,26 @@ impl Store {
             params![server, user_id, batch],
         )
         .map_err(db)?;
-        tx.execute(
-            "DELETE FROM ledger_sending WHERE batch NOT IN (SELECT batch FROM ledger_pending)",
-            [],
-        )
-        .map_err(db)?;
+        tx.execute(UNMARK_GONE, []).map_err(db)?;
         tx.commit().map_err(db)?;
         self.write_pending(batch, server, user_id, items, workouts, true)
+    }
+
+    /// Drops items kept ahead of an upload that has been on its way for
+    /// over a day: its process stopped, and no upload to that user came
+    /// since to drop them. Were it still going, it keeps them again when
+    /// sent.
+    pub(crate) fn drop_stale_sending(&self) -> Result<()> {
+        let db = |e| Error::db(self.path(), e);
+        let tx = self.conn().unchecked_transaction().map_err(db)?;
+        tx.execute(
+            "DELETE FROM ledger_pending
+             WHERE created_at < ? AND batch IN (SELECT batch FROM ledger_sending)",
+            [now() - STALE_SENDING_SECS],
+        )
+        .map_err(db)?;
+        tx.execute(UNMARK_GONE, []).map_err(db)?;
+        tx.commit().map_err(db)
     }
 
     /// The upload of `batch` was sent: what was kept ahead of it is pending

@@ -105,6 +105,7 @@ impl Store {
             path: path.to_path_buf(),
         };
         store.migrate()?;
+        store.drop_stale_sending()?;
         Ok(store)
     }
 

@@ -271,7 +271,10 @@ async fn check(
                     return Ok(chosen);
                 }
                 Ok(None) => {
-                    tracing::warn!("the earlier read's check is damaged: reading the export")
+                    tracing::warn!(
+                        "the earlier read's check cannot choose this (damaged, or kept \
+                         without its log): reading the export"
+                    )
                 }
                 Err(e) => return Err(export_error(e)),
             }

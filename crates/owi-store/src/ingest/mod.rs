@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crossbeam_channel::bounded;
-use owi_export::{Checking, ExportSource, ReadOptions, Share, Stats, read_export};
+use owi_export::{Checking, ExportSource, ReadOptions, Stats, read_export};
 use owi_progress::{CancelToken, ProgressSink, Silent};
 use rusqlite::OptionalExtension;
 use serde::Serialize;
@@ -147,8 +147,7 @@ impl Store {
         let mut ingest_conn = crate::open_main(&self.path)?;
         // An upload's check rides along, so a previewed export need not be
         // read again before it is sent (`kept_check.rs`).
-        let everything = Share::default();
-        let mut checking = Checking::new(&everything);
+        let mut checking = Checking::new();
         // Its log of every item judged (about 14 bytes an item) waits in a
         // file beside the database, not in memory; without one, only the
         // identities of what goes are kept, in memory, and a later delta

@@ -269,6 +269,18 @@ fn for_shares_as_read(input: &Path, kept: KeptCheck, shares: &[(&str, Share)]) -
                 )?
                 .ok_or(format!("{ctx}: no log to choose from"))?;
             assert_eq!(chosen, read, "{ctx}");
+            if share.only.is_none() && share.except.is_empty() {
+                // Days and the profile leave nothing out by kind but
+                // clinical documents.
+                let by_kind = read.left_out.kinds.keys();
+                assert!(
+                    by_kind
+                        .clone()
+                        .all(|k| owi_export::share::PRIVATE_KINDS.contains(&k.as_str())),
+                    "{ctx}: {:?}",
+                    read.left_out.kinds
+                );
+            }
             assert_eq!(
                 chosen_sent.map(|s| s.unseen()),
                 read_sent.map(|s| s.unseen()),

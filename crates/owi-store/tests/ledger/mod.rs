@@ -179,3 +179,40 @@ fn items_kept_ahead_of_their_upload_are_confirmed_only_once_it_is_sent() {
         [1, 2, 3, 7, 9]
     );
 }
+
+/// Items kept ahead of an upload whose process stopped, with no upload to
+/// that user since: dropped by a store opened a day later, not sooner.
+#[test]
+fn items_kept_ahead_of_an_upload_a_day_gone_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store
+        .ledger_pend_ahead("old", SERVER, USER, &[1], &[])
+        .unwrap();
+    store
+        .ledger_pend_ahead("new", SERVER, "another-user", &[2], &[])
+        .unwrap();
+    store.ledger_pend("sent", SERVER, USER, &[3], &[]).unwrap();
+    drop(store);
+    let journal =
+        rusqlite::Connection::open(owi_store::journal_path(&dir.path().join("owi.sqlite")))
+            .unwrap();
+    journal
+        .execute(
+            "UPDATE ledger_pending SET created_at = created_at - 2 * 86400
+             WHERE batch IN ('old', 'sent')",
+            [],
+        )
+        .unwrap();
+    let store = self::store(&dir);
+    assert!(!store.ledger_sent("old").unwrap(), "dropped");
+    assert!(store.ledger_sent("new").unwrap(), "a fresh one kept");
+    assert!(
+        store.ledger_confirm("sent").unwrap(),
+        "sent: only confirmed or discarded"
+    );
+    let left: i64 = journal
+        .query_row("SELECT count(*) FROM ledger_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1);
+}
