@@ -271,8 +271,8 @@ impl Preflight {
 }
 
 /// A kept check read back: the outcome, and the log of every item judged
-/// when an ingest wrote one, from which an upload to a user who has part
-/// of the export already is chosen without another read
+/// when an ingest wrote one, from which an upload with filters, or to a
+/// user who has part of the export already, is chosen without another read
 /// ([`KeptCheck::choose`]). The log stays where it was read (tens of
 /// megabytes) and is read once, by whichever use comes: the identities of
 /// what goes are taken from it only when asked for
