@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::{Identities, Identity, SentItems};
 use crate::judged::JudgedItem;
-use crate::kept::Spill;
 use crate::model::*;
 use crate::names::{Category, category_of};
 use crate::selection::{LeftOut, Run, Selection};
 use crate::share::{PRIVATE_KINDS, Share};
+use crate::spill::Spill;
 
 /// Runs are kept at most this long (unless one element is longer), so
 /// pieces can be packed from them without another read.

@@ -15,6 +15,7 @@
 //! Nothing here touches a database or the network; see `FORMAT.md` for the
 //! facts about the format this code relies on.
 
+mod checking;
 mod chooser;
 mod error;
 mod gpx;
@@ -34,10 +35,12 @@ pub mod selection;
 mod server_types;
 pub mod share;
 mod source;
+mod spill;
 pub mod text;
 pub mod time;
 pub mod units;
 
+pub use checking::Checking;
 pub use chooser::{Tally, TallyRow};
 pub use error::{Error, Result};
 pub use identity::{Identities, Identity, SentItems};
@@ -46,8 +49,8 @@ pub use kinds::resolve_kinds;
 pub use model::*;
 pub use outgoing::Outgoing;
 pub use preflight::{
-    Checking, Choice, Preflight, nested_server_value, nested_value_for_server, preflight,
-    preflight_choosing, server_value, value_for_server,
+    Choice, Preflight, nested_server_value, nested_value_for_server, preflight, preflight_choosing,
+    server_value, value_for_server,
 };
 pub use read::{
     Failure, ReadOptions, Report, Stats, Visitor, read_export, read_xml_stream,
