@@ -17,13 +17,9 @@ use crate::identity::{Identities, Identity, SentItems};
 use crate::judged::JudgedItem;
 use crate::model::*;
 use crate::names::{Category, category_of};
-use crate::selection::{LeftOut, Run, Selection};
+use crate::selection::{LeftOut, Selection};
 use crate::share::{PRIVATE_KINDS, Share};
 use crate::spill::Spill;
-
-/// Runs are kept at most this long (unless one element is longer), so
-/// pieces can be packed from them without another read.
-pub(crate) const RUN_MAX: u64 = 1 << 20;
 
 /// The groups a tally counts by, beyond the categories.
 pub(crate) const WORKOUTS_GROUP: &str = "workouts";
@@ -275,12 +271,7 @@ impl<'a> Chooser<'a> {
     fn kind_and_day(&mut self, item: &Item<'_>) -> bool {
         if !item.wanted {
             self.verdict = Verdict::Left;
-            match self.left_out.kinds.get_mut(item.kind) {
-                Some(n) => *n += 1,
-                None => {
-                    self.left_out.kinds.insert(item.kind.to_string(), 1);
-                }
-            }
+            self.left_out.left_kind(item.kind);
             return false;
         }
         if !self.share.wants_start(item.day) {
@@ -342,21 +333,9 @@ impl<'a> Chooser<'a> {
             }
             _ => match verdict {
                 Verdict::Goes(identity) => {
-                    if self.spill.is_none() {
-                        self.selection.identities.push(identity);
-                    }
-                    let runs = &mut self.selection.runs;
-                    match runs.last_mut() {
-                        Some(run) if self.extending && end - run.start <= RUN_MAX => {
-                            run.end = end;
-                            run.items += 1;
-                        }
-                        _ => runs.push(Run {
-                            start: from,
-                            end,
-                            items: 1,
-                        }),
-                    }
+                    // A spilled item's identity is in the log.
+                    let identity = self.spill.is_none().then_some(identity);
+                    (self.selection).push_item(identity, (from, end), self.extending);
                     self.extending = true;
                     return;
                 }

@@ -227,7 +227,7 @@ impl KeptCheck {
         }
         let json_len = at.len_of(1)?;
         let mut preflight: Preflight = serde_json::from_slice(at.take(json_len)?).ok()?;
-        // Its bytes and count of what went are filled in once read.
+        // Its bytes are moved in once read.
         let mut log: Option<KeptLog> = None;
         preflight.selection = match at.take(1)?[0] {
             0 => None,
@@ -274,7 +274,7 @@ impl KeptCheck {
                             bytes: Vec::new(),
                             range: start..start + len,
                             items,
-                            went: 0,
+                            went: in_runs,
                             kinds,
                             profile,
                         });
@@ -305,11 +305,7 @@ impl KeptCheck {
         if !at.0.is_empty() {
             return None;
         }
-        let went = preflight
-            .selection
-            .as_ref()
-            .map_or(0, |s| s.runs.iter().map(|r| u64::from(r.items)).sum());
-        let log = log.map(|log| KeptLog { bytes, went, ..log });
+        let log = log.map(|log| KeptLog { bytes, ..log });
         Some(KeptCheck { preflight, log })
     }
 
@@ -340,17 +336,18 @@ impl KeptCheck {
         Some(preflight)
     }
 
-    /// The log's bytes, when one was kept and it is whole (a pass over
-    /// it): what goes can be chosen from it.
-    pub(crate) fn whole_log(&self) -> Option<&[u8]> {
+    /// The log, when one was kept and it is whole (a pass over it): what
+    /// goes can be chosen from it.
+    pub(crate) fn whole_log(&self) -> Option<&KeptLog> {
         let log = self.log.as_ref()?;
         log.walk(|_| {})?;
-        Some(log.log())
+        Some(log)
     }
 }
 
 impl KeptLog {
-    fn log(&self) -> &[u8] {
+    /// Its bytes: the items, as `judged.rs` writes them.
+    pub(crate) fn log(&self) -> &[u8] {
         &self.bytes[self.range.clone()]
     }
 
@@ -494,7 +491,7 @@ mod tests {
             (&log.kinds[..], &log.profile[..]),
             (&["HeartRate".to_string()][..], &[(0, 4)][..])
         );
-        let log_len = back.whole_log().map_or(0, <[u8]>::len);
+        let log_len = back.whole_log().map_or(0, |l| l.log().len());
         // The kinds and the profile follow the log.
         let after_log = 8 + 8 + "HeartRate".len() + 8 + 16;
         assert_eq!(back.into_preflight(), Some(held));
@@ -503,7 +500,7 @@ mod tests {
         let run_items = wrong.len() - 8 - 16 - after_log - log_len - 8 - 8 - 1 - 16 - 4;
         wrong[run_items] = 2;
         let wrong = KeptCheck::from_kept(wrong).ok_or("its frame is whole")?;
-        assert_eq!(wrong.whole_log(), None);
+        assert!(wrong.whole_log().is_none());
         assert_eq!(wrong.into_preflight(), None);
         // So is a log cut short inside an item, its length told to match.
         let log_at = written.len() - 8 - 16 - after_log - log_len;
@@ -511,7 +508,7 @@ mod tests {
         cut[log_at - 8..log_at].copy_from_slice(&(log_len as u64 - 3).to_le_bytes());
         cut.extend_from_slice(&written[log_at + log_len..]);
         let cut = KeptCheck::from_kept(cut).ok_or("its frame is whole")?;
-        assert_eq!(cut.whole_log(), None);
+        assert!(cut.whole_log().is_none());
         assert_eq!(cut.into_preflight(), None);
         Ok(())
     }

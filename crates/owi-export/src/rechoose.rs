@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::chooser::{Cells, Chooser, RUN_MAX, WORKOUTS_GROUP};
+use crate::chooser::{Cells, Chooser, WORKOUTS_GROUP};
 use crate::error::Error;
 use crate::identity::SentItems;
 use crate::judged::{JudgedItem, LogReader};
@@ -16,7 +16,7 @@ use crate::kept::{KeptCheck, KeptLog};
 use crate::outgoing::Outgoing;
 use crate::preflight::{AsCheck, Check, Choice, Preflight, conclude};
 use crate::read::{ReadOptions, read_xml_stream};
-use crate::selection::{LeftOut, Run, Selection};
+use crate::selection::{LeftOut, Selection};
 use crate::share::Share;
 use crate::source::ExportSource;
 
@@ -48,11 +48,7 @@ impl KeptCheck {
             }));
         }
         // A pass over the log first: `sent` is not touched unless it is whole.
-        let (Some(bytes), Some(log), Some(kept)) = (
-            self.whole_log(),
-            self.log.as_ref(),
-            self.preflight.selection.as_ref(),
-        ) else {
+        let (Some(log), Some(kept)) = (self.whole_log(), self.preflight.selection.as_ref()) else {
             return Ok(None);
         };
         let replayed = Replay {
@@ -61,8 +57,7 @@ impl KeptCheck {
             sent: sent.as_deref_mut(),
             tally: tally && self.preflight.tally.is_some(),
         };
-        let Some((selection, mut left_out, cells)) = replayed.run(bytes, kept, &self.preflight)
-        else {
+        let Some((selection, mut left_out, cells)) = replayed.run(kept, &self.preflight) else {
             return Ok(None);
         };
         let preflight = self.preflight;
@@ -98,7 +93,6 @@ impl Replay<'_> {
     /// a damaged log.
     fn run(
         mut self,
-        bytes: &[u8],
         kept: &Selection,
         preflight: &Preflight,
     ) -> Option<(Selection, LeftOut, Option<Cells>)> {
@@ -117,7 +111,7 @@ impl Replay<'_> {
         let mut wants = Wants::new(self.share, &self.log.kinds);
         // The end of the previous judged item, when it went.
         let mut extending: Option<u64> = None;
-        for item in LogReader::new(bytes) {
+        for item in LogReader::new(self.log.log()) {
             let item = item.ok()?;
             let sent_before = (self.sent.as_deref_mut()).is_some_and(|s| s.take(item.identity));
             if let Some(cells) = &mut cells {
@@ -125,8 +119,7 @@ impl Replay<'_> {
             }
             // In the chooser's order: kind, then day, then the ledger.
             let left = if !wants.item(&item)? {
-                let kind = self.log.kinds.get(item.kind as usize)?;
-                *left_out.kinds.entry(kind.clone()).or_default() += 1;
+                left_out.left_kind(self.log.kinds.get(item.kind as usize)?);
                 true
             } else if !self.share.wants_start(item.day) {
                 left_out.dates += 1;
@@ -141,18 +134,8 @@ impl Replay<'_> {
                 extending = None;
                 continue;
             }
-            selection.identities.push(item.identity);
-            match selection.runs.last_mut() {
-                Some(run) if extending == Some(item.from) && item.end - run.start <= RUN_MAX => {
-                    run.end = item.end;
-                    run.items += 1;
-                }
-                _ => selection.runs.push(Run {
-                    start: item.from,
-                    end: item.end,
-                    items: 1,
-                }),
-            }
+            let adjacent = extending == Some(item.from);
+            selection.push_item(Some(item.identity), (item.from, item.end), adjacent);
             extending = Some(item.end);
         }
         Some((selection, left_out, cells))

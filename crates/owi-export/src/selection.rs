@@ -46,7 +46,37 @@ pub struct Selection {
     pub(crate) identities: Vec<Identity>,
 }
 
+/// Runs are kept at most this long (unless one element is longer), so
+/// pieces can be packed from them without another read.
+pub(crate) const RUN_MAX: u64 = 1 << 20;
+
 impl Selection {
+    /// An item that goes, at `from..end`, with its identity unless those
+    /// are kept elsewhere: it joins the last run when it follows the item
+    /// before it (`adjacent`) and the run stays within [`RUN_MAX`], else
+    /// starts one.
+    pub(crate) fn push_item(
+        &mut self,
+        identity: Option<u64>,
+        (from, end): (u64, u64),
+        adjacent: bool,
+    ) {
+        if let Some(identity) = identity {
+            self.identities.push(identity);
+        }
+        match self.runs.last_mut() {
+            Some(run) if adjacent && end - run.start <= RUN_MAX => {
+                run.end = end;
+                run.items += 1;
+            }
+            _ => self.runs.push(Run {
+                start: from,
+                end,
+                items: 1,
+            }),
+        }
+    }
+
     /// The head of every piece, as ranges of the XML.
     pub fn head(&self) -> &[(u64, u64)] {
         &self.head
@@ -171,6 +201,16 @@ pub struct LeftOut {
 }
 
 impl LeftOut {
+    /// One more item of `kind` not shared.
+    pub(crate) fn left_kind(&mut self, kind: &str) {
+        match self.kinds.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                self.kinds.insert(kind.to_string(), 1);
+            }
+        }
+    }
+
     pub fn by_kind(&self) -> u64 {
         self.kinds.values().sum()
     }

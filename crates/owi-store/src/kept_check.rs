@@ -65,7 +65,8 @@ impl Store {
     /// very file kept it: same quick key, size and modification time, an
     /// export of that fingerprint read completely, and this build's check
     /// logic. `None` means the export must be read. With it, the log of
-    /// every item judged, to choose for a user who has some of it already;
+    /// every item judged, to choose for other filters or for a user who
+    /// has some of it already;
     /// a log damaged in the file is found when it is used.
     pub fn kept_check(&self, path: &Path) -> Result<Option<KeptCheck>> {
         let key = quick_key(path).map_err(|source| Error::Io {

@@ -17,10 +17,6 @@ use serde::Serialize;
 use crate::history::now;
 use crate::{Error, Result, Store};
 
-/// Marks of batches whose pending row is gone.
-const UNMARK_GONE: &str =
-    "DELETE FROM ledger_sending WHERE batch NOT IN (SELECT batch FROM ledger_pending)";
-
 /// How long an upload's items may be kept ahead of it before a store
 /// opened takes its process for gone.
 const STALE_SENDING_SECS: i64 = 24 * 60 * 60;
@@ -188,17 +184,10 @@ impl Store {
         items: &[u64],
         workouts: &[(i64, i64)],
     ) -> Result<()> {
-        let db = |e| Error::db(self.path(), e);
-        let tx = self.conn().unchecked_transaction().map_err(db)?;
-        tx.execute(
-            "DELETE FROM ledger_pending
-             WHERE server = ? AND user_id = ? AND batch != ?
-               AND batch IN (SELECT batch FROM ledger_sending)",
+        self.drop_sending(
+            "server = ? AND user_id = ? AND batch != ?",
             params![server, user_id, batch],
-        )
-        .map_err(db)?;
-        tx.execute(UNMARK_GONE, []).map_err(db)?;
-        tx.commit().map_err(db)?;
+        )?;
         self.write_pending(batch, server, user_id, items, workouts, true)
     }
 
@@ -207,15 +196,27 @@ impl Store {
     /// since to drop them. Were it still going, it keeps them again when
     /// sent.
     pub(crate) fn drop_stale_sending(&self) -> Result<()> {
+        self.drop_sending("created_at < ?", [now() - STALE_SENDING_SECS])
+    }
+
+    /// Drops the pending rows still marked sending that `which` (a
+    /// condition on `ledger_pending`) picks, and marks left without a row.
+    fn drop_sending(&self, which: &str, params: impl rusqlite::Params) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         tx.execute(
-            "DELETE FROM ledger_pending
-             WHERE created_at < ? AND batch IN (SELECT batch FROM ledger_sending)",
-            [now() - STALE_SENDING_SECS],
+            &format!(
+                "DELETE FROM ledger_pending
+                 WHERE batch IN (SELECT batch FROM ledger_sending) AND {which}"
+            ),
+            params,
         )
         .map_err(db)?;
-        tx.execute(UNMARK_GONE, []).map_err(db)?;
+        tx.execute(
+            "DELETE FROM ledger_sending WHERE batch NOT IN (SELECT batch FROM ledger_pending)",
+            [],
+        )
+        .map_err(db)?;
         tx.commit().map_err(db)
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use owi_export::Selection;
 use tokio::task::JoinHandle;
 
-use super::{SharedStore, poisoned};
+use super::{SharedStore, on_store};
 use crate::error::Error;
 
 /// The ledger's write for one upload, started beside its bytes.
@@ -27,13 +27,10 @@ impl Ahead {
         selection: Arc<Selection>,
         workouts: Arc<Vec<(i64, i64)>>,
     ) -> Ahead {
-        let (store, under) = (Arc::clone(store), batch.to_string());
-        let task = tokio::task::spawn_blocking(move || {
-            let store = store.lock().map_err(|_| poisoned())?;
-            store
-                .ledger_pend_ahead(&under, &server, &user_id, selection.identities(), &workouts)
-                .map_err(|e| Error::Local(e.to_string()))
-        });
+        let under = batch.to_string();
+        let task = tokio::spawn(on_store(Arc::clone(store), move |s| {
+            s.ledger_pend_ahead(&under, &server, &user_id, selection.identities(), &workouts)
+        }));
         Ahead {
             batch: batch.to_string(),
             task,
@@ -48,35 +45,24 @@ impl Ahead {
     /// Whether the items are kept, the upload sent: `false` (the caller
     /// keeps them itself) when the write failed.
     pub(super) async fn written(self) -> bool {
-        match self.task.await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "keeping the upload's items beside it failed; keeping them now");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "keeping the upload's items beside it stopped; keeping them now");
-                false
-            }
-        }
+        let failed = match self.task.await {
+            Ok(Ok(())) => return true,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(error = %failed, "keeping the upload's items beside it failed; keeping them now");
+        false
     }
 
     /// The upload did not go: what was kept ahead of it is dropped, once
     /// the write is over.
     pub(super) async fn abandon(self, store: &SharedStore) {
         let _ = self.task.await;
-        let store = Arc::clone(store);
         let batch = self.batch;
-        let dropped = tokio::task::spawn_blocking(move || {
-            let store = store.lock().map_err(|_| poisoned())?;
-            store
-                .ledger_discard(&batch)
-                .map_err(|e| Error::Local(e.to_string()))
-        })
-        .await;
-        if !matches!(dropped, Ok(Ok(()))) {
+        let dropped = on_store(Arc::clone(store), move |s| s.ledger_discard(&batch)).await;
+        if let Err(e) = dropped {
             // The next upload to this user drops it (`ledger_pend_ahead`).
-            tracing::warn!("could not drop the items kept for an upload that did not go");
+            tracing::warn!(error = %e, "could not drop the items kept for an upload that did not go");
         }
     }
 }

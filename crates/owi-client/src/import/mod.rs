@@ -215,12 +215,7 @@ impl Importer {
         T: Send + 'static,
         F: FnOnce(&Store) -> owi_store::Result<T> + Send + 'static,
     {
-        let store = Arc::clone(&self.store);
-        blocking(move || {
-            let store = store.lock().map_err(|_| poisoned())?;
-            f(&store).map_err(|e| Error::Local(e.to_string()))
-        })
-        .await
+        on_store(Arc::clone(&self.store), f).await
     }
 
     /// The last time this export reached this user on this server, so the
@@ -333,28 +328,12 @@ impl Importer {
             cancel,
         };
         let sent = sending.send_all(&source).await;
-        let ahead = sending.take_ahead();
-        report.pieces = match sent {
-            Ok(pieces) => pieces,
-            Err(e) => {
-                if let Some(ahead) = ahead {
-                    ahead.abandon(&self.store).await;
-                }
-                return Err(e);
-            }
-        };
+        let written = sending.settle_ahead(sent.is_ok()).await;
+        report.pieces = sent?;
         report.ending = Ending::Sent;
         let batch = sending.batch.clone();
         let kept = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
-        let written = match ahead {
-            Some(ahead) if ahead.batch() == batch => ahead.written().await,
-            Some(ahead) => {
-                ahead.abandon(&self.store).await;
-                false
-            }
-            None => false,
-        };
         let server = self.server();
         let pend = (batch.clone(), user_id.clone(), Arc::clone(&selection));
         self.store(move |s| {
@@ -523,6 +502,19 @@ async fn forwarding<T: Send + 'static>(
     }
     done.await
         .map_err(|e| Error::Local(format!("a background task failed: {e}")))?
+}
+
+/// [`Importer::store`] for a task that outlives the borrow of the importer.
+async fn on_store<T, F>(store: SharedStore, f: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce(&Store) -> owi_store::Result<T> + Send + 'static,
+{
+    blocking(move || {
+        let store = store.lock().map_err(|_| poisoned())?;
+        f(&store).map_err(|e| Error::Local(e.to_string()))
+    })
+    .await
 }
 
 async fn blocking<T: Send + 'static>(

@@ -123,10 +123,7 @@ impl Importer {
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
         let kept = kept.filter(|k| k.xml_bytes() == source.xml_size());
-        let mut preflight = check(&source, kept, request, sent, tally, progress, cancel).await?;
-        if !tally {
-            preflight.tally = None;
-        }
+        let preflight = check(&source, kept, request, sent, tally, progress, cancel).await?;
         let mut checked = summary(&preflight);
         checked.cleaned = request.clean && checked.needs_cleaning;
         checked.filters = request

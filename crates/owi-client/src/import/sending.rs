@@ -146,9 +146,17 @@ impl Sending<'_> {
         }
     }
 
-    /// What was started ahead of the bytes, if anything was.
-    pub(super) fn take_ahead(&mut self) -> Option<Ahead> {
-        self.ahead.get_mut().ok().and_then(Option::take)
+    /// After the attempt: whether the ledger holds what it carried already
+    /// (it was `sent`), else what was kept ahead of its bytes is dropped.
+    pub(super) async fn settle_ahead(&mut self, sent: bool) -> bool {
+        let Some(ahead) = self.ahead.get_mut().ok().and_then(Option::take) else {
+            return false;
+        };
+        if sent && ahead.batch() == self.batch {
+            return ahead.written().await;
+        }
+        ahead.abandon(&self.importer.store).await;
+        false
     }
 
     /// Sends one piece, or finds it already sent by the interrupted

@@ -150,8 +150,8 @@ impl Store {
         let mut checking = Checking::new();
         // Its log of every item judged (about 14 bytes an item) waits in a
         // file beside the database, not in memory; without one, only the
-        // identities of what goes are kept, in memory, and a later delta
-        // cannot be chosen from them.
+        // identities of what goes are kept, in memory, and a later upload
+        // with filters or a ledger cannot be chosen from them.
         if let Some(dir) = self.path.parent() {
             match tempfile::tempfile_in(dir) {
                 Ok(file) => checking.spill_to(file, dir),

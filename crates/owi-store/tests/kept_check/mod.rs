@@ -19,12 +19,12 @@ use crate::util::{Res, force_ingest, ingest, raw};
 /// What an upload of everything to a user with nothing from us reads.
 fn read_check(path: &Path) -> Res<Preflight> {
     let source = ExportSource::open(path)?;
-    let choice = Choice {
-        share: &Share::default(),
-        sent: None,
-        tally: true,
-    };
-    Ok(preflight_choosing(&source, ReadOptions::default(), choice)?)
+    let everything = Share::default();
+    Ok(preflight_choosing(
+        &source,
+        ReadOptions::default(),
+        choice(&everything, None),
+    )?)
 }
 
 fn sample(dir: &Path, locale: &str, zip: bool, junk: u64, dtd: Dtd) -> Res<(PathBuf, PathBuf)> {
@@ -127,23 +127,22 @@ fn for_ledgers_as_read(input: &Path, kept: KeptCheck) -> Res<()> {
     let source = Arc::new(ExportSource::open(input)?);
     let everything = kept.clone().into_preflight().ok_or("a damaged log")?;
     let everything = everything.selection.unwrap_or_default();
+    let no_filters = Share::default();
     for (name, sent) in ledgers(everything.identities()) {
         let mut read_sent = sent.clone();
-        let choice = Choice {
-            share: &Share::default(),
-            sent: Some(&mut read_sent),
-            tally: true,
-        };
-        let read = preflight_choosing(&source, ReadOptions::default(), choice)?;
+        let read = preflight_choosing(
+            &source,
+            ReadOptions::default(),
+            choice(&no_filters, Some(&mut read_sent)),
+        )?;
         let mut chosen_sent = sent;
-        let choice = Choice {
-            share: &Share::default(),
-            sent: Some(&mut chosen_sent),
-            tally: true,
-        };
         let chosen = kept
             .clone()
-            .choose(source.clone(), choice, ReadOptions::default())?
+            .choose(
+                source.clone(),
+                choice(&no_filters, Some(&mut chosen_sent)),
+                ReadOptions::default(),
+            )?
             .ok_or(format!("{ctx}, {name}: no log to choose from"))?;
         assert_eq!(chosen, read, "{ctx}, ledger of {name}");
         assert_eq!(chosen_sent.unseen(), read_sent.unseen(), "{ctx}, {name}");
@@ -393,14 +392,12 @@ fn a_damaged_log_is_found_when_used() -> Res<()> {
 
     let mut sent: SentItems = ids.iter().step_by(3).copied().collect();
     let source = Arc::new(ExportSource::open(&xml)?);
-    let choice = Choice {
-        share: &Share::default(),
-        sent: Some(&mut sent),
-        tally: true,
-    };
-    let chosen = damaged
-        .clone()
-        .choose(source, choice, ReadOptions::default())?;
+    let no_filters = Share::default();
+    let chosen = damaged.clone().choose(
+        source,
+        choice(&no_filters, Some(&mut sent)),
+        ReadOptions::default(),
+    )?;
     assert_eq!(chosen, None);
     assert_eq!(sent.unseen(), sent.len(), "the ledger untouched");
     assert_eq!(damaged.into_preflight(), None);
