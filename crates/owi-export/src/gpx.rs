@@ -8,7 +8,7 @@ use quick_xml::events::Event;
 
 use crate::model::RoutePoint;
 use crate::text::{decode_cow, decode_into};
-use crate::time::parse_gpx_time;
+use crate::time::{parse_gpx_time, parse_gpx_time_bytes};
 
 /// What reading one GPX file gave.
 #[derive(Debug, Default, PartialEq)]
@@ -54,9 +54,7 @@ pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, Str
                 let mut lat = None;
                 let mut lon = None;
                 for attr in e.attributes().with_checks(false).flatten() {
-                    let v = std::str::from_utf8(&attr.value)
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok());
+                    let v = number(&attr.value);
                     match attr.key.local_name().as_ref() {
                         b"lat" => lat = v,
                         b"lon" => lon = v,
@@ -105,23 +103,17 @@ pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, Str
                         }
                     }
                 } else if let Some((_, _, partial)) = point.as_mut() {
-                    let decoded;
                     let value = match raw.take() {
-                        // Borrowed as it is unless it needs repair.
-                        Some(bytes) => {
-                            decoded = decode_cow(bytes).map_err(|e| e.to_string())?.0;
-                            decoded.as_ref()
-                        }
-                        None => text.as_str(),
-                    }
-                    .trim();
+                        Some(bytes) => Value::Raw(bytes),
+                        None => Value::Text(text.as_str()),
+                    };
                     match field {
-                        Field::Time => partial.at_ms = parse_gpx_time(value),
-                        Field::Ele => partial.ele = value.parse().ok(),
-                        Field::Speed => partial.speed = value.parse().ok(),
-                        Field::Course => partial.course = value.parse().ok(),
-                        Field::HAcc => partial.h_acc = value.parse().ok(),
-                        Field::VAcc => partial.v_acc = value.parse().ok(),
+                        Field::Time => partial.at_ms = value.time()?,
+                        Field::Ele => partial.ele = value.number()?,
+                        Field::Speed => partial.speed = value.number()?,
+                        Field::Course => partial.course = value.number()?,
+                        Field::HAcc => partial.h_acc = value.number()?,
+                        Field::VAcc => partial.v_acc = value.number()?,
                         Field::None => {}
                     }
                 }
@@ -132,6 +124,48 @@ pub fn read_gpx(gpx: &[u8], out: &mut Vec<RoutePoint>) -> Result<GpxOutcome, Str
         }
     }
     Ok(outcome)
+}
+
+/// A field's text: as written in the file, or decoded from pieces.
+enum Value<'a> {
+    Raw(&'a [u8]),
+    Text(&'a str),
+}
+
+impl Value<'_> {
+    /// Numbers and times are ASCII and read where they lie. Anything else
+    /// is decoded (references, characters to repair) and read from that.
+    fn read<T>(
+        &self,
+        fast: impl Fn(&[u8]) -> Option<T>,
+        slow: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, String> {
+        match *self {
+            Value::Raw(bytes) => match fast(bytes) {
+                Some(found) => Ok(Some(found)),
+                None => Ok(slow(decode_cow(bytes).map_err(|e| e.to_string())?.0.trim())),
+            },
+            Value::Text(text) => Ok(slow(text.trim())),
+        }
+    }
+
+    fn number(&self) -> Result<Option<f64>, String> {
+        self.read(plain_number, |s| s.parse().ok())
+    }
+
+    fn time(&self) -> Result<Option<i64>, String> {
+        self.read(|b| parse_gpx_time_bytes(b.trim_ascii()), parse_gpx_time)
+    }
+}
+
+/// A number written plainly (surrounding spaces aside).
+fn plain_number(bytes: &[u8]) -> Option<f64> {
+    fast_float2::parse(bytes.trim_ascii()).ok()
+}
+
+/// An attribute's number, decoded first only when it is not plain.
+fn number(bytes: &[u8]) -> Option<f64> {
+    Value::Raw(bytes).number().ok().flatten()
 }
 
 #[derive(Default)]
@@ -214,5 +248,65 @@ mod tests {
     fn broken_gpx_is_an_error() {
         let mut points = Vec::new();
         assert!(read_gpx(b"<gpx><trk></gpx>", &mut points).is_err());
+    }
+
+    /// The fast path reads a number exactly as the decoded path would, or
+    /// leaves it to that path.
+    fn agrees_with_std(text: &str) {
+        let std = text.trim().parse::<f64>().ok();
+        if let Some(fast) = plain_number(text.as_bytes()) {
+            let same =
+                std.is_some_and(|s| s.to_bits() == fast.to_bits() || s.is_nan() && fast.is_nan());
+            assert!(same, "{text:?}: fast {fast:?}, std {std:?}");
+        }
+        let read = Value::Raw(text.as_bytes()).number().expect("decodes");
+        assert_eq!(read.map(f64::to_bits), std.map(f64::to_bits), "{text:?}");
+    }
+
+    #[test]
+    fn numbers_read_where_they_lie_read_as_std_reads_them() {
+        for text in [
+            "4.076904",
+            " 2.5 ",
+            "-122.396397",
+            "+1",
+            "1.",
+            ".5",
+            "-.5",
+            "1e5",
+            "1E-5",
+            "1e",
+            "e5",
+            ".",
+            "",
+            "-",
+            "+",
+            "inf",
+            "-Infinity",
+            "1e400",
+            "0x10",
+            "1,5",
+            "12abc",
+            "1_000",
+            "00012",
+            "\u{0663}",
+            "1\u{00A0}",
+            "\u{00A0}1",
+            "1.7976931348623157e308",
+            "4.9e-324",
+            "123456789012345678901234567890",
+        ] {
+            agrees_with_std(text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_written_float_reads_as_std_reads_it(bits: u64, digits in "[-+]?[0-9]{0,20}(\\.[0-9]{0,20})?([eE][-+]?[0-9]{1,3})?") {
+            let value = f64::from_bits(bits);
+            agrees_with_std(&value.to_string());
+            agrees_with_std(&format!("{value:e}"));
+            agrees_with_std(&digits);
+        }
     }
 }

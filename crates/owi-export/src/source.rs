@@ -410,6 +410,10 @@ impl RouteOpener {
                 let path = dir.join(&relative);
                 match File::open(&path) {
                     Ok(f) => {
+                        // Sized once: `take` hides the length `read_to_end`
+                        // would otherwise grow the buffer to, copy by copy.
+                        let len = f.metadata().map_or(0, |m| m.len().min(MAX_ROUTE_BYTES));
+                        out.reserve_exact(usize::try_from(len).unwrap_or(0));
                         f.take(MAX_ROUTE_BYTES).read_to_end(&mut out)?;
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -434,6 +438,7 @@ impl RouteOpener {
                     return Ok(None);
                 };
                 let entry = archive.by_index(index).map_err(io::Error::other)?;
+                out.reserve_exact(usize::try_from(entry.size().min(MAX_ROUTE_BYTES)).unwrap_or(0));
                 entry.take(MAX_ROUTE_BYTES).read_to_end(&mut out)?;
             }
         }

@@ -102,7 +102,10 @@ impl Timestamp {
 
 /// Parses `yyyy-MM-dd` into days since the epoch.
 pub fn parse_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
+    parse_date_bytes(s.as_bytes())
+}
+
+fn parse_date_bytes(b: &[u8]) -> Option<i64> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
@@ -122,11 +125,15 @@ pub fn format_day(day: i64) -> String {
 /// Parses an ISO 8601 UTC time as GPX writes it (`2019-06-11T22:00:42Z`,
 /// optionally with fractional seconds). Returns milliseconds since the epoch.
 pub fn parse_gpx_time(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
+    parse_gpx_time_bytes(s.as_bytes())
+}
+
+/// [`parse_gpx_time`] on raw bytes (ASCII, so no UTF-8 check is needed).
+pub fn parse_gpx_time_bytes(b: &[u8]) -> Option<i64> {
     if b.len() < 20 || b[10] != b'T' || *b.last()? != b'Z' {
         return None;
     }
-    let day = parse_date(s.get(..10)?)?;
+    let day = parse_date_bytes(&b[..10])?;
     let (h, m, sec) = (
         digits(&b[11..13])?,
         digits(&b[14..16])?,

@@ -1,5 +1,5 @@
 //! What an upload's check would find, kept from the ingest that read the
-//! same file (migration 9), so an export previewed before starts sending
+//! same file (migration 9, in the journal file since 11), so an export previewed before starts sending
 //! without another read. The ingest replays what it stored to an
 //! [`owi_export::Checking`] on a thread of its own (`ingest/replay.rs`); an
 //! upload asks [`Store::kept_check`].
@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use owi_export::{KeptCheck, KeptOutcome, check_logic};
-use rusqlite::{MAIN_DB, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Error, Result};
@@ -39,7 +39,7 @@ impl Store {
         // One transaction: a failure half-way leaves no row of zeros.
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         tx.execute(
-            "INSERT OR REPLACE INTO kept_checks
+            "INSERT OR REPLACE INTO journal.kept_checks
                  (quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome)
              VALUES (?, ?, ?, ?, ?, zeroblob(?))",
             params![key, kept.fingerprint(), size, mtime, check_logic(), len],
@@ -47,7 +47,7 @@ impl Store {
         .map_err(db)?;
         let row = tx.last_insert_rowid();
         let blob = tx
-            .blob_open(MAIN_DB, c"kept_checks", c"outcome", row, false)
+            .blob_open(c"journal", c"kept_checks", c"outcome", row, false)
             .map_err(db)?;
         let mut out = BufWriter::with_capacity(1 << 20, blob);
         kept.write_to(&mut out)
@@ -77,7 +77,7 @@ impl Store {
         let found: Option<(String, Vec<u8>)> = self
             .conn()
             .query_row(
-                "SELECT k.fingerprint, k.outcome FROM kept_checks k
+                "SELECT k.fingerprint, k.outcome FROM journal.kept_checks k
                  WHERE k.quick_key = ? AND k.file_size = ? AND k.file_mtime_ns = ? AND k.logic = ?
                    AND EXISTS (SELECT 1 FROM exports e WHERE e.quick_key = k.quick_key
                                AND e.fingerprint = k.fingerprint AND e.state = 'complete')",

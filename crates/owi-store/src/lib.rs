@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_record_blocks.sql"),
     include_str!("migrations/009_kept_checks.sql"),
     include_str!("migrations/010_pending_while_sending.sql"),
+    include_str!("migrations/011_kept_checks_in_journal.sql"),
 ];
 
 /// The migration whose script is followed, in its transaction, by

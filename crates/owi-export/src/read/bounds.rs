@@ -9,27 +9,6 @@ use super::*;
 /// Apple's longest tags are a few kilobytes.
 pub const MAX_MARKUP_RUN: u64 = 64 << 20;
 
-/// Counts and hashes every byte on its way to the parser, and refuses a
-/// tag or text run longer than [`MAX_MARKUP_RUN`].
-pub(super) struct Tap {
-    pub(super) inner: Box<dyn Read + Send>,
-    pub(super) hasher: Xxh3,
-    pub(super) bytes: u64,
-    /// Bytes since the last `<` or `>`.
-    pub(super) run: u64,
-}
-
-impl Read for Tap {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let chunk = &buf[..n];
-        self.hasher.update(chunk);
-        self.bytes += n as u64;
-        self.run = markup_run(self.run, chunk)?;
-        Ok(n)
-    }
-}
-
 /// The bytes since the last `<` or `>` once `chunk` follows a run of `run`;
 /// an error past [`MAX_MARKUP_RUN`].
 pub(crate) fn markup_run(run: u64, chunk: &[u8]) -> io::Result<u64> {

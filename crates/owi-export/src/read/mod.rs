@@ -3,14 +3,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::io::{self, BufRead, Cursor, Read};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use owi_progress::{CancelToken, Phase, ProgressSink, Silent, Tracker};
 use quick_xml::events::{BytesStart, Event};
 use serde::Serialize;
-use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::Error;
 use crate::model::*;
@@ -27,7 +26,6 @@ mod fault;
 mod rare;
 mod record;
 
-use bounds::Tap;
 pub use bounds::{
     MAX_ATTRIBUTE_BYTES, MAX_ATTRIBUTES, MAX_DEPTH, MAX_ELEMENT_BYTES, MAX_MARKUP_RUN,
     MAX_NAME_BYTES, MAX_RECORD_CHILDREN, MAX_UNKNOWN_NAMES,
@@ -146,11 +144,6 @@ pub fn read_export(
     options: ReadOptions<'_>,
 ) -> Result<Report, Box<Failure>> {
     let stream = source.open_xml().map_err(failed)?;
-    let stream = if source.is_zip() {
-        ahead::read_ahead(stream)
-    } else {
-        stream
-    };
     let routes = if options.read_routes {
         Some(source.routes().map_err(failed)?)
     } else {
@@ -193,15 +186,7 @@ fn read_stream(
     visitor: &mut dyn Visitor,
     options: ReadOptions<'_>,
 ) -> Result<Report, Box<Failure>> {
-    let mut tap = BufReader::with_capacity(
-        1 << 20,
-        Tap {
-            inner: stream,
-            hasher: Xxh3::new(),
-            bytes: 0,
-            run: 0,
-        },
-    );
+    let mut input = ahead::read_ahead(stream);
     let path = path.to_path_buf();
     let mut tracker = Tracker::start(
         options.progress,
@@ -209,7 +194,7 @@ fn read_stream(
         (expected > 0).then_some(expected),
     );
 
-    let (prolog, head) = match prolog::read_prolog(&mut tap) {
+    let (prolog, head) = match prolog::read_prolog(&mut input) {
         Ok(found) => found,
         Err(e) => return Err(failed(prolog_error(&path, e))),
     };
@@ -221,7 +206,7 @@ fn read_stream(
     let mut replay = Cursor::new(head);
     replay.set_position(root as u64);
     let mut parser = Parser {
-        xml: quick_xml::Reader::from_reader(replay.chain(&mut tap)),
+        xml: quick_xml::Reader::from_reader(replay.chain(&mut input)),
         base: prolog.root_offset,
         path: path.clone(),
         expected,
@@ -244,20 +229,28 @@ fn read_stream(
     let mut stats = std::mem::take(&mut parser.stats);
     drop(parser);
     if let Err(error) = outcome {
-        stats.bytes = tap.get_ref().bytes;
+        stats.bytes = input.consumed();
         return Err(Box::new(Failure { error, stats }));
     }
-    // Hash whatever trails the root element, so the fingerprint covers the file.
-    if let Err(e) = io::copy(&mut tap, &mut io::sink()) {
-        return Err(Box::new(Failure {
-            error: Error::io(&path, e),
-            stats,
-        }));
-    }
-    stats.bytes = tap.get_ref().bytes;
+    // Read whatever trails the root element, so the fingerprint covers the file.
+    let tally = io::copy(&mut input, &mut io::sink()).and_then(|_| {
+        input
+            .tally()
+            .ok_or_else(|| io::Error::other("the export ended without its last bytes"))
+    });
+    let tally = match tally {
+        Ok(tally) => tally,
+        Err(e) => {
+            return Err(Box::new(Failure {
+                error: Error::io(&path, e),
+                stats,
+            }));
+        }
+    };
+    stats.bytes = tally.bytes;
     tracker.advance(stats.bytes);
     tracker.finish();
-    let fingerprint = format!("{:032x}", tap.get_ref().hasher.digest128());
+    let fingerprint = format!("{:032x}", tally.hash);
     Ok(Report { stats, fingerprint })
 }
 

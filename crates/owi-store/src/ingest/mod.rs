@@ -1,7 +1,9 @@
 //! The bulk load: the reader's thread parses, interns and aggregates into
 //! batches; a writer thread owns the connection and inserts them; a third
 //! replays each stored batch to the upload's check the store keeps
-//! (`replay.rs`). All run at once, so none waits for another for long.
+//! (`replay.rs`), and keeps its outcome while the writer commits; the
+//! reader's own thread reads the file ahead (`owi_export`). All run at once,
+//! so none waits for another for long.
 //!
 //! Everything happens in one transaction: a cancelled or failed ingest rolls
 //! back and leaves the database as it was. An export cut short (truncated,
@@ -158,7 +160,7 @@ impl Store {
                 Err(e) => tracing::debug!(error = %e, "the check keeps no log"),
             }
         }
-        let (read, written, export_id, checked) = std::thread::scope(|scope| {
+        let (read, written, export_id) = std::thread::scope(|scope| {
             let conn = &mut ingest_conn;
             let progress = options.progress;
             let live = options.glimpses.map(|sink| {
@@ -177,23 +179,22 @@ impl Store {
                 });
             let writer = match writer {
                 Ok(handle) => handle,
-                Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked), 0, false),
+                Err(e) => return (Err(spawn_failure(e)), Err(WriteError::Panicked), 0),
             };
             let Ok(plan) = plan_rx.recv() else {
                 // The writer could not start; its error says why.
                 drop(tx);
                 let written = writer.join().unwrap_or(Err(WriteError::Panicked));
                 let failure = spawn_failure(std::io::Error::other("the writer did not start"));
-                return (Err(failure), written, 0, false);
+                return (Err(failure), written, 0);
             };
             let export_id = plan.export_id;
             let mut replay = Replay::new(plan.names());
-            let check = &mut checking;
             let checker = std::thread::Builder::new()
                 .name("store-check".into())
                 .spawn_scoped(scope, move || {
-                    replay.run(written_rx, spare_tx, check.visitor());
-                    replay.intact()
+                    replay.run(written_rx, spare_tx, checking.visitor());
+                    replay.intact().then_some(checking)
                 });
             let mut loader = Loader::new(tx, spare_rx, plan);
             let read = read_export(
@@ -211,10 +212,21 @@ impl Store {
                 "reader reached the end"
             );
             loader.finish(&source, &key, &read, started);
+            // The check ends with the writer's last batch, before its
+            // commit: it is kept (in the journal file) while that runs. A
+            // check that died or lost a batch is not kept.
+            let checked = checker.ok().and_then(|handle| handle.join().ok().flatten());
+            if let (Ok(report), Some(checking)) = (&read, checked) {
+                let kept = checking
+                    .finish(report.clone())
+                    .map_err(Error::Export)
+                    .and_then(|kept| self.keep_check(&key, path, kept));
+                if let Err(e) = kept {
+                    tracing::warn!(error = %e, "could not keep the upload's check");
+                }
+            }
             let written = writer.join().unwrap_or(Err(WriteError::Panicked));
-            // A check that died or lost a batch is not kept.
-            let checked = checker.is_ok_and(|handle| handle.join().unwrap_or(false));
-            (read, written, export_id, checked)
+            (read, written, export_id)
         });
         // The WAL holds the whole ingest until it is checkpointed: fold it
         // into the database and truncate it now, unless readers are busy
@@ -223,7 +235,6 @@ impl Store {
             tracing::debug!(error = %e, "checkpoint after the ingest deferred");
         }
         drop(ingest_conn);
-        let report = read.as_ref().ok().cloned();
         let state = match (read, written) {
             (_, Err(WriteError::Db(e))) => return Err(Error::db(&db_path, e)),
             (_, Err(WriteError::Panicked)) => return Err(Error::WriterGone),
@@ -235,15 +246,6 @@ impl Store {
             (Err(failure), Ok(None)) => return Err(Error::Export(failure.error)),
             (Ok(_), Ok(None)) => return Err(Error::WriterGone),
         };
-        if let Some(report) = report.filter(|_| state == ExportState::Complete && checked) {
-            let kept = checking
-                .finish(report)
-                .map_err(Error::Export)
-                .and_then(|kept| self.keep_check(&key, path, kept));
-            if let Err(e) = kept {
-                tracing::warn!(error = %e, "could not keep the upload's check");
-            }
-        }
         let stats = self.export_stats(export_id)?;
         let error: Option<String> = self
             .conn

@@ -208,6 +208,9 @@ pub(crate) fn write_all(
                 }
             }
         }
+        // The check has every batch: it ends now, and is kept while the
+        // rest of the load and its commit go on.
+        drop(written);
         if finish.is_some() {
             // Route files no workout referred to are part of the export too.
             while inserts.load_next_route(&mut aggregates)? {}

@@ -14,7 +14,7 @@ use owi_export::{
 use owi_sample::{Dtd, SampleSpec, generate};
 use owi_store::Store;
 
-use crate::util::{Res, force_ingest, ingest, raw};
+use crate::util::{Res, force_ingest, ingest, raw, raw_journal};
 
 /// What an upload of everything to a user with nothing from us reads.
 fn read_check(path: &Path) -> Res<Preflight> {
@@ -336,7 +336,7 @@ fn a_kept_check_is_never_served_stale() -> Res<()> {
     assert_eq!(store.kept_check(&zip)?, None);
 
     // Kept by a build whose check logic differs.
-    raw(&db)?.execute("UPDATE kept_checks SET logic = logic || '-older'", [])?;
+    raw_journal(&db)?.execute("UPDATE kept_checks SET logic = logic || '-older'", [])?;
     assert_eq!(store.kept_check(&xml)?, None, "another logic's outcome");
     force_ingest(&mut store, &xml)?;
     assert!(
@@ -358,6 +358,41 @@ fn a_kept_check_is_never_served_stale() -> Res<()> {
     Ok(())
 }
 
+/// A check kept by a build before version 11, in the main file, moves to
+/// the journal file and is served as it was.
+#[test]
+fn a_check_kept_in_the_main_file_moves_to_the_journal() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, _) = sample(dir.path(), "en_US", false, 0, Dtd::Version14)?;
+    let db = dir.path().join("owi.sqlite");
+    let kept = {
+        let mut store = Store::open(&db)?;
+        ingest(&mut store, &xml)?;
+        store.kept_check(&xml)?.ok_or("nothing kept")?
+    };
+    {
+        let old = raw(&db)?;
+        old.execute(
+            "ATTACH DATABASE ?1 AS journal",
+            [owi_store::journal_path(&db).to_string_lossy()],
+        )?;
+        old.execute_batch(
+            "CREATE TABLE main.kept_checks AS SELECT * FROM journal.kept_checks;
+             DROP TABLE journal.kept_checks;
+             PRAGMA main.user_version = 10;",
+        )?;
+    }
+    let store = Store::open(&db)?;
+    assert_eq!(store.kept_check(&xml)?, Some(kept));
+    let in_main: i64 = raw(&db)?.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'kept_checks'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(in_main, 0, "gone from the main file");
+    Ok(())
+}
+
 /// A log damaged in the database file: served (its frame is whole), but
 /// found out when used, the ledger left as it was, so the export is read.
 #[test]
@@ -376,7 +411,7 @@ fn a_damaged_log_is_found_when_used() -> Res<()> {
         .identities()
         .to_vec();
 
-    let raw = raw(&db)?;
+    let raw = raw_journal(&db)?;
     let mut outcome: Vec<u8> =
         raw.query_row("SELECT outcome FROM kept_checks", [], |r| r.get(0))?;
     // The log (some 14 bytes for each of 4,000 items) ends a few hundred

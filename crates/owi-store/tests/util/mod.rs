@@ -298,6 +298,12 @@ pub fn raw(db: &Path) -> Res<rusqlite::Connection> {
     Ok(rusqlite::Connection::open(db)?)
 }
 
+/// A second connection on the store's journal file (history, ledger, kept
+/// checks).
+pub fn raw_journal(db: &Path) -> Res<rusqlite::Connection> {
+    Ok(rusqlite::Connection::open(owi_store::journal_path(db))?)
+}
+
 /// Row counts of every table.
 pub fn table_counts(db: &Path) -> Res<BTreeMap<&'static str, i64>> {
     let conn = raw(db)?;
