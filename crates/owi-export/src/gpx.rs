@@ -242,6 +242,13 @@ mod tests {
         );
         assert_eq!(points[0].speed_mps, Some(2.5), "spaces trimmed");
         assert_eq!(points[0].course_deg, Some(90.0), "U+FFFF dropped");
+
+        let referenced = b"<gpx><trk><trkseg><trkpt lon=\"&#49;\" lat=\"4\x0b5\">\
+<time>2019-06-11T22:00:42Z</time></trkpt></trkseg></trk></gpx>";
+        let mut points = Vec::new();
+        read_gpx(referenced, &mut points).expect("valid gpx");
+        let at = points.first().map(|p| (p.lon, p.lat));
+        assert_eq!(at, Some((1.0, 45.0)), "attributes decoded as XML says");
     }
 
     #[test]

@@ -393,6 +393,8 @@ enum RouteOpener {
 
 /// Routes larger than this are not read (Apple's are a few hundred KB).
 const MAX_ROUTE_BYTES: u64 = 64 << 20;
+/// The most a route's buffer is sized to before its bytes arrive.
+const ROUTE_HINT: u64 = 4 << 20;
 
 impl RouteOpener {
     /// Reads the whole route file (small, capped), or `None` if absent.
@@ -438,7 +440,8 @@ impl RouteOpener {
                     return Ok(None);
                 };
                 let entry = archive.by_index(index).map_err(io::Error::other)?;
-                out.reserve_exact(usize::try_from(entry.size().min(MAX_ROUTE_BYTES)).unwrap_or(0));
+                // The size the zip declares is a hint, not a promise.
+                out.reserve_exact(usize::try_from(entry.size().min(ROUTE_HINT)).unwrap_or(0));
                 entry.take(MAX_ROUTE_BYTES).read_to_end(&mut out)?;
             }
         }

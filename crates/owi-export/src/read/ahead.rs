@@ -15,7 +15,8 @@ use super::bounds::markup_run;
 
 /// Bytes per chunk handed over.
 const CHUNK: usize = 256 * 1024;
-/// Chunks read ahead of the parser: 1 MiB at most in flight.
+/// Chunks queued ahead of the parser: with the one being filled and the
+/// one being parsed, about 1.5 MiB in flight.
 const AHEAD: usize = 4;
 
 /// Every byte of a stream that reached its end: how many, and their hash.
@@ -52,8 +53,8 @@ impl Filler {
     }
 
     /// Fills `chunk` (up to [`CHUNK`] bytes) from the stream. `Ok(true)`
-    /// once the stream has ended; on an error, `chunk` holds what came
-    /// before it.
+    /// once the stream has ended. On a read error `chunk` holds what came
+    /// before it; on a markup run too long, the bytes that made it so.
     fn fill(&mut self, chunk: &mut Vec<u8>) -> io::Result<bool> {
         chunk.resize(CHUNK, 0);
         let mut filled = 0;
@@ -131,8 +132,8 @@ pub(super) struct Ahead {
 }
 
 /// `inner`, read on another thread. The thread ends at the stream's end or
-/// error, or as soon as the returned reader is dropped (a finished, failed
-/// or cancelled read).
+/// error, or at its next chunk once the returned reader is dropped (a
+/// finished, failed or cancelled read).
 pub(super) fn read_ahead(inner: Box<dyn Read + Send>) -> Ahead {
     let filler = Filler::new(inner);
     let (full_tx, full_rx) = sync_channel::<Piece>(AHEAD);

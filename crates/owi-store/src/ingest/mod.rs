@@ -1,9 +1,9 @@
 //! The bulk load: the reader's thread parses, interns and aggregates into
 //! batches; a writer thread owns the connection and inserts them; a third
 //! replays each stored batch to the upload's check the store keeps
-//! (`replay.rs`), and keeps its outcome while the writer commits; the
-//! reader's own thread reads the file ahead (`owi_export`). All run at once,
-//! so none waits for another for long.
+//! (`replay.rs`), whose outcome is kept while the writer commits; and
+//! `owi_export` reads the file ahead on a thread of its own. All run at
+//! once, so none waits for another for long.
 //!
 //! Everything happens in one transaction: a cancelled or failed ingest rolls
 //! back and leaves the database as it was. An export cut short (truncated,
@@ -36,7 +36,7 @@ mod writer;
 
 use loader::{Loader, Plan};
 use replay::Replay;
-use writer::{Batch, Msg, WriteError, write_all};
+use writer::{Batch, Msg, Stored, WriteError, write_all};
 
 pub use glimpse::{GLIMPSE_INTERVAL, Glimpse, GlimpseSink};
 
@@ -137,7 +137,7 @@ impl Store {
         let (tx, rx) = bounded::<Msg>(CHANNEL_DEPTH);
         // Written batches go on to the check's thread, then come back to
         // the reader emptied, their buffers grown already.
-        let (written_tx, written_rx) = bounded::<Box<Batch>>(CHECK_DEPTH);
+        let (written_tx, written_rx) = bounded::<Stored>(CHECK_DEPTH);
         let (spare_tx, spare_rx) = bounded::<Box<Batch>>(CHANNEL_DEPTH + CHECK_DEPTH + 2);
         // The writer takes the write lock first, then hands over the ids to
         // continue from: two ingests into one database never pick the same.

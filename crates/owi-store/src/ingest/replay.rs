@@ -14,7 +14,7 @@ use owi_export::time::Timestamp;
 use owi_export::{Record, Value, Visitor};
 use rustc_hash::FxHashMap;
 
-use super::writer::{Batch, RecordRow, SeriesKey};
+use super::writer::{Batch, RecordRow, SeriesKey, Stored};
 
 /// What the loader handed over, in the order it came: which of the batch's
 /// lists the next item is taken from.
@@ -87,6 +87,8 @@ pub(crate) struct Replay {
     /// A row named a string or series never handed over: the outcome
     /// cannot be trusted and is not kept.
     broken: bool,
+    /// The writer said it stored every batch.
+    ended: bool,
 }
 
 impl Replay {
@@ -95,23 +97,32 @@ impl Replay {
             names,
             series: FxHashMap::default(),
             broken: false,
+            ended: false,
         }
     }
 
     /// Whether every batch replayed whole.
+    /// Every batch the export made was replayed, each whole.
     pub(crate) fn intact(&self) -> bool {
-        !self.broken
+        !self.broken && self.ended
     }
 
     /// Replays every batch `written` brings, then hands it back to the
     /// reader through `spare`.
     pub(crate) fn run(
         &mut self,
-        written: Receiver<Box<Batch>>,
+        written: Receiver<Stored>,
         spare: Sender<Box<Batch>>,
         visitor: &mut dyn Visitor,
     ) {
-        for mut batch in written {
+        for stored in written {
+            let mut batch = match stored {
+                Stored::Batch(batch) => batch,
+                Stored::End => {
+                    self.ended = true;
+                    continue;
+                }
+            };
             self.batch(&batch, visitor);
             batch.clear();
             // The reader makes a new one when none comes back.

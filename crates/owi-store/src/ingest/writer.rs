@@ -129,6 +129,14 @@ pub(crate) enum Msg {
     Finish(Box<Finish>),
 }
 
+/// What the writer hands on to the check's thread: each batch once stored,
+/// then, only if it stored every one, the end. A check that never sees the
+/// end covers part of the export and is not kept.
+pub(crate) enum Stored {
+    Batch(Box<Batch>),
+    End,
+}
+
 pub(crate) enum WriteError {
     Db(rusqlite::Error),
     Panicked,
@@ -146,7 +154,7 @@ pub(crate) fn write_all(
     conn: &mut Connection,
     plan_tx: crossbeam_channel::Sender<Plan>,
     rx: Receiver<Msg>,
-    written: crossbeam_channel::Sender<Box<Batch>>,
+    written: crossbeam_channel::Sender<Stored>,
     routes: Routes,
     progress: &dyn ProgressSink,
     mut live: Option<Live<'_>>,
@@ -200,7 +208,7 @@ pub(crate) fn write_all(
                     busy += t.elapsed();
                     // On to the check, which hands it back to the reader.
                     // Gone only if its thread died: its outcome is not kept.
-                    let _ = written.send(batch);
+                    let _ = written.send(Stored::Batch(batch));
                 }
                 Msg::Finish(f) => {
                     finish = Some(f);
@@ -210,6 +218,9 @@ pub(crate) fn write_all(
         }
         // The check has every batch: it ends now, and is kept while the
         // rest of the load and its commit go on.
+        if finish.is_some() {
+            let _ = written.send(Stored::End);
+        }
         drop(written);
         if finish.is_some() {
             // Route files no workout referred to are part of the export too.

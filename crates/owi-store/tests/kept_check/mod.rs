@@ -358,6 +358,34 @@ fn a_kept_check_is_never_served_stale() -> Res<()> {
     Ok(())
 }
 
+/// A load whose writer fails after the whole export was read (a trigger
+/// refuses its workouts, which end the document, as a full disk would)
+/// keeps no check of the batches it did store: the check kept before
+/// stays as it was.
+#[test]
+fn a_load_that_fails_after_the_read_keeps_no_check_of_its_part() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, _) = sized(dir.path(), (40_000, 5), "en_US", false, 0, Dtd::Version14)?;
+    let db = dir.path().join("owi.sqlite");
+    let mut store = Store::open(&db)?;
+    ingest(&mut store, &xml)?;
+    let before = store.kept_check(&xml)?.ok_or("nothing kept")?;
+    raw(&db)?.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON workouts
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )?;
+    assert!(
+        force_ingest(&mut store, &xml).is_err(),
+        "the writer's failure is the ingest's"
+    );
+    assert_eq!(
+        store.kept_check(&xml)?,
+        Some(before),
+        "not replaced by the check of what was stored before the failure"
+    );
+    Ok(())
+}
+
 /// A check kept by a build before version 11, in the main file, moves to
 /// the journal file and is served as it was.
 #[test]
