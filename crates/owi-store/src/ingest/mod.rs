@@ -235,6 +235,9 @@ impl Store {
             tracing::debug!(error = %e, "checkpoint after the ingest deferred");
         }
         drop(ingest_conn);
+        if let Err(e) = self.drop_unserved_checks() {
+            tracing::warn!(error = %e, "could not drop the checks of exports gone");
+        }
         let state = match (read, written) {
             (_, Err(WriteError::Db(e))) => return Err(Error::db(&db_path, e)),
             (_, Err(WriteError::Panicked)) => return Err(Error::WriterGone),

@@ -386,6 +386,31 @@ fn a_load_that_fails_after_the_read_keeps_no_check_of_its_part() -> Res<()> {
     Ok(())
 }
 
+/// A check whose export is gone (the same XML, read again from its zip,
+/// replaces it) is dropped: it would never be served again.
+#[test]
+fn the_check_of_an_export_gone_is_dropped() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, zip) = sample(dir.path(), "en_US", true, 0, Dtd::Version14)?;
+    let db = dir.path().join("owi.sqlite");
+    let mut store = Store::open(&db)?;
+    ingest(&mut store, &xml)?;
+    assert!(store.kept_check(&xml)?.is_some());
+    ingest(&mut store, &zip)?;
+    assert_eq!(
+        store.exports()?.len(),
+        1,
+        "the zip's read replaced the XML's"
+    );
+    let journal = raw_journal(&db)?;
+    let mut keys = journal.prepare("SELECT quick_key FROM kept_checks")?;
+    let keys: Vec<String> = keys
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    assert_eq!(keys, vec![owi_store::quick_key(&zip)?]);
+    Ok(())
+}
+
 /// A check kept by a build before version 11, in the main file, moves to
 /// the journal file and is served as it was.
 #[test]
