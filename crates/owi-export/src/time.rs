@@ -17,6 +17,25 @@ pub struct Timestamp {
 
 const SECS_PER_DAY: i64 = 86_400;
 
+/// The last calendar day [`Timestamp::parse_bytes_near`] read: its
+/// `yyyy-MM-dd` and its days since the epoch.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LastDay(Option<([u8; 10], i64)>);
+
+/// Days since the epoch of `yyyy-MM-dd`, a valid calendar day.
+fn civil_days(b: &[u8]) -> Option<i64> {
+    if b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = digits(&b[0..4])?;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
+}
+
 impl Timestamp {
     /// Parses `yyyy-MM-dd HH:mm:ss ±HHMM`.
     pub fn parse(s: &str) -> Option<Timestamp> {
@@ -26,15 +45,23 @@ impl Timestamp {
     /// [`Timestamp::parse`] on raw bytes (no UTF-8 check needed: the format
     /// is ASCII, and anything else fails to parse).
     pub fn parse_bytes(b: &[u8]) -> Option<Timestamp> {
-        if b.len() != 25 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[19] != b' ' {
+        Self::parse_bytes_near(b, &mut LastDay::default())
+    }
+
+    /// [`Timestamp::parse_bytes`], the calendar day taken from `last` when
+    /// it is the same: an export's dates come in long runs of one day.
+    pub(crate) fn parse_bytes_near(b: &[u8], last: &mut LastDay) -> Option<Timestamp> {
+        if b.len() != 25 || b[10] != b' ' || b[19] != b' ' || b[13] != b':' || b[16] != b':' {
             return None;
         }
-        if b[13] != b':' || b[16] != b':' {
-            return None;
-        }
-        let year = digits(&b[0..4])?;
-        let month = digits(&b[5..7])?;
-        let day = digits(&b[8..10])?;
+        let days = match last.0 {
+            Some((date, days)) if date == b[..10] => days,
+            _ => {
+                let days = civil_days(&b[..10])?;
+                last.0 = b[..10].try_into().ok().map(|date| (date, days));
+                days
+            }
+        };
         let (hour, minute, second) = (
             digits(&b[11..13])?,
             digits(&b[14..16])?,
@@ -46,16 +73,12 @@ impl Timestamp {
             _ => return None,
         };
         let (off_h, off_m) = (digits(&b[21..23])?, digits(&b[23..25])?);
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
         // 60 admits a leap second rather than dropping the sample.
         if hour > 23 || minute > 59 || second > 60 || off_h > 18 || off_m > 59 {
             return None;
         }
         let offset_min = sign * (off_h * 60 + off_m);
-        let local =
-            days_from_civil(year, month, day) * SECS_PER_DAY + hour * 3600 + minute * 60 + second;
+        let local = days * SECS_PER_DAY + hour * 3600 + minute * 60 + second;
         Some(Timestamp {
             utc: local - offset_min * 60,
             offset_min: offset_min as i16,
@@ -441,6 +464,32 @@ mod tests {
         for day in (-200_000..200_000).step_by(997) {
             let s = format_day(day);
             assert_eq!(parse_date(&s), Some(day), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        /// A run of dates read with the day kept from one to the next reads
+        /// exactly as each alone, whatever repeats and whatever is invalid.
+        #[test]
+        fn keeping_the_last_day_changes_nothing(
+            dates in proptest::collection::vec(
+                (0usize..4, 0u32..30, 0u32..86_401, proptest::bool::ANY, 0usize..25),
+                1..60,
+            )
+        ) {
+            let days = ["2024-02-29", "2023-02-29", "2024-12-31", "1999-13-01"];
+            let mut last = LastDay::default();
+            for (day, tweak, secs, east, damage) in dates {
+                let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+                let sign = if east { '+' } else { '-' };
+                let mut text = format!("{} {h:02}:{m:02}:{s:02} {sign}{:02}00", days[day], tweak % 20)
+                    .into_bytes();
+                if tweak == 29 {
+                    text[damage] = b'x';
+                }
+                let alone = Timestamp::parse_bytes(&text);
+                proptest::prop_assert_eq!(Timestamp::parse_bytes_near(&text, &mut last), alone);
+            }
         }
     }
 }

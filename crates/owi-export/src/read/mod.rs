@@ -23,6 +23,7 @@ mod ahead;
 mod attrs;
 mod bounds;
 mod fault;
+mod lane;
 mod rare;
 mod record;
 
@@ -156,6 +157,7 @@ pub fn read_export(
         routes,
         visitor,
         options,
+        true,
     )
 }
 
@@ -175,9 +177,11 @@ pub fn read_xml_stream(
     visitor: &mut dyn Visitor,
     options: ReadOptions<'_>,
 ) -> Result<Report, Box<Failure>> {
-    read_stream(stream, path, 0, None, visitor, options)
+    read_stream(stream, path, 0, None, visitor, options, true)
 }
 
+/// The read itself, with the fast lane for records (`lane.rs`) on or off:
+/// off, quick-xml reads every tag, which the lane's tests compare against.
 fn read_stream(
     stream: Box<dyn Read + Send>,
     path: &Path,
@@ -185,6 +189,7 @@ fn read_stream(
     routes: Option<Routes>,
     visitor: &mut dyn Visitor,
     options: ReadOptions<'_>,
+    lane: bool,
 ) -> Result<Report, Box<Failure>> {
     let mut input = ahead::read_ahead(stream);
     let path = path.to_path_buf();
@@ -223,6 +228,7 @@ fn read_stream(
         header_sent: false,
         scratch: String::new(),
         depth: 0,
+        lane,
     };
     parser.xml.config_mut().check_end_names = true;
     let outcome = parser.run(&mut tracker);
@@ -274,6 +280,8 @@ struct Parser<'a, R: BufRead> {
     scratch: String,
     /// Elements open now, the root included.
     depth: usize,
+    /// Whether self-closing records take the fast lane (`lane.rs`).
+    lane: bool,
 }
 
 type Res<T> = Result<T, Error>;
@@ -309,6 +317,7 @@ impl<R: BufRead> Parser<'_, R> {
                 }
                 Event::End(_) => break,
                 Event::Eof => return Err(self.truncated("HealthData")),
+                Event::Text(_) if in_root && self.lane => self.record_lane(&mut seen, tracker)?,
                 _ => {}
             }
             seen += 1;

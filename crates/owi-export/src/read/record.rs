@@ -2,6 +2,7 @@
 
 use super::bounds::MAX_RECORD_CHILDREN;
 use super::*;
+use crate::time::LastDay;
 
 /// Children of the record being read, in buffers reused across records.
 #[derive(Default)]
@@ -13,6 +14,10 @@ pub(super) struct RecordChildren {
     pub(super) count: usize,
     /// The event buffer for children, kept between records.
     buf: Vec<u8>,
+    /// The fast lane's buffers (`lane.rs`).
+    pub(super) lane: super::lane::Lane,
+    /// The calendar day of the last date read.
+    day: LastDay,
     /// The last value seen in each text slot (type, source, version,
     /// device, unit), raw and decoded: consecutive records nearly always
     /// repeat them, and a repeat costs one comparison instead of a decode.
@@ -27,6 +32,22 @@ struct Recent {
     pointer: bool,
     text: String,
     repaired: u32,
+}
+
+/// Where a record's children are read from.
+pub(super) enum Children<'a> {
+    /// A self-closing tag: none.
+    None,
+    /// From the XML, by quick-xml's events.
+    InXml,
+    /// The `MetadataEntry` tags the fast lane read (`lane.rs`) in the
+    /// record's `element`, their attributes among `pairs`: they were all
+    /// its children.
+    Metadata {
+        element: &'a [u8],
+        pairs: &'a [super::lane::Pair],
+        entries: &'a [super::lane::Entry],
+    },
 }
 
 /// A device's raw bytes without the object pointer that differs from one
@@ -86,24 +107,39 @@ const VALUE: usize = 8;
 
 impl<R: BufRead> Parser<'_, R> {
     pub(super) fn record(&mut self, e: &BytesStart<'_>, empty: bool, offset: u64) -> Res<()> {
+        let children = if empty {
+            Children::None
+        } else {
+            Children::InXml
+        };
+        self.record_from(RawAttributes::new(e.attributes_raw()), children, offset)
+    }
+
+    /// A record from the attributes of its start tag, raw, and its children.
+    pub(super) fn record_from<'x>(
+        &mut self,
+        attrs: impl Iterator<Item = (&'x [u8], &'x [u8])>,
+        children: Children<'_>,
+        offset: u64,
+    ) -> Res<()> {
         // The decoded values are lent from here while `self` reads on.
         let mut recent = std::mem::take(&mut self.record.recent);
-        let read = self.record_with(e, empty, offset, &mut recent);
+        let read = self.record_with(attrs, children, offset, &mut recent);
         self.record.recent = recent;
         read
     }
 
-    fn record_with(
+    fn record_with<'x>(
         &mut self,
-        e: &BytesStart<'_>,
-        empty: bool,
+        attrs: impl Iterator<Item = (&'x [u8], &'x [u8])>,
+        children: Children<'_>,
         offset: u64,
         recent: &mut [Recent; 5],
     ) -> Res<()> {
-        // Attribute values are borrowed from the event's buffer, which stays
+        // Attribute values are borrowed from the tag's buffer, which stays
         // untouched while children are read into another one.
         let mut raw: [Option<&[u8]>; 9] = [None; 9];
-        for ((key, value), count) in RawAttributes::new(e.attributes_raw()).zip(1..) {
+        for ((key, value), count) in attrs.zip(1..) {
             self.attribute_held(count, value.len(), offset)?;
             let slot = match key {
                 b"type" => KIND,
@@ -147,17 +183,29 @@ impl<R: BufRead> Parser<'_, R> {
         self.stats.repaired_chars += u64::from(repaired);
         let text = |slot: usize| present[slot].then(|| recent[slot].text.as_str());
         // Dates are ASCII by format: parsed from the bytes, no decoding.
-        let start = raw[START].and_then(Timestamp::parse_bytes);
+        let start = raw[START].and_then(|b| Timestamp::parse_bytes_near(b, &mut self.record.day));
         self.record.metadata_len = 0;
         self.record.beats.clear();
         self.record.count = 0;
-        if !empty {
-            self.record_children(offset, start)?;
+        match children {
+            Children::None => {}
+            Children::InXml => self.record_children(offset, start)?,
+            Children::Metadata {
+                element,
+                pairs,
+                entries,
+            } => {
+                for (at, of) in entries {
+                    self.record.count += 1;
+                    let attributes = pairs[of.clone()].iter().map(|p| Ok(p.of(element)));
+                    self.metadata_entry(attributes, offset, offset + *at as u64)?;
+                }
+            }
         }
         let Some(kind) = text(KIND) else {
             return self.skip(SkipReason::MissingAttribute, "Record", offset, "type");
         };
-        let end = raw[END].and_then(Timestamp::parse_bytes);
+        let end = raw[END].and_then(|b| Timestamp::parse_bytes_near(b, &mut self.record.day));
         let (Some(start), Some(end)) = (start, end) else {
             fn lossy(b: Option<&[u8]>) -> Option<Cow<'_, str>> {
                 b.map(String::from_utf8_lossy)
@@ -197,7 +245,8 @@ impl<R: BufRead> Parser<'_, R> {
                 Err(_) => Value::Text(v),
             },
         };
-        let created = raw[CREATED].and_then(Timestamp::parse_bytes);
+        let created =
+            raw[CREATED].and_then(|b| Timestamp::parse_bytes_near(b, &mut self.record.day));
         if created.is_none()
             && let Some(bytes) = raw[CREATED]
         {
@@ -275,33 +324,10 @@ impl<R: BufRead> Parser<'_, R> {
     ) -> Res<()> {
         match e.name().as_ref() {
             b"MetadataEntry" => {
-                let r = &mut self.record;
-                if r.metadata_len == r.metadata.len() {
-                    r.metadata.push(Meta {
-                        key: String::new(),
-                        value: String::new(),
-                    });
-                }
-                let slot = r.metadata_len;
-                r.metadata_len += 1;
-                let (mut key, mut value) = (
-                    std::mem::take(&mut r.metadata[slot].key),
-                    std::mem::take(&mut r.metadata[slot].value),
-                );
-                key.clear();
-                value.clear();
-                for (attr, count) in e.attributes().with_checks(false).flatten().zip(1..) {
-                    self.attribute_held(count, attr.value.len(), at)?;
-                    let target = match attr.key.as_ref() {
-                        b"key" => &mut key,
-                        b"value" => &mut value,
-                        _ => continue,
-                    };
-                    let repaired = decode_into(&attr.value, target)
-                        .map_err(|err| self_text_error(&self.path, offset, "MetadataEntry", err))?;
-                    self.stats.repaired_chars += u64::from(repaired);
-                }
-                self.record.metadata[slot] = Meta { key, value };
+                let mut attributes = e.attributes();
+                attributes.with_checks(false);
+                let attributes = attributes.flatten().map(|a| Ok((a.key.0, a.value)));
+                self.metadata_entry(attributes, offset, at)?;
                 self.skip_subtree(empty)
             }
             b"HeartRateVariabilityMetadataList" if !empty => self.beats(offset, start),
@@ -311,6 +337,46 @@ impl<R: BufRead> Parser<'_, R> {
                 self.skip_subtree(empty)
             }
         }
+    }
+
+    /// A `MetadataEntry` of the record at `offset`, from its attributes (the
+    /// entry's tag starts at byte `at`), into the next reused slot.
+    fn metadata_entry<'v>(
+        &mut self,
+        attributes: impl Iterator<Item = Res<(&'v [u8], impl AsRef<[u8]>)>>,
+        offset: u64,
+        at: u64,
+    ) -> Res<()> {
+        let r = &mut self.record;
+        if r.metadata_len == r.metadata.len() {
+            r.metadata.push(Meta {
+                key: String::new(),
+                value: String::new(),
+            });
+        }
+        let slot = r.metadata_len;
+        r.metadata_len += 1;
+        let (mut key, mut value) = (
+            std::mem::take(&mut r.metadata[slot].key),
+            std::mem::take(&mut r.metadata[slot].value),
+        );
+        key.clear();
+        value.clear();
+        for (attr, count) in attributes.zip(1..) {
+            let (name, raw) = attr?;
+            let raw = raw.as_ref();
+            self.attribute_held(count, raw.len(), at)?;
+            let target = match name {
+                b"key" => &mut key,
+                b"value" => &mut value,
+                _ => continue,
+            };
+            let repaired = decode_into(raw, target)
+                .map_err(|err| self_text_error(&self.path, offset, "MetadataEntry", err))?;
+            self.stats.repaired_chars += u64::from(repaired);
+        }
+        self.record.metadata[slot] = Meta { key, value };
+        Ok(())
     }
 
     /// `InstantaneousBeatsPerMinute` times are local times of day; they are
