@@ -22,20 +22,6 @@ const SECS_PER_DAY: i64 = 86_400;
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct LastDay(Option<([u8; 10], i64)>);
 
-/// Days since the epoch of `yyyy-MM-dd`, a valid calendar day.
-fn civil_days(b: &[u8]) -> Option<i64> {
-    if b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year = digits(&b[0..4])?;
-    let month = digits(&b[5..7])?;
-    let day = digits(&b[8..10])?;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    Some(days_from_civil(year, month, day))
-}
-
 impl Timestamp {
     /// Parses `yyyy-MM-dd HH:mm:ss ±HHMM`.
     pub fn parse(s: &str) -> Option<Timestamp> {
@@ -57,8 +43,10 @@ impl Timestamp {
         let days = match last.0 {
             Some((date, days)) if date == b[..10] => days,
             _ => {
-                let days = civil_days(&b[..10])?;
-                last.0 = b[..10].try_into().ok().map(|date| (date, days));
+                let days = parse_date_bytes(&b[..10])?;
+                let mut date = [0; 10];
+                date.copy_from_slice(&b[..10]);
+                last.0 = Some((date, days));
                 days
             }
         };

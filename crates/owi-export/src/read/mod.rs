@@ -180,7 +180,7 @@ pub fn read_xml_stream(
     read_stream(stream, path, 0, None, visitor, options, true)
 }
 
-/// The read itself, with the fast lane for records (`lane.rs`) on or off:
+/// The read itself, with the fast lane for records (`lane/`) on or off:
 /// off, quick-xml reads every tag, which the lane's tests compare against.
 fn read_stream(
     stream: Box<dyn Read + Send>,
@@ -228,7 +228,7 @@ fn read_stream(
         header_sent: false,
         scratch: String::new(),
         depth: 0,
-        lane,
+        fast_lane: lane,
     };
     parser.xml.config_mut().check_end_names = true;
     let outcome = parser.run(&mut tracker);
@@ -262,7 +262,8 @@ fn read_stream(
 
 /// Nested nodes kept for one rare element before the rest is skipped.
 pub const MAX_ELEMENT_NODES: usize = 500_000;
-/// How often (in records) cancellation is checked and progress reported.
+/// How often (in top-level events) cancellation is checked and progress
+/// reported.
 const CHECK_EVERY: u64 = 256;
 
 struct Parser<'a, R: BufRead> {
@@ -280,8 +281,8 @@ struct Parser<'a, R: BufRead> {
     scratch: String,
     /// Elements open now, the root included.
     depth: usize,
-    /// Whether self-closing records take the fast lane (`lane.rs`).
-    lane: bool,
+    /// Whether records take the fast lane (`lane/`).
+    fast_lane: bool,
 }
 
 type Res<T> = Result<T, Error>;
@@ -317,7 +318,14 @@ impl<R: BufRead> Parser<'_, R> {
                 }
                 Event::End(_) => break,
                 Event::Eof => return Err(self.truncated("HealthData")),
-                Event::Text(_) if in_root && self.lane => self.record_lane(&mut seen, tracker)?,
+                Event::Text(_) if in_root && self.fast_lane => {
+                    seen += 1;
+                    if seen.is_multiple_of(CHECK_EVERY) {
+                        self.checkpoint(tracker)?;
+                    }
+                    self.record_lane(&mut seen, tracker)?;
+                    continue;
+                }
                 _ => {}
             }
             seen += 1;

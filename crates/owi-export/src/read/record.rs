@@ -14,7 +14,7 @@ pub(super) struct RecordChildren {
     pub(super) count: usize,
     /// The event buffer for children, kept between records.
     buf: Vec<u8>,
-    /// The fast lane's buffers (`lane.rs`).
+    /// The fast lane's buffers (`lane/`).
     pub(super) lane: super::lane::Lane,
     /// The calendar day of the last date read.
     day: LastDay,
@@ -36,11 +36,11 @@ struct Recent {
 
 /// Where a record's children are read from.
 pub(super) enum Children<'a> {
-    /// A self-closing tag: none.
-    None,
+    /// A self-closing tag.
+    Childless,
     /// From the XML, by quick-xml's events.
     InXml,
-    /// The `MetadataEntry` tags the fast lane read (`lane.rs`) in the
+    /// The `MetadataEntry` tags the fast lane read (`lane/`) in the
     /// record's `element`, their attributes among `pairs`: they were all
     /// its children.
     Metadata {
@@ -108,7 +108,7 @@ const VALUE: usize = 8;
 impl<R: BufRead> Parser<'_, R> {
     pub(super) fn record(&mut self, e: &BytesStart<'_>, empty: bool, offset: u64) -> Res<()> {
         let children = if empty {
-            Children::None
+            Children::Childless
         } else {
             Children::InXml
         };
@@ -188,17 +188,17 @@ impl<R: BufRead> Parser<'_, R> {
         self.record.beats.clear();
         self.record.count = 0;
         match children {
-            Children::None => {}
+            Children::Childless => {}
             Children::InXml => self.record_children(offset, start)?,
             Children::Metadata {
                 element,
                 pairs,
                 entries,
             } => {
-                for (at, of) in entries {
+                for entry in entries {
                     self.record.count += 1;
-                    let attributes = pairs[of.clone()].iter().map(|p| Ok(p.of(element)));
-                    self.metadata_entry(attributes, offset, offset + *at as u64)?;
+                    let attributes = pairs[entry.pairs.clone()].iter().map(|p| p.of(element));
+                    self.metadata_entry(attributes, offset, offset + entry.at as u64)?;
                 }
             }
         }
@@ -326,7 +326,7 @@ impl<R: BufRead> Parser<'_, R> {
             b"MetadataEntry" => {
                 let mut attributes = e.attributes();
                 attributes.with_checks(false);
-                let attributes = attributes.flatten().map(|a| Ok((a.key.0, a.value)));
+                let attributes = attributes.flatten().map(|a| (a.key.0, a.value));
                 self.metadata_entry(attributes, offset, at)?;
                 self.skip_subtree(empty)
             }
@@ -343,7 +343,7 @@ impl<R: BufRead> Parser<'_, R> {
     /// entry's tag starts at byte `at`), into the next reused slot.
     fn metadata_entry<'v>(
         &mut self,
-        attributes: impl Iterator<Item = Res<(&'v [u8], impl AsRef<[u8]>)>>,
+        attributes: impl Iterator<Item = (&'v [u8], impl AsRef<[u8]>)>,
         offset: u64,
         at: u64,
     ) -> Res<()> {
@@ -362,8 +362,7 @@ impl<R: BufRead> Parser<'_, R> {
         );
         key.clear();
         value.clear();
-        for (attr, count) in attributes.zip(1..) {
-            let (name, raw) = attr?;
+        for ((name, raw), count) in attributes.zip(1..) {
             let raw = raw.as_ref();
             self.attribute_held(count, raw.len(), at)?;
             let target = match name {
