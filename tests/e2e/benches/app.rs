@@ -158,10 +158,16 @@ async fn run() -> Result<()> {
     app.fill("Email", "bench@example.com").await?;
     app.click_button("Create").await?;
     app.wait_for("input[name='user']:checked").await?;
+    // The button waits for what goes to this user to be counted; a click
+    // before that is lost.
+    app.wait_for_text(".choose .line", |t| t.contains("will be sent"))
+        .await?;
     app.take_frames().await?;
     app.click_button("Send to Open Wearables").await?;
     let sending_started = Instant::now();
+    app.wait_for(".watch").await?;
     let mut sending = Vec::new();
+    let mut shots_taken = 0;
     loop {
         let result = app
             .client()
@@ -179,8 +185,16 @@ async fn run() -> Result<()> {
             app.screenshot("send-failed").await?;
             return Err("the upload failed: see the screenshot send-failed.png".into());
         }
+        // A screenshot a minute, so a send that never ends shows where it stands.
+        let minute = sending_started.elapsed().as_secs() / 60;
+        if minute > shots_taken {
+            shots_taken = minute;
+            app.screenshot(&format!("sending-{minute}min")).await?;
+        }
         if sending_started.elapsed() > Duration::from_secs(900) {
-            return Err("the upload took more than 15 minutes".into());
+            return Err(
+                "the upload took more than 15 minutes: see the sending-*min.png screenshots".into(),
+            );
         }
         sending.push(app.press_shift().await?);
     }
