@@ -195,8 +195,8 @@ impl<R: BufRead> Parser<'_, R> {
                 pairs,
                 entries,
             } => {
+                // No children bound to hold here: the lane takes at most 64.
                 for entry in entries {
-                    self.record.count += 1;
                     let attributes = pairs[entry.pairs.clone()].iter().map(|p| p.of(element));
                     self.metadata_entry(attributes, offset, offset + entry.at as u64)?;
                 }

@@ -19,6 +19,8 @@
 
 use std::ops::Range;
 
+use quick_xml::utils::is_whitespace;
+
 use super::record::Children;
 use super::*;
 
@@ -211,7 +213,7 @@ fn tag(buf: &[u8], at: usize, name: &[u8], pairs: &mut Vec<Pair>) -> Option<Tag>
     if buf.get(at) != Some(&b'<') || buf.get(at + 1..open)? != name {
         return None;
     }
-    if !is_space(*buf.get(open)?) {
+    if !is_whitespace(*buf.get(open)?) {
         return None;
     }
     let first = pairs.len();
@@ -277,14 +279,10 @@ const NAME: [bool; 256] = {
     table
 };
 
-const fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
-
 fn whitespace(bytes: &[u8]) -> usize {
     bytes
         .iter()
-        .position(|&b| !is_space(b))
+        .position(|&b| !is_whitespace(b))
         .unwrap_or(bytes.len())
 }
 
