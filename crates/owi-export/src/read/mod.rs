@@ -319,24 +319,28 @@ impl<R: BufRead> Parser<'_, R> {
                 Event::End(_) => break,
                 Event::Eof => return Err(self.truncated("HealthData")),
                 Event::Text(_) if in_root && self.fast_lane => {
-                    seen += 1;
-                    if seen.is_multiple_of(CHECK_EVERY) {
-                        self.checkpoint(tracker)?;
-                    }
+                    self.count_event(&mut seen, tracker)?;
                     self.record_lane(&mut seen, tracker)?;
                     continue;
                 }
                 _ => {}
             }
-            seen += 1;
-            if seen.is_multiple_of(CHECK_EVERY) {
-                self.checkpoint(tracker)?;
-            }
+            self.count_event(&mut seen, tracker)?;
         }
         if !self.header_sent {
             self.send_header()?;
         }
         Ok(())
+    }
+
+    /// Counts one top-level event, and every so many checks for
+    /// cancellation and reports progress.
+    fn count_event(&mut self, seen: &mut u64, tracker: &mut Tracker<'_>) -> Res<()> {
+        *seen += 1;
+        match seen.is_multiple_of(CHECK_EVERY) {
+            true => self.checkpoint(tracker),
+            false => Ok(()),
+        }
     }
 
     fn checkpoint(&mut self, tracker: &mut Tracker<'_>) -> Res<()> {
