@@ -30,6 +30,11 @@
 //! same bytes reach the server every time. Peak RSS is the sender's VmHWM,
 //! polled every 10 ms.
 //!
+//! Before each timed pass the page cache's dirty pages are written out
+//! (`sync`): each upload leaves a gigabyte on its server's disk, and the
+//! kernel writing it back during the next pass would slow whichever
+//! sender came next.
+//!
 //! The machine may be shared: every sender runs `OWI_BENCH_ROUNDS` times
 //! (default 3), round by round, and each figure is its best (the shortest
 //! time, the highest RSS), so a busy spell falls on every sender alike.
@@ -42,7 +47,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::server::{ChildServer, KEY};
-use common::{BenchExport, Result, bench_export, load_average, wait_with_peak_rss, warm_cache};
+use common::{
+    BenchExport, Result, bench_export, load_average, settle_disk, wait_with_peak_rss, warm_cache,
+};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +265,7 @@ fn time_curl(
 ) -> Result<Timing> {
     let server = ChildServer::start(&export.dir)?;
     let user = runtime.block_on(server.create_user())?;
+    settle_disk()?;
     let started = Instant::now();
     let peak_rss = match path {
         UploadPath::Direct => server.curl_direct(&user, &export.xml)?,
@@ -300,6 +308,7 @@ fn time_owi(
             return Err(format!("owi inspect failed ({status})").into());
         }
     }
+    settle_disk()?;
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_owi"))
         .args(["upload", "--user", &user, "--method", path.method()])

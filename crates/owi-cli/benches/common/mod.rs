@@ -74,6 +74,17 @@ pub fn warm_cache(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes out what earlier rounds left in the page cache (each upload
+/// leaves a gigabyte behind on its server's disk), so the kernel's
+/// writeback does not fall on the next timed pass.
+pub fn settle_disk() -> Result<()> {
+    let status = std::process::Command::new("sync").status()?;
+    if !status.success() {
+        return Err(format!("sync failed ({status})").into());
+    }
+    Ok(())
+}
+
 /// The 1-minute load average (Linux), to tell a quiet machine from a busy one.
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
