@@ -147,8 +147,45 @@ impl App {
         self.client.get_window_rect().await.context("window rect")
     }
 
+    /// Waits until the window's size is `(width, height)`: the window
+    /// manager applies a resize in its own time.
+    pub async fn wait_for_window_size(&self, width: u32, height: u32) -> Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut last = (0, 0);
+        while Instant::now() < deadline {
+            let (_, _, w, h) = self.window_rect().await?;
+            if (w, h) == (u64::from(width), u64::from(height)) {
+                return Ok(());
+            }
+            last = (w, h);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::Timeout(format!(
+            "the window to be {width}×{height} (last: {}×{})",
+            last.0, last.1
+        )))
+    }
+
     pub async fn script(&self, js: &str) -> Result<Value> {
         self.client.execute(js, vec![]).await.context("script")
+    }
+
+    /// Runs `js` until what it returns satisfies `ok`, and returns that:
+    /// the page catches up with the window manager (a resize, say) in its
+    /// own time.
+    pub async fn wait_for_script(&self, js: &str, ok: impl Fn(&Value) -> bool) -> Result<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            last = self.script(js).await?;
+            if ok(&last) {
+                return Ok(last);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::Timeout(format!(
+            "`{js}` to return as expected (last: {last})"
+        )))
     }
 
     /// Presses and releases Shift (harmless anywhere) and returns how long

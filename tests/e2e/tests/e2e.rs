@@ -283,11 +283,11 @@ async fn open_preview_send_to_the_bundled_server_and_watch_the_import() -> Resul
         .set_window_size(1024, 700)
         .await
         .map_err(|e| owi_e2e::Error::Setup(format!("resizing the window: {e}")))?;
-    let inner = app.script("return [innerWidth, innerHeight]").await?;
-    assert!(
-        inner[0].as_u64().is_some_and(|w| w <= 1024),
-        "resized: {inner}"
-    );
+    // The page sees the new size once the window manager has applied it.
+    app.wait_for_script("return innerWidth", |w| {
+        w.as_u64().is_some_and(|w| w <= 1024)
+    })
+    .await?;
     for (tab, ready) in [
         ("summary", "section[aria-label='At a glance']"),
         ("workouts", "[role='grid']"),
@@ -518,8 +518,7 @@ async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()>
         .set_window_size(width, height)
         .await
         .map_err(|e| owi_e2e::Error::Setup(format!("resizing the window: {e}")))?;
-    let (_, _, w, h) = app.window_rect().await?;
-    assert_eq!((w, h), (1111, 777), "the window took the size asked");
+    app.wait_for_window_size(width, height).await?;
     // File › Close (after Open… and Open Recent), by keyboard: the app
     // quits as a person quits it, and keeps the window's state.
     let pid = stage.screen.xdotool(&[
@@ -556,8 +555,8 @@ async fn file_close_quits_and_the_next_start_has_the_same_window() -> Result<()>
 
     let again = stage.launch(false).await?;
     again.wait_for("#drop-title").await?;
-    let (_, _, w, h) = again.window_rect().await?;
-    assert_eq!((w, h), (1111, 777), "the size kept from the last run");
+    // The size kept from the last run.
+    again.wait_for_window_size(width, height).await?;
     again.close().await?;
     Ok(())
 }
