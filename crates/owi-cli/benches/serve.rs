@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::server::ChildServer;
-use common::{BenchExport, Result, bench_export, peak_rss_bytes};
+use common::{BenchExport, Result, bench_export, peak_rss_bytes, settle_disk};
 use serde_json::{Value, json};
 
 fn main() {
@@ -45,6 +45,8 @@ async fn run() -> Result<()> {
     for path in ["direct", "s3-post", "s3-multipart"] {
         let server = ChildServer::start(&export.dir)?;
         let user = server.create_user().await?;
+        // The previous path's gigabyte is written back before this one.
+        settle_disk()?;
         let started = Instant::now();
         match path {
             // curl's own peak RSS is the upload bench's business.
