@@ -42,6 +42,8 @@ pub(super) fn blank_illegal(buf: &mut [u8], from: usize, eof: bool) -> usize {
                 i += BLOCK;
                 continue;
             }
+            #[cfg(test)]
+            tests::SLOW_BLOCKS.with(|n| n.set(n.get() + 1));
             // Only `&`: references, most of them legal at a glance.
             if !has_other_start(block) {
                 let end = i + BLOCK;
@@ -202,7 +204,32 @@ fn is_xml_char(c: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+
+    thread_local! {
+        /// Blocks that left the fast path on this thread.
+        pub(super) static SLOW_BLOCKS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    #[test]
+    fn records_with_named_references_take_the_fast_path() {
+        let record = "<Record type=\"HKQuantityTypeIdentifierHeartRate\" sourceName=\"Watch\" \
+                      device=\"&lt;&lt;HKDevice: 0x3012772a0&gt;, name:Apple Watch&gt;\" \
+                      value=\"61\"/>\n ";
+        let mut doc = record.repeat(200).into_bytes();
+        let copy = doc.clone();
+        SLOW_BLOCKS.with(|n| n.set(0));
+        assert_eq!(blank_illegal(&mut doc, 0, true), doc.len());
+        assert_eq!(doc, copy);
+        assert_eq!(SLOW_BLOCKS.with(Cell::get), 0);
+        // A forbidden reference sends its block the slow way.
+        let mut doc = format!("{}&#11;{}", record.repeat(3), record.repeat(3)).into_bytes();
+        blank_illegal(&mut doc, 0, true);
+        assert!(!doc.windows(5).any(|w| w == b"&#11;"));
+        assert_eq!(SLOW_BLOCKS.with(Cell::get), 1);
+    }
 
     fn clean(s: &[u8]) -> Vec<u8> {
         let mut buf = s.to_vec();
