@@ -69,9 +69,8 @@ impl App {
     /// Waits until the text of the first element matching `css` satisfies
     /// `ok`, and returns that text.
     pub async fn wait_for_text(&self, css: &str, ok: impl Fn(&str) -> bool) -> Result<String> {
-        let deadline = Instant::now() + PATIENCE;
         let mut last = String::new();
-        while Instant::now() < deadline {
+        let found = poll(async || {
             if let Ok(element) = self.client.find(Locator::Css(css)).await {
                 // innerText: WebKitWebDriver's element text is empty for
                 // some visible elements (inside a button, say). The element
@@ -79,16 +78,15 @@ impl App {
                 if let Ok(Some(text)) = element.prop("innerText").await {
                     let text = text.trim().to_string();
                     if ok(&text) {
-                        return Ok(text);
+                        return Ok(Some(text));
                     }
                     last = text;
                 }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(Error::Timeout(format!(
-            "`{css}` to read as expected (last: {last:?})"
-        )))
+            Ok(None)
+        })
+        .await?;
+        found.ok_or_else(|| Error::Timeout(format!("`{css}` to read as expected (last: {last:?})")))
     }
 
     /// Clicks the button whose text is exactly `label`.
@@ -150,20 +148,20 @@ impl App {
     /// Waits until the window's size is `(width, height)`: the window
     /// manager applies a resize in its own time.
     pub async fn wait_for_window_size(&self, width: u32, height: u32) -> Result<()> {
-        let deadline = Instant::now() + PATIENCE;
+        let want = (u64::from(width), u64::from(height));
         let mut last = (0, 0);
-        while Instant::now() < deadline {
+        let found = poll(async || {
             let (_, _, w, h) = self.window_rect().await?;
-            if (w, h) == (u64::from(width), u64::from(height)) {
-                return Ok(());
-            }
             last = (w, h);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(Error::Timeout(format!(
-            "the window to be {width}×{height} (last: {}×{})",
-            last.0, last.1
-        )))
+            Ok((last == want).then_some(()))
+        })
+        .await?;
+        found.ok_or_else(|| {
+            Error::Timeout(format!(
+                "the window to be {width}×{height} (last: {}×{})",
+                last.0, last.1
+            ))
+        })
     }
 
     pub async fn script(&self, js: &str) -> Result<Value> {
@@ -174,18 +172,13 @@ impl App {
     /// the page catches up with the window manager (a resize, say) in its
     /// own time.
     pub async fn wait_for_script(&self, js: &str, ok: impl Fn(&Value) -> bool) -> Result<Value> {
-        let deadline = Instant::now() + PATIENCE;
         let mut last = Value::Null;
-        while Instant::now() < deadline {
+        let found = poll(async || {
             last = self.script(js).await?;
-            if ok(&last) {
-                return Ok(last);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(Error::Timeout(format!(
-            "`{js}` to return as expected (last: {last})"
-        )))
+            Ok(ok(&last).then(|| last.clone()))
+        })
+        .await?;
+        found.ok_or_else(|| Error::Timeout(format!("`{js}` to return as expected (last: {last})")))
     }
 
     /// Presses and releases Shift (harmless anywhere) and returns how long
@@ -240,4 +233,17 @@ fn xpath_literal(text: &str) -> String {
     } else {
         format!("'{text}'")
     }
+}
+
+/// Runs `probe` every 50 ms until it finds something, for at most the
+/// suite's patience; `None` when it never did.
+async fn poll<T>(mut probe: impl AsyncFnMut() -> Result<Option<T>>) -> Result<Option<T>> {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if let Some(found) = probe().await? {
+            return Ok(Some(found));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(None)
 }
