@@ -2,10 +2,10 @@
 //! it came in, never unpacked to disk) sent by direct upload, S3 presigned
 //! POST or S3 multipart, with one progress model for all three.
 //!
-//! Bodies stream from disk in 1 MiB chunks (their buffers reused) through
-//! a small bounded channel, so memory stays flat whatever the size. A ticker reports the
-//! bytes handed to the network at most every 100 ms (owi-progress's
-//! `Tracker`), always with a last event at the end.
+//! Bodies stream from disk in 1 MiB chunks (their buffers reused), each
+//! read as the network takes it, so memory stays flat whatever the size.
+//! A ticker reports the bytes handed to the network at most every 100 ms
+//! (owi-progress's `Tracker`), always with a last event at the end.
 //!
 //! A multipart upload reports each stored part to a [`Journal`] (the local
 //! store, in the import flow), and goes on from a [`Resume`] of those

@@ -43,7 +43,8 @@ fn part(n: u32) -> &'static str {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the body read in place, as the CLI and the app send it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_upload_cut_mid_body_is_sent_again_and_imported_once() {
     let rig = rig(|_| {}, Timeouts::default()).await;
     let export = export(Size::Small);

@@ -58,7 +58,9 @@ fn profile(xml: &[u8]) -> std::ops::Range<usize> {
     start..end
 }
 
-#[tokio::test]
+// On a multi-threaded runtime, as the app and the CLI run it: the body's
+// chunks are then read in place (`block_in_place`), elsewhere inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_flow_checks_sends_a_cleaned_stream_follows_it_and_reads_back() {
     let s = server().await;
     let f = flow(&s).await;
