@@ -171,7 +171,7 @@ fn child(phase: &str) -> Result<()> {
             let ids = check
                 .selection
                 .as_ref()
-                .map(|s| s.identities())
+                .and_then(|s| s.identities())
                 .unwrap_or_default();
             let kept: Vec<u64> = ids
                 .iter()

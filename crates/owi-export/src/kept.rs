@@ -11,12 +11,13 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::judged::LogReader;
 use crate::preflight::Preflight;
-use crate::selection::{Run, Selection};
+use crate::selection::{GoingIdentities, Run, Selection};
 use crate::spill::{Spill, Spilled};
 
 /// Bump whenever the reader, the check or the chooser changes what a check
@@ -73,7 +74,7 @@ impl KeptOutcome {
         let selection = p.selection.as_ref().map_or(0, |s| {
             let items = match &self.spilled {
                 Some((_, spilled)) => 16 + spilled.bytes + spilled.after_log_len(),
-                None => 8 + s.identities.len() as u64 * 8,
+                None => 8 + s.items() * 8,
             };
             8 + s.head.len() as u64 * 16 + 8 + s.runs.len() as u64 * 20 + 16 + 1 + items
         });
@@ -147,8 +148,11 @@ fn write_kept(
                 }
                 None => {
                     out.write_all(&[IDENTITIES])?;
-                    put(out, selection.identities.len() as u64)?;
-                    for id in &selection.identities {
+                    // A damaged log's selection is written without them:
+                    // read back, its count disagrees with the runs'.
+                    let listed = selection.identities().unwrap_or_default();
+                    put(out, listed.len() as u64)?;
+                    for id in listed.iter() {
                         put(out, *id)?;
                     }
                 }
@@ -167,7 +171,7 @@ impl Preflight {
     /// Everything the check found, selection and workout keys included.
     pub fn to_kept(&self) -> Vec<u8> {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        let count = self.selection.as_ref().map_or(0, |s| s.identities.len());
+        let count = self.selection.as_ref().map_or(0, Selection::items) as usize;
         let mut out = Vec::with_capacity(64 + json.len() + count * 8);
         // Writing to memory cannot fail.
         let _ = write_kept(self, &json, None, &mut out);
@@ -198,7 +202,7 @@ pub struct KeptCheck {
 
 /// A log where it was read: its bytes' range in them, what the outcome
 /// says it holds, the kinds its items name and where the profile lies.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct KeptLog {
     bytes: Vec<u8>,
     range: Range<usize>,
@@ -289,7 +293,7 @@ impl KeptCheck {
                     head,
                     runs,
                     tail,
-                    identities,
+                    identities: identities.into(),
                 })
             }
             _ => return None,
@@ -329,11 +333,19 @@ impl KeptCheck {
     pub fn into_preflight(self) -> Option<Preflight> {
         let mut preflight = self.preflight;
         if let (Some(log), Some(selection)) = (&self.log, &mut preflight.selection) {
-            let mut identities = Vec::with_capacity(usize::try_from(log.went).unwrap_or(0));
-            log.walk(|identity| identities.push(identity))?;
-            selection.identities = identities;
+            selection.identities = log.went_identities()?.into();
         }
         Some(preflight)
+    }
+
+    /// The same, its identities left in the log until asked for
+    /// ([`Selection::identities`]), where damage is found.
+    pub(crate) fn into_logged(self) -> Preflight {
+        let mut preflight = self.preflight;
+        if let (Some(log), Some(selection)) = (self.log, &mut preflight.selection) {
+            selection.identities = GoingIdentities::Logged(Arc::new(log));
+        }
+        preflight
     }
 
     /// The log, when one was kept and it is whole (a pass over it): what
@@ -346,6 +358,19 @@ impl KeptCheck {
 }
 
 impl KeptLog {
+    /// How many of its items went.
+    pub(crate) fn went(&self) -> u64 {
+        self.went
+    }
+
+    /// The identity of each item that went, in order; `None` when the
+    /// log is damaged.
+    pub(crate) fn went_identities(&self) -> Option<Vec<Identity>> {
+        let mut identities = Vec::with_capacity(usize::try_from(self.went).unwrap_or(0));
+        self.walk(|identity| identities.push(identity))?;
+        Some(identities)
+    }
+
     /// Its bytes: the items, as `judged.rs` writes them.
     pub(crate) fn log(&self) -> &[u8] {
         &self.bytes[self.range.clone()]
@@ -419,7 +444,7 @@ mod tests {
                     items: 2,
                 }],
                 tail: (40, 52),
-                identities: vec![7, 9],
+                identities: vec![7, 9].into(),
             }),
             ..Preflight::default()
         };
@@ -450,7 +475,7 @@ mod tests {
                     items: 3,
                 }],
                 tail: (90, 102),
-                identities: vec![7, 9, 1 << 62],
+                identities: vec![7, 9, 1 << 62].into(),
             }),
             ..Preflight::default()
         };
@@ -477,7 +502,7 @@ mod tests {
         }
         let mut without = held.clone();
         if let Some(selection) = &mut without.selection {
-            selection.identities.clear();
+            selection.identities = Vec::new().into();
         }
         let kept = KeptOutcome::new(without, Some(spill))?;
         let len = kept.byte_len();

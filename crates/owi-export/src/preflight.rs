@@ -161,7 +161,7 @@ impl Preflight {
     /// Items that go: every one for a plain check.
     pub fn items_sent(&self) -> u64 {
         match &self.selection {
-            Some(selection) => selection.identities().len() as u64,
+            Some(selection) => selection.items(),
             None => {
                 let s = &self.stats;
                 s.records

@@ -24,7 +24,10 @@ impl KeptCheck {
     /// What [`preflight_choosing`](crate::preflight_choosing) finds with
     /// `choice`, without reading the export whole; `sent` comes back with
     /// what this export holds marked. `None` when no log was kept or it is
-    /// damaged (and `sent` untouched): the export must be read.
+    /// damaged (and `sent` untouched): the export must be read. Everything,
+    /// for a user with nothing from us, is what was kept, its identities
+    /// still in the log: damage there shows when they are taken out
+    /// ([`Selection::identities`](crate::Selection::identities) is `None`).
     pub fn choose(
         self,
         source: Arc<ExportSource>,
@@ -37,15 +40,15 @@ impl KeptCheck {
             tally,
         } = choice;
         let ledger_items = sent.as_deref().map(SentItems::len);
-        // Everything for a user who has nothing from us: what was kept.
+        // Everything for a user who has nothing from us: what was kept,
+        // the identities left in the log until the ledger asks for them.
         if *share == Share::default() && sent.as_deref().is_none_or(SentItems::is_empty) {
-            return Ok(self.into_preflight().map(|mut preflight| {
-                preflight.ledger_items = ledger_items;
-                if !tally {
-                    preflight.tally = None;
-                }
-                preflight
-            }));
+            let mut preflight = self.into_logged();
+            preflight.ledger_items = ledger_items;
+            if !tally {
+                preflight.tally = None;
+            }
+            return Ok(Some(preflight));
         }
         // A pass over the log first: `sent` is not touched unless it is whole.
         let (Some(log), Some(kept)) = (self.whole_log(), self.preflight.selection.as_ref()) else {
@@ -100,7 +103,7 @@ impl Replay<'_> {
             head: self.head(&kept.head),
             runs: Vec::new(),
             tail: kept.tail,
-            identities: Vec::new(),
+            identities: Vec::new().into(),
         };
         let mut left_out = LeftOut {
             unreadable: preflight.left_out.unreadable,

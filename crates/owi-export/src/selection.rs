@@ -7,13 +7,16 @@
 //!
 //! The choice itself (`chooser.rs`) is made during the check's one read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::identity::Identity;
+use crate::kept::KeptLog;
 
 /// A run of whole elements that go, `start..end` in the XML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +46,38 @@ pub struct Selection {
     pub(crate) runs: Vec<Run>,
     /// From the end of the last top-level element to the end of the XML.
     pub(crate) tail: (u64, u64),
-    pub(crate) identities: Vec<Identity>,
+    pub(crate) identities: GoingIdentities,
+}
+
+/// The identities of the items that go: listed, or still in the log of
+/// the kept check they were chosen from (everything, for a user with
+/// nothing from us), so an export previewed starts sending without a
+/// pass over its log: the ledger takes them out beside the upload.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum GoingIdentities {
+    Listed(Vec<Identity>),
+    Logged(Arc<KeptLog>),
+}
+
+impl Default for GoingIdentities {
+    fn default() -> Self {
+        GoingIdentities::Listed(Vec::new())
+    }
+}
+
+impl From<Vec<Identity>> for GoingIdentities {
+    fn from(listed: Vec<Identity>) -> Self {
+        GoingIdentities::Listed(listed)
+    }
+}
+
+impl std::fmt::Debug for GoingIdentities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GoingIdentities::Listed(listed) => write!(f, "Listed({} identities)", listed.len()),
+            GoingIdentities::Logged(log) => write!(f, "Logged({} identities)", log.went()),
+        }
+    }
 }
 
 /// Runs are kept at most this long (unless one element is longer), so
@@ -61,8 +95,9 @@ impl Selection {
         (from, end): (u64, u64),
         adjacent: bool,
     ) {
-        if let Some(identity) = identity {
-            self.identities.push(identity);
+        if let (Some(identity), GoingIdentities::Listed(listed)) = (identity, &mut self.identities)
+        {
+            listed.push(identity);
         }
         match self.runs.last_mut() {
             Some(run) if adjacent && end - run.start <= RUN_MAX => {
@@ -95,14 +130,24 @@ impl Selection {
         self.tail.1 - self.tail.0
     }
 
-    /// Every item that goes, in document order.
-    pub fn identities(&self) -> &[Identity] {
-        &self.identities
+    /// The identity of every item that goes, in document order, taken
+    /// out of the kept log they are still in (a pass over it); `None`
+    /// when that log is damaged.
+    pub fn identities(&self) -> Option<Cow<'_, [Identity]>> {
+        match &self.identities {
+            GoingIdentities::Listed(listed) => Some(Cow::Borrowed(listed)),
+            GoingIdentities::Logged(log) => log.went_identities().map(Cow::Owned),
+        }
+    }
+
+    /// How many items go.
+    pub fn items(&self) -> u64 {
+        self.runs.iter().map(|run| u64::from(run.items)).sum()
     }
 
     /// Nothing but the head would go.
     pub fn is_empty(&self) -> bool {
-        self.identities.is_empty()
+        self.items() == 0
     }
 
     pub fn head_len(&self) -> u64 {
@@ -230,7 +275,7 @@ mod tests {
             head: vec![(0, 100)],
             runs: vec![run(100, 200, 2), run(300, 350, 1), run(400, 480, 3)],
             tail: (480, 495),
-            identities: (0..6).collect(),
+            identities: (0..6).collect::<Vec<_>>().into(),
         };
         let frame = 100 + 15;
         let pieces = selection.pack(frame + 150).unwrap();

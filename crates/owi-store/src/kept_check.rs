@@ -4,7 +4,7 @@
 //! [`owi_export::Checking`] on a thread of its own (`ingest/replay.rs`); an
 //! upload asks [`Store::kept_check`].
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
@@ -88,20 +88,33 @@ impl Store {
             source,
         })?;
         let (size, mtime) = stamp(path)?;
-        let found: Option<(String, Vec<u8>)> = self
+        let db = |e| Error::db(self.path(), e);
+        let found: Option<(String, i64, i64)> = self
             .conn()
             .query_row(
-                "SELECT k.fingerprint, k.outcome FROM journal.kept_checks k
+                "SELECT k.fingerprint, k.rowid, length(k.outcome) FROM journal.kept_checks k
                  WHERE k.quick_key = ? AND k.file_size = ? AND k.file_mtime_ns = ? AND k.logic = ?
                    AND EXISTS (SELECT 1 FROM exports e WHERE e.quick_key = k.quick_key
                                AND e.fingerprint = k.fingerprint AND e.state = 'complete')",
                 params![key, size, mtime, check_logic()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
-            .map_err(|e| Error::db(self.path(), e))?;
-        Ok(found.and_then(|(fingerprint, outcome)| {
-            KeptCheck::from_kept(outcome).filter(|k| k.fingerprint() == fingerprint)
-        }))
+            .map_err(db)?;
+        let Some((fingerprint, row, len)) = found else {
+            return Ok(None);
+        };
+        // Read straight into one buffer: a column read would copy its
+        // tens of megabytes twice.
+        let mut outcome = vec![0; usize::try_from(len).unwrap_or(0)];
+        self.conn()
+            .blob_open(c"journal", c"kept_checks", c"outcome", row, true)
+            .map_err(db)?
+            .read_exact(&mut outcome)
+            .map_err(|source| Error::Io {
+                path: self.path().to_path_buf(),
+                source,
+            })?;
+        Ok(KeptCheck::from_kept(outcome).filter(|k| k.fingerprint() == fingerprint))
     }
 }

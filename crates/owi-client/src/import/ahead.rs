@@ -1,6 +1,8 @@
 //! What an upload carries, kept pending in the ledger while its bytes are
 //! on their way rather than after: 3 million items are 23 MB, a tenth of a
-//! second of SQLite's time that would otherwise follow every upload. The
+//! second of SQLite's time that would otherwise follow every upload, and
+//! for an export previewed they are first taken out of the kept log (half
+//! a tenth more, which would otherwise come before the first byte). The
 //! store never confirms a row still marked sending (`Store::ledger_sent`).
 
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use crate::error::Error;
 /// The ledger's write for one upload, started beside its bytes.
 pub(super) struct Ahead {
     batch: String,
-    task: JoinHandle<Result<(), Error>>,
+    /// `false`: the kept log the identities were in is damaged.
+    task: JoinHandle<Result<bool, Error>>,
 }
 
 impl Ahead {
@@ -29,7 +32,11 @@ impl Ahead {
     ) -> Ahead {
         let under = batch.to_string();
         let task = tokio::spawn(on_store(Arc::clone(store), move |s| {
-            s.ledger_pend_ahead(&under, &server, &user_id, selection.identities(), &workouts)
+            let Some(identities) = selection.identities() else {
+                return Ok(false);
+            };
+            s.ledger_pend_ahead(&under, &server, &user_id, &identities, &workouts)
+                .map(|()| true)
         }));
         Ahead {
             batch: batch.to_string(),
@@ -46,7 +53,7 @@ impl Ahead {
     /// keeps them itself) when the write failed.
     pub(super) async fn written(self) -> bool {
         let failed = match self.task.await {
-            Ok(Ok(())) => return true,
+            Ok(Ok(written)) => return written,
             Ok(Err(e)) => e.to_string(),
             Err(e) => e.to_string(),
         };

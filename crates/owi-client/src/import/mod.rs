@@ -13,10 +13,11 @@ mod confirm;
 mod prepare;
 mod sending;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use owi_export::Share;
+use owi_export::{ExportSource, Share};
 use owi_progress::{CancelToken, Progress, ProgressSink};
 use owi_store::{Interrupted, Outcome, Store, UploadRecord};
 use serde::Serialize;
@@ -336,16 +337,31 @@ impl Importer {
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
         let server = self.server();
         let pend = (batch.clone(), user_id.clone(), Arc::clone(&selection));
-        self.store(move |s| {
-            let (batch, user_id, selection) = pend;
-            s.expect(&batch, &kept)?;
-            if written && s.ledger_sent(&batch)? {
-                return Ok(());
-            }
-            s.ledger_pend(&batch, &server, &user_id, selection.identities(), &workouts)
-        })
-        .await?;
+        let kept_items = (server.clone(), Arc::clone(&workouts));
+        let pended = self
+            .store(move |s| {
+                let (batch, user_id, selection) = pend;
+                s.expect(&batch, &kept)?;
+                if written && s.ledger_sent(&batch)? {
+                    return Ok(true);
+                }
+                let Some(identities) = selection.identities() else {
+                    return Ok(false);
+                };
+                s.ledger_pend(&batch, &server, &user_id, &identities, &workouts)
+                    .map(|()| true)
+            })
+            .await?;
         drop(selection);
+        if !pended {
+            // The kept log turned out damaged: what went is found by a read.
+            tracing::warn!("the earlier read's log is damaged: reading the export for the ledger");
+            let identities = went_by_reading(&source, &request.share).await?;
+            let (batch, user_id) = (batch.clone(), user_id.clone());
+            let (server, workouts) = kept_items;
+            self.store(move |s| s.ledger_pend(&batch, &server, &user_id, &identities, &workouts))
+                .await?;
+        }
         if request.wait {
             let confirmed = self
                 .confirm(&user_id, &mut report, &expected, on_step)
@@ -505,6 +521,29 @@ async fn forwarding<T: Send + 'static>(
 }
 
 /// [`Importer::store`] for a task that outlives the borrow of the importer.
+/// The identities of everything in the export `share` lets go, by a read
+/// of it.
+async fn went_by_reading(
+    source: &Arc<ExportSource>,
+    share: &Share,
+) -> Result<Vec<owi_export::Identity>, Error> {
+    let (source, share) = (Arc::clone(source), share.clone());
+    blocking(move || {
+        let choice = owi_export::Choice {
+            share: &share,
+            sent: None,
+            tally: false,
+        };
+        let read = owi_export::preflight_choosing(&source, Default::default(), choice)
+            .map_err(|e| Error::Export(e.to_string()))?;
+        Ok(read
+            .selection
+            .and_then(|s| s.identities().map(Cow::into_owned))
+            .unwrap_or_default())
+    })
+    .await
+}
+
 async fn on_store<T, F>(store: SharedStore, f: F) -> Result<T, Error>
 where
     T: Send + 'static,

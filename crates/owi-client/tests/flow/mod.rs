@@ -341,6 +341,10 @@ async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
             .expect("the object in the store")
     };
     assert!(object(&kept) == object(&read), "the same bytes sent");
+    // The identities, left in the kept log until the ledger took them out.
+    let kept_ledger = ledger(&s, &previewed);
+    assert_eq!(kept_ledger.len() as u64, kept.checked.items_sent);
+    assert_eq!(kept_ledger, ledger(&s, &unseen));
 
     // Filters, everything they let go sent again: chosen from the
     // preview's log, only that is read, and alike.
@@ -370,6 +374,59 @@ async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
     assert_eq!(before_sending(&kept_steps), before_sending(&read_steps));
     assert_eq!(kept.items(), read.items(), "N of N items alike");
     assert!(object(&kept) == object(&read), "the same bytes sent");
+}
+
+/// The items the user's ledger holds: confirmed, sorted.
+fn ledger(s: &Running, f: &Flow) -> Vec<u64> {
+    let store = Store::open(&f._db.path().join("owi.sqlite")).unwrap();
+    store
+        .ledger(&s.url, &f.user)
+        .unwrap()
+        .map_or_else(Vec::new, |l| l.items)
+}
+
+/// A kept log damaged in the file is found only when the ledger takes the
+/// identities out of it, beside the upload: the upload stands, and what
+/// went is found by a read of the export instead.
+#[tokio::test]
+async fn a_kept_log_found_damaged_while_sending_fills_the_ledger_by_a_read() {
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 20_000, false);
+    let (previewed, unseen) = (flow(&s).await, flow(&s).await);
+    let mut store = Store::open(&previewed._db.path().join("owi.sqlite")).unwrap();
+    store
+        .ingest(&m.xml_path, owi_store::IngestOptions::default())
+        .unwrap();
+    drop(store);
+    let journal =
+        rusqlite::Connection::open(previewed._db.path().join("owi.journal.sqlite")).unwrap();
+    let mut outcome: Vec<u8> = journal
+        .query_row("SELECT outcome FROM kept_checks", [], |r| r.get(0))
+        .unwrap();
+    // The log (some 14 bytes an item) ends a few hundred bytes of kinds'
+    // names before the workout keys (16 bytes each, counted); no item
+    // decodes across 32 bytes of 0xFF.
+    let in_log = outcome.len() - 8 - 16 * 6 - 5_000;
+    outcome[in_log..in_log + 32].fill(0xFF);
+    journal
+        .execute("UPDATE kept_checks SET outcome = ?", [&outcome])
+        .unwrap();
+    drop(journal);
+
+    let plain = |f: &Flow| ImportRequest::new(&m.xml_path, &f.user);
+    let (kept, _, kept_events) = run(&previewed, &plain(&previewed)).await;
+    let (read, _, _) = run(&unseen, &plain(&unseen)).await;
+    let (kept, read) = (kept.unwrap(), read.unwrap());
+    assert!(
+        !read_for_check(&kept_events),
+        "checked from the kept outcome"
+    );
+    assert_eq!(kept.compared, Some((6, 6)));
+    assert_eq!(kept.items(), read.items());
+    let kept_ledger = ledger(&s, &previewed);
+    assert_eq!(kept_ledger.len() as u64, kept.checked.items_sent);
+    assert_eq!(kept_ledger, ledger(&s, &unseen));
 }
 
 /// The bytes the check read, as its last progress event says.

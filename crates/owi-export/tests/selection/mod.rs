@@ -136,7 +136,7 @@ fn ids(check: &Preflight) -> Vec<Identity> {
     check
         .selection
         .as_ref()
-        .map_or_else(Vec::new, |s| s.identities().to_vec())
+        .map_or_else(Vec::new, |s| s.identities().unwrap_or_default().to_vec())
 }
 
 fn day(s: &str) -> i64 {

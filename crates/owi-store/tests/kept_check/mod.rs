@@ -128,7 +128,8 @@ fn for_ledgers_as_read(input: &Path, kept: KeptCheck) -> Res<()> {
     let everything = kept.clone().into_preflight().ok_or("a damaged log")?;
     let everything = everything.selection.unwrap_or_default();
     let no_filters = Share::default();
-    for (name, sent) in ledgers(everything.identities()) {
+    let identities = everything.identities().ok_or("a damaged log")?;
+    for (name, sent) in ledgers(&identities) {
         let mut read_sent = sent.clone();
         let read = preflight_choosing(
             &source,
@@ -249,7 +250,8 @@ fn for_shares_as_read(input: &Path, kept: KeptCheck, shares: &[(&str, Share)]) -
     let source = Arc::new(ExportSource::open(input)?);
     let everything = kept.clone().into_preflight().ok_or("a damaged log")?;
     let everything = everything.selection.unwrap_or_default();
-    let every_other: SentItems = everything.identities().iter().step_by(2).copied().collect();
+    let identities = everything.identities().ok_or("a damaged log")?;
+    let every_other: SentItems = identities.iter().step_by(2).copied().collect();
     for (name, share) in shares {
         for sent in [None, Some(every_other.clone())] {
             let ctx = format!("{ctx}, {name}, ledger: {}", sent.is_some());
@@ -462,6 +464,7 @@ fn a_damaged_log_is_found_when_used() -> Res<()> {
         .clone()
         .unwrap_or_default()
         .identities()
+        .ok_or("listed")?
         .to_vec();
 
     let raw = raw_journal(&db)?;
@@ -482,12 +485,21 @@ fn a_damaged_log_is_found_when_used() -> Res<()> {
     let source = Arc::new(ExportSource::open(&xml)?);
     let no_filters = Share::default();
     let chosen = damaged.clone().choose(
-        source,
+        source.clone(),
         choice(&no_filters, Some(&mut sent)),
         ReadOptions::default(),
     )?;
     assert_eq!(chosen, None);
     assert_eq!(sent.unseen(), sent.len(), "the ledger untouched");
+    // Everything is what was kept, its identities left in the log: the
+    // damage shows when they are taken out.
+    let everything = damaged
+        .clone()
+        .choose(source, choice(&no_filters, None), ReadOptions::default())?
+        .and_then(|p| p.selection)
+        .ok_or("everything, as kept")?;
+    assert_eq!(everything.items(), ids.len() as u64);
+    assert_eq!(everything.identities(), None);
     assert_eq!(damaged.into_preflight(), None);
     Ok(())
 }
