@@ -10,7 +10,7 @@ use std::sync::Arc;
 use owi_export::Selection;
 use tokio::task::JoinHandle;
 
-use super::{SharedStore, on_store};
+use super::{SharedStore, blocking, on_store, poisoned};
 use crate::error::Error;
 
 /// The ledger's write for one upload, started beside its bytes.
@@ -30,13 +30,18 @@ impl Ahead {
         selection: Arc<Selection>,
         workouts: Arc<Vec<(i64, i64)>>,
     ) -> Ahead {
-        let under = batch.to_string();
-        let task = tokio::spawn(on_store(Arc::clone(store), move |s| {
+        let (under, store) = (batch.to_string(), Arc::clone(store));
+        let task = tokio::spawn(blocking(move || {
+            // Out of a kept log before the store is locked: the history
+            // and the multipart journal write to it meanwhile.
             let Some(identities) = selection.identities() else {
                 return Ok(false);
             };
-            s.ledger_pend_ahead(&under, &server, &user_id, &identities, &workouts)
-                .map(|()| true)
+            let store = store.lock().map_err(|_| poisoned())?;
+            store
+                .ledger_pend_ahead(&under, &server, &user_id, &identities, &workouts)
+                .map_err(|e| Error::Local(e.to_string()))?;
+            Ok(true)
         }));
         Ahead {
             batch: batch.to_string(),

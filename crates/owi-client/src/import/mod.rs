@@ -337,7 +337,7 @@ impl Importer {
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
         let server = self.server();
         let pend = (batch.clone(), user_id.clone(), Arc::clone(&selection));
-        let kept_items = (server.clone(), Arc::clone(&workouts));
+        let for_a_read = (server.clone(), Arc::clone(&workouts));
         let pended = self
             .store(move |s| {
                 let (batch, user_id, selection) = pend;
@@ -358,7 +358,7 @@ impl Importer {
             tracing::warn!("the earlier read's log is damaged: reading the export for the ledger");
             let identities = went_by_reading(&source, &request.share).await?;
             let (batch, user_id) = (batch.clone(), user_id.clone());
-            let (server, workouts) = kept_items;
+            let (server, workouts) = for_a_read;
             self.store(move |s| s.ledger_pend(&batch, &server, &user_id, &identities, &workouts))
                 .await?;
         }
@@ -520,7 +520,6 @@ async fn forwarding<T: Send + 'static>(
         .map_err(|e| Error::Local(format!("a background task failed: {e}")))?
 }
 
-/// [`Importer::store`] for a task that outlives the borrow of the importer.
 /// The identities of everything in the export `share` lets go, by a read
 /// of it.
 async fn went_by_reading(
@@ -544,6 +543,7 @@ async fn went_by_reading(
     .await
 }
 
+/// [`Importer::store`] for a task that outlives the borrow of the importer.
 async fn on_store<T, F>(store: SharedStore, f: F) -> Result<T, Error>
 where
     T: Send + 'static,
