@@ -28,6 +28,14 @@ async fn flow(s: &Running) -> Flow {
     }
 }
 
+/// Reads `export` into the flow's store, as the app's preview does.
+fn preview(f: &Flow, export: &std::path::Path) {
+    let mut store = Store::open(&f._db.path().join("owi.sqlite")).unwrap();
+    store
+        .ingest(export, owi_store::IngestOptions::default())
+        .unwrap();
+}
+
 /// Runs the flow, keeping every step and progress event.
 async fn run(
     flow: &Flow,
@@ -305,11 +313,7 @@ async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
     let m = sample_export(dir.path(), 30_000, true);
     let zip = m.zip_path.clone().unwrap();
     let (previewed, unseen) = (flow(&s).await, flow(&s).await);
-    let mut store = Store::open(&previewed._db.path().join("owi.sqlite")).unwrap();
-    store
-        .ingest(&zip, owi_store::IngestOptions::default())
-        .unwrap();
-    drop(store);
+    preview(&previewed, &zip);
 
     let plain = |f: &Flow| ImportRequest::new(&zip, &f.user);
     async fn dry(f: &Flow, request: ImportRequest) -> (serde_json::Value, Vec<Progress>) {
@@ -394,11 +398,7 @@ async fn a_kept_log_found_damaged_while_sending_fills_the_ledger_by_a_read() {
     let dir = tempfile::tempdir().unwrap();
     let m = sample_export(dir.path(), 20_000, false);
     let (previewed, unseen) = (flow(&s).await, flow(&s).await);
-    let mut store = Store::open(&previewed._db.path().join("owi.sqlite")).unwrap();
-    store
-        .ingest(&m.xml_path, owi_store::IngestOptions::default())
-        .unwrap();
-    drop(store);
+    preview(&previewed, &m.xml_path);
     let journal =
         rusqlite::Connection::open(previewed._db.path().join("owi.journal.sqlite")).unwrap();
     let mut outcome: Vec<u8> = journal
@@ -453,11 +453,7 @@ async fn a_delta_of_a_previewed_export_reads_only_what_goes_and_alike() {
     let m = sample_export(dir.path(), 20_000, true);
     let xml_size = std::fs::metadata(&m.xml_path).unwrap().len();
     let (previewed, unseen) = (flow(&s).await, flow(&s).await);
-    let mut store = Store::open(&previewed._db.path().join("owi.sqlite")).unwrap();
-    store
-        .ingest(&m.xml_path, owi_store::IngestOptions::default())
-        .unwrap();
-    drop(store);
+    preview(&previewed, &m.xml_path);
     let but_heart = owi_export::Share {
         except: owi_export::resolve_kinds(["heart"]).unwrap(),
         ..Default::default()
