@@ -13,11 +13,10 @@ mod confirm;
 mod prepare;
 mod sending;
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use owi_export::{ExportSource, Share};
+use owi_export::Share;
 use owi_progress::{CancelToken, Progress, ProgressSink};
 use owi_store::{Interrupted, Outcome, Store, UploadRecord};
 use serde::Serialize;
@@ -330,36 +329,23 @@ impl Importer {
         };
         let sent = sending.send_all(&source).await;
         let written = sending.settle_ahead(sent.is_ok()).await;
+        let batch = sending.batch.clone();
+        // Its selection (a kept log, maybe) is not held while the import is followed.
+        drop(sending);
         report.pieces = sent?;
         report.ending = Ending::Sent;
-        let batch = sending.batch.clone();
         let kept = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
-        let server = self.server();
-        let pend = (batch.clone(), user_id.clone(), Arc::clone(&selection));
-        let for_a_read = (server.clone(), Arc::clone(&workouts));
-        let pended = self
+        let expecting = batch.clone();
+        let pending = self
             .store(move |s| {
-                let (batch, user_id, selection) = pend;
-                s.expect(&batch, &kept)?;
-                if written && s.ledger_sent(&batch)? {
-                    return Ok(true);
-                }
-                let Some(identities) = selection.identities() else {
-                    return Ok(false);
-                };
-                s.ledger_pend(&batch, &server, &user_id, &identities, &workouts)
-                    .map(|()| true)
+                s.expect(&expecting, &kept)?;
+                Ok(written && s.ledger_sent(&expecting)?)
             })
             .await?;
-        drop(selection);
-        if !pended {
-            // The kept log turned out damaged: what went is found by a read.
-            tracing::warn!("the earlier read's log is damaged: reading the export for the ledger");
-            let identities = went_by_reading(&source, &request.share).await?;
-            let (batch, user_id) = (batch.clone(), user_id.clone());
-            let (server, workouts) = for_a_read;
-            self.store(move |s| s.ledger_pend(&batch, &server, &user_id, &identities, &workouts))
+        if !pending {
+            let what = (selection, workouts);
+            self.pend_after(&batch, &user_id, what, &source, request, cancel)
                 .await?;
         }
         if request.wait {
@@ -518,29 +504,6 @@ async fn forwarding<T: Send + 'static>(
     }
     done.await
         .map_err(|e| Error::Local(format!("a background task failed: {e}")))?
-}
-
-/// The identities of everything in the export `share` lets go, by a read
-/// of it.
-async fn went_by_reading(
-    source: &Arc<ExportSource>,
-    share: &Share,
-) -> Result<Vec<owi_export::Identity>, Error> {
-    let (source, share) = (Arc::clone(source), share.clone());
-    blocking(move || {
-        let choice = owi_export::Choice {
-            share: &share,
-            sent: None,
-            tally: false,
-        };
-        let read = owi_export::preflight_choosing(&source, Default::default(), choice)
-            .map_err(|e| Error::Export(e.to_string()))?;
-        Ok(read
-            .selection
-            .and_then(|s| s.identities().map(Cow::into_owned))
-            .unwrap_or_default())
-    })
-    .await
 }
 
 /// [`Importer::store`] for a task that outlives the borrow of the importer.

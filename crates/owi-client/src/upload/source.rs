@@ -98,7 +98,7 @@ impl UploadSource {
     /// it hands over into `sent`. Each chunk is read, and cleaned, by the
     /// task that sends it, as curl does: on two cores a reader thread of its
     /// own cost more in hand-overs than it gained in overlap (the direct
-    /// upload of 1 GB took 0.85 s against 0.74 s, median of 12).
+    /// upload of 1 GB took 0.87 s against 0.77 s, median of 10).
     pub(super) fn body(
         self: &Arc<Self>,
         offset: u64,
@@ -107,23 +107,7 @@ impl UploadSource {
         attempt: Option<Arc<AtomicU64>>,
         cancel: CancelToken,
     ) -> reqwest::Body {
-        let chunks = Chunks {
-            source: self.clone(),
-            reader: None,
-            offset,
-            left: len,
-            pool: BufferPool::default(),
-            cancel,
-        };
-        let stream = futures_util::stream::unfold(chunks, |mut chunks| async move {
-            let item = blocking_in_place(|| chunks.next())?;
-            if item.is_err() {
-                // Nothing follows an error.
-                chunks.left = 0;
-            }
-            Some((item, chunks))
-        })
-        .map(move |item| {
+        let stream = self.chunks(offset, len, cancel).map(move |item| {
             if let Ok(chunk) = &item {
                 sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 if let Some(attempt) = &attempt {
@@ -133,6 +117,31 @@ impl UploadSource {
             item
         });
         reqwest::Body::wrap_stream(stream)
+    }
+
+    /// `len` bytes from `offset` as a stream of chunks that ends after an
+    /// error.
+    fn chunks(
+        self: &Arc<Self>,
+        offset: u64,
+        len: u64,
+        cancel: CancelToken,
+    ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+        let chunks = Chunks {
+            source: self.clone(),
+            reader: None,
+            offset,
+            left: len,
+            pool: BufferPool::default(),
+            cancel,
+        };
+        futures_util::stream::unfold(chunks, |mut chunks| async move {
+            let item = blocking_in_place(|| chunks.next())?;
+            if item.is_err() {
+                chunks.left = 0;
+            }
+            Some((item, chunks))
+        })
     }
 }
 
@@ -295,6 +304,21 @@ mod tests {
         sent.extend_from_slice(&second);
         assert!(chunks.next().is_none());
         assert_eq!(sent, xml[100..100 + len as usize]);
+    }
+
+    #[tokio::test]
+    async fn nothing_follows_an_error_in_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = export(dir.path(), CHUNK * 3);
+        let source = Arc::new(UploadSource::open(&path).unwrap());
+        let mut chunks = std::pin::pin!(source.chunks(0, CHUNK as u64 * 3, CancelToken::new()));
+        assert!(chunks.next().await.unwrap().is_ok());
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(CHUNK as u64 + 10).unwrap();
+        // At most three, so a stream that goes on after its error ends here.
+        let rest: Vec<_> = chunks.take(3).collect().await;
+        assert_eq!(rest.len(), 1, "one error, then the end");
+        assert!(rest[0].is_err());
     }
 
     #[test]

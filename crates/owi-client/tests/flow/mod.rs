@@ -413,6 +413,27 @@ async fn a_kept_log_found_damaged_while_sending_fills_the_ledger_by_a_read() {
         .execute("UPDATE kept_checks SET outcome = ?", [&outcome])
         .unwrap();
     drop(journal);
+    // Served all the same, the damage found only when its identities are
+    // taken out.
+    let store = Store::open(&previewed._db.path().join("owi.sqlite")).unwrap();
+    let everything = store
+        .kept_check(&m.xml_path)
+        .unwrap()
+        .expect("its frame is whole")
+        .choose(
+            Arc::new(owi_export::ExportSource::open(&m.xml_path).unwrap()),
+            owi_export::Choice {
+                share: &Default::default(),
+                sent: None,
+                tally: false,
+            },
+            Default::default(),
+        )
+        .unwrap()
+        .and_then(|p| p.selection)
+        .expect("everything, as kept");
+    assert_eq!(everything.identities(), None);
+    drop(store);
 
     let plain = |f: &Flow| ImportRequest::new(&m.xml_path, &f.user);
     let (kept, _, kept_events) = run(&previewed, &plain(&previewed)).await;
