@@ -6,13 +6,14 @@
 //! the bytes only when that write failed. The store never confirms a row
 //! still marked sending (`Store::ledger_sent`).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use owi_export::{ExportSource, Selection, Share};
-use owi_progress::CancelToken;
+use owi_export::{ExportSource, Identity, Selection};
+use owi_progress::{CancelToken, Silent};
+use owi_store::Store;
 use tokio::task::JoinHandle;
 
+use super::prepare::check;
 use super::{ImportRequest, Importer, SharedStore, blocking, on_store, poisoned};
 use crate::error::Error;
 
@@ -35,16 +36,9 @@ impl Ahead {
     ) -> Ahead {
         let (under, store) = (batch.to_string(), Arc::clone(store));
         let task = tokio::spawn(blocking(move || {
-            // Out of a kept log before the store is locked: the history
-            // and the multipart journal write to it meanwhile.
-            let Some(identities) = selection.identities() else {
-                return Ok(false);
-            };
-            let store = store.lock().map_err(|_| poisoned())?;
-            store
-                .ledger_pend_ahead(&under, &server, &user_id, &identities, &workouts)
-                .map_err(|e| Error::Local(e.to_string()))?;
-            Ok(true)
+            pend(&store, &selection, |s, identities| {
+                s.ledger_pend_ahead(&under, &server, &user_id, identities, &workouts)
+            })
         }));
         Ahead {
             batch: batch.to_string(),
@@ -83,67 +77,69 @@ impl Ahead {
     }
 }
 
+/// Hands `selection`'s identities to `write` with the store locked; taken
+/// out of a kept log first, off the lock (the history and the multipart
+/// journal write meanwhile). `false`, nothing written, when that log is
+/// damaged.
+fn pend(
+    store: &SharedStore,
+    selection: &Selection,
+    write: impl FnOnce(&Store, &[Identity]) -> owi_store::Result<()>,
+) -> Result<bool, Error> {
+    let Some(identities) = selection.identities() else {
+        return Ok(false);
+    };
+    let store = store.lock().map_err(|_| poisoned())?;
+    write(&store, &identities).map_err(|e| Error::Local(e.to_string()))?;
+    Ok(true)
+}
+
+/// What one upload carries into the ledger after its bytes went.
+pub(super) struct Went<'a> {
+    pub batch: &'a str,
+    pub selection: Arc<Selection>,
+    pub workouts: Arc<Vec<(i64, i64)>>,
+    pub source: &'a Arc<ExportSource>,
+}
+
 impl Importer {
     /// Keeps what went pending in the ledger once the bytes are sent, when
-    /// the write beside them did not: the identities taken out of a kept
-    /// log off the store's lock or, that log found damaged, by a read of
-    /// the export. Should that fail, the upload stands without them: the
-    /// next upload to this user sends them again.
+    /// the write beside them did not; a kept log found damaged, what went
+    /// is found by a read of the export. Should that fail, the upload
+    /// stands without them: the next upload to this user sends them again.
     pub(super) async fn pend_after(
         &self,
-        batch: &str,
-        user_id: &str,
-        (selection, workouts): (Arc<Selection>, Arc<Vec<(i64, i64)>>),
-        source: &Arc<ExportSource>,
+        went: Went<'_>,
         request: &ImportRequest,
         cancel: &CancelToken,
     ) -> Result<(), Error> {
-        let listed = blocking(move || Ok(selection.identities().map(Cow::into_owned))).await?;
-        let identities = match listed {
-            Some(identities) => identities,
-            None => {
-                tracing::warn!(
-                    "the earlier read's log is damaged: reading the export for the ledger"
-                );
-                match went_by_reading(source, &request.share, cancel).await {
-                    Ok(identities) => identities,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "what went is not in the ledger: the next upload sends it again");
-                        return Ok(());
-                    }
-                }
+        if self.pend_now(&went, request).await? {
+            return Ok(());
+        }
+        tracing::warn!("the earlier read's log is damaged: reading the export for the ledger");
+        // Without a bar: the check's would come back after the upload's.
+        match check(went.source, None, request, None, false, &Silent, cancel).await {
+            Ok(read) => {
+                let selection = Arc::new(read.selection.unwrap_or_default());
+                self.pend_now(&Went { selection, ..went }, request).await?;
             }
-        };
-        let (batch, user_id, server) = (batch.to_string(), user_id.to_string(), self.server());
-        self.store(move |s| s.ledger_pend(&batch, &server, &user_id, &identities, &workouts))
-            .await
+            Err(e) => {
+                tracing::warn!(error = %e, "what went is not in the ledger: the next upload sends it again");
+            }
+        }
+        Ok(())
     }
-}
 
-/// The identities of everything in the export `share` lets go, by a read
-/// of it.
-async fn went_by_reading(
-    source: &Arc<ExportSource>,
-    share: &Share,
-    cancel: &CancelToken,
-) -> Result<Vec<owi_export::Identity>, Error> {
-    let (source, share, cancel) = (Arc::clone(source), share.clone(), cancel.clone());
-    blocking(move || {
-        let choice = owi_export::Choice {
-            share: &share,
-            sent: None,
-            tally: false,
-        };
-        let options = owi_export::ReadOptions {
-            cancel: Some(&cancel),
-            ..Default::default()
-        };
-        let read = owi_export::preflight_choosing(&source, options, choice)
-            .map_err(|e| Error::Export(e.to_string()))?;
-        Ok(read
-            .selection
-            .and_then(|s| s.identities().map(Cow::into_owned))
-            .unwrap_or_default())
-    })
-    .await
+    /// [`pend`] of what went into `ledger_pending`.
+    async fn pend_now(&self, went: &Went<'_>, request: &ImportRequest) -> Result<bool, Error> {
+        let (store, server) = (Arc::clone(&self.store), self.server());
+        let (batch, user_id) = (went.batch.to_string(), request.user_id.clone());
+        let (selection, workouts) = (Arc::clone(&went.selection), Arc::clone(&went.workouts));
+        blocking(move || {
+            pend(&store, &selection, |s, identities| {
+                s.ledger_pend(&batch, &server, &user_id, identities, &workouts)
+            })
+        })
+        .await
+    }
 }

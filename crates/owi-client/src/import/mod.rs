@@ -344,9 +344,13 @@ impl Importer {
             })
             .await?;
         if !pending {
-            let what = (selection, workouts);
-            self.pend_after(&batch, &user_id, what, &source, request, cancel)
-                .await?;
+            let went = ahead::Went {
+                batch: &batch,
+                selection,
+                workouts,
+                source: &source,
+            };
+            self.pend_after(went, request, cancel).await?;
         }
         if request.wait {
             let confirmed = self

@@ -239,7 +239,7 @@ fn summary(preflight: &Preflight) -> Checked {
 /// forwarding the progress: chosen from what an earlier read of this export
 /// kept (only the bytes that go are read), else, or when what it kept is
 /// damaged, from one read of the export.
-async fn check(
+pub(super) async fn check(
     source: &Arc<ExportSource>,
     kept: Option<KeptCheck>,
     request: &ImportRequest,

@@ -119,8 +119,7 @@ impl UploadSource {
         reqwest::Body::wrap_stream(stream)
     }
 
-    /// `len` bytes from `offset` as a stream of chunks that ends after an
-    /// error.
+    /// `len` bytes from `offset` as a stream of chunks.
     fn chunks(
         self: &Arc<Self>,
         offset: u64,
@@ -136,11 +135,7 @@ impl UploadSource {
             cancel,
         };
         futures_util::stream::unfold(chunks, |mut chunks| async move {
-            let item = blocking_in_place(|| chunks.next())?;
-            if item.is_err() {
-                chunks.left = 0;
-            }
-            Some((item, chunks))
+            blocking_in_place(|| chunks.next()).map(|item| (item, chunks))
         })
     }
 }
@@ -168,15 +163,20 @@ struct Chunks {
 }
 
 impl Chunks {
-    /// The next chunk; `None` once every byte went.
+    /// The next chunk; `None` once every byte went or after an error.
     fn next(&mut self) -> Option<std::io::Result<Bytes>> {
         if self.left == 0 {
             return None;
         }
-        if self.cancel.is_cancelled() {
-            return Some(Err(std::io::Error::other("cancelled")));
+        let chunk = if self.cancel.is_cancelled() {
+            Err(std::io::Error::other("cancelled"))
+        } else {
+            self.read()
+        };
+        if chunk.is_err() {
+            self.left = 0;
         }
-        Some(self.read())
+        Some(chunk)
     }
 
     fn read(&mut self) -> std::io::Result<Bytes> {
