@@ -26,7 +26,7 @@ mod common;
 
 use common::{Result, bench_export, load_average, wait_with_peak_rss, warm_cache};
 use owi_export::{Choice, ExportSource, ReadOptions, SentItems, Share};
-use owi_store::Store;
+use owi_store::{Carried, Store};
 
 const PHASE: &str = "OWI_DELTA_PHASE";
 const SERVER: &str = "http://127.0.0.1:8000";
@@ -180,7 +180,13 @@ fn child(phase: &str) -> Result<()> {
                 .map(|(_, id)| *id)
                 .collect();
             let store = Store::open(Path::new(&db))?;
-            store.ledger_pend("bench", SERVER, USER, &kept, &check.workout_keys)?;
+            store.ledger_pend(
+                "bench",
+                SERVER,
+                USER,
+                Carried::Listed(&kept),
+                &check.workout_keys,
+            )?;
             store.ledger_confirm("bench")?;
             println!("{} items in the ledger", kept.len());
         }

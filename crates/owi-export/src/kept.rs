@@ -338,6 +338,18 @@ impl KeptCheck {
         Some(preflight)
     }
 
+    /// The identity of every item that goes in
+    /// [`into_preflight`](KeptCheck::into_preflight)'s selection, in
+    /// document order; `None` when its log is damaged or nothing was
+    /// chosen.
+    pub fn into_went(self) -> Option<Vec<Identity>> {
+        match (self.log, self.preflight.selection?.identities) {
+            (Some(log), _) => log.went_identities(),
+            (None, GoingIdentities::Listed(listed)) => Some(listed),
+            (None, GoingIdentities::Logged(log)) => log.went_identities(),
+        }
+    }
+
     /// The same, its identities left in the log until asked for
     /// ([`Selection::identities`]), where damage is found.
     pub(crate) fn into_logged(self) -> Preflight {
@@ -351,9 +363,7 @@ impl KeptCheck {
     /// The log, when one was kept and it is whole (a pass over it): what
     /// goes can be chosen from it.
     pub(crate) fn whole_log(&self) -> Option<&KeptLog> {
-        let log = self.log.as_ref()?;
-        log.walk(|_| {})?;
-        Some(log)
+        self.log.as_ref().filter(|log| log.is_whole())
     }
 }
 
@@ -369,6 +379,11 @@ impl KeptLog {
         let mut identities = Vec::with_capacity(usize::try_from(self.went).unwrap_or(0));
         self.walk(|identity| identities.push(identity))?;
         Some(identities)
+    }
+
+    /// Whether it holds what the outcome says (a pass over it).
+    pub(crate) fn is_whole(&self) -> bool {
+        self.walk(|_| {}).is_some()
     }
 
     /// Its bytes: the items, as `judged.rs` writes them.

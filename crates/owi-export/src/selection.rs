@@ -140,6 +140,22 @@ impl Selection {
         }
     }
 
+    /// Whether its identities are still in the log of the kept check it
+    /// was chosen from: all that the log says went, and only those.
+    pub fn in_kept_log(&self) -> bool {
+        matches!(self.identities, GoingIdentities::Logged(_))
+    }
+
+    /// Whether [`identities`](Selection::identities) can be taken out: a
+    /// pass over the kept log they are in, which finds damage without
+    /// keeping them.
+    pub fn identities_whole(&self) -> bool {
+        match &self.identities {
+            GoingIdentities::Listed(_) => true,
+            GoingIdentities::Logged(log) => log.is_whole(),
+        }
+    }
+
     /// How many items go.
     pub fn items(&self) -> u64 {
         self.runs.iter().map(|run| u64::from(run.items)).sum()

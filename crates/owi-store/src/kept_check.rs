@@ -1,15 +1,18 @@
 //! What an upload's check would find, kept from the ingest that read the
-//! same file (migration 9, in the journal file since 11), so an export previewed before starts sending
-//! without another read. The ingest replays what it stored to an
-//! [`owi_export::Checking`] on a thread of its own (`ingest/replay.rs`); an
-//! upload asks [`Store::kept_check`].
+//! same file (migration 9, in the journal file since 11), so an export
+//! previewed before starts sending without another read. The ingest replays
+//! what it stored to an [`owi_export::Checking`] on a thread of its own
+//! (`ingest/replay.rs`); an upload asks [`Store::kept_check_row`]. A check
+//! whose log holds the items of an upload still pending in the ledger
+//! ([`crate::Carried::KeptLog`]) stays until that upload is settled, even
+//! when a newer read of the file keeps another (migration 12).
 
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use owi_export::{KeptCheck, KeptOutcome, check_logic};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Store;
 use crate::error::{Error, Result};
@@ -29,6 +32,73 @@ fn stamp(path: &Path) -> Result<(i64, i64)> {
     Ok((i64::try_from(meta.len()).unwrap_or(i64::MAX), ns))
 }
 
+/// A kept check's row, which a pending upload's items may name: they are
+/// those its log says went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptRow(pub(crate) i64);
+
+/// Migration 12 (its script says why): checks get an id of their own, and
+/// a pending upload's items may name one. Each change is made only if it
+/// is not there yet: a crash may have left the journal file migrated and
+/// the main file, with the version, not.
+pub(crate) fn give_ids(conn: &Connection) -> rusqlite::Result<()> {
+    let has = |table: &str, column: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1, 'journal') WHERE name = ?2)",
+            [table, column],
+            |r| r.get(0),
+        )
+    };
+    if !has("kept_checks", "id")? {
+        conn.execute_batch(
+            "CREATE TABLE journal.kept_checks_by_id (
+                 id            INTEGER PRIMARY KEY AUTOINCREMENT,
+                 quick_key     TEXT NOT NULL,
+                 fingerprint   TEXT NOT NULL,
+                 file_size     INTEGER NOT NULL,
+                 file_mtime_ns INTEGER NOT NULL,
+                 logic         TEXT NOT NULL,
+                 outcome       BLOB NOT NULL
+             );
+             INSERT INTO journal.kept_checks_by_id
+                 (quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome)
+                 SELECT quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome
+                 FROM journal.kept_checks;
+             DROP TABLE journal.kept_checks;
+             ALTER TABLE journal.kept_checks_by_id RENAME TO kept_checks;",
+        )?;
+    }
+    conn.execute_batch(
+        "CREATE INDEX IF NOT EXISTS journal.kept_checks_of_file ON kept_checks (quick_key, id);",
+    )?;
+    if !has("ledger_pending", "kept_check")? {
+        conn.execute_batch("ALTER TABLE journal.ledger_pending ADD COLUMN kept_check INTEGER;")?;
+    }
+    Ok(())
+}
+
+/// A check no upload will be served (its export is gone, or a newer read
+/// of the same file kept another) that no pending upload's items are in.
+const UNSERVED: &str = "id NOT IN (SELECT kept_check FROM journal.ledger_pending
+                                   WHERE kept_check IS NOT NULL)
+    AND (NOT EXISTS (SELECT 1 FROM exports e WHERE e.quick_key = kept_checks.quick_key)
+         OR EXISTS (SELECT 1 FROM journal.kept_checks newer
+                    WHERE newer.quick_key = kept_checks.quick_key AND newer.id > kept_checks.id))";
+
+/// Drops the check in `row` if it is [`UNSERVED`]: the upload that named
+/// it is settled. Only that one: a check just kept by an ingest still
+/// loading has no export yet.
+pub(crate) fn drop_if_unserved(conn: &Connection, row: Option<i64>) -> rusqlite::Result<()> {
+    let Some(row) = row else {
+        return Ok(());
+    };
+    conn.execute(
+        &format!("DELETE FROM journal.kept_checks WHERE id = ? AND {UNSERVED}"),
+        [row],
+    )
+    .map(drop)
+}
+
 impl Store {
     /// Keeps what the check of the file at `path` (quick key `key`) found,
     /// streamed into the row's blob: its log never sits in memory.
@@ -36,10 +106,12 @@ impl Store {
         let (size, mtime) = stamp(path)?;
         let db = |e| Error::db(self.path(), e);
         let len = i64::try_from(kept.byte_len()).unwrap_or(i64::MAX);
-        // One transaction: a failure half-way leaves no row of zeros.
+        // One transaction: a failure half-way leaves no row of zeros. The
+        // check it replaces is dropped after the ingest
+        // (`drop_unserved_checks`), or later if a pending upload names it.
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         tx.execute(
-            "INSERT OR REPLACE INTO journal.kept_checks
+            "INSERT INTO journal.kept_checks
                  (quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome)
              VALUES (?, ?, ?, ?, ?, zeroblob(?))",
             params![key, kept.fingerprint(), size, mtime, check_logic(), len],
@@ -66,8 +138,7 @@ impl Store {
     pub(crate) fn drop_unserved_checks(&self) -> Result<()> {
         self.conn()
             .execute(
-                "DELETE FROM journal.kept_checks WHERE NOT EXISTS
-                   (SELECT 1 FROM exports e WHERE e.quick_key = kept_checks.quick_key)",
+                &format!("DELETE FROM journal.kept_checks WHERE {UNSERVED}"),
                 [],
             )
             .map(drop)
@@ -83,6 +154,11 @@ impl Store {
     /// has some of it already;
     /// a log damaged in the file is found when it is used.
     pub fn kept_check(&self, path: &Path) -> Result<Option<KeptCheck>> {
+        Ok(self.kept_check_row(path)?.map(|(_, kept)| kept))
+    }
+
+    /// [`Store::kept_check`], with the row it was read from.
+    pub fn kept_check_row(&self, path: &Path) -> Result<Option<(KeptRow, KeptCheck)>> {
         let key = quick_key(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -92,10 +168,11 @@ impl Store {
         let found: Option<(String, i64, i64)> = self
             .conn()
             .query_row(
-                "SELECT k.fingerprint, k.rowid, length(k.outcome) FROM journal.kept_checks k
+                "SELECT k.fingerprint, k.id, length(k.outcome) FROM journal.kept_checks k
                  WHERE k.quick_key = ? AND k.file_size = ? AND k.file_mtime_ns = ? AND k.logic = ?
                    AND EXISTS (SELECT 1 FROM exports e WHERE e.quick_key = k.quick_key
-                               AND e.fingerprint = k.fingerprint AND e.state = 'complete')",
+                               AND e.fingerprint = k.fingerprint AND e.state = 'complete')
+                 ORDER BY k.id DESC LIMIT 1",
                 params![key, size, mtime, check_logic()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -104,17 +181,23 @@ impl Store {
         let Some((fingerprint, row, len)) = found else {
             return Ok(None);
         };
-        // Read straight into one buffer: a column read would copy its
-        // tens of megabytes twice.
+        Ok(KeptCheck::from_kept(self.kept_outcome(row, len)?)
+            .filter(|k| k.fingerprint() == fingerprint)
+            .map(|k| (KeptRow(row), k)))
+    }
+
+    /// The `len` bytes of the kept check in `row`, read straight into one
+    /// buffer: a column read would copy its tens of megabytes twice.
+    pub(crate) fn kept_outcome(&self, row: i64, len: i64) -> Result<Vec<u8>> {
         let mut outcome = vec![0; usize::try_from(len).unwrap_or(0)];
         self.conn()
             .blob_open(c"journal", c"kept_checks", c"outcome", row, true)
-            .map_err(db)?
+            .map_err(|e| Error::db(self.path(), e))?
             .read_exact(&mut outcome)
             .map_err(|source| Error::Io {
                 path: self.path().to_path_buf(),
                 source,
             })?;
-        Ok(KeptCheck::from_kept(outcome).filter(|k| k.fingerprint() == fingerprint))
+        Ok(outcome)
     }
 }

@@ -7,7 +7,10 @@
 //! end stays pending until a later look confirms it. Identities are 8 bytes
 //! each: 3 million items take 23 MB, a tenth of a second to write — so they
 //! may be written while the upload is still on its way
-//! ([`Store::ledger_pend_ahead`]), never confirmed before it is sent.
+//! ([`Store::ledger_pend_ahead`]), never confirmed before it is sent. An
+//! upload of everything a kept check chose names that check instead
+//! ([`Carried::KeptLog`]): its log holds them, and is read when the server
+//! confirms.
 
 use std::io::Write;
 
@@ -15,7 +18,18 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::history::now;
+use crate::kept_check::{KeptRow, drop_if_unserved};
 use crate::{Error, Result, Store};
+
+/// The items an upload carries, as the ledger keeps them pending.
+#[derive(Debug, Clone, Copy)]
+pub enum Carried<'a> {
+    /// Their identities.
+    Listed(&'a [u64]),
+    /// Every item the log of this kept check says went: it stays until
+    /// the upload is settled.
+    KeptLog(KeptRow),
+}
 
 /// How long an upload's items may be kept ahead of it before a store
 /// opened takes its process for gone.
@@ -156,18 +170,19 @@ impl Store {
             .map_err(|e| Error::db(self.path(), e))
     }
 
-    /// Keeps what an import carries until the server confirms it. The
+    /// Keeps what an import carries until the server confirms it. Listed
     /// items are kept as they come (sorting millions of them would hold up
     /// the end of every upload) and sorted when the server confirms them;
     /// they are streamed into the row, never copied whole in memory.
+    /// `false`, nothing kept, when the kept check named is gone.
     pub fn ledger_pend(
         &self,
         batch: &str,
         server: &str,
         user_id: &str,
-        items: &[u64],
+        items: Carried<'_>,
         workouts: &[(i64, i64)],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.write_pending(batch, server, user_id, items, workouts, false)
     }
 
@@ -181,9 +196,9 @@ impl Store {
         batch: &str,
         server: &str,
         user_id: &str,
-        items: &[u64],
+        items: Carried<'_>,
         workouts: &[(i64, i64)],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.drop_sending(
             "server = ? AND user_id = ? AND batch != ?",
             params![server, user_id, batch],
@@ -201,6 +216,8 @@ impl Store {
 
     /// Drops the pending rows still marked sending that `which` (a
     /// condition on `ledger_pending`) picks, and marks left without a row.
+    /// A kept check they named goes with the next ingest's sweep
+    /// (`drop_unserved_checks`).
     fn drop_sending(&self, which: &str, params: impl rusqlite::Params) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
@@ -240,47 +257,93 @@ impl Store {
         batch: &str,
         server: &str,
         user_id: &str,
-        items: &[u64],
+        items: Carried<'_>,
         workouts: &[(i64, i64)],
         sending: bool,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
-        tx.execute(
-            "INSERT OR REPLACE INTO ledger_pending (batch, server, user_id, items, workouts, created_at)
-             VALUES (?, ?, ?, zeroblob(?), ?, ?)",
-            params![
-                batch,
-                server,
-                user_id,
-                i64::try_from(items.len() * 8).unwrap_or(i64::MAX),
-                encode_workouts(&sorted(workouts)),
-                now()
-            ],
-        )
-        .map_err(db)?;
+        let (listed, kept) = match items {
+            Carried::Listed(listed) => (listed, None),
+            Carried::KeptLog(KeptRow(row)) => (&[][..], Some(row)),
+        };
+        // A kept check named must still be there: the row is written only
+        // if it is.
+        let written = tx
+            .execute(
+                "INSERT OR REPLACE INTO ledger_pending
+                     (batch, server, user_id, items, workouts, created_at, kept_check)
+                 SELECT ?1, ?2, ?3, zeroblob(?4), ?5, ?6, ?7
+                 WHERE ?7 IS NULL OR EXISTS (SELECT 1 FROM kept_checks WHERE id = ?7)",
+                params![
+                    batch,
+                    server,
+                    user_id,
+                    i64::try_from(listed.len() * 8).unwrap_or(i64::MAX),
+                    encode_workouts(&sorted(workouts)),
+                    now(),
+                    kept
+                ],
+            )
+            .map_err(db)?;
+        if written == 0 {
+            return Ok(false);
+        }
         let row = tx.last_insert_rowid();
         let mark = match sending {
             true => "INSERT OR REPLACE INTO ledger_sending (batch) VALUES (?)",
             false => "DELETE FROM ledger_sending WHERE batch = ?",
         };
         tx.execute(mark, [batch]).map_err(db)?;
-        let mut blob = tx
-            .blob_open(c"journal", c"ledger_pending", c"items", row, false)
-            .map_err(db)?;
-        let mut chunk = Vec::with_capacity(64 << 10);
-        for part in items.chunks(8 << 10) {
-            chunk.clear();
-            for item in part {
-                chunk.extend_from_slice(&item.to_le_bytes());
+        if !listed.is_empty() {
+            let mut blob = tx
+                .blob_open(c"journal", c"ledger_pending", c"items", row, false)
+                .map_err(db)?;
+            let mut chunk = Vec::with_capacity(64 << 10);
+            for part in listed.chunks(8 << 10) {
+                chunk.clear();
+                for item in part {
+                    chunk.extend_from_slice(&item.to_le_bytes());
+                }
+                blob.write_all(&chunk).map_err(|source| Error::Io {
+                    path: self.path().to_path_buf(),
+                    source,
+                })?;
             }
-            blob.write_all(&chunk).map_err(|source| Error::Io {
-                path: self.path().to_path_buf(),
-                source,
-            })?;
         }
-        drop(blob);
-        tx.commit().map_err(db)
+        tx.commit().map_err(db)?;
+        Ok(true)
+    }
+
+    /// The items pending in a row: listed, or those the log of the kept
+    /// check it names says went. A log found damaged (or its check gone,
+    /// which only a hand on the file can do) gives none: the next upload
+    /// to this user sends them again.
+    fn pending_items(&self, listed: &[u8], kept: Option<i64>) -> Result<Vec<u64>> {
+        let Some(row) = kept else {
+            return Ok(into_sorted(decode_items(listed)));
+        };
+        let len: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT length(outcome) FROM kept_checks WHERE id = ?",
+                [row],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| Error::db(self.path(), e))?;
+        let went = match len {
+            Some(len) => owi_export::KeptCheck::from_kept(self.kept_outcome(row, len)?)
+                .and_then(owi_export::KeptCheck::into_went),
+            None => None,
+        };
+        if went.is_none() {
+            tracing::warn!(
+                kept_check = row,
+                "the kept check naming an upload's items is damaged or gone: they stay out of the ledger"
+            );
+        }
+        Ok(into_sorted(went.unwrap_or_default()))
     }
 
     /// The server confirmed the import of `batch`: its items join the
@@ -290,23 +353,26 @@ impl Store {
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         let pending = tx
             .query_row(
-                "SELECT server, user_id, items, workouts FROM ledger_pending
+                "SELECT server, user_id, items, workouts, kept_check FROM ledger_pending
                  WHERE batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)",
                 [batch],
                 |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
-                        into_sorted(decode_items(&r.get::<_, Vec<u8>>(2)?)),
+                        r.get::<_, Vec<u8>>(2)?,
                         decode_workouts(&r.get::<_, Vec<u8>>(3)?),
+                        r.get::<_, Option<i64>>(4)?,
                     ))
                 },
             )
             .optional()
             .map_err(db)?;
-        let Some((server, user_id, items, workouts)) = pending else {
+        let Some((server, user_id, listed, workouts, kept)) = pending else {
             return Ok(false);
         };
+        let items = self.pending_items(&listed, kept)?;
+        drop(listed);
         let before = self.ledger(&server, &user_id)?.unwrap_or_default();
         tx.execute(
             "INSERT OR REPLACE INTO ledgers (server, user_id, items, workouts, imports, updated_at)
@@ -323,6 +389,7 @@ impl Store {
         .map_err(db)?;
         tx.execute("DELETE FROM ledger_pending WHERE batch = ?", [batch])
             .map_err(db)?;
+        drop_if_unserved(&tx, kept).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(true)
     }
@@ -332,10 +399,20 @@ impl Store {
     pub fn ledger_discard(&self, batch: &str) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
+        let kept = tx
+            .query_row(
+                "SELECT kept_check FROM ledger_pending WHERE batch = ?",
+                [batch],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?
+            .flatten();
         for table in ["ledger_pending", "ledger_sending"] {
             tx.execute(&format!("DELETE FROM {table} WHERE batch = ?"), [batch])
                 .map_err(db)?;
         }
+        drop_if_unserved(&tx, kept).map_err(db)?;
         tx.commit().map_err(db)
     }
 }

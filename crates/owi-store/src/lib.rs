@@ -31,7 +31,8 @@ pub use catalog::{Aggregation, aggregation_of};
 pub use error::{Error, Result};
 pub use history::{Interrupted, NewUpload, Outcome, Transfer, UploadRecord};
 pub use ingest::{GLIMPSE_INTERVAL, Glimpse, GlimpseSink, IngestOptions, IngestOutcome, quick_key};
-pub use ledger::{Ledger, LedgerSummary};
+pub use kept_check::KeptRow;
+pub use ledger::{Carried, Ledger, LedgerSummary};
 pub use multipart::MultipartState;
 pub use names::{
     Category, CategoryGroup, category_of, device_name, display_name, group_by_category,
@@ -53,11 +54,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/009_kept_checks.sql"),
     include_str!("migrations/010_pending_while_sending.sql"),
     include_str!("migrations/011_kept_checks_in_journal.sql"),
+    include_str!("migrations/012_pending_in_kept_logs.sql"),
 ];
 
-/// The migration whose script is followed, in its transaction, by
-/// [`record_block::pack_legacy_rows`].
+/// The migrations whose scripts are followed, in their transaction, by
+/// [`record_block::pack_legacy_rows`] and [`kept_check::give_ids`].
 const PACK_RECORDS: usize = 8;
+const KEPT_CHECK_IDS: usize = 12;
 
 /// Where a migration commits before going on (see `migrate`).
 const STEP: &str = "\n-- commit, then:\n";
@@ -145,6 +148,7 @@ impl Store {
                 .try_for_each(|batch| self.conn.execute_batch(batch))
                 .and_then(|()| match to {
                     PACK_RECORDS => record_block::pack_legacy_rows(&self.conn),
+                    KEPT_CHECK_IDS => kept_check::give_ids(&self.conn),
                     _ => Ok(()),
                 })
                 .and_then(|()| self.conn.execute_batch(&end));

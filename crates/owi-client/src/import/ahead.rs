@@ -1,16 +1,17 @@
 //! What an upload carries, kept pending in the ledger while its bytes are
 //! on their way rather than after: 3 million items are 23 MB, a tenth of a
-//! second of SQLite's time that would otherwise follow every upload, and
-//! for an export previewed they are first taken out of the kept log (half
-//! a tenth more, which would otherwise come before the first byte). After
-//! the bytes only when that write failed. The store never confirms a row
-//! still marked sending (`Store::ledger_sent`).
+//! second of SQLite's time that would otherwise follow every upload. An
+//! export previewed and sent whole names the kept check whose log holds
+//! them (`Carried::KeptLog`) instead: one pass over that log, off the
+//! store's lock, to know it whole, and a row of a few bytes. After the
+//! bytes only when that write failed. The store never confirms a row still
+//! marked sending (`Store::ledger_sent`).
 
 use std::sync::Arc;
 
-use owi_export::{ExportSource, Identity, Selection};
+use owi_export::{ExportSource, Selection};
 use owi_progress::{CancelToken, Silent};
-use owi_store::Store;
+use owi_store::{Carried, KeptRow, Store};
 use tokio::task::JoinHandle;
 
 use super::prepare::check;
@@ -25,19 +26,20 @@ pub(super) struct Ahead {
 }
 
 impl Ahead {
-    /// Keeps `selection`'s items and `workouts` pending for `batch`, an
-    /// upload to `user_id` on `server`, on a blocking thread.
+    /// Keeps `selection`'s items (in the log of the `kept` check, maybe)
+    /// and `workouts` pending for `batch`, an upload to `user_id` on
+    /// `server`, on a blocking thread.
     pub(super) fn start(
         store: &SharedStore,
         batch: &str,
         (server, user_id): (String, String),
-        selection: Arc<Selection>,
+        (selection, kept): (Arc<Selection>, Option<KeptRow>),
         workouts: Arc<Vec<(i64, i64)>>,
     ) -> Ahead {
         let (under, store) = (batch.to_string(), Arc::clone(store));
         let task = tokio::spawn(blocking(move || {
-            pend(&store, &selection, |s, identities| {
-                s.ledger_pend_ahead(&under, &server, &user_id, identities, &workouts)
+            pend(&store, &selection, kept, |s, items| {
+                s.ledger_pend_ahead(&under, &server, &user_id, items, &workouts)
             })
         }));
         Ahead {
@@ -77,27 +79,40 @@ impl Ahead {
     }
 }
 
-/// Hands `selection`'s identities to `write` with the store locked; taken
-/// out of a kept log first, off the lock (the history and the multipart
-/// journal write meanwhile). `false`, nothing written, when that log is
-/// damaged.
+/// Hands `selection`'s items to `write` with the store locked: as the
+/// `kept` check whose log holds them, that log found whole off the lock;
+/// else their identities, taken out of a kept log first, off the lock too
+/// (the history and the multipart journal write meanwhile). `false`,
+/// nothing written, when that log is damaged.
 fn pend(
     store: &SharedStore,
     selection: &Selection,
-    write: impl FnOnce(&Store, &[Identity]) -> owi_store::Result<()>,
+    kept: Option<KeptRow>,
+    write: impl Fn(&Store, Carried<'_>) -> owi_store::Result<bool>,
 ) -> Result<bool, Error> {
+    let local = |e: owi_store::Error| Error::Local(e.to_string());
+    if let Some(row) = kept.filter(|_| selection.in_kept_log()) {
+        if !selection.identities_whole() {
+            return Ok(false);
+        }
+        let store = store.lock().map_err(|_| poisoned())?;
+        if write(&store, Carried::KeptLog(row)).map_err(local)? {
+            return Ok(true);
+        }
+        // A newer read of the file replaced that check meanwhile.
+    }
     let Some(identities) = selection.identities() else {
         return Ok(false);
     };
     let store = store.lock().map_err(|_| poisoned())?;
-    write(&store, &identities).map_err(|e| Error::Local(e.to_string()))?;
-    Ok(true)
+    write(&store, Carried::Listed(&identities)).map_err(local)
 }
 
 /// What one upload carries into the ledger after its bytes went.
 pub(super) struct Went<'a> {
     pub batch: &'a str,
     pub selection: Arc<Selection>,
+    pub kept: Option<KeptRow>,
     pub workouts: Arc<Vec<(i64, i64)>>,
     pub source: &'a Arc<ExportSource>,
 }
@@ -121,7 +136,12 @@ impl Importer {
         match check(went.source, None, request, None, false, &Silent, cancel).await {
             Ok(read) => {
                 let selection = Arc::new(read.selection.unwrap_or_default());
-                self.pend_now(&Went { selection, ..went }, request).await?;
+                let read = Went {
+                    selection,
+                    kept: None,
+                    ..went
+                };
+                self.pend_now(&read, request).await?;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "what went is not in the ledger: the next upload sends it again");
@@ -135,9 +155,10 @@ impl Importer {
         let (store, server) = (Arc::clone(&self.store), self.server());
         let (batch, user_id) = (went.batch.to_string(), request.user_id.clone());
         let (selection, workouts) = (Arc::clone(&went.selection), Arc::clone(&went.workouts));
+        let kept = went.kept;
         blocking(move || {
-            pend(&store, &selection, |s, identities| {
-                s.ledger_pend(&batch, &server, &user_id, identities, &workouts)
+            pend(&store, &selection, kept, |s, items| {
+                s.ledger_pend(&batch, &server, &user_id, items, &workouts)
             })
         })
         .await

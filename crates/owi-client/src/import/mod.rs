@@ -268,8 +268,12 @@ impl Importer {
         if let Some(forgot) = prepared.forgot {
             return Err(forgot);
         }
-        let (source, mut preflight, checked) =
-            (prepared.source, prepared.preflight, prepared.checked);
+        let (source, mut preflight, checked, kept) = (
+            prepared.source,
+            prepared.preflight,
+            prepared.checked,
+            prepared.kept,
+        );
         on_step(&Step::Checked(checked.clone()));
         let selection = Arc::new(preflight.selection.take().unwrap_or_default());
         let mut report = ImportReport {
@@ -315,6 +319,7 @@ impl Importer {
             importer: self,
             request,
             selection: Arc::clone(&selection),
+            kept,
             workouts: Arc::clone(&workouts),
             ahead: Default::default(),
             export_key: export_key(path)?,
@@ -334,12 +339,12 @@ impl Importer {
         drop(sending);
         report.pieces = sent?;
         report.ending = Ending::Sent;
-        let kept = serde_json::to_string(&expected)
+        let to_expect = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
         let expecting = batch.clone();
         let pending = self
             .store(move |s| {
-                s.expect(&expecting, &kept)?;
+                s.expect(&expecting, &to_expect)?;
                 Ok(written && s.ledger_sent(&expecting)?)
             })
             .await?;
@@ -347,6 +352,7 @@ impl Importer {
             let went = ahead::Went {
                 batch: &batch,
                 selection,
+                kept,
                 workouts,
                 source: &source,
             };

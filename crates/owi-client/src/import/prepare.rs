@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use owi_export::{
-    Choice, ExportSource, KeptCheck, LeftOut, Preflight, ReadOptions, SentItems, Tally,
+    Choice, ExportSource, KeptCheck, LeftOut, Preflight, ReadOptions, Selection, SentItems, Tally,
 };
 use owi_progress::{CancelToken, ProgressSink};
-use owi_store::Ledger;
+use owi_store::{KeptRow, Ledger};
 use serde::Serialize;
 
 use super::{ImportRequest, Importer, blocking, forwarding};
@@ -77,6 +77,9 @@ pub(super) struct Prepared {
     pub checked: Checked,
     /// Why a delta would leave the server short, if it would.
     pub forgot: Option<Error>,
+    /// The kept check whose log holds the identities of what goes, when
+    /// it was chosen whole from it: the ledger names it instead.
+    pub kept: Option<KeptRow>,
 }
 
 impl Importer {
@@ -122,8 +125,14 @@ impl Importer {
             None => None,
         };
         let sent = ledger.map(|l| l.items.into_iter().collect::<SentItems>());
-        let kept = kept.filter(|k| k.xml_bytes() == source.xml_size());
+        let (row, kept) = kept
+            .filter(|(_, k)| k.xml_bytes() == source.xml_size())
+            .unzip();
         let preflight = check(&source, kept, request, sent, tally, progress, cancel).await?;
+        let in_log = preflight
+            .selection
+            .as_ref()
+            .is_some_and(Selection::in_kept_log);
         let mut checked = summary(&preflight);
         checked.cleaned = request.clean && checked.needs_cleaning;
         checked.filters = request
@@ -134,14 +143,15 @@ impl Importer {
             preflight,
             checked,
             forgot,
+            kept: row.filter(|_| in_log),
         })
     }
 
     /// The check an earlier read of this very file kept (an ingest: the
     /// preview). Any trouble finding it reads the export.
-    async fn kept_check(&self, request: &ImportRequest) -> Option<KeptCheck> {
+    async fn kept_check(&self, request: &ImportRequest) -> Option<(KeptRow, KeptCheck)> {
         let path = request.path.clone();
-        match self.store(move |s| s.kept_check(&path)).await {
+        match self.store(move |s| s.kept_check_row(&path)).await {
             Ok(kept) => kept,
             Err(e) => {
                 tracing::warn!(error = %e, "could not look for a kept check; reading the export");

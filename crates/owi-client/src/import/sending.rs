@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use owi_export::{ExportSource, Selection};
 use owi_progress::{CancelToken, ProgressSink};
-use owi_store::{Interrupted, MultipartState, NewUpload, Outcome, Store, Transfer, UploadRecord};
+use owi_store::{
+    Interrupted, KeptRow, MultipartState, NewUpload, Outcome, Store, Transfer, UploadRecord,
+};
 
 use super::ahead::Ahead;
 use super::{ImportRequest, Importer, PieceReport, SharedStore, Step};
@@ -21,6 +23,8 @@ pub(super) struct Sending<'a> {
     pub(super) request: &'a ImportRequest,
     /// What goes of the export, and its workouts' start and end.
     pub(super) selection: Arc<Selection>,
+    /// The kept check whose log holds what goes (`Prepared::kept`).
+    pub(super) kept: Option<KeptRow>,
     pub(super) workouts: Arc<Vec<(i64, i64)>>,
     /// The ledger's pending write, once the first piece is on its way.
     pub(super) ahead: Mutex<Option<Ahead>>,
@@ -140,7 +144,7 @@ impl Sending<'_> {
                 &self.importer.store,
                 &self.batch,
                 who,
-                Arc::clone(&self.selection),
+                (Arc::clone(&self.selection), self.kept),
                 Arc::clone(&self.workouts),
             ));
         }

@@ -378,6 +378,28 @@ async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
     assert_eq!(before_sending(&kept_steps), before_sending(&read_steps));
     assert_eq!(kept.items(), read.items(), "N of N items alike");
     assert!(object(&kept) == object(&read), "the same bytes sent");
+
+    // Everything once more, not followed: its items wait in the ledger as
+    // the kept check whose log holds them, not as a copy.
+    let everything = ImportRequest {
+        delta: false,
+        wait: false,
+        ..plain(&previewed)
+    };
+    run(&previewed, &everything).await.0.unwrap();
+    let journal =
+        rusqlite::Connection::open(previewed._db.path().join("owi.journal.sqlite")).unwrap();
+    let pending: Vec<(Option<i64>, i64)> = journal
+        .prepare("SELECT kept_check, length(items) FROM ledger_pending")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let kept_id: i64 = journal
+        .query_row("SELECT max(id) FROM kept_checks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, [(Some(kept_id), 0)]);
 }
 
 /// The items the user's ledger holds: confirmed, sorted.

@@ -14,6 +14,9 @@ CREATE TABLE IF NOT EXISTS journal.kept_checks (
     logic         TEXT NOT NULL,
     outcome       BLOB NOT NULL
 );
-INSERT OR IGNORE INTO journal.kept_checks SELECT * FROM main.kept_checks;
+INSERT OR IGNORE INTO journal.kept_checks
+    (quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome)
+    SELECT quick_key, fingerprint, file_size, file_mtime_ns, logic, outcome
+    FROM main.kept_checks;
 -- commit, then:
 DROP TABLE IF EXISTS main.kept_checks;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::unbounded;
 use owi_progress::{Phase, Progress};
 use owi_sample::SampleSpec;
-use owi_store::{IngestOptions, NewUpload, Outcome, Store};
+use owi_store::{Carried, IngestOptions, NewUpload, Outcome, Store};
 
 fn sample(dir: &std::path::Path, records: u64, seed: u64) -> std::path::PathBuf {
     let spec = SampleSpec {
@@ -84,8 +84,14 @@ fn the_preview_reads_and_the_history_writes_while_an_ingest_runs() {
                     .upload_ended(id, Outcome::Imported, Some(1), None)
                     .map_err(|e| e.to_string())?;
                 store
-                    .ledger_pend("b", "http://127.0.0.1:8000", "u", &[1, 2], &[])
-                    .and_then(|()| store.ledger_confirm("b"))
+                    .ledger_pend(
+                        "b",
+                        "http://127.0.0.1:8000",
+                        "u",
+                        Carried::Listed(&[1, 2]),
+                        &[],
+                    )
+                    .and_then(|_| store.ledger_confirm("b"))
                     .map_err(|e| e.to_string())?;
                 Ok(())
             });

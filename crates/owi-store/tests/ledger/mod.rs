@@ -2,7 +2,7 @@
 //! confirms an import, merged then, discarded on failure, kept whatever
 //! happens to exports, history and the schema.
 
-use owi_store::{Ledger, Store};
+use owi_store::{Carried, Ledger, Store};
 
 const SERVER: &str = "http://127.0.0.1:8000";
 const USER: &str = "3f1e0c52-8f0e-4d43-9a7b-0b5d1c1f2a10";
@@ -16,7 +16,13 @@ fn items_join_the_ledger_only_when_their_import_is_confirmed() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     store
-        .ledger_pend("b1", SERVER, USER, &[30, 10, 20, 10], &[(5, 9), (1, 2)])
+        .ledger_pend(
+            "b1",
+            SERVER,
+            USER,
+            Carried::Listed(&[30, 10, 20, 10]),
+            &[(5, 9), (1, 2)],
+        )
         .unwrap();
     assert_eq!(
         store.ledger(SERVER, USER).unwrap(),
@@ -31,10 +37,10 @@ fn items_join_the_ledger_only_when_their_import_is_confirmed() {
     assert_eq!(ledger.imports, 1);
 
     store
-        .ledger_pend("b2", SERVER, USER, &[20, 40], &[])
+        .ledger_pend("b2", SERVER, USER, Carried::Listed(&[20, 40]), &[])
         .unwrap();
     store
-        .ledger_pend("b3", SERVER, USER, &[99], &[(7, 8)])
+        .ledger_pend("b3", SERVER, USER, Carried::Listed(&[99]), &[(7, 8)])
         .unwrap();
     store.ledger_confirm("b2").unwrap();
     store.ledger_discard("b3").unwrap();
@@ -61,7 +67,7 @@ fn the_ledger_outlives_exports_history_and_a_migration() {
     {
         let store = Store::open(&path).unwrap();
         store
-            .ledger_pend("b1", SERVER, USER, &[1, 2, 3], &[(4, 5)])
+            .ledger_pend("b1", SERVER, USER, Carried::Listed(&[1, 2, 3]), &[(4, 5)])
             .unwrap();
         store.ledger_confirm("b1").unwrap();
     }
@@ -92,7 +98,7 @@ fn the_ledger_outlives_exports_history_and_a_migration() {
     {
         let store = Store::open(&old).unwrap();
         store
-            .ledger_pend("b", SERVER, USER, &[1, 2, 3], &[(4, 5)])
+            .ledger_pend("b", SERVER, USER, Carried::Listed(&[1, 2, 3]), &[(4, 5)])
             .unwrap();
         store.ledger_confirm("b").unwrap();
     }
@@ -112,7 +118,9 @@ fn the_ledger_outlives_exports_history_and_a_migration() {
              CREATE TABLE main.servers AS SELECT * FROM journal.servers;
              CREATE TABLE main.upload_expectations AS SELECT * FROM journal.upload_expectations;
              CREATE TABLE main.ledgers AS SELECT * FROM journal.ledgers;
-             CREATE TABLE main.ledger_pending AS SELECT * FROM journal.ledger_pending;
+             CREATE TABLE main.ledger_pending AS
+                 SELECT batch, server, user_id, items, workouts, created_at
+                 FROM journal.ledger_pending;
              PRAGMA main.user_version = 6;",
         )
         .unwrap();
@@ -134,7 +142,7 @@ fn items_kept_ahead_of_their_upload_are_confirmed_only_once_it_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     store
-        .ledger_pend_ahead("b1", SERVER, USER, &[3, 1, 2], &[(1, 2)])
+        .ledger_pend_ahead("b1", SERVER, USER, Carried::Listed(&[3, 1, 2]), &[(1, 2)])
         .unwrap();
     assert!(!store.ledger_confirm("b1").unwrap(), "still being sent");
     assert_eq!(store.ledger(SERVER, USER).unwrap(), None);
@@ -149,13 +157,13 @@ fn items_kept_ahead_of_their_upload_are_confirmed_only_once_it_is_sent() {
     // b2 was left sending by a process that stopped; an upload to another
     // user is not this user's next.
     store
-        .ledger_pend_ahead("b2", SERVER, USER, &[7], &[])
+        .ledger_pend_ahead("b2", SERVER, USER, Carried::Listed(&[7]), &[])
         .unwrap();
     store
-        .ledger_pend_ahead("other", SERVER, "another-user", &[8], &[])
+        .ledger_pend_ahead("other", SERVER, "another-user", Carried::Listed(&[8]), &[])
         .unwrap();
     store
-        .ledger_pend_ahead("b3", SERVER, USER, &[9], &[])
+        .ledger_pend_ahead("b3", SERVER, USER, Carried::Listed(&[9]), &[])
         .unwrap();
     assert!(
         !store.ledger_sent("b2").unwrap(),
@@ -165,9 +173,11 @@ fn items_kept_ahead_of_their_upload_are_confirmed_only_once_it_is_sent() {
     assert!(store.ledger_sent("b3").unwrap());
 
     // Kept again whole by its owner, and a discarded one gone.
-    store.ledger_pend("b2", SERVER, USER, &[7], &[]).unwrap();
     store
-        .ledger_pend_ahead("b4", SERVER, USER, &[10], &[])
+        .ledger_pend("b2", SERVER, USER, Carried::Listed(&[7]), &[])
+        .unwrap();
+    store
+        .ledger_pend_ahead("b4", SERVER, USER, Carried::Listed(&[10]), &[])
         .unwrap();
     store.ledger_discard("b4").unwrap();
     assert!(!store.ledger_sent("b4").unwrap());
@@ -187,12 +197,14 @@ fn items_kept_ahead_of_an_upload_a_day_gone_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     store
-        .ledger_pend_ahead("old", SERVER, USER, &[1], &[])
+        .ledger_pend_ahead("old", SERVER, USER, Carried::Listed(&[1]), &[])
         .unwrap();
     store
-        .ledger_pend_ahead("new", SERVER, "another-user", &[2], &[])
+        .ledger_pend_ahead("new", SERVER, "another-user", Carried::Listed(&[2]), &[])
         .unwrap();
-    store.ledger_pend("sent", SERVER, USER, &[3], &[]).unwrap();
+    store
+        .ledger_pend("sent", SERVER, USER, Carried::Listed(&[3]), &[])
+        .unwrap();
     drop(store);
     let journal =
         rusqlite::Connection::open(owi_store::journal_path(&dir.path().join("owi.sqlite")))
