@@ -21,7 +21,10 @@ use crate::selection::{GoingIdentities, Run, Selection};
 use crate::spill::{Spill, Spilled};
 
 /// Bump whenever the reader, the check or the chooser changes what a check
-/// finds for the same export.
+/// finds for the same export. The ledger reads the log of a check kept by
+/// any logic ([`KeptCheck::went_of_kept`]) for an upload still pending: a
+/// change to the kept form itself needs a store migration that lists the
+/// identities of such uploads first.
 const LOGIC: u32 = 3;
 const MAGIC: &[u8; 4] = b"OWIC";
 
@@ -225,8 +228,25 @@ impl KeptCheck {
     /// What [`KeptOutcome::write_to`] or [`Preflight::to_kept`] wrote, of
     /// this logic; `None` for anything else, damaged bytes included.
     pub fn from_kept(bytes: Vec<u8>) -> Option<KeptCheck> {
+        KeptCheck::read_kept(bytes, Some(LOGIC))
+    }
+
+    /// The identities of what went, as [`into_went`](KeptCheck::into_went)
+    /// gives them, from a check kept by any logic whose form this one
+    /// reads: what an upload carried stays true after an upgrade, and the
+    /// ledger may still be waiting to confirm it.
+    pub fn went_of_kept(bytes: Vec<u8>) -> Option<Vec<Identity>> {
+        KeptCheck::read_kept(bytes, None)?.into_went()
+    }
+
+    /// The kept form, refused unless `logic`, when given, kept it.
+    fn read_kept(bytes: Vec<u8>, logic: Option<u32>) -> Option<KeptCheck> {
         let mut at = Cursor(&bytes);
-        if at.take(4)? != MAGIC || u32::from_le_bytes(at.array()?) != LOGIC {
+        if at.take(4)? != MAGIC {
+            return None;
+        }
+        let kept_by = u32::from_le_bytes(at.array()?);
+        if logic.is_some_and(|logic| kept_by != logic) {
             return None;
         }
         let json_len = at.len_of(1)?;

@@ -129,6 +129,28 @@ fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
+/// Drops what is pending for `batch`; the kept check it named, if any.
+fn take_pending(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check",
+        [batch],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
+/// The kept check whose log holds the items pending for `batch`, if any.
+fn named_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT kept_check FROM ledger_pending WHERE batch = ?",
+        [batch],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
 impl Store {
     /// What this server's user has from us, if anything was confirmed.
     pub fn ledger(&self, server: &str, user_id: &str) -> Result<Option<Ledger>> {
@@ -215,20 +237,22 @@ impl Store {
     }
 
     /// Drops the pending rows still marked sending that `which` (a
-    /// condition on `ledger_pending`) picks, and marks left without a row.
-    /// A kept check they named goes with the next ingest's sweep
-    /// (`drop_unserved_checks`).
+    /// condition on `ledger_pending`) picks, the kept checks they alone
+    /// named, and marks left without a row.
     fn drop_sending(&self, which: &str, params: impl rusqlite::Params) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
-        tx.execute(
-            &format!(
+        let named: Vec<Option<i64>> = tx
+            .prepare(&format!(
                 "DELETE FROM ledger_pending
-                 WHERE batch IN (SELECT batch FROM ledger_sending) AND {which}"
-            ),
-            params,
-        )
-        .map_err(db)?;
+                 WHERE batch IN (SELECT batch FROM ledger_sending) AND {which}
+                 RETURNING kept_check"
+            ))
+            .and_then(|mut dropped| dropped.query_map(params, |r| r.get(0))?.collect())
+            .map_err(db)?;
+        for kept in named {
+            drop_if_unserved(&tx, kept).map_err(db)?;
+        }
         tx.execute(
             "DELETE FROM ledger_sending WHERE batch NOT IN (SELECT batch FROM ledger_pending)",
             [],
@@ -267,6 +291,10 @@ impl Store {
             Carried::Listed(listed) => (listed, None),
             Carried::KeptLog(KeptRow(row)) => (&[][..], Some(row)),
         };
+        // A write first: a transaction that read first could not write
+        // once another process (the app, the CLI) had. The row it drops
+        // is written again below, unless that is refused.
+        let replaced = take_pending(&tx, batch).map_err(db)?;
         // A kept check named must still be there: the row is written only
         // if it is.
         let written = tx
@@ -288,6 +316,9 @@ impl Store {
             .map_err(db)?;
         if written == 0 {
             return Ok(false);
+        }
+        if replaced != kept {
+            drop_if_unserved(&tx, replaced).map_err(db)?;
         }
         let row = tx.last_insert_rowid();
         let mark = match sending {
@@ -315,14 +346,11 @@ impl Store {
         Ok(true)
     }
 
-    /// The items pending in a row: listed, or those the log of the kept
-    /// check it names says went. A log found damaged (or its check gone,
-    /// which only a hand on the file can do) gives none: the next upload
-    /// to this user sends them again.
-    fn pending_items(&self, listed: &[u8], kept: Option<i64>) -> Result<Vec<u64>> {
-        let Some(row) = kept else {
-            return Ok(into_sorted(decode_items(listed)));
-        };
+    /// The items the log of the kept check in `row` says went, sorted,
+    /// whichever logic kept it. A log found damaged, or its check gone
+    /// (only a hand on the file can do either), gives none: the next
+    /// upload to this user sends them again.
+    fn went_in(&self, row: i64) -> Result<Vec<u64>> {
         let len: Option<i64> = self
             .conn()
             .query_row(
@@ -333,8 +361,7 @@ impl Store {
             .optional()
             .map_err(|e| Error::db(self.path(), e))?;
         let went = match len {
-            Some(len) => owi_export::KeptCheck::from_kept(self.kept_outcome(row, len)?)
-                .and_then(owi_export::KeptCheck::into_went),
+            Some(len) => owi_export::KeptCheck::went_of_kept(self.kept_outcome(row, len)?),
             None => None,
         };
         if went.is_none() {
@@ -350,11 +377,21 @@ impl Store {
     /// ledger. `false` when nothing was pending for it.
     pub fn ledger_confirm(&self, batch: &str) -> Result<bool> {
         let db = |e| Error::db(self.path(), e);
+        // Items in a kept log are taken out (tens of megabytes read, a
+        // pass and a sort) before the write lock: the check cannot go
+        // while the row names it.
+        let named = named_by(self.conn(), batch).map_err(db)?;
+        let taken = match named {
+            Some(row) => Some((row, self.went_in(row)?)),
+            None => None,
+        };
+        // Taken out of the table first, a write: see `write_pending`.
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         let pending = tx
             .query_row(
-                "SELECT server, user_id, items, workouts, kept_check FROM ledger_pending
-                 WHERE batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)",
+                "DELETE FROM ledger_pending
+                 WHERE batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)
+                 RETURNING server, user_id, items, workouts, kept_check",
                 [batch],
                 |r| {
                     Ok((
@@ -371,7 +408,12 @@ impl Store {
         let Some((server, user_id, listed, workouts, kept)) = pending else {
             return Ok(false);
         };
-        let items = self.pending_items(&listed, kept)?;
+        let items = match (kept, taken) {
+            (None, _) => into_sorted(decode_items(&listed)),
+            (Some(row), Some((taken_from, items))) if row == taken_from => items,
+            // Written again meanwhile, naming another check.
+            (Some(row), _) => self.went_in(row)?,
+        };
         drop(listed);
         let before = self.ledger(&server, &user_id)?.unwrap_or_default();
         tx.execute(
@@ -387,8 +429,6 @@ impl Store {
             ],
         )
         .map_err(db)?;
-        tx.execute("DELETE FROM ledger_pending WHERE batch = ?", [batch])
-            .map_err(db)?;
         drop_if_unserved(&tx, kept).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(true)
@@ -399,19 +439,9 @@ impl Store {
     pub fn ledger_discard(&self, batch: &str) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
-        let kept = tx
-            .query_row(
-                "SELECT kept_check FROM ledger_pending WHERE batch = ?",
-                [batch],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?
-            .flatten();
-        for table in ["ledger_pending", "ledger_sending"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE batch = ?"), [batch])
-                .map_err(db)?;
-        }
+        let kept = take_pending(&tx, batch).map_err(db)?;
+        tx.execute("DELETE FROM ledger_sending WHERE batch = ?", [batch])
+            .map_err(db)?;
         drop_if_unserved(&tx, kept).map_err(db)?;
         tx.commit().map_err(db)
     }

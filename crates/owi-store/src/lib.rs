@@ -57,9 +57,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/012_pending_in_kept_logs.sql"),
 ];
 
-/// The migrations whose scripts are followed, in their transaction, by
-/// [`record_block::pack_legacy_rows`] and [`kept_check::give_ids`].
+/// The migration whose script is followed, in its transaction, by
+/// [`record_block::pack_legacy_rows`].
 const PACK_RECORDS: usize = 8;
+/// The migration made by [`kept_check::give_ids`], committed on its own
+/// before the version.
 const KEPT_CHECK_IDS: usize = 12;
 
 /// Where a migration commits before going on (see `migrate`).
@@ -133,30 +135,48 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let to = i + 1;
             // A migration that spans the two files commits each step on
-            // its own (WAL commits per file): copies first, then drops and
-            // the version, so a crash in between only repeats the copy.
+            // its own (WAL commits per file, not both at once): copies
+            // first, then drops and the version, so a crash in between only
+            // repeats the copy. Each step takes the write lock as it
+            // begins, and a migration another process (the app, the CLI)
+            // made meanwhile is not made again.
             let mut steps: Vec<&str> = sql.split(STEP).collect();
             let last = steps.pop().unwrap_or_default();
-            let mut batches: Vec<String> = steps
-                .into_iter()
-                .map(|step| format!("BEGIN;\n{step}\nCOMMIT;"))
-                .collect();
-            batches.push(format!("BEGIN;\n{last}"));
-            let end = format!("PRAGMA user_version = {to};\nCOMMIT;");
-            let outcome = batches
-                .iter()
-                .try_for_each(|batch| self.conn.execute_batch(batch))
-                .and_then(|()| match to {
-                    PACK_RECORDS => record_block::pack_legacy_rows(&self.conn),
-                    KEPT_CHECK_IDS => kept_check::give_ids(&self.conn),
-                    _ => Ok(()),
-                })
-                .and_then(|()| self.conn.execute_batch(&end));
-            if let Err(e) = outcome {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                return Err(Error::db(&self.path, e));
+            let outcome = (|| {
+                self.conn.execute_batch("BEGIN IMMEDIATE;")?;
+                let now: i64 = self
+                    .conn
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if now >= to as i64 {
+                    return self.conn.execute_batch("COMMIT;").map(|()| false);
+                }
+                for step in steps {
+                    self.conn
+                        .execute_batch(&format!("{step}\nCOMMIT;\nBEGIN IMMEDIATE;"))?;
+                }
+                if to == KEPT_CHECK_IDS {
+                    // In the journal alone, committed before the version.
+                    kept_check::give_ids(&self.conn)?;
+                    self.conn.execute_batch("COMMIT;\nBEGIN IMMEDIATE;")?;
+                }
+                self.conn.execute_batch(last)?;
+                if to == PACK_RECORDS {
+                    record_block::pack_legacy_rows(&self.conn)?;
+                }
+                self.conn
+                    .execute_batch(&format!("PRAGMA user_version = {to};\nCOMMIT;"))
+                    .map(|()| true)
+            })();
+            match outcome {
+                Ok(true) => {
+                    tracing::info!(path = %self.path.display(), version = to, "migrated the local store");
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(Error::db(&self.path, e));
+                }
             }
-            tracing::info!(path = %self.path.display(), version = to, "migrated the local store");
         }
         Ok(())
     }

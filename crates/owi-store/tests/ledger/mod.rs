@@ -228,3 +228,21 @@ fn items_kept_ahead_of_an_upload_a_day_gone_are_dropped() {
         .unwrap();
     assert_eq!(left, 1);
 }
+
+/// A main file made anew beside the journal (the exports' file deleted by
+/// hand): the journal, in its newest form, is taken as it is.
+#[test]
+fn a_journal_outlives_its_main_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store
+        .ledger_pend("b", SERVER, USER, Carried::Listed(&[2, 1]), &[])
+        .unwrap();
+    store.ledger_confirm("b").unwrap();
+    drop(store);
+    for file in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{file}", dir.path().join("owi.sqlite").display()));
+    }
+    let store = self::store(&dir);
+    assert_eq!(store.ledger(SERVER, USER).unwrap().unwrap().items, [1, 2]);
+}
