@@ -13,7 +13,10 @@
 //!   loaded, what goes chosen from the log and only its bytes read (here
 //!   the worst case: the items that go are spread through the file);
 //! - a check with filters (the heart data only, sent again whole), read,
-//!   then chosen from the kept log.
+//!   then chosen from the kept log;
+//! - the ledger's confirmation of an upload of the whole previewed export
+//!   to a user with nothing from us: its items pending as the kept check
+//!   whose log holds them, then as their identities (each timed alone).
 //!
 //! The goals: the delta check within 130 % of the plain one's time, with a
 //! peak RSS of at most 150 MB; the previewed delta far below either.
@@ -96,6 +99,8 @@ fn run() -> Result<()> {
         rss,
         &said,
     );
+    let (secs, rss, said) = phase("confirm", &export.xml, &db)?;
+    row("confirming a whole previewed upload", secs, mb, rss, &said);
     let added = (delta / plain - 1.0) * 100.0;
     println!(
         "the delta adds {added:.0} % to the check (goal ≤ 30 %), peak RSS {:.0} MB (goal ≤ 150 MB)",
@@ -255,6 +260,25 @@ fn child(phase: &str) -> Result<()> {
                 "{} items go, {} left out",
                 check.items_sent(),
                 check.left_out.by_kind()
+            );
+        }
+        "confirm" => {
+            let store = Store::open(Path::new(&db))?;
+            let (row, kept) = store
+                .kept_check_row(Path::new(&xml))?
+                .ok_or("no check kept")?;
+            let identities = kept.into_went().ok_or("a damaged log")?;
+            let timed = |user: &str, items: Carried<'_>| -> Result<f64> {
+                store.ledger_pend(user, SERVER, user, items, &[])?;
+                let started = Instant::now();
+                store.ledger_confirm(user)?;
+                Ok(started.elapsed().as_secs_f64())
+            };
+            let from_log = timed("from-log", Carried::KeptLog(row))?;
+            let listed = timed("listed", Carried::Listed(&identities))?;
+            println!(
+                "{} items confirmed: from the kept log {from_log:.2} s, listed {listed:.2} s",
+                identities.len()
             );
         }
         other => return Err(format!("no phase {other}").into()),

@@ -38,6 +38,8 @@
 //! The machine may be shared: every sender runs `OWI_BENCH_ROUNDS` times
 //! (default 3), round by round, and each figure is its best (the shortest
 //! time, the highest RSS), so a busy spell falls on every sender alike.
+//! Each round's times go to stderr as they come. `OWI_BENCH_PATHS` (the
+//! `--method` names, say `direct,s3`) runs only those paths.
 
 mod common;
 
@@ -186,14 +188,20 @@ fn run() -> Result<()> {
     let owi = [(false, false), (true, false), (false, true), (true, true)]
         .map(|(zip, previewed)| Sender::Owi { zip, previewed });
     let mut curl_post = None;
-    for path in [UploadPath::Direct, UploadPath::Post, UploadPath::Multipart] {
+    let (mut curl_post_median, mut medians) = (None, Vec::new());
+    let wanted = std::env::var("OWI_BENCH_PATHS").unwrap_or_default();
+    let paths = [UploadPath::Direct, UploadPath::Post, UploadPath::Multipart]
+        .into_iter()
+        .filter(|path| wanted.is_empty() || wanted.split(',').any(|w| w == path.method()));
+    for path in paths {
         let senders: Vec<Sender> = match path {
             UploadPath::Multipart => owi.to_vec(),
             _ => [Sender::Curl].into_iter().chain(owi).collect(),
         };
         let mut best: Vec<Option<Timing>> = vec![None; senders.len()];
-        for _ in 0..rounds {
-            for (sender, slot) in senders.iter().zip(&mut best) {
+        let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); senders.len()];
+        for round in 1..=rounds {
+            for ((sender, slot), times) in senders.iter().zip(&mut best).zip(&mut times) {
                 let timing = match *sender {
                     Sender::Curl => time_curl(&runtime, &export, path)?,
                     Sender::Owi { zip, previewed } => {
@@ -201,6 +209,14 @@ fn run() -> Result<()> {
                         time_owi(&runtime, &export, path, input, previewed)?
                     }
                 };
+                eprintln!(
+                    "round {round}: {} {}: upload {:.2} s, whole {:.2} s",
+                    path.label(),
+                    sender.label(),
+                    timing.upload,
+                    timing.wall
+                );
+                times.push((timing.upload, timing.wall));
                 *slot = Some(match slot.take() {
                     Some(earlier) => earlier.best(timing),
                     None => timing,
@@ -221,13 +237,55 @@ fn run() -> Result<()> {
         if path == UploadPath::Post {
             curl_post = curl_secs;
         }
+        let mut curl_median = curl_post_median;
+        for (sender, times) in senders.iter().zip(times) {
+            let (upload, wall) = (
+                median(times.iter().map(|t| t.0)),
+                median(times.iter().map(|t| t.1)),
+            );
+            if matches!(sender, Sender::Curl) {
+                curl_median = Some(upload);
+            }
+            medians.push((path, *sender, upload, wall, curl_median));
+        }
+        if path == UploadPath::Post {
+            curl_post_median = curl_median;
+        }
     }
     println!(
         "÷curl: owi's MB/s over curl's for the same path (multipart: over curl's \
          presigned POST; curl has no multipart upload){}",
         load("after")
     );
+    // One fast round of curl's, or one slow of owi's, moves these less.
+    println!("medians of the {rounds} rounds:");
+    for (path, sender, upload, wall, curl) in medians {
+        let ratio = |secs: f64| match (sender, curl) {
+            (Sender::Owi { .. }, Some(curl)) => format!("{:.2}", curl / secs),
+            _ => String::new(),
+        };
+        println!(
+            "{:<13} {:<20} {upload:>8.2} {:>6} {:>6}  {wall:>7.2} {:>6} {:>6}",
+            path.label(),
+            sender.label(),
+            "",
+            ratio(upload),
+            "",
+            ratio(wall),
+        );
+    }
     Ok(())
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 fn print_row(
