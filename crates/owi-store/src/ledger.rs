@@ -129,26 +129,25 @@ fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
-/// Drops what is pending for `batch`; the kept check it named, if any.
-fn take_pending(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
-        "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check",
-        [batch],
-        |r| r.get(0),
-    )
-    .optional()
-    .map(Option::flatten)
-}
-
 /// The kept check whose log holds the items pending for `batch`, if any.
 fn named_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+    named(
+        conn,
         "SELECT kept_check FROM ledger_pending WHERE batch = ?",
-        [batch],
-        |r| r.get(0),
+        batch,
     )
-    .optional()
-    .map(Option::flatten)
+}
+
+/// Drops what is pending for `batch`: [`named_by`] it.
+fn take_pending(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
+    let take = "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check";
+    named(conn, take, batch)
+}
+
+fn named(conn: &rusqlite::Connection, sql: &str, batch: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(sql, [batch], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
 }
 
 impl Store {
