@@ -164,3 +164,58 @@ impl Importer {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use owi_export::{Choice, ExportSource, Share};
+    use owi_store::Store;
+
+    use super::pend;
+
+    /// The kept check an upload's items are in, gone before the ledger
+    /// could name it (a newer read of the file replaced it): the
+    /// identities are written out instead, and the ledger ends the same.
+    #[test]
+    fn a_kept_check_gone_before_the_write_leaves_the_identities_listed()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let spec = owi_sample::SampleSpec {
+            records: 3_000,
+            workouts: 4,
+            ..Default::default()
+        };
+        let xml = owi_sample::generate(&spec, dir.path())?.xml_path;
+        let db = dir.path().join("owi.sqlite");
+        let mut store = Store::open(&db)?;
+        store.ingest(&xml, owi_store::IngestOptions::default())?;
+        let (row, kept) = store.kept_check_row(&xml)?.ok_or("nothing kept")?;
+        let choice = Choice {
+            share: &Share::default(),
+            sent: None,
+            tally: false,
+        };
+        let source = Arc::new(ExportSource::open(&xml)?);
+        let selection = kept
+            .choose(source, choice, Default::default())?
+            .and_then(|p| p.selection)
+            .ok_or("everything, as kept")?;
+        assert!(selection.in_kept_log());
+        let mut went = selection.identities().ok_or("a whole log")?.to_vec();
+        went.sort_unstable();
+
+        rusqlite::Connection::open(owi_store::journal_path(&db))?
+            .execute("DELETE FROM kept_checks", [])?;
+        let store = Arc::new(Mutex::new(store));
+        let written = pend(&store, &selection, Some(row), |s, items| {
+            s.ledger_pend("b", "http://127.0.0.1:8000", "u", items, &[])
+        })?;
+        assert!(written);
+        let store = store.lock().map_err(|_| "poisoned")?;
+        assert!(store.ledger_confirm("b")?);
+        let ledger = store.ledger("http://127.0.0.1:8000", "u")?;
+        assert_eq!(ledger.map(|l| l.items), Some(went));
+        Ok(())
+    }
+}
