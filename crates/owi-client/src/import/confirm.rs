@@ -256,7 +256,7 @@ impl Importer {
         let pieces = self.store(move |s| s.batch(&asked)).await?;
         if pieces.iter().any(|p| p.outcome == Outcome::Failed) {
             let batch = batch.clone();
-            return self.store(move |s| s.ledger_discard(&batch)).await;
+            return warned(self.store(move |s| s.ledger_discard(&batch)).await);
         }
         if !pieces.iter().all(|p| p.outcome == Outcome::Imported) {
             return Ok(());
@@ -275,7 +275,10 @@ impl Importer {
         };
         if confirmed {
             let batch = batch.clone();
-            self.store(move |s| s.ledger_confirm(&batch)).await?;
+            return warned(
+                self.store(move |s| s.ledger_confirm(&batch).map(drop))
+                    .await,
+            );
         }
         Ok(())
     }
@@ -303,4 +306,13 @@ impl Importer {
             .map(Some)
             .map_err(|e| Error::Local(format!("what upload {} should leave: {e}", upload.id)))
     }
+}
+
+/// A ledger that cannot settle an upload is not the upload's failure: what
+/// it missed, the next upload sends again.
+pub(super) fn warned(settled: Result<(), Error>) -> Result<(), Error> {
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "the ledger could not settle an upload: the next one sends its items again");
+    }
+    Ok(())
 }

@@ -362,16 +362,18 @@ impl Importer {
             let confirmed = self
                 .confirm(&user_id, &mut report, &expected, on_step)
                 .await;
-            match &confirmed {
+            // The ledger failing must not hide what the server did: its
+            // word decides the outcome.
+            let settled = match &confirmed {
                 Ok(Some(true)) => {
-                    self.store(move |s| s.ledger_confirm(&batch)).await?;
+                    self.store(move |s| s.ledger_confirm(&batch).map(drop))
+                        .await
                 }
                 // Awaiting the server: a later look settles it.
-                Ok(None) => {}
-                Ok(Some(false)) | Err(_) => {
-                    self.store(move |s| s.ledger_discard(&batch)).await?;
-                }
-            }
+                Ok(None) => Ok(()),
+                Ok(Some(false)) | Err(_) => self.store(move |s| s.ledger_discard(&batch)).await,
+            };
+            confirm::warned(settled)?;
             confirmed?;
         }
         Ok(report)

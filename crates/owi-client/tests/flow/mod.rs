@@ -472,6 +472,29 @@ async fn a_kept_log_found_damaged_while_sending_fills_the_ledger_by_a_read() {
     assert_eq!(kept_ledger, ledger(&s, &unseen));
 }
 
+/// An import the server completed is a success though the ledger cannot
+/// record it (its file refuses the write, as a full disk would): the
+/// server's word decides, and the items stay out of the ledger.
+#[tokio::test]
+async fn an_import_that_went_through_is_a_success_whatever_the_ledger() {
+    let s = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let m = sample_export(dir.path(), 2_000, false);
+    let f = flow(&s).await;
+    rusqlite::Connection::open(f._db.path().join("owi.journal.sqlite"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON ledgers
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let (report, _, _) = run(&f, &ImportRequest::new(&m.xml_path, &f.user)).await;
+    let report = report.expect("the import went through");
+    assert!(report.pieces[0].import.as_ref().unwrap().succeeded());
+    assert_eq!(report.compared, Some((6, 6)));
+    assert!(ledger(&s, &f).is_empty(), "nothing recorded");
+}
+
 /// The bytes the check read, as its last progress event says.
 fn checked_bytes(events: &[Progress]) -> u64 {
     let finished = events.iter().rev().find_map(|e| match e {
