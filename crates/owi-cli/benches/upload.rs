@@ -190,6 +190,13 @@ fn run() -> Result<()> {
     let mut curl_post = None;
     let (mut curl_post_median, mut medians) = (None, Vec::new());
     let wanted = std::env::var("OWI_BENCH_PATHS").unwrap_or_default();
+    let known = ["direct", "s3", "multipart"];
+    if let Some(unknown) = wanted
+        .split(',')
+        .find(|w| !w.is_empty() && !known.contains(w))
+    {
+        return Err(format!("OWI_BENCH_PATHS: no path {unknown} (direct, s3, multipart)").into());
+    }
     let paths = [UploadPath::Direct, UploadPath::Post, UploadPath::Multipart]
         .into_iter()
         .filter(|path| wanted.is_empty() || wanted.split(',').any(|w| w == path.method()));

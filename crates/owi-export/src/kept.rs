@@ -491,6 +491,8 @@ mod tests {
         let mut other_logic = bytes.clone();
         other_logic[4] ^= 0xFF;
         assert_eq!(Preflight::from_kept(&other_logic), None);
+        // What went is read whichever logic kept it.
+        assert_eq!(KeptCheck::went_of_kept(other_logic), Some(vec![7, 9]));
         let mut longer = bytes;
         longer.push(0);
         assert_eq!(Preflight::from_kept(&longer), None);

@@ -129,16 +129,15 @@ fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
-/// The kept check whose log holds the items pending for `batch`, if any.
+/// The kept check whose log holds the items pending for `batch`, if any,
+/// once its upload is sent.
 fn named_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
-    named(
-        conn,
-        "SELECT kept_check FROM ledger_pending WHERE batch = ?",
-        batch,
-    )
+    let sent = "SELECT kept_check FROM ledger_pending WHERE batch = ?1
+                AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)";
+    named(conn, sent, batch)
 }
 
-/// Drops what is pending for `batch`: [`named_by`] it.
+/// Drops what is pending for `batch`, giving the kept check it named.
 fn take_pending(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
     let take = "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check";
     named(conn, take, batch)
@@ -232,7 +231,37 @@ impl Store {
     /// since to drop them. Were it still going, it keeps them again when
     /// sent.
     pub(crate) fn drop_stale_sending(&self) -> Result<()> {
-        self.drop_sending("created_at < ?", [now() - STALE_SENDING_SECS])
+        self.drop_sending("created_at < ?", [now() - STALE_SENDING_SECS])?;
+        self.drop_unsettled()
+    }
+
+    /// Drops items left pending a day after every piece of their upload
+    /// ended (the ledger failed to take or drop them then: a full disk):
+    /// nothing will settle them now, and a kept check they name would stay
+    /// for good. The next upload sends them again. An upload still waiting
+    /// for the server's word keeps them.
+    fn drop_unsettled(&self) -> Result<()> {
+        let db = |e| Error::db(self.path(), e);
+        let tx = self.conn().unchecked_transaction().map_err(db)?;
+        let named: Vec<Option<i64>> = tx
+            .prepare(
+                "DELETE FROM ledger_pending
+                 WHERE created_at < ?
+                   AND batch NOT IN (SELECT batch FROM ledger_sending)
+                   AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.batch = ledger_pending.batch
+                                   AND u.outcome IN ('sending', 'sent'))
+                 RETURNING kept_check",
+            )
+            .and_then(|mut dropped| {
+                dropped
+                    .query_map([now() - STALE_SENDING_SECS], |r| r.get(0))?
+                    .collect()
+            })
+            .map_err(db)?;
+        for kept in named {
+            drop_if_unserved(&tx, kept).map_err(db)?;
+        }
+        tx.commit().map_err(db)
     }
 
     /// Drops the pending rows still marked sending that `which` (a
@@ -292,7 +321,8 @@ impl Store {
         };
         // A write first: a transaction that read first could not write
         // once another process (the app, the CLI) had. The row it drops
-        // is written again below, unless that is refused.
+        // is written again below; refused, the transaction rolls back as
+        // it is dropped, and the row is as it was.
         let replaced = take_pending(&tx, batch).map_err(db)?;
         // A kept check named must still be there: the row is written only
         // if it is.

@@ -138,26 +138,37 @@ impl Store {
             // its own (WAL commits per file, not both at once): copies
             // first, then drops and the version, so a crash in between only
             // repeats the copy. Each step takes the write lock as it
-            // begins, and a migration another process (the app, the CLI)
-            // made meanwhile is not made again.
+            // begins, and stops there when another process (the app, the
+            // CLI) finished the migration meanwhile.
             let mut steps: Vec<&str> = sql.split(STEP).collect();
             let last = steps.pop().unwrap_or_default();
-            let outcome = (|| {
+            let begin = || -> rusqlite::Result<bool> {
                 self.conn.execute_batch("BEGIN IMMEDIATE;")?;
                 let now: i64 = self
                     .conn
                     .query_row("PRAGMA user_version", [], |r| r.get(0))?;
                 if now >= to as i64 {
-                    return self.conn.execute_batch("COMMIT;").map(|()| false);
+                    self.conn.execute_batch("COMMIT;")?;
+                }
+                Ok(now < to as i64)
+            };
+            let outcome = (|| {
+                if !begin()? {
+                    return Ok(false);
                 }
                 for step in steps {
-                    self.conn
-                        .execute_batch(&format!("{step}\nCOMMIT;\nBEGIN IMMEDIATE;"))?;
+                    self.conn.execute_batch(&format!("{step}\nCOMMIT;"))?;
+                    if !begin()? {
+                        return Ok(false);
+                    }
                 }
                 if to == KEPT_CHECK_IDS {
                     // In the journal alone, committed before the version.
                     kept_check::give_ids(&self.conn)?;
-                    self.conn.execute_batch("COMMIT;\nBEGIN IMMEDIATE;")?;
+                    self.conn.execute_batch("COMMIT;")?;
+                    if !begin()? {
+                        return Ok(false);
+                    }
                 }
                 self.conn.execute_batch(last)?;
                 if to == PACK_RECORDS {

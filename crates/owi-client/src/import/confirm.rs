@@ -256,7 +256,8 @@ impl Importer {
         let pieces = self.store(move |s| s.batch(&asked)).await?;
         if pieces.iter().any(|p| p.outcome == Outcome::Failed) {
             let batch = batch.clone();
-            return warned(self.store(move |s| s.ledger_discard(&batch)).await);
+            warned(self.store(move |s| s.ledger_discard(&batch)).await);
+            return Ok(());
         }
         if !pieces.iter().all(|p| p.outcome == Outcome::Imported) {
             return Ok(());
@@ -275,7 +276,7 @@ impl Importer {
         };
         if confirmed {
             let batch = batch.clone();
-            return warned(
+            warned(
                 self.store(move |s| s.ledger_confirm(&batch).map(drop))
                     .await,
             );
@@ -310,9 +311,8 @@ impl Importer {
 
 /// A ledger that cannot settle an upload is not the upload's failure: what
 /// it missed, the next upload sends again.
-pub(super) fn warned(settled: Result<(), Error>) -> Result<(), Error> {
+pub(super) fn warned(settled: Result<(), Error>) {
     if let Err(e) = settled {
         tracing::warn!(error = %e, "the ledger could not settle an upload: the next one sends its items again");
     }
-    Ok(())
 }

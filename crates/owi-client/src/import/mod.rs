@@ -373,7 +373,7 @@ impl Importer {
                 Ok(None) => Ok(()),
                 Ok(Some(false)) | Err(_) => self.store(move |s| s.ledger_discard(&batch)).await,
             };
-            confirm::warned(settled)?;
+            confirm::warned(settled);
             confirmed?;
         }
         Ok(report)

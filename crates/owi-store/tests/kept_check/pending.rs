@@ -81,6 +81,15 @@ fn items_pending_in_a_kept_log_keep_it_until_settled() -> Res<()> {
     assert_eq!(kept_rows(&db)?, 2);
     store.ledger_pend_ahead("b5", SERVER, USER, Carried::Listed(&[1]), &[])?;
     assert_eq!(kept_rows(&db)?, 1, "dropped, the older check goes");
+
+    // Written again as identities: the check it named goes.
+    let (fourth, _) = store.kept_check_row(&xml)?.ok_or("kept")?;
+    assert!(store.ledger_pend("b6", SERVER, USER, Carried::KeptLog(fourth), &[])?);
+    touch(&xml)?;
+    force_ingest(&mut store, &xml)?;
+    assert_eq!(kept_rows(&db)?, 2);
+    store.ledger_pend("b6", SERVER, USER, Carried::Listed(&[1]), &[])?;
+    assert_eq!(kept_rows(&db)?, 1, "no longer named, the older check goes");
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! confirms an import, merged then, discarded on failure, kept whatever
 //! happens to exports, history and the schema.
 
-use owi_store::{Carried, Ledger, Store};
+use owi_store::{Carried, Ledger, NewUpload, Outcome, Store};
 
 const SERVER: &str = "http://127.0.0.1:8000";
 const USER: &str = "3f1e0c52-8f0e-4d43-9a7b-0b5d1c1f2a10";
@@ -191,7 +191,8 @@ fn items_kept_ahead_of_their_upload_are_confirmed_only_once_it_is_sent() {
 }
 
 /// Items kept ahead of an upload whose process stopped, with no upload to
-/// that user since: dropped by a store opened a day later, not sooner.
+/// that user since, or left by an upload that ended without the ledger
+/// settling them: dropped by a store opened a day later, not sooner.
 #[test]
 fn items_kept_ahead_of_an_upload_a_day_gone_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,9 +203,27 @@ fn items_kept_ahead_of_an_upload_a_day_gone_are_dropped() {
     store
         .ledger_pend_ahead("new", SERVER, "another-user", Carried::Listed(&[2]), &[])
         .unwrap();
-    store
-        .ledger_pend("sent", SERVER, USER, Carried::Listed(&[3]), &[])
-        .unwrap();
+    // Sent, its import still awaited; and one whose upload ended without
+    // the ledger settling it (a full disk then).
+    for (batch, outcome) in [("sent", Outcome::Sent), ("settled", Outcome::Imported)] {
+        store
+            .ledger_pend(batch, SERVER, USER, Carried::Listed(&[3]), &[])
+            .unwrap();
+        let upload = NewUpload {
+            export_key: "k",
+            source_path: "/e.zip",
+            server: SERVER,
+            user_id: USER,
+            batch,
+            piece: (1, 1),
+            fingerprint: "f",
+            cleaned: true,
+            delta: None,
+            filters: "",
+        };
+        let id = store.upload_started(&upload).unwrap();
+        store.upload_ended(id, outcome, None, None).unwrap();
+    }
     drop(store);
     let journal =
         rusqlite::Connection::open(owi_store::journal_path(&dir.path().join("owi.sqlite")))
@@ -212,7 +231,7 @@ fn items_kept_ahead_of_an_upload_a_day_gone_are_dropped() {
     journal
         .execute(
             "UPDATE ledger_pending SET created_at = created_at - 2 * 86400
-             WHERE batch IN ('old', 'sent')",
+             WHERE batch IN ('old', 'sent', 'settled')",
             [],
         )
         .unwrap();
@@ -221,8 +240,9 @@ fn items_kept_ahead_of_an_upload_a_day_gone_are_dropped() {
     assert!(store.ledger_sent("new").unwrap(), "a fresh one kept");
     assert!(
         store.ledger_confirm("sent").unwrap(),
-        "sent: only confirmed or discarded"
+        "awaited: only confirmed or discarded"
     );
+    assert!(!store.ledger_confirm("settled").unwrap(), "dropped");
     let left: i64 = journal
         .query_row("SELECT count(*) FROM ledger_pending", [], |r| r.get(0))
         .unwrap();
