@@ -241,40 +241,31 @@ impl Store {
     /// for good. The next upload sends them again. An upload still waiting
     /// for the server's word keeps them.
     fn drop_unsettled(&self) -> Result<()> {
-        let db = |e| Error::db(self.path(), e);
-        let tx = self.conn().unchecked_transaction().map_err(db)?;
-        let named: Vec<Option<i64>> = tx
-            .prepare(
-                "DELETE FROM ledger_pending
-                 WHERE created_at < ?
-                   AND batch NOT IN (SELECT batch FROM ledger_sending)
-                   AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.batch = ledger_pending.batch
-                                   AND u.outcome IN ('sending', 'sent'))
-                 RETURNING kept_check",
-            )
-            .and_then(|mut dropped| {
-                dropped
-                    .query_map([now() - STALE_SENDING_SECS], |r| r.get(0))?
-                    .collect()
-            })
-            .map_err(db)?;
-        for kept in named {
-            drop_if_unserved(&tx, kept).map_err(db)?;
-        }
-        tx.commit().map_err(db)
+        self.drop_pending(
+            "created_at < ? AND batch NOT IN (SELECT batch FROM ledger_sending)
+             AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.batch = ledger_pending.batch
+                             AND u.outcome IN ('sending', 'sent'))",
+            [now() - STALE_SENDING_SECS],
+        )
     }
 
     /// Drops the pending rows still marked sending that `which` (a
-    /// condition on `ledger_pending`) picks, the kept checks they alone
-    /// named, and marks left without a row.
+    /// condition on `ledger_pending`) picks.
     fn drop_sending(&self, which: &str, params: impl rusqlite::Params) -> Result<()> {
+        self.drop_pending(
+            &format!("batch IN (SELECT batch FROM ledger_sending) AND {which}"),
+            params,
+        )
+    }
+
+    /// Drops the pending rows `which` picks, the kept checks only they
+    /// named, and marks left without a row.
+    fn drop_pending(&self, which: &str, params: impl rusqlite::Params) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         let named: Vec<Option<i64>> = tx
             .prepare(&format!(
-                "DELETE FROM ledger_pending
-                 WHERE batch IN (SELECT batch FROM ledger_sending) AND {which}
-                 RETURNING kept_check"
+                "DELETE FROM ledger_pending WHERE {which} RETURNING kept_check"
             ))
             .and_then(|mut dropped| dropped.query_map(params, |r| r.get(0))?.collect())
             .map_err(db)?;
@@ -346,9 +337,8 @@ impl Store {
         if written == 0 {
             return Ok(false);
         }
-        if replaced != kept {
-            drop_if_unserved(&tx, replaced).map_err(db)?;
-        }
+        // Named again by the new row, it stays.
+        drop_if_unserved(&tx, replaced).map_err(db)?;
         let row = tx.last_insert_rowid();
         let mark = match sending {
             true => "INSERT OR REPLACE INTO ledger_sending (batch) VALUES (?)",
@@ -466,13 +456,7 @@ impl Store {
     /// The import of `batch` failed or was given up: what it carried is
     /// not the server's.
     pub fn ledger_discard(&self, batch: &str) -> Result<()> {
-        let db = |e| Error::db(self.path(), e);
-        let tx = self.conn().unchecked_transaction().map_err(db)?;
-        let kept = take_pending(&tx, batch).map_err(db)?;
-        tx.execute("DELETE FROM ledger_sending WHERE batch = ?", [batch])
-            .map_err(db)?;
-        drop_if_unserved(&tx, kept).map_err(db)?;
-        tx.commit().map_err(db)
+        self.drop_pending("batch = ?", [batch])
     }
 }
 

@@ -335,7 +335,8 @@ impl Importer {
         let sent = sending.send_all(&source).await;
         let written = sending.settle_ahead(sent.is_ok()).await;
         let batch = sending.batch.clone();
-        // Its selection (a kept log, maybe) is not held while the import is followed.
+        // Its selection (a kept log, maybe) is not held while the import
+        // is followed: nor is `went`'s, below.
         drop(sending);
         report.pieces = sent?;
         report.ending = Ending::Sent;
@@ -348,15 +349,16 @@ impl Importer {
                 Ok(written && s.ledger_sent(&expecting)?)
             })
             .await?;
-        if !pending {
-            let went = ahead::Went {
-                batch: &batch,
-                selection,
-                kept,
-                workouts,
-                source: &source,
-            };
-            self.pend_after(went, request, cancel).await?;
+        let went = ahead::Went {
+            batch: &batch,
+            selection,
+            kept,
+            workouts,
+            source: &source,
+        };
+        match pending {
+            true => drop(went),
+            false => self.pend_after(went, request, cancel).await?,
         }
         if request.wait {
             let confirmed = self

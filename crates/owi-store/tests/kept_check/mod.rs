@@ -524,3 +524,16 @@ fn a_damaged_log_is_found_when_used() -> Res<()> {
     assert_eq!((ledger.items, ledger.workouts), (vec![], vec![(1, 2)]));
     Ok(())
 }
+
+#[test]
+fn a_damaged_export_keeps_no_check() -> Res<()> {
+    let dir = tempfile::tempdir()?;
+    let (xml, _) = sample(dir.path(), "en_US", false, 0, Dtd::Version14)?;
+    let bytes = std::fs::read(&xml)?;
+    let cut = dir.path().join("cut.xml");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3])?;
+    let mut store = Store::open(&dir.path().join("owi.sqlite"))?;
+    let _ = store.ingest(&cut, owi_store::IngestOptions::default());
+    assert_eq!(store.kept_check(&cut)?, None);
+    Ok(())
+}
