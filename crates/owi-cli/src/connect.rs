@@ -229,6 +229,15 @@ pub fn users(args: UsersArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The runtime of a command that talks to a server: one thread. A command
+/// does one thing at a time, and an upload's body chunks are then read
+/// where they are sent; on a multi-threaded runtime each read hands the
+/// worker to another thread, and the direct upload of 1 GB took 0.75 s
+/// against 0.68 s (median of 12 rounds each). Blocking work still goes
+/// to tokio's blocking threads.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new().context("starting the async runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }

@@ -141,8 +141,8 @@ impl UploadSource {
 }
 
 /// Runs `f`, which blocks for a chunk's read, telling a multi-threaded
-/// runtime to move its other tasks off this thread meanwhile; on a
-/// current-thread runtime (tests) it simply runs.
+/// runtime (the app's) to move its other tasks off this thread meanwhile;
+/// on a current-thread runtime (the CLI's, tests) it simply runs.
 fn blocking_in_place<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
