@@ -2,7 +2,7 @@
 //! it came in, never unpacked to disk) sent by direct upload, S3 presigned
 //! POST or S3 multipart, with one progress model for all three.
 //!
-//! Bodies stream from disk in 1 MiB chunks (their buffers reused), each
+//! Bodies stream from disk in 64 KiB chunks (their buffers reused), each
 //! read as the network takes it, so memory stays flat whatever the size.
 //! A ticker reports the bytes handed to the network at most every 100 ms
 //! (owi-progress's `Tracker`), always with a last event at the end.
@@ -33,9 +33,11 @@ pub use source::UploadSource;
 
 /// At or under this size, `auto` sends directly (as the official dashboard).
 pub const DIRECT_MAX: u64 = 10_000_000;
-/// The bytes of one body chunk: large, so the reading thread and the
-/// network hand over rarely.
-const CHUNK: usize = 1 << 20;
+/// The bytes of one body chunk: curl's size. A chunk is read, cleaned and
+/// copied into the socket while it is still in the core's cache; 1 MiB
+/// chunks went through memory each time (direct upload of 1 GB, median of
+/// 17 rounds: 0.62 s against 0.71 s).
+const CHUNK: usize = 64 << 10;
 /// The most a presigned POST may carry (the API's `max_file_size` bound).
 pub const POST_LIMIT: u64 = 1 << 30;
 /// The largest body a multipart upload takes on the real server.

@@ -15,6 +15,10 @@ use crate::source::ExportSource;
 
 /// Bytes pulled from the source at a time.
 const CHUNK: usize = 128 * 1024;
+/// The least a reader asks for that is read from the source straight into
+/// its buffer: worth a system call of its own, and under an upload body's
+/// chunk (64 KiB).
+const DIRECT_MIN: usize = 16 * 1024;
 /// Idle streams kept (a zip's holds an inflater and its buffers, ~0.5 MiB).
 const POOL_CAP: usize = 8;
 
@@ -140,9 +144,9 @@ impl Stream {
     }
 
     pub fn read(&mut self, out: &mut [u8], shared: &Shared) -> io::Result<usize> {
-        // Nothing held back and room for a chunk: read into `out` and clean
-        // it there, sparing a copy of every byte.
-        if self.start == self.end && !self.eof && out.len() >= CHUNK {
+        // Nothing held back and a large read: into `out`, cleaned there,
+        // sparing a copy of every byte.
+        if self.start == self.end && !self.eof && out.len() >= DIRECT_MIN {
             let n = self.read_direct(out, shared)?;
             if n > 0 || self.eof {
                 return Ok(n);
