@@ -153,10 +153,6 @@ impl Identities {
 #[derive(Clone)]
 pub struct SentItems {
     slots: Vec<u64>,
-    /// `slots.len() - 1`; the length is a power of two.
-    mask: usize,
-    /// How far to shift a spread identity to make it an index.
-    shift: u32,
     len: u64,
     seen: u64,
     /// Identity 0 is the empty slot's value, so it is kept here: `None`,
@@ -166,11 +162,14 @@ pub struct SentItems {
 
 impl SentItems {
     pub fn with_capacity(items: usize) -> SentItems {
-        let slots = (items.saturating_mul(4) / 3).max(8).next_power_of_two();
+        SentItems::with_slots(items.saturating_mul(4) / 3)
+    }
+
+    /// Any number of slots: an index is a multiply, not a mask, so the
+    /// table need not round up to a power of two (and twice the memory).
+    fn with_slots(slots: usize) -> SentItems {
         SentItems {
-            slots: vec![0; slots],
-            mask: slots - 1,
-            shift: 64 - slots.trailing_zeros(),
+            slots: vec![0; slots.max(8)],
             len: 0,
             seen: 0,
             zero: None,
@@ -179,15 +178,20 @@ impl SentItems {
 
     /// The slot `identity` is in, or the empty one where it would go.
     fn slot(&self, identity: Identity) -> usize {
-        // The identities are hashes already: a multiply spreads their
-        // top bits, which make the index.
-        let mut i = (identity.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize;
+        let n = self.slots.len();
+        // The identities are hashes already: a multiply spreads their 63
+        // bits over 64, whose share of `n` is the first slot to look at.
+        let spread = identity.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut i = ((u128::from(spread) * n as u128) >> 64) as usize;
         loop {
             let v = self.slots[i];
             if v == 0 || v & !SEEN == identity {
                 return i;
             }
-            i = (i + 1) & self.mask;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
         }
     }
 
@@ -213,7 +217,7 @@ impl SentItems {
 
     /// Twice the slots, every identity (and its mark) moved over.
     fn grow(&mut self) {
-        let mut bigger = SentItems::with_capacity(self.slots.len() * 2);
+        let mut bigger = SentItems::with_slots(self.slots.len() * 2);
         for &v in self.slots.iter().filter(|&&v| v != 0) {
             let i = bigger.slot(v & !SEEN);
             bigger.slots[i] = v;
@@ -352,8 +356,9 @@ mod tests {
         assert_eq!(all, [1, 2, 3]);
     }
 
-    /// The table against a set, through growth from a table too small, with
-    /// identity 0 (the empty slot's value) and marked identities among them.
+    /// The table against a set, through growth from a table too small (with
+    /// marks already set), with identity 0 (the empty slot's value) and a
+    /// marked identity among them.
     #[test]
     fn sent_items_agree_with_a_set_whatever_their_number() {
         use std::collections::{BTreeSet, HashSet};
@@ -362,44 +367,63 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            // Some near neighbours, so runs of occupied slots form.
+            // Small ones too, so some repeat.
             if state.is_multiple_of(5) {
                 state % 64
             } else {
                 state
             }
         };
-        let ledger: Vec<u64> = (0..20_000)
-            .map(|_| next())
-            .chain([0, 0, SEEN | 7])
-            .collect();
-        let mut sent = SentItems::with_capacity(10);
-        for &id in &ledger {
-            sent.insert(id);
-        }
-        let set: HashSet<u64> = ledger.iter().map(|id| id & !SEEN).collect();
-        assert_eq!(sent.len(), set.len() as u64);
-        let taken: Vec<u64> = (0..20_000)
-            .map(|_| next())
-            .chain(ledger.iter().step_by(3).copied())
-            .chain([0, 7])
-            .collect();
+        let (mut sent, mut set) = (SentItems::with_capacity(10), HashSet::new());
         let mut marked = HashSet::new();
-        for &id in &taken {
-            let id = id & !SEEN;
-            assert_eq!(sent.take(id), set.contains(&id), "{id}");
-            if set.contains(&id) {
-                marked.insert(id);
+        for round in 0..4 {
+            let ledger: Vec<u64> = (0..5_000).map(|_| next()).chain([0, SEEN | 7]).collect();
+            for &id in &ledger {
+                sent.insert(id);
+                set.insert(id & !SEEN);
             }
+            assert_eq!(sent.len(), set.len() as u64, "round {round}");
+            let taken = (0..5_000)
+                .map(|_| next())
+                .chain(ledger.iter().step_by(3).copied());
+            for id in taken.chain([0, 7]) {
+                let id = id & !SEEN;
+                assert_eq!(sent.take(id), set.contains(&id), "{id}");
+                if set.contains(&id) {
+                    marked.insert(id);
+                }
+            }
+            assert_eq!(sent.unseen(), (set.len() - marked.len()) as u64);
         }
-        assert!(marked.contains(&0) && marked.contains(&7));
-        assert_eq!(sent.unseen(), (set.len() - marked.len()) as u64);
+        assert!(sent.slots.len() > 20_000, "the table grew");
         let all: BTreeSet<u64> = sent.iter().collect();
         assert_eq!(all, set.iter().copied().collect());
-        sent.insert(12_345);
-        assert_eq!(
-            sent.unseen(),
-            (set.len() - marked.len()) as u64 + u64::from(!set.contains(&12_345))
-        );
+    }
+
+    /// Identities that all want the last slot go on at the first.
+    #[test]
+    fn sent_items_probe_past_the_end_of_the_table() {
+        // The multiplier's inverse, by Newton's iteration modulo 2^64.
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut inverse = K;
+        for _ in 0..6 {
+            inverse = inverse.wrapping_mul(2u64.wrapping_sub(K.wrapping_mul(inverse)));
+        }
+        let mut sent = SentItems::with_capacity(6);
+        assert_eq!(sent.slots.len(), 8);
+        // Spread to the top eighth (the last slot of 8), top bit clear.
+        let last: Vec<u64> = (1u64..)
+            .map(|j| ((7 << 61) | j).wrapping_mul(inverse))
+            .filter(|id| id & SEEN == 0)
+            .take(4)
+            .collect();
+        for &id in &last[..3] {
+            sent.insert(id);
+        }
+        let slots: Vec<usize> = last[..3].iter().map(|&id| sent.slot(id)).collect();
+        assert_eq!(slots, [7, 0, 1]);
+        assert!(last[..3].iter().all(|&id| sent.take(id)));
+        assert!(!sent.take(last[3]), "not there: the probe stops at slot 2");
+        assert_eq!(sent.unseen(), 0);
     }
 }

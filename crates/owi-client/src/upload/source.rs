@@ -134,8 +134,23 @@ impl UploadSource {
             pool: BufferPool::default(),
             cancel,
         };
-        futures_util::stream::unfold(chunks, |mut chunks| async move {
-            blocking_in_place(|| chunks.next()).map(|item| (item, chunks))
+        futures_util::stream::unfold(Some(chunks), |chunks| async move {
+            let mut chunks = chunks?;
+            if chunks.reader.is_none() && chunks.left > 0 {
+                // Positioning in a zip inflates all that comes before: for a
+                // resumed part, seconds the runtime's thread must not wait.
+                let opened = tokio::task::spawn_blocking(move || {
+                    let opened = chunks.open();
+                    (chunks, opened)
+                })
+                .await;
+                match opened {
+                    Ok((back, Ok(()))) => chunks = back,
+                    Ok((_, Err(e))) => return Some((Err(e), None)),
+                    Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+                }
+            }
+            blocking_in_place(|| chunks.next()).map(|item| (item, Some(chunks)))
         })
     }
 }
@@ -154,7 +169,8 @@ fn blocking_in_place<T>(f: impl FnOnce() -> T) -> T {
 /// A body's bytes as full chunks, read from disk (or inflated) on demand.
 struct Chunks {
     source: Arc<UploadSource>,
-    /// Opened at the first chunk: positioning in a zip inflates up to it.
+    /// Opened before the first chunk, on a blocking thread: positioning
+    /// in a zip inflates up to it.
     reader: Option<Box<dyn Read + Send>>,
     offset: u64,
     left: u64,
@@ -179,14 +195,18 @@ impl Chunks {
         Some(chunk)
     }
 
+    /// Opens the reader at the body's offset.
+    fn open(&mut self) -> std::io::Result<()> {
+        self.reader = Some(reader_at(&self.source, self.offset, self.left)?);
+        Ok(())
+    }
+
     fn read(&mut self) -> std::io::Result<Bytes> {
         let reader = match &mut self.reader {
             Some(reader) => reader,
-            None => self.reader.insert(
-                self.source
-                    .reader(self.offset, self.left)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?,
-            ),
+            None => self
+                .reader
+                .insert(reader_at(&self.source, self.offset, self.left)?),
         };
         let mut buf = self.pool.take();
         let want = CHUNK.min(usize::try_from(self.left).unwrap_or(CHUNK));
@@ -207,6 +227,17 @@ impl Chunks {
         self.left -= filled as u64;
         Ok(self.pool.lend(buf, filled))
     }
+}
+
+/// `len` bytes of `source` from `offset`, as `std::io` tells of trouble.
+fn reader_at(
+    source: &UploadSource,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<Box<dyn Read + Send>> {
+    source
+        .reader(offset, len)
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// The chunks' buffers, back once the network is done with them: no
@@ -319,6 +350,35 @@ mod tests {
         let rest: Vec<_> = chunks.take(3).collect().await;
         assert_eq!(rest.len(), 1, "one error, then the end");
         assert!(rest[0].is_err());
+    }
+
+    /// Positioning in a zip (inflating all before the offset) happens off
+    /// the runtime's thread: another task runs before the first chunk.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_body_deep_in_a_zip_lets_the_runtime_go_on_while_it_is_positioned() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = owi_sample::SampleSpec {
+            records: 20_000,
+            workouts: 2,
+            seed: 3,
+            zip: true,
+            ..Default::default()
+        };
+        let manifest = owi_sample::generate(&spec, dir.path()).unwrap();
+        let source = Arc::new(UploadSource::open(manifest.zip_path.as_ref().unwrap()).unwrap());
+        let offset = source.len() - 1000;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn({
+            let ran = ran.clone();
+            async move { ran.store(true, Ordering::SeqCst) }
+        });
+        let mut chunks = std::pin::pin!(source.chunks(offset, 1000, CancelToken::new()));
+        let first = chunks.next().await.unwrap().unwrap();
+        assert_eq!(first.len(), 1000);
+        assert!(
+            ran.load(Ordering::SeqCst),
+            "the other task waited for the positioning"
+        );
     }
 
     #[test]

@@ -243,8 +243,9 @@ fn read_in(body: &Outgoing, sizes: &[usize]) -> Vec<u8> {
 
 #[test]
 fn large_reads_clean_in_place_as_small_reads_do() {
-    // Several MiB, patterns everywhere, so reads of 1 MiB (the uploader's)
-    // end inside patterns and leave tails for the next read.
+    // Several MiB, patterns everywhere, so large reads (the uploader's
+    // 64 KiB, the least read in place, 1 MiB) end inside patterns and leave
+    // tails for the next read.
     let (doc, expected, _dir, paths) = dirty_inputs(24_000);
     for path in paths {
         let body = whole(&source(&path), true);
@@ -259,6 +260,9 @@ fn large_reads_clean_in_place_as_small_reads_do() {
         let sizes = [
             vec![1 << 20],
             vec![1 << 20, 7],
+            vec![64 << 10],
+            vec![16 << 10, 7],
+            vec![inside[0], 64 << 10],
             vec![inside[0], 1 << 20],
             vec![inside[1], 1 << 20],
             vec![inside[2], 1 << 20],
