@@ -117,6 +117,30 @@ impl Rig {
             .await
     }
 
+    /// Sends an export without following its import (`--no-wait`), then
+    /// waits for the server to import it (followed only to know when).
+    async fn sent_unwatched_and_imported(&self, user: &str) -> ImportReport {
+        let path = self.write(
+            "export.xml",
+            &sample(self.dir.path(), 1500, Default::default()),
+        );
+        let request = ImportRequest {
+            wait: false,
+            ..ImportRequest::new(&path, user)
+        };
+        let report = self.send(&request).await.unwrap();
+        assert_eq!(report.ending, Ending::Sent);
+        assert_eq!(self.ledger_items(user), None, "pending until confirmed");
+        let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
+        let last = self
+            .client
+            .follow_upload(user, uploaded, FollowOptions::default(), |_| {})
+            .await
+            .unwrap();
+        assert!(last.succeeded(), "{last:?}");
+        report
+    }
+
     fn ledger_items(&self, user: &str) -> Option<u64> {
         let store = Store::open(&self._db.path().join("owi.sqlite")).unwrap();
         store
@@ -523,27 +547,8 @@ async fn blood_pressure_alone_goes_for_the_readings_inside_it() {
 #[tokio::test]
 async fn an_unwatched_upload_joins_the_ledger_when_a_later_look_confirms_it() {
     let r = rig().await;
-    let path = r.write(
-        "export.xml",
-        &sample(r.dir.path(), 1500, Default::default()),
-    );
     let user = r.user().await;
-    let request = ImportRequest {
-        wait: false,
-        ..ImportRequest::new(&path, &user)
-    };
-    let report = r.send(&request).await.unwrap();
-    assert_eq!(report.ending, Ending::Sent);
-    assert_eq!(r.ledger_items(&user), None, "pending until confirmed");
-    // The server imports it meanwhile (followed here only to know when);
-    // its events name the upload.
-    let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
-    let last = r
-        .client
-        .follow_upload(&user, uploaded, FollowOptions::default(), |_| {})
-        .await
-        .unwrap();
-    assert!(last.succeeded(), "{last:?}");
+    let report = r.sent_unwatched_and_imported(&user).await;
     let confirmed = r.importer.recheck(&user).await.unwrap();
     assert!(!confirmed.is_empty());
     assert!(
@@ -553,4 +558,33 @@ async fn an_unwatched_upload_joins_the_ledger_when_a_later_look_confirms_it() {
         "{confirmed:?}"
     );
     assert_eq!(r.ledger_items(&user), Some(report.checked.items_sent));
+}
+
+/// The later look tells of the import the server reported even when the
+/// ledger cannot take its items: the server's outcome decides.
+#[tokio::test]
+async fn a_later_look_reports_the_import_whatever_the_ledger() {
+    let r = rig().await;
+    let user = r.user().await;
+    r.sent_unwatched_and_imported(&user).await;
+    rusqlite::Connection::open(r._db.path().join("owi.journal.sqlite"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON ledgers
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+    let confirmed = r
+        .importer
+        .recheck(&user)
+        .await
+        .expect("the import went through");
+    assert!(!confirmed.is_empty());
+    assert!(
+        confirmed
+            .iter()
+            .all(|c| c.outcome == owi_store::Outcome::Imported),
+        "{confirmed:?}"
+    );
+    assert_eq!(r.ledger_items(&user), None, "nothing recorded");
 }
