@@ -128,6 +128,18 @@ fn serve(config: ServerConfig, listener: tokio::net::TcpListener) -> Serving {
     (stop, task, s3)
 }
 
+/// Makes the ledger of the local store in `db_dir` refuse every insert,
+/// as a full disk would.
+fn refuse_ledger_writes(db_dir: &std::path::Path) {
+    rusqlite::Connection::open(db_dir.join("owi.journal.sqlite"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON ledgers
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+}
+
 fn key(k: &str) -> Credentials {
     Credentials::ApiKey(Secret::new(k))
 }

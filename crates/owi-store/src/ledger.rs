@@ -129,12 +129,15 @@ fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
+/// The pending row of batch `?1` once its upload is sent: the only one
+/// the server's word may confirm.
+const SENT_ROW: &str = "batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)";
+
 /// The kept check whose log holds the items pending for `batch`, if any,
 /// once its upload is sent.
 fn named_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
-    let sent = "SELECT kept_check FROM ledger_pending WHERE batch = ?1
-                AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)";
-    named(conn, sent, batch)
+    let sent = format!("SELECT kept_check FROM ledger_pending WHERE {SENT_ROW}");
+    named(conn, &sent, batch)
 }
 
 /// Drops what is pending for `batch`, giving the kept check it named.
@@ -408,9 +411,10 @@ impl Store {
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         let pending = tx
             .query_row(
-                "DELETE FROM ledger_pending
-                 WHERE batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)
-                 RETURNING server, user_id, items, workouts, kept_check",
+                &format!(
+                    "DELETE FROM ledger_pending WHERE {SENT_ROW}
+                     RETURNING server, user_id, items, workouts, kept_check"
+                ),
                 [batch],
                 |r| {
                     Ok((

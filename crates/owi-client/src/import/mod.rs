@@ -356,9 +356,10 @@ impl Importer {
             workouts,
             source: &source,
         };
-        match pending {
-            true => drop(went),
-            false => self.pend_after(went, request, cancel).await?,
+        if pending {
+            drop(went);
+        } else {
+            self.pend_after(went, request, cancel).await?;
         }
         if request.wait {
             let confirmed = self

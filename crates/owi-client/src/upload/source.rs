@@ -140,7 +140,7 @@ impl UploadSource {
                 // Positioning in a zip inflates all that comes before: for a
                 // resumed part, seconds the runtime's thread must not wait.
                 let opened = tokio::task::spawn_blocking(move || {
-                    let opened = chunks.open();
+                    let opened = chunks.opened().map(drop);
                     (chunks, opened)
                 })
                 .await;
@@ -195,21 +195,22 @@ impl Chunks {
         Some(chunk)
     }
 
-    /// Opens the reader at the body's offset.
-    fn open(&mut self) -> std::io::Result<()> {
-        self.reader = Some(reader_at(&self.source, self.offset, self.left)?);
-        Ok(())
+    /// The reader, opened at the body's offset if it is not yet.
+    fn opened(&mut self) -> std::io::Result<&mut Box<dyn Read + Send>> {
+        let reader = match self.reader.take() {
+            Some(reader) => reader,
+            None => self
+                .source
+                .reader(self.offset, self.left)
+                .map_err(|e| std::io::Error::other(e.to_string()))?,
+        };
+        Ok(self.reader.insert(reader))
     }
 
     fn read(&mut self) -> std::io::Result<Bytes> {
-        let reader = match &mut self.reader {
-            Some(reader) => reader,
-            None => self
-                .reader
-                .insert(reader_at(&self.source, self.offset, self.left)?),
-        };
         let mut buf = self.pool.take();
         let want = CHUNK.min(usize::try_from(self.left).unwrap_or(CHUNK));
+        let reader = self.opened()?;
         let mut filled = 0;
         while filled < want {
             match reader.read(&mut buf[filled..want]) {
@@ -227,17 +228,6 @@ impl Chunks {
         self.left -= filled as u64;
         Ok(self.pool.lend(buf, filled))
     }
-}
-
-/// `len` bytes of `source` from `offset`, as `std::io` tells of trouble.
-fn reader_at(
-    source: &UploadSource,
-    offset: u64,
-    len: u64,
-) -> std::io::Result<Box<dyn Read + Send>> {
-    source
-        .reader(offset, len)
-        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// The chunks' buffers, back once the network is done with them: no

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use owi_client::{
-    Client, Ending, FollowOptions, ImportReport, ImportRequest, Importer, Method, NewUser, Step,
+    Client, Ending, FollowOptions, ImportReport, ImportRequest, Importer, Method, NewUser,
+    Rechecked, Step,
 };
 use owi_export::{Share, resolve_kinds};
 use owi_progress::{CancelToken, Silent};
@@ -20,7 +21,7 @@ use owi_sample::Snapshot;
 use owi_server::{Compat, ServerConfig};
 use owi_store::Store;
 
-use super::{API_KEY, Running, key, server_with};
+use super::{API_KEY, Running, key, refuse_ledger_writes, server_with};
 
 /// The day an element starts on, as written.
 fn day_of(element: &str) -> &str {
@@ -550,6 +551,12 @@ async fn an_unwatched_upload_joins_the_ledger_when_a_later_look_confirms_it() {
     let user = r.user().await;
     let report = r.sent_unwatched_and_imported(&user).await;
     let confirmed = r.importer.recheck(&user).await.unwrap();
+    assert_all_imported(&confirmed);
+    assert_eq!(r.ledger_items(&user), Some(report.checked.items_sent));
+}
+
+/// A later look found uploads, every one of them imported.
+fn assert_all_imported(confirmed: &[Rechecked]) {
     assert!(!confirmed.is_empty());
     assert!(
         confirmed
@@ -557,7 +564,6 @@ async fn an_unwatched_upload_joins_the_ledger_when_a_later_look_confirms_it() {
             .all(|c| c.outcome == owi_store::Outcome::Imported),
         "{confirmed:?}"
     );
-    assert_eq!(r.ledger_items(&user), Some(report.checked.items_sent));
 }
 
 /// The later look tells of the import the server reported even when the
@@ -567,24 +573,12 @@ async fn a_later_look_reports_the_import_whatever_the_ledger() {
     let r = rig().await;
     let user = r.user().await;
     r.sent_unwatched_and_imported(&user).await;
-    rusqlite::Connection::open(r._db.path().join("owi.journal.sqlite"))
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON ledgers
-             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
-        )
-        .unwrap();
+    refuse_ledger_writes(r._db.path());
     let confirmed = r
         .importer
         .recheck(&user)
         .await
         .expect("the import went through");
-    assert!(!confirmed.is_empty());
-    assert!(
-        confirmed
-            .iter()
-            .all(|c| c.outcome == owi_store::Outcome::Imported),
-        "{confirmed:?}"
-    );
+    assert_all_imported(&confirmed);
     assert_eq!(r.ledger_items(&user), None, "nothing recorded");
 }

@@ -8,7 +8,7 @@ use owi_client::{Client, ImportRequest, Importer, Method, NewUser, Step};
 use owi_progress::{CancelToken, Phase, Progress, Recorder};
 use owi_store::{Outcome, Store};
 
-use super::{API_KEY, Running, key, sample_export, server, server_with};
+use super::{API_KEY, Running, key, refuse_ledger_writes, sample_export, server, server_with};
 
 struct Flow {
     importer: Importer,
@@ -481,13 +481,7 @@ async fn an_import_that_went_through_is_a_success_whatever_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let m = sample_export(dir.path(), 2_000, false);
     let f = flow(&s).await;
-    rusqlite::Connection::open(f._db.path().join("owi.journal.sqlite"))
-        .unwrap()
-        .execute_batch(
-            "CREATE TRIGGER refuse BEFORE INSERT ON ledgers
-             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
-        )
-        .unwrap();
+    refuse_ledger_writes(f._db.path());
     let (report, _, _) = run(&f, &ImportRequest::new(&m.xml_path, &f.user)).await;
     let report = report.expect("the import went through");
     assert!(report.pieces[0].import.as_ref().unwrap().succeeded());
