@@ -1,10 +1,11 @@
 //! A track point as Apple writes it, read in one strict pass over the
-//! file's bytes: its two coordinates, then each field a plain text element,
-//! the last four inside `<extensions>`. quick-xml spends most of a route
-//! file's time handing such a point over as some twenty events; anything the
-//! lane does not read exactly as those events would be read (a prefix, a
-//! reference, a comment, an unknown child, odd spacing) it leaves to
-//! quick-xml, from the point's `<` on.
+//! file's bytes: the coordinates' attributes, then each field a plain text
+//! element, some inside `<extensions>`. quick-xml spends most of a route
+//! file's time handing such a point over as some twenty events. The lane
+//! takes a point only in forms it reads exactly as those events are read
+//! (fields in any order, whitespace between them); anything else (a
+//! prefix, a reference, a comment, an unknown child, spacing inside a tag)
+//! it leaves to quick-xml, from the point's `<` on.
 
 use super::{Field, PartialPoint, Value, finish, number};
 use crate::model::RoutePoint;
@@ -16,23 +17,20 @@ pub(super) struct Laned {
     pub point: Option<RoutePoint>,
 }
 
-/// Reads the `<trkpt …>…</trkpt>` at the front of `input`. `Ok(None)`:
-/// not in the form the lane reads. `Err`: a value the events would have
-/// refused, at the same place.
-pub(super) fn track_point(input: &[u8]) -> Result<Option<Laned>, String> {
-    let mut at = Scan { input, at: 0 };
-    if !at.eat(b"<trkpt") {
-        return Ok(None);
+/// Reads the `<trkpt …>…</trkpt>` at the front of `input`; `None` when it
+/// is not in a form the lane reads.
+pub(super) fn track_point(input: &[u8]) -> Option<Laned> {
+    let mut scan = Scan { input, at: 0 };
+    if !scan.eat(b"<trkpt") {
+        return None;
     }
     let (mut lat, mut lon) = (None, None);
     loop {
-        let spaced = at.space();
-        if at.eat(b">") {
+        let spaced = scan.space();
+        if scan.eat(b">") {
             break;
         }
-        let Some((name, value)) = spaced.then(|| at.attribute()).flatten() else {
-            return Ok(None);
-        };
+        let (name, value) = spaced.then(|| scan.attribute()).flatten()?;
         match name {
             b"lat" => lat = number(value),
             b"lon" => lon = number(value),
@@ -42,36 +40,31 @@ pub(super) fn track_point(input: &[u8]) -> Result<Option<Laned>, String> {
     let mut partial = PartialPoint::default();
     let mut in_extensions = false;
     loop {
-        at.space();
-        if at.eat(b"</trkpt>") {
+        scan.space();
+        if scan.eat(b"</trkpt>") {
             break;
         }
-        if in_extensions && at.eat(b"</extensions>") {
+        if in_extensions && scan.eat(b"</extensions>") {
             in_extensions = false;
             continue;
         }
-        if !in_extensions && at.eat(b"<extensions>") {
+        if !in_extensions && scan.eat(b"<extensions>") {
             in_extensions = true;
             continue;
         }
-        let Some((field, name)) = at.field_start() else {
-            return Ok(None);
-        };
-        let Some(text) = at.text() else {
-            return Ok(None);
-        };
-        if !(at.eat(b"</") && at.eat(name) && at.eat(b">")) {
-            return Ok(None);
+        let (field, name) = scan.field_start()?;
+        let text = scan.text()?;
+        if !(scan.eat(b"</") && scan.eat(name) && scan.eat(b">")) {
+            return None;
         }
-        partial.set(field, &Value::Raw(text))?;
+        // A value fails only on a reference, which `text` refuses; were
+        // one to, quick-xml's events would meet it again.
+        partial.set(field, &Value::Raw(text)).ok()?;
     }
-    if in_extensions {
-        return Ok(None);
-    }
-    Ok(Some(Laned {
-        len: at.at,
+    (!in_extensions).then(|| Laned {
+        len: scan.at,
         point: finish(lat, lon, partial),
-    }))
+    })
 }
 
 /// XML's whitespace: what a whitespace text event between elements holds.
@@ -108,8 +101,8 @@ impl<'a> Scan<'a> {
     /// space around `=`, a value without references or markup.
     fn attribute(&mut self) -> Option<(&'a [u8], &'a [u8])> {
         let rest = self.rest();
-        let eq = rest.iter().position(|&b| !b.is_ascii_alphanumeric())?;
-        let (name, after) = rest.split_at(eq);
+        let name_len = rest.iter().position(|&b| !b.is_ascii_alphanumeric())?;
+        let (name, after) = rest.split_at(name_len);
         let (&[b'=', quote], value) = after.split_first_chunk::<2>()? else {
             return None;
         };
@@ -121,7 +114,7 @@ impl<'a> Scan<'a> {
         if memchr::memchr2(b'&', b'<', value).is_some() {
             return None;
         }
-        self.at += eq + 2 + end + 1;
+        self.at += name_len + 2 + end + 1;
         Some((name, value))
     }
 

@@ -125,25 +125,26 @@ fn read_gpx_with(gpx: &[u8], out: &mut Vec<RoutePoint>, lane: bool) -> Result<Gp
             Event::Eof => break,
             _ => {}
         }
-        // Between points, quick-xml stands at markup or in text, where it
-        // can go on from wherever the lane leaves it at markup.
+        // Between points the lane may take over: quick-xml's slice reader
+        // keeps a `<` it stopped before in its input, so it goes on from
+        // any `<` the lane leaves it at; the lane takes whole elements
+        // only, so the elements quick-xml holds open stay the same; and
+        // outside a point and a field, nothing read before a point is used
+        // in it.
         if lane && field == Field::None && point.is_none() {
-            laned += lane_points(reader.get_mut(), out, &mut outcome)?;
+            laned += lane_points(reader.get_mut(), out, &mut outcome);
         }
     }
     Ok(outcome)
 }
 
 /// Takes the track points at the front of `rest` while the lane reads
-/// them and markup follows each (after whitespace, taken too); the bytes
-/// taken.
-fn lane_points(
-    rest: &mut &[u8],
-    out: &mut Vec<RoutePoint>,
-    outcome: &mut GpxOutcome,
-) -> Result<u64, String> {
+/// them, each with the whitespace after it; the bytes taken. A point is
+/// taken only when markup follows: quick-xml, standing before markup when
+/// the lane began, must be left before markup again.
+fn lane_points(rest: &mut &[u8], out: &mut Vec<RoutePoint>, outcome: &mut GpxOutcome) -> u64 {
     let mut taken = 0;
-    while let Some(laned) = lane::track_point(rest)? {
+    while let Some(laned) = lane::track_point(rest) {
         let after = &rest[laned.len..];
         let space = after.iter().take_while(|&&b| lane::is_space(b)).count();
         if after.get(space) != Some(&b'<') {
@@ -161,7 +162,7 @@ fn lane_points(
         #[cfg(test)]
         tests::LANED.with(|n| n.set(n.get() + 1));
     }
-    Ok(taken)
+    taken
 }
 
 /// A field's text: as written in the file, or decoded from pieces.
