@@ -140,11 +140,17 @@ impl AppState {
             seconds = outcome.seconds,
             "opened an export"
         );
-        Ok(Opened {
+        let opened = Opened {
             export: store.export(outcome.export_id)?,
             reused: outcome.reused,
             seconds: outcome.seconds,
-        })
+        };
+        // The window's own connection stays open, so SQLite would not fold
+        // the new pages in on closing this one: the preview first, then that.
+        if !outcome.reused {
+            store.fold_wal_in_background();
+        }
+        Ok(opened)
     }
 
     /// Sends an export to a user of the connected server and follows the

@@ -163,6 +163,9 @@ pub(crate) fn write_all(
     // Blocks are appended, so few pages are read back: 16 MiB keeps the
     // peak resident set well under 100 MB without slowing the load.
     conn.pragma_update(None, "cache_size", -16_384)?;
+    // Not folded into the database at the commit: that waits for
+    // `Store::fold_wal`, after the preview is shown.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let plan = Plan::load(&tx)?;
     let export_id = plan.export_id;

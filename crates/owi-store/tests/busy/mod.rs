@@ -119,3 +119,29 @@ fn the_preview_reads_and_the_history_writes_while_an_ingest_runs() {
     assert!(store.summary(ingest.export_id).is_ok());
     assert!(store.summary(earlier).is_ok());
 }
+
+/// An ingest's pages wait in the write-ahead logs, where readers see them,
+/// until the store folds them into its files: the preview need not wait
+/// for that.
+#[test]
+fn an_ingest_leaves_its_pages_in_the_logs_until_they_are_folded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("owi.sqlite");
+    let wal_len = |file: &str| std::fs::metadata(dir.path().join(file)).map_or(0, |m| m.len());
+    // Another connection stays open, as the app's window keeps one.
+    let window = Store::open(&db).unwrap();
+    let mut store = Store::open(&db).unwrap();
+    let export = store
+        .ingest(&sample(dir.path(), 5_000, 3), IngestOptions::default())
+        .unwrap()
+        .export_id;
+    assert!(wal_len("owi.sqlite-wal") > 0, "the ingest's pages");
+    assert!(wal_len("owi.journal.sqlite-wal") > 0, "the kept check");
+    let seen = window.summary(export).unwrap();
+    assert_eq!(seen.records, 5_000);
+
+    store.fold_wal().unwrap();
+    assert_eq!(wal_len("owi.sqlite-wal"), 0);
+    assert_eq!(wal_len("owi.journal.sqlite-wal"), 0);
+    assert_eq!(window.summary(export).unwrap().records, seen.records);
+}
