@@ -126,9 +126,13 @@ impl Store {
     /// that keeps another open (the app) calls this once the preview is
     /// shown. Readers still in the log leave it for a later fold.
     pub fn fold_wal(&self) -> Result<()> {
+        // Passive first: the copying, which blocks nobody. Truncating then
+        // waits for readers to leave the log, and holds writers back
+        // meanwhile: only for that wait, not for the copy.
         self.conn
             .execute_batch(
-                "PRAGMA main.wal_checkpoint(TRUNCATE); PRAGMA journal.wal_checkpoint(TRUNCATE);",
+                "PRAGMA main.wal_checkpoint(PASSIVE); PRAGMA journal.wal_checkpoint(PASSIVE);
+                 PRAGMA main.wal_checkpoint(TRUNCATE); PRAGMA journal.wal_checkpoint(TRUNCATE);",
             )
             .map_err(|e| Error::db(&self.path, e))
     }
