@@ -116,6 +116,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         print_summary(&summary, outcome.reused, outcome.seconds)?;
     }
+    // Once the summary is out. Closing the store would fold the ingest's
+    // pages in too, but not while another process (the app) has it open.
+    if !outcome.reused
+        && let Err(e) = store.fold_wal()
+    {
+        tracing::warn!(error = %e, "could not fold the store's log into it");
+    }
     if let Some(error) = outcome.error {
         return Err(Partial(error).into());
     }

@@ -121,10 +121,11 @@ impl Store {
 
     /// Folds what the write-ahead logs hold into the database files and
     /// empties them: an ingest leaves its pages there (a GB's export is
-    /// 130 MB of them, 0.4 s to fold) so its preview need not wait. SQLite
-    /// does the same when the store's last connection closes; a caller
-    /// that keeps another open (the app) calls this once the preview is
-    /// shown. Readers still in the log leave it for a later fold.
+    /// 130 MB of them, 0.4 s to fold) so its preview need not wait: the
+    /// caller calls this once the preview is shown. SQLite does the same
+    /// when the store's last connection closes, but not while another
+    /// (the app's, another process's) is open. Readers still in the log
+    /// leave it for a later fold.
     pub fn fold_wal(&self) -> Result<()> {
         // Passive first: the copying, which blocks nobody. Truncating then
         // waits for readers to leave the log, and holds writers back

@@ -230,8 +230,8 @@ impl Store {
         });
         // The WAL holds the whole ingest (and the kept check) until it is
         // folded into the database: 0.4 s a GB here, which the preview
-        // need not wait for. `Store::fold_wal` does it, or SQLite when the
-        // store's last connection closes.
+        // need not wait for. The caller runs `Store::fold_wal` once it is
+        // shown.
         drop(ingest_conn);
         if let Err(e) = self.drop_unserved_checks() {
             tracing::warn!(error = %e, "could not drop the checks of exports gone");
