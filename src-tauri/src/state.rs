@@ -146,10 +146,9 @@ impl AppState {
             seconds: outcome.seconds,
         };
         // The window's own connection stays open, so SQLite would not fold
-        // the new pages in on closing this one: the preview first, then that.
-        if !outcome.reused {
-            store.fold_wal_in_background();
-        }
+        // the new pages in on closing this one: the preview first, then
+        // that (at once when the logs are empty, as for a known export).
+        store.fold_wal_in_background();
         Ok(opened)
     }
 

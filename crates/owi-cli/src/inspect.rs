@@ -117,12 +117,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print_summary(&summary, outcome.reused, outcome.seconds)?;
     }
     // Once the summary is out. Closing the store would fold the ingest's
-    // pages in too, but not while another process (the app) has it open.
-    if !outcome.reused
-        && let Err(e) = store.fold_wal()
-    {
-        tracing::warn!(error = %e, "could not fold the store's log into it");
-    }
+    // pages in too, but not while another connection (the app's) is open.
+    store.fold_wal_logged();
     if let Some(error) = outcome.error {
         return Err(Partial(error).into());
     }

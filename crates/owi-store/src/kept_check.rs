@@ -105,22 +105,10 @@ impl Store {
     pub(crate) fn keep_check(&self, key: &str, path: &Path, kept: KeptOutcome) -> Result<()> {
         let (size, mtime) = stamp(path)?;
         let db = |e| Error::db(self.path(), e);
-        // Its 44 MB a GB are folded into the file later, with the ingest's
-        // pages (`Store::fold_wal`), not at this commit.
-        self.conn()
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(db)?;
-        let kept = self.write_check(key, (size, mtime), kept);
-        let restored = self.conn().pragma_update(None, "wal_autocheckpoint", 1000);
-        kept.and(restored.map_err(db))
-    }
-
-    /// One transaction: a failure half-way leaves no row of zeros. The
-    /// check it replaces is dropped after the ingest
-    /// (`drop_unserved_checks`), or later if a pending upload names it.
-    fn write_check(&self, key: &str, (size, mtime): (i64, i64), kept: KeptOutcome) -> Result<()> {
-        let db = |e| Error::db(self.path(), e);
         let len = i64::try_from(kept.byte_len()).unwrap_or(i64::MAX);
+        // One transaction: a failure half-way leaves no row of zeros. The
+        // check it replaces is dropped after the ingest
+        // (`drop_unserved_checks`), or later if a pending upload names it.
         let tx = self.conn().unchecked_transaction().map_err(db)?;
         tx.execute(
             "INSERT INTO journal.kept_checks

@@ -121,21 +121,40 @@ impl Store {
 
     /// Folds what the write-ahead logs hold into the database files and
     /// empties them: an ingest leaves its pages there (a GB's export is
-    /// 130 MB of them, 0.4 s to fold) so its preview need not wait: the
-    /// caller calls this once the preview is shown. SQLite does the same
-    /// when the store's last connection closes, but not while another
-    /// (the app's, another process's) is open. Readers still in the log
-    /// leave it for a later fold.
-    pub fn fold_wal(&self) -> Result<()> {
+    /// 130 MB of them, 0.4 s to fold) so its preview need not wait, and
+    /// its caller calls this once the preview is shown. SQLite folds them
+    /// too when the store's last connection closes, but no later commit
+    /// does: only ingests write the main file, and theirs leave them.
+    /// `false` when a reader or writer was in the way and some is left for
+    /// the next fold.
+    pub fn fold_wal(&self) -> Result<bool> {
+        let mut whole = true;
         // Passive first: the copying, which blocks nobody. Truncating then
         // waits for readers to leave the log, and holds writers back
         // meanwhile: only for that wait, not for the copy.
-        self.conn
-            .execute_batch(
-                "PRAGMA main.wal_checkpoint(PASSIVE); PRAGMA journal.wal_checkpoint(PASSIVE);
-                 PRAGMA main.wal_checkpoint(TRUNCATE); PRAGMA journal.wal_checkpoint(TRUNCATE);",
-            )
-            .map_err(|e| Error::db(&self.path, e))
+        for mode in ["PASSIVE", "TRUNCATE"] {
+            for schema in ["main", "journal"] {
+                let busy: i64 = self
+                    .conn
+                    .query_row(
+                        &format!("PRAGMA {schema}.wal_checkpoint({mode})"),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| Error::db(&self.path, e))?;
+                whole &= busy == 0;
+            }
+        }
+        Ok(whole)
+    }
+
+    /// [`fold_wal`](Store::fold_wal), saying in the log what it left.
+    pub fn fold_wal_logged(&self) {
+        match self.fold_wal() {
+            Ok(true) => {}
+            Ok(false) => tracing::info!("the store's log was in use: the next fold takes the rest"),
+            Err(e) => tracing::warn!(error = %e, "could not fold the store's log into it"),
+        }
     }
 
     /// [`fold_wal`](Store::fold_wal) on a thread of its own, this handle
@@ -143,11 +162,7 @@ impl Store {
     pub fn fold_wal_in_background(self) {
         let spawned = std::thread::Builder::new()
             .name("store-fold".into())
-            .spawn(move || {
-                if let Err(e) = self.fold_wal() {
-                    tracing::warn!(error = %e, "could not fold the store's log into it");
-                }
-            });
+            .spawn(move || self.fold_wal_logged());
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "could not start folding the store's log");
         }

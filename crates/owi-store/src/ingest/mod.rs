@@ -112,6 +112,29 @@ pub fn quick_key(path: &Path) -> std::io::Result<String> {
 impl Store {
     /// Reads the export at `path` into the store, or finds it already there.
     pub fn ingest(&mut self, path: &Path, options: IngestOptions<'_>) -> Result<IngestOutcome> {
+        // What this connection commits meanwhile (the kept check, dropping
+        // the one it replaces) waits in the log with the ingest's pages,
+        // for `fold_wal`, instead of folding the log in at that commit.
+        let db = |e| Error::db(&self.path, e);
+        let before: i64 = self
+            .conn
+            .query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))
+            .map_err(db)?;
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db)?;
+        let outcome = self.ingest_unfolded(path, options);
+        let restored = self.conn.pragma_update(None, "wal_autocheckpoint", before);
+        let outcome = outcome?;
+        restored.map_err(|e| Error::db(&self.path, e))?;
+        Ok(outcome)
+    }
+
+    fn ingest_unfolded(
+        &mut self,
+        path: &Path,
+        options: IngestOptions<'_>,
+    ) -> Result<IngestOutcome> {
         let started = Instant::now();
         let key = quick_key(path).map_err(|e| Error::Io {
             path: path.to_path_buf(),

@@ -122,26 +122,42 @@ fn the_preview_reads_and_the_history_writes_while_an_ingest_runs() {
 
 /// An ingest's pages wait in the write-ahead logs, where readers see them,
 /// until the store folds them into its files: the preview need not wait
-/// for that.
+/// for that. Large enough that SQLite would fold both logs in at a commit
+/// (1,000 pages): a forced read again, which drops the check it replaces,
+/// leaves them too.
 #[test]
 fn an_ingest_leaves_its_pages_in_the_logs_until_they_are_folded() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("owi.sqlite");
-    let wal_len = |file: &str| std::fs::metadata(dir.path().join(file)).map_or(0, |m| m.len());
+    let len = |file: &str| std::fs::metadata(dir.path().join(file)).map_or(0, |m| m.len());
+    let files = || (len("owi.sqlite"), len("owi.journal.sqlite"));
     // Another connection stays open, as the app's window keeps one.
     let window = Store::open(&db).unwrap();
     let mut store = Store::open(&db).unwrap();
+    let xml = sample(dir.path(), 320_000, 3);
     let export = store
-        .ingest(&sample(dir.path(), 5_000, 3), IngestOptions::default())
+        .ingest(&xml, IngestOptions::default())
         .unwrap()
         .export_id;
-    assert!(wal_len("owi.sqlite-wal") > 0, "the ingest's pages");
-    assert!(wal_len("owi.journal.sqlite-wal") > 0, "the kept check");
+    let folded_in = |(main, journal): (u64, u64)| main > 4 << 20 || journal > 4 << 20;
+    assert!(!folded_in(files()), "nothing folded yet: {:?}", files());
+    assert!(len("owi.sqlite-wal") > 4 << 20 && len("owi.journal.sqlite-wal") > 4 << 20);
     let seen = window.summary(export).unwrap();
-    assert_eq!(seen.records, 5_000);
+    assert_eq!(seen.records, 320_000);
+    let forced = IngestOptions {
+        force: true,
+        ..IngestOptions::default()
+    };
+    let again = store.ingest(&xml, forced).unwrap().export_id;
+    assert!(!folded_in(files()), "nothing folded yet: {:?}", files());
 
-    store.fold_wal().unwrap();
-    assert_eq!(wal_len("owi.sqlite-wal"), 0);
-    assert_eq!(wal_len("owi.journal.sqlite-wal"), 0);
-    assert_eq!(window.summary(export).unwrap().records, seen.records);
+    assert!(store.fold_wal().unwrap(), "nothing in the way");
+    let (main, journal) = files();
+    assert!(
+        main > 4 << 20 && journal > 4 << 20,
+        "folded in: {main} and {journal} bytes"
+    );
+    assert_eq!(len("owi.sqlite-wal"), 0);
+    assert_eq!(len("owi.journal.sqlite-wal"), 0);
+    assert_eq!(window.summary(again).unwrap().records, seen.records);
 }
