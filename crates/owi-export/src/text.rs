@@ -83,6 +83,15 @@ fn is_plain(raw: &[u8]) -> bool {
     raw.iter().all(|&b| b >= 0x20 && b != b'&' && b != 0xEF)
 }
 
+/// How many bytes of XML whitespace `bytes` starts with: what a
+/// whitespace text event between elements holds.
+pub(crate) fn whitespace(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|&b| !quick_xml::utils::is_whitespace(b))
+        .unwrap_or(bytes.len())
+}
+
 /// Whether a character may appear in an XML 1.0 document.
 pub fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)

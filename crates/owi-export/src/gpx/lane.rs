@@ -9,6 +9,7 @@
 
 use super::{Field, PartialPoint, Value, finish, number};
 use crate::model::RoutePoint;
+use crate::text::whitespace;
 
 /// A point the lane read: the bytes it takes, and the point (`None`: not
 /// usable, as the events would have found).
@@ -67,11 +68,6 @@ pub(super) fn track_point(input: &[u8]) -> Option<Laned> {
     })
 }
 
-/// XML's whitespace: what a whitespace text event between elements holds.
-pub(super) fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
-}
-
 struct Scan<'a> {
     input: &'a [u8],
     at: usize,
@@ -92,7 +88,7 @@ impl<'a> Scan<'a> {
 
     /// Skips whitespace; whether there was any.
     fn space(&mut self) -> bool {
-        let n = self.rest().iter().take_while(|&&b| is_space(b)).count();
+        let n = whitespace(self.rest());
         self.at += n;
         n > 0
     }

@@ -7,7 +7,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 
 use crate::model::RoutePoint;
-use crate::text::{decode_cow, decode_into};
+use crate::text::{decode_cow, decode_into, whitespace};
 use crate::time::{parse_gpx_time, parse_gpx_time_bytes};
 
 mod lane;
@@ -18,6 +18,19 @@ pub struct GpxOutcome {
     pub points: usize,
     /// Track points without usable coordinates or time.
     pub invalid: usize,
+}
+
+impl GpxOutcome {
+    /// A track point read: kept when usable, else counted as invalid.
+    fn count(&mut self, point: Option<RoutePoint>, out: &mut Vec<RoutePoint>) {
+        match point {
+            Some(point) => {
+                out.push(point);
+                self.points += 1;
+            }
+            None => self.invalid += 1,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -105,13 +118,7 @@ fn read_gpx_with(gpx: &[u8], out: &mut Vec<RoutePoint>, lane: bool) -> Result<Gp
             Event::End(e) => {
                 if e.local_name().as_ref() == b"trkpt" {
                     if let Some((lat, lon, partial)) = point.take() {
-                        match finish(lat, lon, partial) {
-                            Some(p) => {
-                                out.push(p);
-                                outcome.points += 1;
-                            }
-                            None => outcome.invalid += 1,
-                        }
+                        outcome.count(finish(lat, lon, partial), out);
                     }
                 } else if let Some((_, _, partial)) = point.as_mut() {
                     let value = match raw.take() {
@@ -146,17 +153,11 @@ fn lane_points(rest: &mut &[u8], out: &mut Vec<RoutePoint>, outcome: &mut GpxOut
     let mut taken = 0;
     while let Some(laned) = lane::track_point(rest) {
         let after = &rest[laned.len..];
-        let space = after.iter().take_while(|&&b| lane::is_space(b)).count();
+        let space = whitespace(after);
         if after.get(space) != Some(&b'<') {
             break;
         }
-        match laned.point {
-            Some(point) => {
-                out.push(point);
-                outcome.points += 1;
-            }
-            None => outcome.invalid += 1,
-        }
+        outcome.count(laned.point, out);
         *rest = &after[space..];
         taken += (laned.len + space) as u64;
         #[cfg(test)]

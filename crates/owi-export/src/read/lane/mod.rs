@@ -23,6 +23,7 @@ use quick_xml::utils::is_whitespace;
 
 use super::record::Children;
 use super::*;
+use crate::text::whitespace;
 
 /// Children of one record the lane takes; more go to quick-xml.
 const MAX_LANE_CHILDREN: usize = 64;
@@ -276,13 +277,6 @@ const NAME: [bool; 256] = {
     }
     table
 };
-
-fn whitespace(bytes: &[u8]) -> usize {
-    bytes
-        .iter()
-        .position(|&b| !is_whitespace(b))
-        .unwrap_or(bytes.len())
-}
 
 #[cfg(test)]
 mod tests;
