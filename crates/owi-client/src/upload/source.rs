@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use owi_export::{ExportSource, Outgoing};
 use owi_progress::{CancelToken, ProgressSink};
 
-use super::CHUNK;
+use super::{CHUNK, ZIP_CHUNK};
 
 use crate::error::Error;
 
@@ -81,6 +81,11 @@ impl UploadSource {
         self.body.source().is_zip()
     }
 
+    /// The bytes of each body chunk read from it.
+    fn chunk_len(&self) -> usize {
+        if self.is_zip() { ZIP_CHUNK } else { CHUNK }
+    }
+
     pub fn path(&self) -> &Path {
         self.body.source().path()
     }
@@ -126,14 +131,7 @@ impl UploadSource {
         len: u64,
         cancel: CancelToken,
     ) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-        let chunks = Chunks {
-            source: self.clone(),
-            reader: None,
-            offset,
-            left: len,
-            pool: BufferPool::default(),
-            cancel,
-        };
+        let chunks = Chunks::new(self.clone(), offset, len, cancel);
         futures_util::stream::unfold(Some(chunks), |chunks| async move {
             let mut chunks = chunks?;
             if chunks.reader.is_none() && chunks.left > 0 {
@@ -179,6 +177,18 @@ struct Chunks {
 }
 
 impl Chunks {
+    fn new(source: Arc<UploadSource>, offset: u64, len: u64, cancel: CancelToken) -> Self {
+        let pool = BufferPool::new(source.chunk_len());
+        Chunks {
+            source,
+            reader: None,
+            offset,
+            left: len,
+            pool,
+            cancel,
+        }
+    }
+
     /// The next chunk; `None` once every byte went or after an error.
     fn next(&mut self) -> Option<std::io::Result<Bytes>> {
         if self.left == 0 {
@@ -209,7 +219,9 @@ impl Chunks {
 
     fn read(&mut self) -> std::io::Result<Bytes> {
         let mut buf = self.pool.take();
-        let want = CHUNK.min(usize::try_from(self.left).unwrap_or(CHUNK));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let reader = self.opened()?;
         let mut filled = 0;
         while filled < want {
@@ -233,20 +245,26 @@ impl Chunks {
 /// The chunks' buffers, back once the network is done with them: no
 /// allocation, zeroing or page faults per chunk.
 struct BufferPool {
+    len: usize,
     home: std::sync::mpsc::Sender<Vec<u8>>,
     returned: std::sync::mpsc::Receiver<Vec<u8>>,
 }
 
-impl Default for BufferPool {
-    fn default() -> Self {
-        let (home, returned) = std::sync::mpsc::channel();
-        BufferPool { home, returned }
-    }
-}
-
 impl BufferPool {
+    /// Buffers of `len` bytes.
+    fn new(len: usize) -> Self {
+        let (home, returned) = std::sync::mpsc::channel();
+        BufferPool {
+            len,
+            home,
+            returned,
+        }
+    }
+
     fn take(&self) -> Vec<u8> {
-        self.returned.try_recv().unwrap_or_else(|_| vec![0; CHUNK])
+        self.returned
+            .try_recv()
+            .unwrap_or_else(|_| vec![0; self.len])
     }
 
     /// `buf`'s first `len` bytes as a chunk, the buffer coming back here.
@@ -298,14 +316,8 @@ mod tests {
     }
 
     fn chunks(path: &Path, offset: u64, len: u64, cancel: &CancelToken) -> Chunks {
-        Chunks {
-            source: Arc::new(UploadSource::open(path).unwrap()),
-            reader: None,
-            offset,
-            left: len,
-            pool: BufferPool::default(),
-            cancel: cancel.clone(),
-        }
+        let source = Arc::new(UploadSource::open(path).unwrap());
+        Chunks::new(source, offset, len, cancel.clone())
     }
 
     #[test]
@@ -325,6 +337,32 @@ mod tests {
         sent.extend_from_slice(&second);
         assert!(chunks.next().is_none());
         assert_eq!(sent, xml[100..100 + len as usize]);
+    }
+
+    /// A zip's chunks are larger (the inflater's per-call copy), and hold
+    /// the entry's bytes exactly.
+    #[test]
+    fn a_zip_is_inflated_in_larger_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = owi_sample::SampleSpec {
+            records: 20_000,
+            seed: 5,
+            zip: true,
+            ..Default::default()
+        };
+        let manifest = owi_sample::generate(&spec, dir.path()).unwrap();
+        let xml = std::fs::read(&manifest.xml_path).unwrap();
+        assert!(xml.len() > 2 * ZIP_CHUNK, "{} bytes", xml.len());
+        let zip = manifest.zip_path.as_ref().unwrap();
+        let mut chunks = chunks(zip, 0, xml.len() as u64, &CancelToken::new());
+        let mut sent = Vec::new();
+        while let Some(chunk) = chunks.next() {
+            let chunk = chunk.unwrap();
+            let last = sent.len() + chunk.len() == xml.len();
+            assert!(last || chunk.len() == ZIP_CHUNK, "{} bytes", chunk.len());
+            sent.extend_from_slice(&chunk);
+        }
+        assert!(sent == xml, "the entry's bytes, in order");
     }
 
     #[tokio::test]
