@@ -91,13 +91,15 @@ fn main() -> ExitCode {
         Err(e) if e.downcast_ref::<out::Closed>().is_some() => ExitCode::SUCCESS,
         // Uploaded and not yet imported is news, not an error.
         Err(e) if e.downcast_ref::<upload::Unconfirmed>().is_some() => {
-            tracing::warn!(state = format!("{e:#}"), "upload not confirmed");
-            eprintln!("{e:#}");
+            let state = described(&e);
+            tracing::warn!(state, "upload not confirmed");
+            eprintln!("{state}");
             ExitCode::from(4)
         }
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "command failed");
-            eprintln!("error: {e:#}");
+            let error = described(&e);
+            tracing::error!(error, "command failed");
+            eprintln!("error: {error}");
             if e.downcast_ref::<inspect::Partial>().is_some() {
                 ExitCode::from(3)
             } else {
@@ -105,4 +107,21 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The error and its causes, each said once: the libraries' messages end
+/// with their source's already, which `{:#}` would say again.
+fn described(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

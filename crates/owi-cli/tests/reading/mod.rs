@@ -139,10 +139,27 @@ fn errors_are_one_sentence_naming_the_file() {
     let env = Env::new();
     let db = db_arg(&env);
     let missing = env.path("nowhere/export.zip");
-    fails_with(
+    let said = fails_with(
         &env,
         &["inspect", missing.to_str().expect("utf-8"), "--db", &db],
         "nowhere/export.zip",
+    );
+    assert_eq!(
+        said.matches("(os error").count(),
+        1,
+        "the reason once: {said}"
+    );
+    let folder = env.path("folder");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let said = fails_with(
+        &env,
+        &["inspect", folder.to_str().expect("utf-8"), "--db", &db],
+        "folder",
+    );
+    assert_eq!(
+        said.matches("(os error").count(),
+        1,
+        "the reason once: {said}"
     );
 
     let garbage = env.path("notes.zip");
