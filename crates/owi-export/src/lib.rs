@@ -47,7 +47,7 @@ pub use identity::{Identities, Identity, SentItems};
 pub use kept::{KeptCheck, KeptOutcome, check_logic};
 pub use kinds::resolve_kinds;
 pub use model::*;
-pub use outgoing::Outgoing;
+pub use outgoing::{Cleaning, Outgoing};
 pub use preflight::{
     Choice, Preflight, nested_server_value, nested_value_for_server, preflight, preflight_choosing,
     server_value, value_for_server,

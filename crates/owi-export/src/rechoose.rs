@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::identity::SentItems;
 use crate::judged::{JudgedItem, LogReader};
 use crate::kept::{KeptCheck, KeptLog};
-use crate::outgoing::Outgoing;
+use crate::outgoing::{Cleaning, Outgoing};
 use crate::preflight::{AsCheck, Check, Choice, Preflight, conclude};
 use crate::read::{ReadOptions, read_xml_stream};
 use crate::selection::{LeftOut, Selection};
@@ -214,7 +214,7 @@ fn what_goes(
     options: ReadOptions<'_>,
 ) -> Result<Preflight, Error> {
     let path = source.path().to_path_buf();
-    let mut pieces = Outgoing::selected(source, false, selection, u64::MAX)?;
+    let mut pieces = Outgoing::selected(source, Cleaning::Off, selection, u64::MAX)?;
     let body = match pieces.pop() {
         Some(piece) if pieces.is_empty() => piece.body,
         _ => {

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use owi_export::{
-    Choice, Correlation, ExportSource, Outgoing, ReadOptions, Record, Share, Visitor, Workout,
-    preflight_choosing, read_export,
+    Choice, Cleaning, Correlation, ExportSource, Outgoing, ReadOptions, Record, Share, Visitor,
+    Workout, preflight_choosing, read_export,
 };
 use owi_progress::{CancelToken, Silent};
 
@@ -126,9 +126,13 @@ pub fn outgoing(data: &[u8]) {
     let source = Arc::new(source);
     let size = source.xml_size();
     for (clean, limit) in [(true, size / 2), (false, 300)] {
-        let Ok(pieces) =
-            Outgoing::split(source.clone(), clean, limit, &Silent, &CancelToken::new())
-        else {
+        let Ok(pieces) = Outgoing::split(
+            source.clone(),
+            clean.into(),
+            limit,
+            &Silent,
+            &CancelToken::new(),
+        ) else {
             continue;
         };
         for piece in &pieces {
@@ -147,7 +151,7 @@ pub fn outgoing(data: &[u8]) {
     let Some(selection) = check.selection else {
         return;
     };
-    if let Ok(pieces) = Outgoing::selected(source, true, &selection, 400) {
+    if let Ok(pieces) = Outgoing::selected(source, Cleaning::Full, &selection, 400) {
         for piece in &pieces {
             read_body(&piece.body);
         }

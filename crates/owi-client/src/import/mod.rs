@@ -319,6 +319,7 @@ impl Importer {
             importer: self,
             request,
             selection: Arc::clone(&selection),
+            cleaning: owi_export::Cleaning::knowing(request.clean, &preflight.stats),
             kept,
             workouts: Arc::clone(&workouts),
             ahead: Default::default(),

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use owi_export::{
-    Choice, ExportSource, KeptCheck, LeftOut, Preflight, ReadOptions, Selection, SentItems, Tally,
+    Choice, Cleaning, ExportSource, KeptCheck, LeftOut, Preflight, ReadOptions, Selection,
+    SentItems, Tally,
 };
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::{KeptRow, Ledger};
@@ -181,11 +182,12 @@ impl Importer {
             .choose(request.method, len, &request.user_id, false)
             .await?;
         let limit = super::sending::limit_of(method);
+        let cleaning = Cleaning::knowing(request.clean, &prepared.preflight.stats);
         let pieces = match prepared.preflight.selection {
             Some(selection) if !selection.is_empty() => {
-                let (source, clean) = (prepared.source.clone(), request.clean);
+                let source = prepared.source.clone();
                 blocking(move || {
-                    crate::upload::UploadSource::selected(source, clean, &selection, limit)
+                    crate::upload::UploadSource::selected(source, cleaning, &selection, limit)
                 })
                 .await?
                 .len() as u32

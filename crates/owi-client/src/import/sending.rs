@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use owi_export::{ExportSource, Selection};
+use owi_export::{Cleaning, ExportSource, Selection};
 use owi_progress::{CancelToken, ProgressSink};
 use owi_store::{
     Interrupted, KeptRow, MultipartState, NewUpload, Outcome, Store, Transfer, UploadRecord,
@@ -23,6 +23,8 @@ pub(super) struct Sending<'a> {
     pub(super) request: &'a ImportRequest,
     /// What goes of the export, and its workouts' start and end.
     pub(super) selection: Arc<Selection>,
+    /// What the export's check saw decides how much cleaning scans.
+    pub(super) cleaning: Cleaning,
     /// The kept check whose log holds what goes (`Prepared::kept`).
     pub(super) kept: Option<KeptRow>,
     pub(super) workouts: Arc<Vec<(i64, i64)>>,
@@ -78,9 +80,9 @@ impl Sending<'_> {
         let mut limit = limit_of(method);
         loop {
             let pieces = {
-                let (source, clean, selection) =
-                    (source.clone(), *clean, Arc::clone(&self.selection));
-                super::blocking(move || UploadSource::selected(source, clean, &selection, limit))
+                let (source, cleaning, selection) =
+                    (source.clone(), self.cleaning, Arc::clone(&self.selection));
+                super::blocking(move || UploadSource::selected(source, cleaning, &selection, limit))
                     .await?
             };
             let count = pieces.len() as u32;

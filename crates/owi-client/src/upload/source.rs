@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use owi_export::{ExportSource, Outgoing};
+use owi_export::{Cleaning, ExportSource, Outgoing};
 use owi_progress::{CancelToken, ProgressSink};
 
 use super::{CHUNK, ZIP_CHUNK};
@@ -27,8 +27,8 @@ impl UploadSource {
     /// The export at `path`, whole and as it is.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let export = ExportSource::open(path).map_err(|e| Error::Export(e.to_string()))?;
-        let body =
-            Outgoing::whole(Arc::new(export), false).map_err(|e| Error::Export(e.to_string()))?;
+        let body = Outgoing::whole(Arc::new(export), Cleaning::Off)
+            .map_err(|e| Error::Export(e.to_string()))?;
         Ok(UploadSource { body })
     }
 
@@ -36,13 +36,13 @@ impl UploadSource {
     /// `limit` bytes, each a valid export, when it is larger.
     pub fn pieces(
         export: Arc<ExportSource>,
-        clean: bool,
+        cleaning: Cleaning,
         limit: u64,
         progress: &dyn ProgressSink,
         cancel: &CancelToken,
     ) -> Result<Vec<UploadSource>, Error> {
         let pieces =
-            Outgoing::split(export, clean, limit, progress, cancel).map_err(|e| match e {
+            Outgoing::split(export, cleaning, limit, progress, cancel).map_err(|e| match e {
                 owi_export::Error::Cancelled { .. } => Error::Cancelled,
                 other => Error::Export(other.to_string()),
             })?;
@@ -56,11 +56,11 @@ impl UploadSource {
     /// out), in pieces of at most `limit` bytes.
     pub fn selected(
         export: Arc<ExportSource>,
-        clean: bool,
+        cleaning: Cleaning,
         selection: &owi_export::Selection,
         limit: u64,
     ) -> Result<Vec<UploadSource>, Error> {
-        let pieces = Outgoing::selected(export, clean, selection, limit)
+        let pieces = Outgoing::selected(export, cleaning, selection, limit)
             .map_err(|e| Error::Export(e.to_string()))?;
         Ok(pieces
             .into_iter()

@@ -10,6 +10,8 @@ use owi_store::{Outcome, Store};
 
 use super::{API_KEY, Running, key, refuse_ledger_writes, sample_export, server, server_with};
 
+mod cleaning;
+
 struct Flow {
     importer: Importer,
     user: String,
@@ -218,32 +220,6 @@ async fn an_export_larger_than_the_server_takes_goes_in_pieces_it_accepts() {
         .unwrap()
         .unwrap();
     assert_eq!(history.pieces, Some(count));
-}
-
-#[tokio::test]
-async fn without_cleaning_the_bytes_go_exactly_as_they_are() {
-    let s = server().await;
-    let f = flow(&s).await;
-    let dir = tempfile::tempdir().unwrap();
-    let m = sample_export(dir.path(), 1500, true);
-    let mut request = ImportRequest {
-        method: Method::S3,
-        clean: false,
-        ..ImportRequest::new(m.zip_path.as_ref().unwrap(), &f.user)
-    };
-    request.share.include_me = true;
-    let (report, _, _) = run(&f, &request).await;
-    let report = report.unwrap();
-    let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
-    let object = s.object(&uploaded.name).unwrap();
-    assert_eq!(object, std::fs::read(&m.xml_path).unwrap());
-    let sent = f
-        .importer
-        .already_sent(m.zip_path.as_ref().unwrap(), &f.user)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(!sent.cleaned);
 }
 
 /// The importer reaches the local store from blocking threads: while

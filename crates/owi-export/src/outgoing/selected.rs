@@ -8,7 +8,7 @@ use std::sync::Arc;
 use owi_progress::Part;
 
 use super::stream::Shared;
-use super::{HEAD_CACHE_MAX, Outgoing, Segment, doctype};
+use super::{Cleaning, HEAD_CACHE_MAX, Outgoing, Segment, doctype};
 use crate::error::{Error, Result};
 use crate::selection::Selection;
 use crate::source::ExportSource;
@@ -27,7 +27,7 @@ impl Outgoing {
     /// for a piece with the head.
     pub fn selected(
         source: Arc<ExportSource>,
-        clean: bool,
+        cleaning: Cleaning,
         selection: &Selection,
         limit: u64,
     ) -> Result<Vec<SelectedPiece>> {
@@ -40,8 +40,12 @@ impl Outgoing {
                 needed,
                 limit,
             })?;
-        let doctype = if clean { Some(doctype(&source)?) } else { None };
-        let shared = Arc::new(Shared::new(source, doctype));
+        let doctype = if cleaning.is_on() {
+            Some(doctype(&source)?)
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared::new(source, doctype, cleaning.scans()));
         let head = head_segments(&shared, selection)?;
         let (tail_start, tail_end) = selection.tail();
         let count = u32::try_from(packed.len()).unwrap_or(u32::MAX);

@@ -28,14 +28,17 @@ pub(super) struct Shared {
     pub source: Arc<ExportSource>,
     /// `Some` when cleaning, with the `<!DOCTYPE …>` range if there is one.
     pub clean: Option<Option<(u64, u64)>>,
+    /// Whether cleaning scans each byte for characters XML forbids.
+    scan: bool,
     idle: Mutex<Vec<Stream>>,
     inflated: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(source: Arc<ExportSource>, clean: Option<Option<(u64, u64)>>) -> Self {
+    pub fn new(source: Arc<ExportSource>, clean: Option<Option<(u64, u64)>>, scan: bool) -> Self {
         Shared {
             source,
+            scan: scan && clean.is_some(),
             clean,
             idle: Mutex::new(Vec::new()),
             inflated: AtomicU64::new(0),
@@ -100,7 +103,7 @@ impl Shared {
         if self.source.is_zip() {
             return Ok(Stream::new(self.source.open_xml()?, 0));
         }
-        let from = if self.clean.is_some() {
+        let from = if self.scan {
             at.saturating_sub(LOOK_BEHIND)
         } else {
             at
@@ -181,7 +184,11 @@ impl Stream {
                 if let Some(range) = doctype {
                     blank_range(&mut out[..n], self.pos, range);
                 }
-                blank_illegal(&mut out[..n], 0, false)
+                if shared.scan {
+                    blank_illegal(&mut out[..n], 0, false)
+                } else {
+                    n
+                }
             }
             None => n,
         };
@@ -253,7 +260,11 @@ impl Stream {
                     let at = source_at + fresh as u64;
                     blank_range(&mut self.buf[fresh..self.end], at, range);
                 }
-                self.ready = blank_illegal(&mut self.buf[..self.end], self.ready, self.eof);
+                self.ready = if shared.scan {
+                    blank_illegal(&mut self.buf[..self.end], self.ready, self.eof)
+                } else {
+                    self.end
+                };
             }
             None => self.ready = self.end,
         }

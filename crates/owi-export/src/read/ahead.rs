@@ -1,6 +1,7 @@
 //! The export's bytes, read (and for a zip, inflated) on a thread of its
-//! own a few chunks ahead of the parser, and counted, hashed and held to
-//! [`MAX_MARKUP_RUN`](super::MAX_MARKUP_RUN) there too. The parser's thread
+//! own a few chunks ahead of the parser, and counted, hashed, held to
+//! [`MAX_MARKUP_RUN`](super::MAX_MARKUP_RUN) and watched for what an
+//! upload's cleaning would blank there too. The parser's thread
 //! sets the pace of an ingest: the file's copies out of the kernel, the
 //! hashing and the inflating took a tenth of it (a third for a zip), and the
 //! two pipeline on separate cores. The chunks reach the parser as they are,
@@ -12,6 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use xxhash_rust::xxh3::Xxh3;
 
 use super::bounds::markup_run;
+use crate::outgoing::PatternWatch;
 
 /// Bytes per chunk handed over.
 const CHUNK: usize = 256 * 1024;
@@ -19,11 +21,13 @@ const CHUNK: usize = 256 * 1024;
 /// one being parsed, about 1.5 MiB in flight.
 const AHEAD: usize = 4;
 
-/// Every byte of a stream that reached its end: how many, and their hash.
+/// Every byte of a stream that reached its end: how many, their hash,
+/// and whether none could be a character XML forbids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Tally {
     pub(super) bytes: u64,
     pub(super) hash: u128,
+    pub(super) no_forbidden_chars: bool,
 }
 
 /// What the reading side hands over.
@@ -40,6 +44,7 @@ struct Filler {
     bytes: u64,
     /// Bytes since the last `<` or `>`.
     run: u64,
+    patterns: PatternWatch,
 }
 
 impl Filler {
@@ -49,6 +54,7 @@ impl Filler {
             hasher: Xxh3::new(),
             bytes: 0,
             run: 0,
+            patterns: PatternWatch::default(),
         }
     }
 
@@ -73,6 +79,7 @@ impl Filler {
         };
         chunk.truncate(filled);
         self.hasher.update(chunk);
+        self.patterns.feed(chunk);
         self.bytes += filled as u64;
         self.run = markup_run(self.run, chunk)?;
         ended
@@ -82,6 +89,7 @@ impl Filler {
         Tally {
             bytes: self.bytes,
             hash: self.hasher.digest128(),
+            no_forbidden_chars: self.patterns.nothing_seen(),
         }
     }
 
@@ -294,6 +302,7 @@ mod tests {
         let want = Tally {
             bytes: data.len() as u64,
             hash: hash(&data),
+            no_forbidden_chars: false,
         };
         for mut ahead in both(|| Box::new(io::Cursor::new(data.clone()))) {
             let mut out = Vec::new();
@@ -301,6 +310,22 @@ mod tests {
             assert_eq!(out, data);
             assert_eq!(ahead.consumed(), data.len() as u64);
             assert_eq!(ahead.tally(), Some(want));
+        }
+    }
+
+    #[test]
+    fn a_stream_is_tallied_free_of_forbidden_characters_only_when_it_is() {
+        let plain = b"<a b=\"&lt;x&gt;\">\t text\r\n</a>".repeat(20_000);
+        assert!(plain.len() > 2 * CHUNK);
+        let mut dirty = plain.clone();
+        let near_the_end = dirty.len() - 3;
+        dirty[near_the_end] = 0x0B;
+        for (data, free) in [(plain, true), (dirty, false)] {
+            for mut ahead in both(|| Box::new(io::Cursor::new(data.clone()))) {
+                io::copy(&mut ahead, &mut io::sink()).ok();
+                let tally = ahead.tally().map(|t| t.no_forbidden_chars);
+                assert_eq!(tally, Some(free));
+            }
         }
     }
 

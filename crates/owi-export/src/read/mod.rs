@@ -89,6 +89,10 @@ pub struct Stats {
     pub route_files: u64,
     /// Whether the document carried a DTD (skipped unread).
     pub had_dtd: bool,
+    /// Whether every byte was read and none could be a character XML
+    /// forbids (`false` when not known): an upload's cleaning then has
+    /// only the DTD to blank.
+    pub no_forbidden_chars: bool,
     /// Its `HealthKit Export Version` comment, when it has one (12 is iOS
     /// 16's malformed DTD).
     pub dtd_version: Option<u32>,
@@ -254,6 +258,7 @@ fn read_stream(
         }
     };
     stats.bytes = tally.bytes;
+    stats.no_forbidden_chars = tally.no_forbidden_chars;
     tracker.advance(stats.bytes);
     tracker.finish();
     let fingerprint = format!("{:032x}", tally.hash);

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use owi_export::outgoing::Outgoing;
+use owi_export::outgoing::{Cleaning, Outgoing};
 use owi_export::{Error, ExportSource};
 use owi_progress::{CancelToken, Progress, Recorder, Silent};
 use proptest::prelude::*;
@@ -23,17 +23,29 @@ const TAIL: &[u8] = b"\n</HealthData>\n";
 // ---------------------------------------------------------------------------
 
 fn whole(source: &Arc<ExportSource>, clean: bool) -> Outgoing {
-    Outgoing::whole(source.clone(), clean)
+    Outgoing::whole(source.clone(), clean.into())
         .unwrap_or_else(|e| panic!("a whole body of {}: {e}", source.path().display()))
 }
 
 fn split(source: &Arc<ExportSource>, clean: bool, limit: u64) -> Vec<Outgoing> {
-    Outgoing::split(source.clone(), clean, limit, &Silent, &CancelToken::new())
-        .unwrap_or_else(|e| panic!("splitting {} at {limit}: {e}", source.path().display()))
+    Outgoing::split(
+        source.clone(),
+        clean.into(),
+        limit,
+        &Silent,
+        &CancelToken::new(),
+    )
+    .unwrap_or_else(|e| panic!("splitting {} at {limit}: {e}", source.path().display()))
 }
 
 fn split_err(source: &Arc<ExportSource>, limit: u64) -> Error {
-    match Outgoing::split(source.clone(), true, limit, &Silent, &CancelToken::new()) {
+    match Outgoing::split(
+        source.clone(),
+        Cleaning::Full,
+        limit,
+        &Silent,
+        &CancelToken::new(),
+    ) {
         Ok(pieces) => panic!("splitting at {limit} should fail, got {pieces:?}"),
         Err(e) => e,
     }
@@ -210,6 +222,65 @@ fn cleaning_blanks_the_doctype_and_illegal_characters_and_nothing_else() {
     }
     strict(doc.as_bytes()).expect_err("the strict parser refuses the original");
     strict(&expected).unwrap_or_else(|e| panic!("the cleaned body is well-formed: {e}"));
+}
+
+/// A read that saw no character XML forbids lets cleaning blank the DTD
+/// alone, for the same bytes; one that saw any does not, and the scan it
+/// would skip is what blanks them.
+#[test]
+fn a_read_that_saw_no_forbidden_character_spares_the_scan() {
+    let names = [
+        "Ana’s Watch &amp; 🕛",
+        "Gerät（テスト）",
+        "Tab\tand\r\nlines",
+    ];
+    let body: String = (0..300)
+        .map(|i| {
+            let start = format!("2024-02-01 {:02}:{:02}:00 +0100", i / 60 % 24, i % 60);
+            let name = names[i % names.len()];
+            quantity(
+                "HKQuantityTypeIdentifierStepCount",
+                name,
+                "count",
+                "12",
+                &start,
+            )
+        })
+        .collect();
+    let doc = dirty_export(&body);
+    let dir = tempdir();
+    let plain = [
+        write(dir.path(), "export.xml", &doc),
+        zipped(dir.path(), "export.zip", doc.as_bytes()),
+    ];
+    let mut expected = doc.clone().into_bytes();
+    let dtd = find(doc.as_bytes(), b"<!DOCTYPE");
+    expected[dtd..find(doc.as_bytes(), b"]>") + 2].fill(b' ');
+    for path in plain {
+        let source = source(&path);
+        let stats = read_source(&source).report().stats.clone();
+        let stats = &stats;
+        assert!(stats.no_forbidden_chars, "{}", path.display());
+        let cleaning = Cleaning::knowing(true, stats);
+        assert_eq!(cleaning, Cleaning::DoctypeOnly);
+        let body = Outgoing::whole(source.clone(), cleaning).expect("body");
+        assert!(body.is_clean());
+        assert_eq!(read_all(&body), expected, "{}", path.display());
+        assert_eq!(read_all(&whole(&source, true)), expected, "Full's bytes");
+        assert_eq!(Cleaning::knowing(false, stats), Cleaning::Off);
+    }
+
+    let (_doc, cleaned, _dir, dirty) = dirty_inputs(20);
+    for path in dirty {
+        let source = source(&path);
+        let stats = read_source(&source).report().stats.clone();
+        let stats = &stats;
+        assert!(!stats.no_forbidden_chars, "{}", path.display());
+        assert_eq!(Cleaning::knowing(true, stats), Cleaning::Full);
+        let unscanned = Outgoing::whole(source, Cleaning::DoctypeOnly).expect("body");
+        let sent = read_all(&unscanned);
+        assert!(sent != cleaned && sent.windows(5).any(|w| w == b"&#11;"));
+    }
 }
 
 /// A dirty export of `records` records, what cleaning makes of it, and

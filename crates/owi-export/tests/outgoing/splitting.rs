@@ -127,7 +127,7 @@ fn an_export_that_fits_is_one_whole_body_found_without_a_scan() {
     let progress = Recorder::new();
     let bodies = Outgoing::split(
         source.clone(),
-        true,
+        Cleaning::Full,
         source.xml_size(),
         &progress,
         &CancelToken::new(),
@@ -146,7 +146,14 @@ fn the_scan_reports_progress_and_can_be_cancelled() {
     let source = source(&path);
     let progress = Recorder::new();
     let limit = source.xml_size() / 2;
-    Outgoing::split(source.clone(), true, limit, &progress, &CancelToken::new()).expect("split");
+    Outgoing::split(
+        source.clone(),
+        Cleaning::Full,
+        limit,
+        &progress,
+        &CancelToken::new(),
+    )
+    .expect("split");
     let events = progress.events();
     assert!(
         matches!(events.first(), Some(Progress::Started { total: Some(t), .. }) if *t == source.xml_size())
@@ -158,7 +165,7 @@ fn the_scan_reports_progress_and_can_be_cancelled() {
 
     let cancel = CancelToken::new();
     cancel.cancel();
-    match Outgoing::split(source.clone(), true, limit, &Silent, &cancel) {
+    match Outgoing::split(source.clone(), Cleaning::Full, limit, &Silent, &cancel) {
         Err(Error::Cancelled { path: p }) => assert_eq!(p, path),
         other => panic!("expected Cancelled, got {other:?}"),
     }

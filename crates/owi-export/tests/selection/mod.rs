@@ -96,7 +96,7 @@ fn bodies_cleaned(
     let Some(selection) = check.selection.as_ref() else {
         panic!("a chosen check has a selection")
     };
-    Outgoing::selected(Arc::new(source), clean, selection, limit)
+    Outgoing::selected(Arc::new(source), clean.into(), selection, limit)
         .unwrap_or_else(|e| panic!("bodies of the selection: {e}"))
         .into_iter()
         .map(|piece| {
