@@ -148,14 +148,52 @@ pub fn outgoing(data: &[u8]) {
     let Ok(check) = preflight_choosing(&source, ReadOptions::default(), choice) else {
         return;
     };
+    // A read that saw nothing to blank lets cleaning skip its scan: the
+    // bytes must be the scan's all the same.
+    let unscanned = check.stats.no_forbidden_chars;
+    if unscanned {
+        let split = |cleaning| {
+            Outgoing::split(
+                source.clone(),
+                cleaning,
+                size / 2,
+                &Silent,
+                &CancelToken::new(),
+            )
+            .map(|pieces| pieces.iter().map(body_bytes).collect::<Vec<_>>())
+            .ok()
+        };
+        assert_eq!(
+            split(Cleaning::Full),
+            split(Cleaning::DoctypeOnly),
+            "cleaning without the scan sends what the scan does"
+        );
+    }
     let Some(selection) = check.selection else {
         return;
     };
-    if let Ok(pieces) = Outgoing::selected(source, Cleaning::Full, &selection, 400) {
+    let selected = |cleaning| Outgoing::selected(source.clone(), cleaning, &selection, 400);
+    if let Ok(pieces) = selected(Cleaning::Full) {
         for piece in &pieces {
             read_body(&piece.body);
         }
+        if unscanned && let Ok(spared) = selected(Cleaning::DoctypeOnly) {
+            let bytes = |pieces: &[owi_export::outgoing::SelectedPiece]| {
+                pieces
+                    .iter()
+                    .map(|p| body_bytes(&p.body))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bytes(&pieces), bytes(&spared), "a selection's bytes too");
+        }
     }
+}
+
+/// A body's bytes, `None` if reading them failed.
+fn body_bytes(body: &Outgoing) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    body.reader_at(0).ok()?.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
 }
 
 /// Reads a body whole and from its middle; both must hold what `len` says.

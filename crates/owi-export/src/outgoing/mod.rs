@@ -62,7 +62,10 @@ pub enum Cleaning {
 
 impl Cleaning {
     /// Cleaning asked for or not, of an export whose complete read saw
-    /// `stats`.
+    /// `stats`. A kept check is trusted as the read of the file it names
+    /// (size, modification time, its first and last MiB): a file changed
+    /// in its middle behind all three would send a forbidden character
+    /// it brought as it is, and the server would refuse the XML.
     pub fn knowing(clean: bool, stats: &crate::Stats) -> Cleaning {
         match (clean, stats.no_forbidden_chars) {
             (false, _) => Cleaning::Off,

@@ -17,7 +17,7 @@ use crate::source::ExportSource;
 const CHUNK: usize = 128 * 1024;
 /// The least a reader asks for that is read from the source straight into
 /// its buffer: worth a system call of its own, and under an upload body's
-/// chunk (64 KiB).
+/// chunk (64 KiB, 256 KiB out of a zip).
 const DIRECT_MIN: usize = 16 * 1024;
 /// Idle streams kept (a zip's holds an inflater and its buffers, ~0.5 MiB).
 const POOL_CAP: usize = 8;
