@@ -64,10 +64,6 @@ const PACK_RECORDS: usize = 8;
 /// before the version.
 const KEPT_CHECK_IDS: usize = 12;
 
-/// The journal's page size, for a journal created now (an existing one
-/// keeps its own).
-const JOURNAL_PAGE: i64 = 65536;
-
 /// Where a migration commits before going on (see `migrate`).
 const STEP: &str = "\n-- commit, then:\n";
 
@@ -108,8 +104,7 @@ impl Store {
         let conn = open_main(path)?;
         let journal = journal_path(path);
         conn.execute("ATTACH DATABASE ?1 AS journal", [journal.to_string_lossy()])
-            .and_then(|_| conn.pragma_update(Some("journal"), "page_size", JOURNAL_PAGE))
-            .and_then(|()| conn.pragma_update(Some("journal"), "journal_mode", "WAL"))
+            .and_then(|_| conn.pragma_update(Some("journal"), "journal_mode", "WAL"))
             .map_err(|e| Error::db(&journal, e))?;
         let store = Store {
             conn,

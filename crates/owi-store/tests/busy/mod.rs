@@ -120,53 +120,19 @@ fn the_preview_reads_and_the_history_writes_while_an_ingest_runs() {
     assert!(store.summary(earlier).is_ok());
 }
 
-/// The journal's page size: 64 KiB for a new one (a GB's kept check is
-/// 700 pages to write and read back, not 11,000), what it was for one an
-/// older owi made.
-fn journal_page_size(db: &std::path::Path) -> i64 {
-    rusqlite::Connection::open(owi_store::journal_path(db))
-        .and_then(|journal| journal.query_row("PRAGMA page_size", [], |r| r.get(0)))
-        .unwrap_or_else(|e| panic!("the journal's page size: {e}"))
-}
-
-/// A journal as owi made them before its pages grew: 4 KiB, in WAL mode.
-fn old_journal(db: &std::path::Path) {
-    rusqlite::Connection::open(owi_store::journal_path(db))
-        .and_then(|journal| {
-            journal.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
-        })
-        .unwrap_or_else(|e| panic!("a journal of 4 KiB pages: {e}"));
-}
-
-#[test]
-fn a_new_journal_has_large_pages_and_an_old_one_keeps_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let new = dir.path().join("new.sqlite");
-    drop(Store::open(&new).unwrap());
-    assert_eq!(journal_page_size(&new), 65536);
-    let old = dir.path().join("old.sqlite");
-    old_journal(&old);
-    let store = Store::open(&old).unwrap();
-    assert!(store.uploads(10).unwrap().is_empty(), "migrated and usable");
-    assert_eq!(journal_page_size(&old), 4096);
-}
-
 /// An ingest's pages wait in the write-ahead logs, where readers see them,
 /// until the store folds them into its files: the preview need not wait
 /// for that. Large enough that SQLite would fold both logs in at a commit
-/// (1,000 pages; the journal's of 4 KiB, as an older owi made it, since
-/// 1,000 pages of 64 KiB would need an export of millions of records): a
-/// forced read again, which drops the check it replaces, leaves them too.
+/// (1,000 pages): a forced read again, which drops the check it replaces,
+/// leaves them too.
 #[test]
 fn an_ingest_leaves_its_pages_in_the_logs_until_they_are_folded() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("owi.sqlite");
     let len = |file: &str| std::fs::metadata(dir.path().join(file)).map_or(0, |m| m.len());
     let files = || (len("owi.sqlite"), len("owi.journal.sqlite"));
-    old_journal(&db);
     // Another connection stays open, as the app's window keeps one.
     let window = Store::open(&db).unwrap();
-    assert_eq!(journal_page_size(&db), 4096);
     let mut store = Store::open(&db).unwrap();
     let xml = sample(dir.path(), 320_000, 3);
     let export = store
