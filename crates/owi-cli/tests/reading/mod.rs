@@ -138,29 +138,21 @@ fn workouts_lists_and_filters() {
 fn errors_are_one_sentence_naming_the_file() {
     let env = Env::new();
     let db = db_arg(&env);
-    let missing = env.path("nowhere/export.zip");
-    let said = fails_with(
-        &env,
-        &["inspect", missing.to_str().expect("utf-8"), "--db", &db],
-        "nowhere/export.zip",
-    );
-    assert_eq!(
-        said.matches("(os error").count(),
-        1,
-        "the reason once: {said}"
-    );
-    let folder = env.path("folder");
-    std::fs::create_dir(&folder).expect("mkdir");
-    let said = fails_with(
-        &env,
-        &["inspect", folder.to_str().expect("utf-8"), "--db", &db],
-        "folder",
-    );
-    assert_eq!(
-        said.matches("(os error").count(),
-        1,
-        "the reason once: {said}"
-    );
+    // A missing file and a folder: the system's reason said once.
+    std::fs::create_dir(env.path("folder")).expect("mkdir");
+    for name in ["nowhere/export.zip", "folder"] {
+        let path = env.path(name);
+        let said = fails_with(
+            &env,
+            &["inspect", path.to_str().expect("utf-8"), "--db", &db],
+            name,
+        );
+        assert_eq!(
+            said.matches("(os error").count(),
+            1,
+            "the reason once: {said}"
+        );
+    }
 
     let garbage = env.path("notes.zip");
     std::fs::write(&garbage, b"%PDF-1.7 not a zip at all").expect("write");

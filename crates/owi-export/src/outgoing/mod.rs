@@ -74,12 +74,12 @@ impl Cleaning {
         }
     }
 
-    fn is_on(self) -> bool {
+    pub(super) fn is_on(self) -> bool {
         self != Cleaning::Off
     }
 
     /// Whether each byte is scanned for characters XML forbids.
-    fn scans(self) -> bool {
+    pub(super) fn scans(self) -> bool {
         self == Cleaning::Full
     }
 }
@@ -133,14 +133,10 @@ impl Outgoing {
     /// The whole XML; `len()` is `source.xml_size()`. Cleaning reads the
     /// prolog to find the DOCTYPE.
     pub fn whole(source: Arc<ExportSource>, cleaning: Cleaning) -> Result<Outgoing> {
-        let doctype = if cleaning.is_on() {
-            Some(doctype(&source)?)
-        } else {
-            None
-        };
+        let doctype = doctype(&source, cleaning)?;
         let len = source.xml_size();
         Ok(Outgoing {
-            shared: Arc::new(Shared::new(source, doctype, cleaning.scans())),
+            shared: Arc::new(Shared::new(source, cleaning, doctype)),
             segments: Arc::new([Segment::Source { start: 0, end: len }]),
             len,
             piece: None,
@@ -166,8 +162,7 @@ impl Outgoing {
             return Ok(vec![Outgoing::whole(source, cleaning)?]);
         }
         let plan = split::plan(&source, limit, progress, cancel)?;
-        let doctype = cleaning.is_on().then_some(plan.doctype);
-        let shared = Arc::new(Shared::new(source, doctype, cleaning.scans()));
+        let shared = Arc::new(Shared::new(source, cleaning, plan.doctype));
         let head = if plan.head_end <= HEAD_CACHE_MAX {
             let header = Outgoing {
                 shared: shared.clone(),
@@ -229,7 +224,7 @@ impl Outgoing {
     }
 
     pub fn is_clean(&self) -> bool {
-        self.shared.clean.is_some()
+        self.shared.cleaning.is_on()
     }
 
     pub fn source(&self) -> &ExportSource {
@@ -277,8 +272,11 @@ impl Outgoing {
 }
 
 /// Where the `<!DOCTYPE …>` lies, read from the prolog: what cleaning
-/// blanks.
-fn doctype(source: &ExportSource) -> Result<Option<(u64, u64)>> {
+/// blanks. Not read when cleaning is off.
+fn doctype(source: &ExportSource, cleaning: Cleaning) -> Result<Option<(u64, u64)>> {
+    if !cleaning.is_on() {
+        return Ok(None);
+    }
     let stream = source.open_xml()?;
     let mut input = io::BufReader::with_capacity(64 * 1024, stream);
     let (prolog, _) =

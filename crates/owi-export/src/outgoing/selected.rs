@@ -40,12 +40,8 @@ impl Outgoing {
                 needed,
                 limit,
             })?;
-        let doctype = if cleaning.is_on() {
-            Some(doctype(&source)?)
-        } else {
-            None
-        };
-        let shared = Arc::new(Shared::new(source, doctype, cleaning.scans()));
+        let doctype = doctype(&source, cleaning)?;
+        let shared = Arc::new(Shared::new(source, cleaning, doctype));
         let head = head_segments(&shared, selection)?;
         let (tail_start, tail_end) = selection.tail();
         let count = u32::try_from(packed.len()).unwrap_or(u32::MAX);

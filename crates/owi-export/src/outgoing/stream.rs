@@ -9,6 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::Cleaning;
 use super::clean::{LOOK_BEHIND, blank_illegal, blank_range};
 use crate::error::{Error, Result};
 use crate::source::ExportSource;
@@ -26,20 +27,20 @@ const POOL_CAP: usize = 8;
 /// the idle streams.
 pub(super) struct Shared {
     pub source: Arc<ExportSource>,
-    /// `Some` when cleaning, with the `<!DOCTYPE …>` range if there is one.
-    pub clean: Option<Option<(u64, u64)>>,
-    /// Whether cleaning scans each byte for characters XML forbids.
-    scan: bool,
+    pub cleaning: Cleaning,
+    /// The `<!DOCTYPE …>` range cleaning blanks, if it is on and there is
+    /// one.
+    doctype: Option<(u64, u64)>,
     idle: Mutex<Vec<Stream>>,
     inflated: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(source: Arc<ExportSource>, clean: Option<Option<(u64, u64)>>, scan: bool) -> Self {
+    pub fn new(source: Arc<ExportSource>, cleaning: Cleaning, doctype: Option<(u64, u64)>) -> Self {
         Shared {
             source,
-            scan: scan && clean.is_some(),
-            clean,
+            cleaning,
+            doctype: doctype.filter(|_| cleaning.is_on()),
             idle: Mutex::new(Vec::new()),
             inflated: AtomicU64::new(0),
         }
@@ -103,7 +104,7 @@ impl Shared {
         if self.source.is_zip() {
             return Ok(Stream::new(self.source.open_xml()?, 0));
         }
-        let from = if self.scan {
+        let from = if self.cleaning.scans() {
             at.saturating_sub(LOOK_BEHIND)
         } else {
             at
@@ -179,18 +180,13 @@ impl Stream {
             self.eof = true;
             return Ok(0);
         }
-        let ready = match shared.clean {
-            Some(doctype) => {
-                if let Some(range) = doctype {
-                    blank_range(&mut out[..n], self.pos, range);
-                }
-                if shared.scan {
-                    blank_illegal(&mut out[..n], 0, false)
-                } else {
-                    n
-                }
-            }
-            None => n,
+        if let Some(range) = shared.doctype {
+            blank_range(&mut out[..n], self.pos, range);
+        }
+        let ready = if shared.cleaning.scans() {
+            blank_illegal(&mut out[..n], 0, false)
+        } else {
+            n
         };
         // A pending pattern is a few bytes (`MAX_REF` at most).
         let held = n - ready;
@@ -254,20 +250,15 @@ impl Stream {
         let fresh = self.end;
         self.end += n;
         self.eof = n == 0;
-        match shared.clean {
-            Some(doctype) => {
-                if let Some(range) = doctype {
-                    let at = source_at + fresh as u64;
-                    blank_range(&mut self.buf[fresh..self.end], at, range);
-                }
-                self.ready = if shared.scan {
-                    blank_illegal(&mut self.buf[..self.end], self.ready, self.eof)
-                } else {
-                    self.end
-                };
-            }
-            None => self.ready = self.end,
+        if let Some(range) = shared.doctype {
+            let at = source_at + fresh as u64;
+            blank_range(&mut self.buf[fresh..self.end], at, range);
         }
+        self.ready = if shared.cleaning.scans() {
+            blank_illegal(&mut self.buf[..self.end], self.ready, self.eof)
+        } else {
+            self.end
+        };
         Ok(())
     }
 }
