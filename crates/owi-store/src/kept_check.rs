@@ -42,13 +42,7 @@ pub struct KeptRow(pub(crate) i64);
 /// is not there yet: a crash may have left the journal file migrated and
 /// the main file, with the version, not.
 pub(crate) fn give_ids(conn: &Connection) -> rusqlite::Result<()> {
-    let has = |table: &str, column: &str| -> rusqlite::Result<bool> {
-        conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1, 'journal') WHERE name = ?2)",
-            [table, column],
-            |r| r.get(0),
-        )
-    };
+    let has = |table: &str, column: &str| crate::journal_has(conn, table, column);
     if !has("kept_checks", "id")? {
         conn.execute_batch(
             "CREATE TABLE journal.kept_checks_by_id (

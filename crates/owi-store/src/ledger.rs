@@ -5,26 +5,28 @@
 //! confirms the import; then they are merged into the user's ledger, one
 //! sorted set. A failed or cancelled import is discarded, and one nobody saw
 //! end stays pending until a later look confirms it. Identities are 8 bytes
-//! each: 3 million items take 23 MB, a tenth of a second to write — so they
-//! may be written while the upload is still on its way
+//! each: 3 million items take 23 MB, written to a file of their own
+//! (`pending_file.rs`) while the upload is still on its way
 //! ([`Store::ledger_pend_ahead`]), never confirmed before it is sent. An
 //! upload of everything a kept check chose names that check instead
 //! ([`Carried::KeptLog`]): its log holds them, and is read when the server
 //! confirms.
 
-use std::io::Write;
+use std::collections::HashSet;
+use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use crate::history::now;
 use crate::kept_check::{KeptRow, drop_if_unserved};
+use crate::pending_file::{self, PendingItems};
 use crate::{Error, Result, Store};
 
 /// The items an upload carries, as the ledger keeps them pending.
 #[derive(Debug, Clone, Copy)]
 pub enum Carried<'a> {
-    /// Their identities.
+    /// Their identities, kept in a file of their own.
     Listed(&'a [u64]),
     /// Every item the log of this kept check says went: it stays until
     /// the upload is settled.
@@ -129,6 +131,18 @@ fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
+/// A pending row, taken by the server's word.
+struct Taken {
+    server: String,
+    user_id: String,
+    /// Its items, when written before migration 13.
+    listed: Vec<u8>,
+    workouts: Vec<(i64, i64)>,
+    kept: Option<i64>,
+    file: Option<String>,
+    hash: Option<i64>,
+}
+
 /// The pending row of batch `?1` once its upload is sent: the only one
 /// the server's word may confirm.
 const SENT_ROW: &str = "batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)";
@@ -140,10 +154,16 @@ fn named_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option
     named(conn, &sent, batch)
 }
 
-/// Drops what is pending for `batch`, giving the kept check it named.
-fn take_pending(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
-    let take = "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check";
-    named(conn, take, batch)
+/// Drops what is pending for `batch`, giving the kept check and the file
+/// of items it named.
+fn take_pending(
+    conn: &rusqlite::Connection,
+    batch: &str,
+) -> rusqlite::Result<(Option<i64>, Option<String>)> {
+    let take = "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check, items_file";
+    conn.query_row(take, [batch], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map(Option::unwrap_or_default)
 }
 
 fn named(conn: &rusqlite::Connection, sql: &str, batch: &str) -> rusqlite::Result<Option<i64>> {
@@ -196,7 +216,8 @@ impl Store {
     /// Keeps what an import carries until the server confirms it. Listed
     /// items are kept as they come (sorting millions of them would hold up
     /// the end of every upload) and sorted when the server confirms them;
-    /// they are streamed into the row, never copied whole in memory.
+    /// they are streamed into a file the row names, never copied whole in
+    /// memory.
     /// `false`, nothing kept, when the kept check named is gone.
     pub fn ledger_pend(
         &self,
@@ -235,7 +256,20 @@ impl Store {
     /// sent.
     pub(crate) fn drop_stale_sending(&self) -> Result<()> {
         self.drop_sending("created_at < ?", [now() - STALE_SENDING_SECS])?;
-        self.drop_unsettled()
+        self.drop_unsettled()?;
+        let named: HashSet<String> = self
+            .conn()
+            .prepare("SELECT items_file FROM ledger_pending WHERE items_file IS NOT NULL")
+            .and_then(|mut named| named.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| Error::db(self.path(), e))?;
+        let age = Duration::from_secs(STALE_SENDING_SECS.unsigned_abs());
+        pending_file::sweep(&self.pending_dir(), &named, age);
+        Ok(())
+    }
+
+    /// Where the identities of pending uploads wait (`pending_file.rs`).
+    fn pending_dir(&self) -> std::path::PathBuf {
+        pending_file::dir_of(self.path())
     }
 
     /// Drops items left pending a day after every piece of their upload
@@ -261,26 +295,34 @@ impl Store {
         )
     }
 
-    /// Drops the pending rows `which` picks, the kept checks only they
-    /// named, and marks left without a row.
+    /// Drops the pending rows `which` picks, the kept checks and files
+    /// only they named, and marks left without a row.
     fn drop_pending(&self, which: &str, params: impl rusqlite::Params) -> Result<()> {
         let db = |e| Error::db(self.path(), e);
         let tx = self.conn().unchecked_transaction().map_err(db)?;
-        let named: Vec<Option<i64>> = tx
+        let named: Vec<(Option<i64>, Option<String>)> = tx
             .prepare(&format!(
-                "DELETE FROM ledger_pending WHERE {which} RETURNING kept_check"
+                "DELETE FROM ledger_pending WHERE {which} RETURNING kept_check, items_file"
             ))
-            .and_then(|mut dropped| dropped.query_map(params, |r| r.get(0))?.collect())
+            .and_then(|mut dropped| {
+                dropped
+                    .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect()
+            })
             .map_err(db)?;
-        for kept in named {
+        let mut files = Vec::new();
+        for (kept, file) in named {
             drop_if_unserved(&tx, kept).map_err(db)?;
+            files.extend(file);
         }
         tx.execute(
             "DELETE FROM ledger_sending WHERE batch NOT IN (SELECT batch FROM ledger_pending)",
             [],
         )
         .map_err(db)?;
-        tx.commit().map_err(db)
+        tx.commit().map_err(db)?;
+        pending_file::remove(&self.pending_dir(), files);
+        Ok(())
     }
 
     /// The upload of `batch` was sent: what was kept ahead of it is pending
@@ -308,32 +350,40 @@ impl Store {
         sending: bool,
     ) -> Result<bool> {
         let db = |e| Error::db(self.path(), e);
-        let tx = self.conn().unchecked_transaction().map_err(db)?;
-        let (listed, kept) = match items {
-            Carried::Listed(listed) => (listed, None),
-            Carried::KeptLog(KeptRow(row)) => (&[][..], Some(row)),
+        let (file, kept) = match items {
+            Carried::Listed([]) => (None, None),
+            // Before the write lock: the history and the multipart journal
+            // need not wait for it.
+            Carried::Listed(listed) => (
+                Some(PendingItems::write(&self.pending_dir(), listed)?),
+                None,
+            ),
+            Carried::KeptLog(KeptRow(row)) => (None, Some(row)),
         };
+        let tx = self.conn().unchecked_transaction().map_err(db)?;
         // A write first: a transaction that read first could not write
         // once another process (the app, the CLI) had. The row it drops
         // is written again below; refused, the transaction rolls back as
         // it is dropped, and the row is as it was.
-        let replaced = take_pending(&tx, batch).map_err(db)?;
+        let (replaced, replaced_file) = take_pending(&tx, batch).map_err(db)?;
         // A kept check named must still be there: the row is written only
         // if it is.
         let written = tx
             .execute(
                 "INSERT OR REPLACE INTO ledger_pending
-                     (batch, server, user_id, items, workouts, created_at, kept_check)
-                 SELECT ?1, ?2, ?3, zeroblob(?4), ?5, ?6, ?7
-                 WHERE ?7 IS NULL OR EXISTS (SELECT 1 FROM kept_checks WHERE id = ?7)",
+                     (batch, server, user_id, items, workouts, created_at, kept_check,
+                      items_file, items_hash)
+                 SELECT ?1, ?2, ?3, x'', ?4, ?5, ?6, ?7, ?8
+                 WHERE ?6 IS NULL OR EXISTS (SELECT 1 FROM kept_checks WHERE id = ?6)",
                 params![
                     batch,
                     server,
                     user_id,
-                    i64::try_from(listed.len() * 8).unwrap_or(i64::MAX),
                     encode_workouts(&sorted(workouts)),
                     now(),
-                    kept
+                    kept,
+                    file.as_ref().map(|f| &f.name),
+                    file.as_ref().map(|f| f.hash),
                 ],
             )
             .map_err(db)?;
@@ -342,29 +392,16 @@ impl Store {
         }
         // Named again by the new row, it stays.
         drop_if_unserved(&tx, replaced).map_err(db)?;
-        let row = tx.last_insert_rowid();
         let mark = match sending {
             true => "INSERT OR REPLACE INTO ledger_sending (batch) VALUES (?)",
             false => "DELETE FROM ledger_sending WHERE batch = ?",
         };
         tx.execute(mark, [batch]).map_err(db)?;
-        if !listed.is_empty() {
-            let mut blob = tx
-                .blob_open(c"journal", c"ledger_pending", c"items", row, false)
-                .map_err(db)?;
-            let mut chunk = Vec::with_capacity(64 << 10);
-            for part in listed.chunks(8 << 10) {
-                chunk.clear();
-                for item in part {
-                    chunk.extend_from_slice(&item.to_le_bytes());
-                }
-                blob.write_all(&chunk).map_err(|source| Error::Io {
-                    path: self.path().to_path_buf(),
-                    source,
-                })?;
-            }
-        }
         tx.commit().map_err(db)?;
+        if let Some(file) = file {
+            file.kept();
+        }
+        pending_file::remove(&self.pending_dir(), replaced_file);
         Ok(true)
     }
 
@@ -403,7 +440,7 @@ impl Store {
         // pass and a sort) before the write lock: the check cannot go
         // while the row names it.
         let named = named_by(self.conn(), batch).map_err(db)?;
-        let taken = match named {
+        let from_log = match named {
             Some(row) => Some((row, self.went_in(row)?)),
             None => None,
         };
@@ -413,29 +450,46 @@ impl Store {
             .query_row(
                 &format!(
                     "DELETE FROM ledger_pending WHERE {SENT_ROW}
-                     RETURNING server, user_id, items, workouts, kept_check"
+                     RETURNING server, user_id, items, workouts, kept_check, items_file,
+                               items_hash"
                 ),
                 [batch],
                 |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                        decode_workouts(&r.get::<_, Vec<u8>>(3)?),
-                        r.get::<_, Option<i64>>(4)?,
-                    ))
+                    Ok(Taken {
+                        server: r.get(0)?,
+                        user_id: r.get(1)?,
+                        listed: r.get(2)?,
+                        workouts: decode_workouts(&r.get::<_, Vec<u8>>(3)?),
+                        kept: r.get(4)?,
+                        file: r.get(5)?,
+                        hash: r.get(6)?,
+                    })
                 },
             )
             .optional()
             .map_err(db)?;
-        let Some((server, user_id, listed, workouts, kept)) = pending else {
+        let Some(Taken {
+            server,
+            user_id,
+            listed,
+            workouts,
+            kept,
+            file,
+            hash,
+        }) = pending
+        else {
             return Ok(false);
         };
-        let items = match (kept, taken) {
-            (None, _) => into_sorted(decode_items(&listed)),
-            (Some(row), Some((taken_from, items))) if row == taken_from => items,
+        let items = match (kept, from_log, &file) {
+            (Some(row), Some((taken_from, items)), _) if row == taken_from => items,
             // Written again meanwhile, naming another check.
-            (Some(row), _) => self.went_in(row)?,
+            (Some(row), _, _) => self.went_in(row)?,
+            (None, _, Some(name)) => into_sorted(
+                hash.and_then(|hash| pending_file::read(&self.pending_dir(), name, hash))
+                    .unwrap_or_default(),
+            ),
+            // In the row itself, written before migration 13.
+            (None, _, None) => into_sorted(decode_items(&listed)),
         };
         drop(listed);
         let before = self.ledger(&server, &user_id)?.unwrap_or_default();
@@ -454,6 +508,7 @@ impl Store {
         .map_err(db)?;
         drop_if_unserved(&tx, kept).map_err(db)?;
         tx.commit().map_err(db)?;
+        pending_file::remove(&self.pending_dir(), file);
         Ok(true)
     }
 

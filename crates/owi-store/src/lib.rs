@@ -17,6 +17,7 @@ mod ingest;
 mod kept_check;
 mod ledger;
 mod multipart;
+mod pending_file;
 pub use owi_export::names;
 mod preview;
 mod record_block;
@@ -55,14 +56,19 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/010_pending_while_sending.sql"),
     include_str!("migrations/011_kept_checks_in_journal.sql"),
     include_str!("migrations/012_pending_in_kept_logs.sql"),
+    include_str!("migrations/013_pending_items_in_files.sql"),
 ];
 
 /// The migration whose script is followed, in its transaction, by
 /// [`record_block::pack_legacy_rows`].
 const PACK_RECORDS: usize = 8;
-/// The migration made by [`kept_check::give_ids`], committed on its own
-/// before the version.
-const KEPT_CHECK_IDS: usize = 12;
+type JournalMigration = fn(&Connection) -> rusqlite::Result<()>;
+
+/// The migrations made in Rust, in the journal file alone, each change
+/// only if missing: committed on their own before the version, since a
+/// crash can leave the journal's commit done and the main file's not.
+const IN_JOURNAL: &[(usize, JournalMigration)] =
+    &[(12, kept_check::give_ids), (13, pending_file::name_files)];
 
 /// Where a migration commits before going on (see `migrate`).
 const STEP: &str = "\n-- commit, then:\n";
@@ -83,6 +89,16 @@ pub(crate) fn open_main(path: &Path) -> Result<Connection> {
         .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
         .map_err(|e| Error::db(path, e))?;
     Ok(conn)
+}
+
+/// Whether the journal's `table` has `column` (a migration made in Rust
+/// looks before it changes).
+pub(crate) fn journal_has(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1, 'journal') WHERE name = ?2)",
+        [table, column],
+        |r| r.get(0),
+    )
 }
 
 /// A handle on the local database.
@@ -211,9 +227,8 @@ impl Store {
                         return Ok(false);
                     }
                 }
-                if to == KEPT_CHECK_IDS {
-                    // In the journal alone, committed before the version.
-                    kept_check::give_ids(&self.conn)?;
+                if let Some((_, in_journal)) = IN_JOURNAL.iter().find(|(at, _)| *at == to) {
+                    in_journal(&self.conn)?;
                     self.conn.execute_batch("COMMIT;")?;
                     if !begin()? {
                         return Ok(false);

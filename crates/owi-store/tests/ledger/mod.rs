@@ -266,3 +266,192 @@ fn a_journal_outlives_its_main_file() {
     let store = self::store(&dir);
     assert_eq!(store.ledger(SERVER, USER).unwrap().unwrap().items, [1, 2]);
 }
+
+/// The files of pending items in `dir`'s store, by name.
+fn pending_files(dir: &tempfile::TempDir) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.path().join("owi.pending"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn journal(dir: &tempfile::TempDir) -> rusqlite::Connection {
+    rusqlite::Connection::open(owi_store::journal_path(&dir.path().join("owi.sqlite")))
+        .unwrap_or_else(|e| panic!("opening the journal: {e}"))
+}
+
+/// Listed identities wait in a file of their own, which the row names,
+/// not in the row: one file per row, gone once the row is confirmed,
+/// written again, discarded or dropped.
+#[test]
+fn listed_items_wait_in_a_file_the_row_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let items: Vec<u64> = (0..20_000u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .collect();
+    store
+        .ledger_pend_ahead("b1", SERVER, USER, Carried::Listed(&items), &[(1, 2)])
+        .unwrap();
+    let files = pending_files(&dir);
+    assert_eq!(files.len(), 1);
+    let (in_row, named): (i64, String) = journal(&dir)
+        .query_row(
+            "SELECT length(items), items_file FROM ledger_pending WHERE batch = 'b1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((in_row, &named), (0, &files[0]), "named, not copied");
+    let bytes = std::fs::read(dir.path().join("owi.pending").join(&named)).unwrap();
+    let written: Vec<u64> = bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(written, items, "as they came");
+
+    // Kept again by its owner: the row's new file replaces the old one.
+    store
+        .ledger_pend("b1", SERVER, USER, Carried::Listed(&items[..10]), &[(1, 2)])
+        .unwrap();
+    let again = pending_files(&dir);
+    assert_eq!(again.len(), 1);
+    assert_ne!(again, files);
+    assert!(store.ledger_confirm("b1").unwrap());
+    let mut want = items[..10].to_vec();
+    want.sort_unstable();
+    assert_eq!(store.ledger(SERVER, USER).unwrap().unwrap().items, want);
+    assert_eq!(pending_files(&dir), Vec::<String>::new(), "confirmed");
+
+    store
+        .ledger_pend("b2", SERVER, USER, Carried::Listed(&[7]), &[])
+        .unwrap();
+    store.ledger_discard("b2").unwrap();
+    store
+        .ledger_pend_ahead("b3", SERVER, USER, Carried::Listed(&[8]), &[])
+        .unwrap();
+    // The next upload to this user drops b3, left sending.
+    store
+        .ledger_pend_ahead("b4", SERVER, USER, Carried::Listed(&[]), &[])
+        .unwrap();
+    assert_eq!(
+        pending_files(&dir),
+        Vec::<String>::new(),
+        "discarded, dropped"
+    );
+}
+
+/// A file of pending items changed, gone, or named with a path (a hand on
+/// the files): the import is confirmed with its workouts but without those
+/// items, which the next upload sends again, and nothing outside the
+/// folder is touched.
+#[test]
+fn pending_items_damaged_or_gone_stay_out_of_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    for batch in ["changed", "gone", "a path", "cut"] {
+        store
+            .ledger_pend(batch, SERVER, USER, Carried::Listed(&[3, 1, 2]), &[(4, 5)])
+            .unwrap();
+    }
+    let file_of = |batch: &str| -> std::path::PathBuf {
+        let name: String = journal(&dir)
+            .query_row(
+                "SELECT items_file FROM ledger_pending WHERE batch = ?",
+                [batch],
+                |r| r.get(0),
+            )
+            .unwrap();
+        dir.path().join("owi.pending").join(name)
+    };
+    let changed = file_of("changed");
+    let mut bytes = std::fs::read(&changed).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&changed, bytes).unwrap();
+    std::fs::remove_file(file_of("gone")).unwrap();
+    let cut = file_of("cut");
+    std::fs::write(&cut, &std::fs::read(&cut).unwrap()[..20]).unwrap();
+    journal(&dir)
+        .execute(
+            "UPDATE ledger_pending SET items_file = '../owi.sqlite' WHERE batch = 'a path'",
+            [],
+        )
+        .unwrap();
+    for batch in ["changed", "gone", "a path", "cut"] {
+        assert!(store.ledger_confirm(batch).unwrap(), "{batch}");
+    }
+    let ledger = store.ledger(SERVER, USER).unwrap().unwrap();
+    assert_eq!(ledger.items, Vec::<u64>::new());
+    assert_eq!((ledger.workouts, ledger.imports), (vec![(4, 5)], 4));
+    assert!(dir.path().join("owi.sqlite").exists(), "left alone");
+    // The one left by 'a path' waits for the sweep.
+    assert_eq!(pending_files(&dir).len(), 1);
+}
+
+/// Items written before migration 13, in the row itself, are still read;
+/// and the migration run again (a crash left the main file's version
+/// behind) finds its columns there.
+#[test]
+fn items_pending_in_their_row_from_before_are_still_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store
+        .ledger_pend("old", SERVER, USER, Carried::Listed(&[]), &[])
+        .unwrap();
+    drop(store);
+    let row: Vec<u8> = [6u64, 5].iter().flat_map(|i| i.to_le_bytes()).collect();
+    journal(&dir)
+        .execute(
+            "UPDATE ledger_pending SET items = ? WHERE batch = 'old'",
+            [row],
+        )
+        .unwrap();
+    rusqlite::Connection::open(dir.path().join("owi.sqlite"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 12")
+        .unwrap();
+    let store = self::store(&dir);
+    assert!(store.ledger_confirm("old").unwrap());
+    assert_eq!(store.ledger(SERVER, USER).unwrap().unwrap().items, [5, 6]);
+}
+
+/// Files of items no row names — a process stopped between writing one
+/// and its row — are removed by a store opened once they are a day old;
+/// a younger one may be another process's, its row on its way.
+#[test]
+fn pending_files_no_row_names_are_swept_a_day_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store
+        .ledger_pend("named", SERVER, USER, Carried::Listed(&[1, 2]), &[])
+        .unwrap();
+    drop(store);
+    let folder = dir.path().join("owi.pending");
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    for name in ["items-stray", "items-young", "notes.txt"] {
+        std::fs::write(folder.join(name), [0u8; 8]).unwrap();
+    }
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        if !path.ends_with("items-young") {
+            let file = std::fs::File::options().write(true).open(&path).unwrap();
+            file.set_modified(day_ago).unwrap();
+        }
+    }
+    let named = pending_files(&dir)
+        .into_iter()
+        .filter(|n| !["items-stray", "items-young", "notes.txt"].contains(&n.as_str()))
+        .collect::<Vec<_>>();
+    let store = self::store(&dir);
+    let mut left = named.clone();
+    left.extend(["items-young".to_string(), "notes.txt".to_string()]);
+    left.sort();
+    assert_eq!(pending_files(&dir), left);
+    assert!(store.ledger_confirm("named").unwrap());
+    assert_eq!(store.ledger(SERVER, USER).unwrap().unwrap().items, [1, 2]);
+}

@@ -1,0 +1,10 @@
+-- Version 13: the identities of an upload's items (3 million are 23 MB)
+-- wait in a file of their own beside the store (`owi.pending/`), not in
+-- their `ledger_pending` row: SQLite wrote them as pages twice, into its
+-- log and into the journal file, on a core the upload needs; a plain file
+-- takes one sequential write. `ledger_pending.items_file` names that file,
+-- `items_hash` is the xxh3 of its bytes; `items` stays for rows written
+-- before.
+--
+-- Its statements are in Rust (`pending_file::name_files`), each run only
+-- if not run yet, as migration 12's are.
