@@ -131,6 +131,12 @@ fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
+/// Column `i`, or `None` when it holds something else than `T` (a hand on
+/// the database): housekeeping goes on without it.
+fn lenient<T: rusqlite::types::FromSql>(r: &rusqlite::Row<'_>, i: usize) -> Option<T> {
+    r.get::<_, Option<T>>(i).ok().flatten()
+}
+
 /// A pending row, taken by the server's word.
 struct Taken {
     server: String,
@@ -161,7 +167,7 @@ fn take_pending(
     batch: &str,
 ) -> rusqlite::Result<(Option<i64>, Option<String>)> {
     let take = "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check, items_file";
-    conn.query_row(take, [batch], |r| Ok((r.get(0)?, r.get(1)?)))
+    conn.query_row(take, [batch], |r| Ok((r.get(0)?, lenient(r, 1))))
         .optional()
         .map(Option::unwrap_or_default)
 }
@@ -257,13 +263,19 @@ impl Store {
     pub(crate) fn drop_stale_sending(&self) -> Result<()> {
         self.drop_sending("created_at < ?", [now() - STALE_SENDING_SECS])?;
         self.drop_unsettled()?;
-        let named: HashSet<String> = self
+        let named: rusqlite::Result<HashSet<String>> = self
             .conn()
             .prepare("SELECT items_file FROM ledger_pending WHERE items_file IS NOT NULL")
-            .and_then(|mut named| named.query_map([], |r| r.get(0))?.collect())
-            .map_err(|e| Error::db(self.path(), e))?;
-        let age = Duration::from_secs(STALE_SENDING_SECS.unsigned_abs());
-        pending_file::sweep(&self.pending_dir(), &named, age);
+            .and_then(|mut named| named.query_map([], |r| Ok(lenient(r, 0)))?.collect())
+            .map(|named: Vec<Option<String>>| named.into_iter().flatten().collect());
+        match named {
+            Ok(named) => {
+                let age = Duration::from_secs(STALE_SENDING_SECS.unsigned_abs());
+                pending_file::sweep(&self.pending_dir(), &named, age);
+            }
+            // Housekeeping: never a reason not to open the store.
+            Err(e) => tracing::warn!(error = %e, "could not list the pending items' files"),
+        }
         Ok(())
     }
 
@@ -306,7 +318,7 @@ impl Store {
             ))
             .and_then(|mut dropped| {
                 dropped
-                    .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .query_map(params, |r| Ok((r.get(0)?, lenient(r, 1))))?
                     .collect()
             })
             .map_err(db)?;
@@ -352,8 +364,9 @@ impl Store {
         let db = |e| Error::db(self.path(), e);
         let (file, kept) = match items {
             Carried::Listed([]) => (None, None),
-            // Before the write lock: the history and the multipart journal
-            // need not wait for it.
+            // Before SQLite's write lock: another process's history and
+            // multipart journal need not wait for it (this one's wait on
+            // the store's lock, 0.01 s).
             Carried::Listed(listed) => (
                 Some(PendingItems::write(&self.pending_dir(), listed)?),
                 None,
@@ -366,6 +379,14 @@ impl Store {
         // is written again below; refused, the transaction rolls back as
         // it is dropped, and the row is as it was.
         let (replaced, replaced_file) = take_pending(&tx, batch).map_err(db)?;
+        if let Some(file) = file.as_ref().filter(|f| !f.still_there()) {
+            // Swept by another process while this one slept a day: the
+            // caller keeps the items again.
+            return Err(Error::Io {
+                path: self.pending_dir().join(&file.name),
+                source: std::io::ErrorKind::NotFound.into(),
+            });
+        }
         // A kept check named must still be there: the row is written only
         // if it is.
         let written = tx
@@ -398,9 +419,12 @@ impl Store {
         };
         tx.execute(mark, [batch]).map_err(db)?;
         tx.commit().map_err(db)?;
+        let written_name = file.as_ref().map(|f| f.name.clone());
         if let Some(file) = file {
             file.kept();
         }
+        // A name given again once its file was gone is the new row's.
+        let replaced_file = replaced_file.filter(|old| Some(old) != written_name.as_ref());
         pending_file::remove(&self.pending_dir(), replaced_file);
         Ok(true)
     }
@@ -461,8 +485,8 @@ impl Store {
                         listed: r.get(2)?,
                         workouts: decode_workouts(&r.get::<_, Vec<u8>>(3)?),
                         kept: r.get(4)?,
-                        file: r.get(5)?,
-                        hash: r.get(6)?,
+                        file: lenient(r, 5),
+                        hash: lenient(r, 6),
                     })
                 },
             )
@@ -484,10 +508,15 @@ impl Store {
             (Some(row), Some((taken_from, items)), _) if row == taken_from => items,
             // Written again meanwhile, naming another check.
             (Some(row), _, _) => self.went_in(row)?,
-            (None, _, Some(name)) => into_sorted(
-                hash.and_then(|hash| pending_file::read(&self.pending_dir(), name, hash))
-                    .unwrap_or_default(),
-            ),
+            (None, _, Some(name)) => {
+                let dir = self.pending_dir();
+                // Unreadable for now: the row stays for a later word.
+                let read = hash.map(|hash| pending_file::read(&dir, name, hash));
+                let read = read
+                    .transpose()
+                    .map_err(|source| Error::Io { path: dir, source })?;
+                into_sorted(read.flatten().unwrap_or_default())
+            }
             // In the row itself, written before migration 13.
             (None, _, None) => into_sorted(decode_items(&listed)),
         };

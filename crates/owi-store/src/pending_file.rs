@@ -9,8 +9,8 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::path::{Component, Path, PathBuf};
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rusqlite::Connection;
@@ -74,55 +74,78 @@ impl PendingItems {
         })
     }
 
+    /// Whether the file is still there: one more than a day old could
+    /// have been swept by another process (`sweep`) while this one slept.
+    pub(crate) fn still_there(&self) -> bool {
+        self.path.is_file()
+    }
+
     /// A row names the file now: it stays.
     pub(crate) fn kept(self) {
         if let Err(e) = self.path.keep() {
-            // Gone with this value: the row's items read as damaged.
             tracing::warn!(error = %e.error, "could not keep an upload's pending items");
+            // Left where it is: the row names it.
+            std::mem::forget(e.path);
         }
     }
 }
 
-/// The items in file `name` of `dir`, in the order written; `None` when it
-/// is missing, unreadable, or not what was written (`hash`), or the name
-/// is not a bare file name (a hand on the database).
-pub(crate) fn read(dir: &Path, name: &str, hash: i64) -> Option<Vec<u64>> {
-    let path = inside(dir, name)?;
-    let read = (|| -> io::Result<Option<Vec<u64>>> {
-        let mut file = File::open(&path)?;
-        let len = file.metadata()?.len();
-        if len % 8 != 0 {
-            return Ok(None);
-        }
-        let mut items = Vec::new();
-        // A file grown by a hand is refused, not allowed to abort us.
-        items
-            .try_reserve_exact(usize::try_from(len / 8).unwrap_or(usize::MAX))
-            .map_err(io::Error::other)?;
-        let mut hasher = Xxh3::new();
-        let mut chunk = vec![0; ITEMS_PER_CHUNK * 8];
-        let mut left = len;
-        while left > 0 {
-            let n = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let part = &mut chunk[..n];
-            file.read_exact(part)?;
-            hasher.update(part);
-            items.extend(
-                part.chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())),
-            );
-            left -= part.len() as u64;
-        }
-        Ok((hasher.digest() as i64 == hash).then_some(items))
-    })();
-    let found = read.unwrap_or_else(|e| {
-        tracing::warn!(path = %path.display(), error = %e, "could not read an upload's pending items");
-        None
-    });
-    if found.is_none() {
-        tracing::warn!(path = %path.display(), "an upload's pending items are missing or damaged");
+/// The items in file `name` of `dir`, in the order written: `Ok(None)`
+/// when it is gone or not what was written (`hash`), or the name is not one
+/// this module gives (a hand on the database); an error when it could not
+/// be read, which may pass.
+pub(crate) fn read(dir: &Path, name: &str, hash: i64) -> io::Result<Option<Vec<u64>>> {
+    let found = match inside(dir, name) {
+        Some(path) => read_checked(&path, hash),
+        None => Ok(None),
+    };
+    if let Ok(None) = found {
+        tracing::warn!(file = name, "an upload's pending items are gone or damaged");
     }
     found
+}
+
+fn read_checked(path: &Path, hash: i64) -> io::Result<Option<Vec<u64>>> {
+    match fs::symlink_metadata(path) {
+        // Not a FIFO that would block, nor a link out of the folder.
+        Ok(meta) if meta.is_file() && meta.len() % 8 == 0 => {}
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut file = File::open(path)?;
+    let mut chunk = vec![0; ITEMS_PER_CHUNK * 8];
+    // Known whole before anything is held for it: a file grown by a hand
+    // cannot make us allocate its size.
+    let mut hasher = Xxh3::new();
+    let mut len = 0;
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+        len += n;
+    }
+    if hasher.digest() as i64 != hash || len % 8 != 0 {
+        return Ok(None);
+    }
+    let mut items = Vec::with_capacity(len / 8);
+    file.seek(io::SeekFrom::Start(0))?;
+    let mut again = Xxh3::new();
+    let mut left = len;
+    while left > 0 {
+        let part = &mut chunk[..left.min(ITEMS_PER_CHUNK * 8)];
+        file.read_exact(part)?;
+        again.update(part);
+        items.extend(
+            part.chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())),
+        );
+        left -= part.len();
+    }
+    // Changed between the two passes, by a hand.
+    Ok((again.digest() == hasher.digest()).then_some(items))
 }
 
 /// Removes the files `names` of `dir` no row names any more. A file that
@@ -166,13 +189,12 @@ pub(crate) fn sweep(dir: &Path, named: &HashSet<String>, age: Duration) {
     remove(dir, stale);
 }
 
-/// `dir/name` when `name` is one plain component.
+/// `dir/name` when `name` is one this module gives: the prefix, then
+/// letters and digits.
 fn inside(dir: &Path, name: &str) -> Option<PathBuf> {
-    let mut parts = Path::new(name).components();
-    match (parts.next(), parts.next()) {
-        (Some(Component::Normal(_)), None) => Some(dir.join(name)),
-        _ => None,
-    }
+    let tail = name.strip_prefix(PREFIX)?;
+    let plain = !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_alphanumeric());
+    plain.then(|| dir.join(name))
 }
 
 /// Migration 13 (its script says why): a pending row may name a file of

@@ -1,6 +1,7 @@
 //! What an upload carries, kept pending in the ledger while its bytes are
-//! on their way rather than after: 3 million items are 23 MB, a tenth of a
-//! second of SQLite's time that would otherwise follow every upload. An
+//! on their way rather than after: 3 million items are 23 MB, a file's
+//! write (`owi-store/src/pending_file.rs`) that would otherwise follow
+//! every upload. An
 //! export previewed and sent whole names the kept check whose log holds
 //! them (`Carried::KeptLog`) instead: one pass over that log, off the
 //! store's lock, to know it whole, and a row of a few bytes. After the
@@ -120,16 +121,22 @@ pub(super) struct Went<'a> {
 impl Importer {
     /// Keeps what went pending in the ledger once the bytes are sent, when
     /// the write beside them did not; a kept log found damaged, what went
-    /// is found by a read of the export. Should that fail, the upload
-    /// stands without them: the next upload to this user sends them again.
+    /// is found by a read of the export. Should either fail (a full disk),
+    /// the upload stands without them, as the server's word will: the next
+    /// upload to this user sends them again.
     pub(super) async fn pend_after(
         &self,
         went: Went<'_>,
         request: &ImportRequest,
         cancel: &CancelToken,
-    ) -> Result<(), Error> {
-        if self.pend_now(&went, request).await? {
-            return Ok(());
+    ) {
+        let unkept = |e: &Error| {
+            tracing::warn!(error = %e, "what went is not in the ledger: the next upload sends it again");
+        };
+        match self.pend_now(&went, request).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(e) => return unkept(&e),
         }
         tracing::warn!("the earlier read's log is damaged: reading the export for the ledger");
         // Without a bar: the check's would come back after the upload's.
@@ -141,13 +148,12 @@ impl Importer {
                     kept: None,
                     ..went
                 };
-                self.pend_now(&read, request).await?;
+                if let Err(e) = self.pend_now(&read, request).await {
+                    unkept(&e);
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "what went is not in the ledger: the next upload sends it again");
-            }
+            Err(e) => unkept(&e),
         }
-        Ok(())
     }
 
     /// [`pend`] of what went into `ledger_pending`.

@@ -360,7 +360,7 @@ impl Importer {
         if pending {
             drop(went);
         } else {
-            self.pend_after(went, request, cancel).await?;
+            self.pend_after(went, request, cancel).await;
         }
         if request.wait {
             let confirmed = self

@@ -126,6 +126,7 @@ async fn dying_process_resumes(restart_server: bool) {
     let uploaded = report.pieces[0].uploaded.as_ref().unwrap();
     assert_eq!(uploaded.resumed_parts, 2);
     assert_eq!(pending(&db_path), [], "the same batch, sent and confirmed");
+    assert_eq!(pending_files(&db_path), 0, "nor their items' files");
     let ledger = Store::open(&db_path)
         .unwrap()
         .ledger(rig.client.server().origin(), &rig.user)
@@ -182,6 +183,11 @@ fn pending(db: &std::path::Path) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// How many files of items wait beside the store (`owi.pending/`).
+fn pending_files(db: &std::path::Path) -> usize {
+    std::fs::read_dir(db.with_extension("pending")).map_or(0, |d| d.count())
+}
+
 /// An upload the store refuses mid-way: what was kept pending beside its
 /// bytes is dropped, so nothing of it can join the ledger.
 #[tokio::test]
@@ -211,6 +217,7 @@ async fn a_refused_upload_leaves_nothing_pending_in_the_ledger() {
         .unwrap_err();
     assert!(e.to_string().contains("AccessDenied"), "{e}");
     assert_eq!(pending(&db_path), [], "nothing left pending");
+    assert_eq!(pending_files(&db_path), 0, "nor their items' files");
     let ledger = Store::open(&db_path)
         .unwrap()
         .ledger(rig.client.server().origin(), &rig.user)

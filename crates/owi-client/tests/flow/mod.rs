@@ -366,7 +366,7 @@ async fn a_previewed_export_is_sent_without_reading_it_again_and_alike() {
     let journal =
         rusqlite::Connection::open(previewed._db.path().join("owi.journal.sqlite")).unwrap();
     let pending: Vec<(Option<i64>, i64)> = journal
-        .prepare("SELECT kept_check, length(items) FROM ledger_pending")
+        .prepare("SELECT kept_check, length(items) + (items_file IS NOT NULL) FROM ledger_pending")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
@@ -449,20 +449,27 @@ async fn a_kept_log_found_damaged_while_sending_fills_the_ledger_by_a_read() {
 }
 
 /// An import the server completed is a success though the ledger cannot
-/// record it (its file refuses the write, as a full disk would): the
+/// record it — its file refuses the write, as a full disk would, or the
+/// upload's items cannot be kept pending, beside the bytes nor after: the
 /// server's word decides, and the items stay out of the ledger.
 #[tokio::test]
 async fn an_import_that_went_through_is_a_success_whatever_the_ledger() {
     let s = server().await;
     let dir = tempfile::tempdir().unwrap();
     let m = sample_export(dir.path(), 2_000, false);
-    let f = flow(&s).await;
-    refuse_ledger_writes(f._db.path());
-    let (report, _, _) = run(&f, &ImportRequest::new(&m.xml_path, &f.user)).await;
-    let report = report.expect("the import went through");
-    assert!(report.pieces[0].import.as_ref().unwrap().succeeded());
-    assert_eq!(report.compared, Some((6, 6)));
-    assert!(ledger(&s, &f).is_empty(), "nothing recorded");
+    for refused in ["the ledger", "pending items"] {
+        let f = flow(&s).await;
+        match refused {
+            "the ledger" => refuse_ledger_writes(f._db.path()),
+            // Where their folder goes, a file.
+            _ => std::fs::write(f._db.path().join("owi.pending"), b"").unwrap(),
+        }
+        let (report, _, _) = run(&f, &ImportRequest::new(&m.xml_path, &f.user)).await;
+        let report = report.expect(refused);
+        assert!(report.pieces[0].import.as_ref().unwrap().succeeded());
+        assert_eq!(report.compared, Some((6, 6)));
+        assert!(ledger(&s, &f).is_empty(), "{refused}: nothing recorded");
+    }
 }
 
 /// The bytes the check read, as its last progress event says.

@@ -354,7 +354,8 @@ fn listed_items_wait_in_a_file_the_row_names() {
 fn pending_items_damaged_or_gone_stay_out_of_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    for batch in ["changed", "gone", "a path", "cut"] {
+    let batches = ["changed", "gone", "a path", "not ours", "a blob", "cut"];
+    for batch in batches {
         store
             .ledger_pend(batch, SERVER, USER, Carried::Listed(&[3, 1, 2]), &[(4, 5)])
             .unwrap();
@@ -376,21 +377,50 @@ fn pending_items_damaged_or_gone_stay_out_of_the_ledger() {
     std::fs::remove_file(file_of("gone")).unwrap();
     let cut = file_of("cut");
     std::fs::write(&cut, &std::fs::read(&cut).unwrap()[..20]).unwrap();
+    let notes = dir.path().join("owi.pending").join("notes.txt");
+    std::fs::write(&notes, b"mine").unwrap();
     journal(&dir)
-        .execute(
-            "UPDATE ledger_pending SET items_file = '../owi.sqlite' WHERE batch = 'a path'",
-            [],
+        .execute_batch(
+            "UPDATE ledger_pending SET items_file = '../owi.sqlite' WHERE batch = 'a path';
+             UPDATE ledger_pending SET items_file = 'notes.txt' WHERE batch = 'not ours';
+             UPDATE ledger_pending SET items_file = x'FF00' WHERE batch = 'a blob';",
         )
         .unwrap();
-    for batch in ["changed", "gone", "a path", "cut"] {
+    // Opened again as it is: the sweep's housekeeping goes on.
+    drop(store);
+    let store = self::store(&dir);
+    for batch in batches {
         assert!(store.ledger_confirm(batch).unwrap(), "{batch}");
     }
     let ledger = store.ledger(SERVER, USER).unwrap().unwrap();
     assert_eq!(ledger.items, Vec::<u64>::new());
-    assert_eq!((ledger.workouts, ledger.imports), (vec![(4, 5)], 4));
+    assert_eq!((ledger.workouts, ledger.imports), (vec![(4, 5)], 6));
     assert!(dir.path().join("owi.sqlite").exists(), "left alone");
-    // The one left by 'a path' waits for the sweep.
-    assert_eq!(pending_files(&dir).len(), 1);
+    assert!(notes.exists(), "left alone");
+    // Those the three hands unnamed wait for the sweep.
+    assert_eq!(pending_files(&dir).len(), 4);
+}
+
+/// A write of pending items refused (their folder cannot be made, as on a
+/// full disk) leaves what was pending for the batch as it was.
+#[test]
+fn a_refused_write_of_pending_items_leaves_the_row_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    store
+        .ledger_pend("b", SERVER, USER, Carried::Listed(&[2, 1]), &[])
+        .unwrap();
+    let folder = dir.path().join("owi.pending");
+    let aside = dir.path().join("aside");
+    std::fs::rename(&folder, &aside).unwrap();
+    std::fs::write(&folder, b"").unwrap();
+    let refused = store.ledger_pend("b", SERVER, USER, Carried::Listed(&[9]), &[]);
+    assert!(refused.is_err());
+    std::fs::remove_file(&folder).unwrap();
+    std::fs::rename(&aside, &folder).unwrap();
+    assert!(store.ledger_confirm("b").unwrap());
+    assert_eq!(store.ledger(SERVER, USER).unwrap().unwrap().items, [1, 2]);
+    assert_eq!(pending_files(&dir), Vec::<String>::new());
 }
 
 /// Items written before migration 13, in the row itself, are still read;
