@@ -153,11 +153,23 @@ struct Taken {
 /// the server's word may confirm.
 const SENT_ROW: &str = "batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)";
 
-/// The kept check whose log holds the items pending for `batch`, if any,
-/// once its upload is sent.
-fn named_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<i64>> {
-    let sent = format!("SELECT kept_check FROM ledger_pending WHERE {SENT_ROW}");
-    named(conn, &sent, batch)
+/// Where the items pending for `batch` are once its upload is sent: the
+/// kept check whose log holds them, or the file (and its hash).
+type HeldBy = (Option<i64>, Option<String>, Option<i64>);
+
+fn held_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<HeldBy>> {
+    let sent =
+        format!("SELECT kept_check, items_file, items_hash FROM ledger_pending WHERE {SENT_ROW}");
+    conn.query_row(&sent, [batch], |r| {
+        Ok((r.get(0)?, lenient(r, 1), lenient(r, 2)))
+    })
+    .optional()
+}
+
+/// Items taken out before the write lock, and where from.
+enum Early {
+    Log(i64, Vec<u64>),
+    File(String, Vec<u64>),
 }
 
 /// Drops what is pending for `batch`, giving the kept check and the file
@@ -170,12 +182,6 @@ fn take_pending(
     conn.query_row(take, [batch], |r| Ok((r.get(0)?, lenient(r, 1))))
         .optional()
         .map(Option::unwrap_or_default)
-}
-
-fn named(conn: &rusqlite::Connection, sql: &str, batch: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(sql, [batch], |r| r.get(0))
-        .optional()
-        .map(Option::flatten)
 }
 
 impl Store {
@@ -456,17 +462,32 @@ impl Store {
         Ok(into_sorted(went.unwrap_or_default()))
     }
 
+    /// The items in the file `name` of a pending row, sorted; none when it
+    /// is gone or damaged, an error when it cannot be read for now (the
+    /// row then stays for a later word).
+    fn pending_items(&self, name: &str, hash: Option<i64>) -> Result<Vec<u64>> {
+        let dir = self.pending_dir();
+        let read = hash.map(|hash| pending_file::read(&dir, name, hash));
+        let read = read
+            .transpose()
+            .map_err(|source| Error::Io { path: dir, source })?;
+        Ok(into_sorted(read.flatten().unwrap_or_default()))
+    }
+
     /// The server confirmed the import of `batch`: its items join the
     /// ledger. `false` when nothing was pending for it.
     pub fn ledger_confirm(&self, batch: &str) -> Result<bool> {
         let db = |e| Error::db(self.path(), e);
-        // Items in a kept log are taken out (tens of megabytes read, a
-        // pass and a sort) before the write lock: the check cannot go
-        // while the row names it.
-        let named = named_by(self.conn(), batch).map_err(db)?;
-        let from_log = match named {
-            Some(row) => Some((row, self.went_in(row)?)),
-            None => None,
+        // The items are taken out (tens of megabytes read, a pass and a
+        // sort) before the write lock: neither the check nor the file can
+        // go while the row names it, and a file never changes.
+        let early = match held_by(self.conn(), batch).map_err(db)? {
+            Some((Some(row), _, _)) => Some(Early::Log(row, self.went_in(row)?)),
+            Some((None, Some(name), hash)) => {
+                let items = self.pending_items(&name, hash)?;
+                Some(Early::File(name, items))
+            }
+            _ => None,
         };
         // Taken out of the table first, a write: see `write_pending`.
         let tx = self.conn().unchecked_transaction().map_err(db)?;
@@ -504,21 +525,14 @@ impl Store {
         else {
             return Ok(false);
         };
-        let items = match (kept, from_log, &file) {
-            (Some(row), Some((taken_from, items)), _) if row == taken_from => items,
-            // Written again meanwhile, naming another check.
+        let items = match (kept, &file, early) {
+            (Some(row), _, Some(Early::Log(taken_from, items))) if row == taken_from => items,
+            // Written again meanwhile, naming another check or file.
             (Some(row), _, _) => self.went_in(row)?,
-            (None, _, Some(name)) => {
-                let dir = self.pending_dir();
-                // Unreadable for now: the row stays for a later word.
-                let read = hash.map(|hash| pending_file::read(&dir, name, hash));
-                let read = read
-                    .transpose()
-                    .map_err(|source| Error::Io { path: dir, source })?;
-                into_sorted(read.flatten().unwrap_or_default())
-            }
+            (None, Some(name), Some(Early::File(read_from, items))) if *name == read_from => items,
+            (None, Some(name), _) => self.pending_items(name, hash)?,
             // In the row itself, written before migration 13.
-            (None, _, None) => into_sorted(decode_items(&listed)),
+            (None, None, _) => into_sorted(decode_items(&listed)),
         };
         drop(listed);
         let before = self.ledger(&server, &user_id)?.unwrap_or_default();
