@@ -22,6 +22,9 @@ use crate::{Error, Result};
 /// What every such file's name starts with: the sweep leaves anything else.
 const PREFIX: &str = "items-";
 
+/// Random letters and digits after the prefix: names never meet.
+const RANDOM_LEN: usize = 12;
+
 /// Items per write: 64 KiB.
 const ITEMS_PER_CHUNK: usize = 8 << 10;
 
@@ -49,6 +52,7 @@ impl PendingItems {
         fs::create_dir_all(dir).map_err(io)?;
         let mut file = tempfile::Builder::new()
             .prefix(PREFIX)
+            .rand_bytes(RANDOM_LEN)
             .tempfile_in(dir)
             .map_err(io)?;
         let mut hasher = Xxh3::new();
@@ -67,6 +71,7 @@ impl PendingItems {
             .and_then(|n| n.to_str())
             .ok_or_else(|| io(io::Error::other("a temporary file without a name")))?
             .to_string();
+        debug_assert!(inside(dir, &name).is_some(), "{name}");
         Ok(PendingItems {
             path,
             name,
@@ -74,10 +79,15 @@ impl PendingItems {
         })
     }
 
-    /// Whether the file is still there: one more than a day old could
-    /// have been swept by another process (`sweep`) while this one slept.
-    pub(crate) fn still_there(&self) -> bool {
-        self.path.is_file()
+    /// Marks the file as new, under the journal's write lock, before a row
+    /// names it: the sweep takes only files a day old, and one this old
+    /// could have been swept by another process while this one slept. An
+    /// error when it was.
+    pub(crate) fn claim(&self) -> io::Result<()> {
+        File::options()
+            .write(true)
+            .open(&self.path)?
+            .set_modified(SystemTime::now())
     }
 
     /// A row names the file now: it stays.
@@ -113,17 +123,22 @@ fn read_checked(path: &Path, hash: i64) -> io::Result<Option<Vec<u64>>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     }
-    let mut file = File::open(path)?;
+    let mut file = match File::open(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        opened => opened?,
+    };
     let mut chunk = vec![0; ITEMS_PER_CHUNK * 8];
     // Known whole before anything is held for it: a file grown by a hand
     // cannot make us allocate its size.
     let mut hasher = Xxh3::new();
     let mut len = 0;
     loop {
-        let n = file.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
+        let n = match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         hasher.update(&chunk[..n]);
         len += n;
     }
@@ -177,7 +192,8 @@ pub(crate) fn sweep(dir: &Path, named: &HashSet<String>, age: Duration) {
         let name = entry.file_name().into_string().ok()?;
         let modified = entry.metadata().and_then(|m| m.modified()).ok()?;
         let old = before.is_some_and(|before| modified < before);
-        (name.starts_with(PREFIX) && !named.contains(&name) && old).then_some(name)
+        let ours = inside(dir, &name).is_some();
+        (ours && !named.contains(&name) && old).then_some(name)
     });
     let stale: Vec<String> = stale.collect();
     if !stale.is_empty() {
@@ -190,10 +206,10 @@ pub(crate) fn sweep(dir: &Path, named: &HashSet<String>, age: Duration) {
 }
 
 /// `dir/name` when `name` is one this module gives: the prefix, then
-/// letters and digits.
+/// [`RANDOM_LEN`] letters and digits.
 fn inside(dir: &Path, name: &str) -> Option<PathBuf> {
     let tail = name.strip_prefix(PREFIX)?;
-    let plain = !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_alphanumeric());
+    let plain = tail.len() == RANDOM_LEN && tail.bytes().all(|b| b.is_ascii_alphanumeric());
     plain.then(|| dir.join(name))
 }
 

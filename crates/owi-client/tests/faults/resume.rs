@@ -92,6 +92,7 @@ async fn dying_process_resumes(restart_server: bool) {
         matches!(&left[..], [(_, true)]),
         "kept while sending, never to be confirmed as it is: {left:?}"
     );
+    assert_eq!(pending_files(&db_path), 1, "what it carries, in a file");
     if restart_server {
         // The held part 3 must not hold the old server up.
         stuck.open();

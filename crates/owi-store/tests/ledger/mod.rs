@@ -354,7 +354,9 @@ fn listed_items_wait_in_a_file_the_row_names() {
 fn pending_items_damaged_or_gone_stay_out_of_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    let batches = ["changed", "gone", "a path", "not ours", "a blob", "cut"];
+    let batches = [
+        "changed", "gone", "a path", "not ours", "a blob", "cut", "a link",
+    ];
     for batch in batches {
         store
             .ledger_pend(batch, SERVER, USER, Carried::Listed(&[3, 1, 2]), &[(4, 5)])
@@ -376,7 +378,12 @@ fn pending_items_damaged_or_gone_stay_out_of_the_ledger() {
     std::fs::write(&changed, bytes).unwrap();
     std::fs::remove_file(file_of("gone")).unwrap();
     let cut = file_of("cut");
-    std::fs::write(&cut, &std::fs::read(&cut).unwrap()[..20]).unwrap();
+    std::fs::write(&cut, &std::fs::read(&cut).unwrap()[..16]).unwrap();
+    // A link to a file of the very same bytes, out of the folder.
+    let link = file_of("a link");
+    let outside = dir.path().join("outside");
+    std::fs::rename(&link, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
     let notes = dir.path().join("owi.pending").join("notes.txt");
     std::fs::write(&notes, b"mine").unwrap();
     journal(&dir)
@@ -394,9 +401,10 @@ fn pending_items_damaged_or_gone_stay_out_of_the_ledger() {
     }
     let ledger = store.ledger(SERVER, USER).unwrap().unwrap();
     assert_eq!(ledger.items, Vec::<u64>::new());
-    assert_eq!((ledger.workouts, ledger.imports), (vec![(4, 5)], 6));
+    assert_eq!((ledger.workouts, ledger.imports), (vec![(4, 5)], 7));
     assert!(dir.path().join("owi.sqlite").exists(), "left alone");
     assert!(notes.exists(), "left alone");
+    assert!(outside.exists(), "left alone");
     // Those the three hands unnamed wait for the sweep.
     assert_eq!(pending_files(&dir).len(), 4);
 }
@@ -463,23 +471,25 @@ fn pending_files_no_row_names_are_swept_a_day_later() {
     drop(store);
     let folder = dir.path().join("owi.pending");
     let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
-    for name in ["items-stray", "items-young", "notes.txt"] {
+    for name in ["items-stray0000000", "items-young0000000", "notes.txt"] {
         std::fs::write(folder.join(name), [0u8; 8]).unwrap();
     }
     for entry in std::fs::read_dir(&folder).unwrap() {
         let path = entry.unwrap().path();
-        if !path.ends_with("items-young") {
+        if !path.ends_with("items-young0000000") {
             let file = std::fs::File::options().write(true).open(&path).unwrap();
             file.set_modified(day_ago).unwrap();
         }
     }
     let named = pending_files(&dir)
         .into_iter()
-        .filter(|n| !["items-stray", "items-young", "notes.txt"].contains(&n.as_str()))
+        .filter(|n| {
+            !["items-stray0000000", "items-young0000000", "notes.txt"].contains(&n.as_str())
+        })
         .collect::<Vec<_>>();
     let store = self::store(&dir);
     let mut left = named.clone();
-    left.extend(["items-young".to_string(), "notes.txt".to_string()]);
+    left.extend(["items-young0000000".to_string(), "notes.txt".to_string()]);
     left.sort();
     assert_eq!(pending_files(&dir), left);
     assert!(store.ledger_confirm("named").unwrap());

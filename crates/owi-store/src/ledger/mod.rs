@@ -12,6 +12,8 @@
 //! ([`Carried::KeptLog`]): its log holds them, and is read when the server
 //! confirms.
 
+mod sets;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -22,6 +24,9 @@ use crate::history::now;
 use crate::kept_check::{KeptRow, drop_if_unserved};
 use crate::pending_file::{self, PendingItems};
 use crate::{Error, Result, Store};
+use sets::{
+    decode_items, decode_workouts, encode_items, encode_workouts, into_sorted, merged, sorted,
+};
 
 /// The items an upload carries, as the ledger keeps them pending.
 #[derive(Debug, Clone, Copy)]
@@ -60,77 +65,6 @@ pub struct LedgerSummary {
     pub updated_at: i64,
 }
 
-fn encode_items(items: &[u64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(items.len() * 8);
-    for item in items {
-        out.extend_from_slice(&item.to_le_bytes());
-    }
-    out
-}
-
-fn decode_items(bytes: &[u8]) -> Vec<u64> {
-    bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
-        .collect()
-}
-
-fn encode_workouts(workouts: &[(i64, i64)]) -> Vec<u8> {
-    workouts
-        .iter()
-        .flat_map(|(s, e)| s.to_le_bytes().into_iter().chain(e.to_le_bytes()))
-        .collect()
-}
-
-fn decode_workouts(bytes: &[u8]) -> Vec<(i64, i64)> {
-    bytes
-        .chunks_exact(16)
-        .map(|c| {
-            let (s, e) = c.split_at(8);
-            (
-                i64::from_le_bytes(s.try_into().unwrap_or_default()),
-                i64::from_le_bytes(e.try_into().unwrap_or_default()),
-            )
-        })
-        .collect()
-}
-
-/// Sorted, distinct union of two sorted, distinct lists.
-fn merged<T: Ord + Copy>(a: &[T], b: &[T]) -> Vec<T> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
-}
-
-fn sorted<T: Ord + Copy>(items: &[T]) -> Vec<T> {
-    into_sorted(items.to_vec())
-}
-
-fn into_sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
-    items.sort_unstable();
-    items.dedup();
-    items
-}
-
 /// Column `i`, or `None` when it holds something else than `T` (a hand on
 /// the database): housekeeping goes on without it.
 fn lenient<T: rusqlite::types::FromSql>(r: &rusqlite::Row<'_>, i: usize) -> Option<T> {
@@ -166,10 +100,11 @@ fn held_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<
     .optional()
 }
 
-/// Items taken out before the write lock, and where from.
+/// Items taken out before the write lock, and where from: a file by its
+/// name and hash, read whole.
 enum Early {
     Log(i64, Vec<u64>),
-    File(String, Vec<u64>),
+    File(String, i64, Vec<u64>),
 }
 
 /// Drops what is pending for `batch`, giving the kept check and the file
@@ -179,7 +114,7 @@ fn take_pending(
     batch: &str,
 ) -> rusqlite::Result<(Option<i64>, Option<String>)> {
     let take = "DELETE FROM ledger_pending WHERE batch = ? RETURNING kept_check, items_file";
-    conn.query_row(take, [batch], |r| Ok((r.get(0)?, lenient(r, 1))))
+    conn.query_row(take, [batch], |r| Ok((lenient(r, 0), lenient(r, 1))))
         .optional()
         .map(Option::unwrap_or_default)
 }
@@ -229,8 +164,7 @@ impl Store {
     /// items are kept as they come (sorting millions of them would hold up
     /// the end of every upload) and sorted when the server confirms them;
     /// they are streamed into a file the row names, never copied whole in
-    /// memory.
-    /// `false`, nothing kept, when the kept check named is gone.
+    /// memory. `false`, nothing kept, when the kept check named is gone.
     pub fn ledger_pend(
         &self,
         batch: &str,
@@ -324,7 +258,7 @@ impl Store {
             ))
             .and_then(|mut dropped| {
                 dropped
-                    .query_map(params, |r| Ok((r.get(0)?, lenient(r, 1))))?
+                    .query_map(params, |r| Ok((lenient(r, 0), lenient(r, 1))))?
                     .collect()
             })
             .map_err(db)?;
@@ -385,13 +319,13 @@ impl Store {
         // is written again below; refused, the transaction rolls back as
         // it is dropped, and the row is as it was.
         let (replaced, replaced_file) = take_pending(&tx, batch).map_err(db)?;
-        if let Some(file) = file.as_ref().filter(|f| !f.still_there()) {
-            // Swept by another process while this one slept a day: the
-            // caller keeps the items again.
-            return Err(Error::Io {
+        if let Some(file) = &file {
+            // Swept by another process while this one slept a day, an
+            // error: the caller keeps the items again.
+            file.claim().map_err(|source| Error::Io {
                 path: self.pending_dir().join(&file.name),
-                source: std::io::ErrorKind::NotFound.into(),
-            });
+                source,
+            })?;
         }
         // A kept check named must still be there: the row is written only
         // if it is.
@@ -462,16 +396,25 @@ impl Store {
         Ok(into_sorted(went.unwrap_or_default()))
     }
 
-    /// The items in the file `name` of a pending row, sorted; none when it
-    /// is gone or damaged, an error when it cannot be read for now (the
-    /// row then stays for a later word).
-    fn pending_items(&self, name: &str, hash: Option<i64>) -> Result<Vec<u64>> {
+    /// The items in the file `name` of a pending row, sorted; `None` when
+    /// it is gone or damaged, or the row has no hash for it (a hand on the
+    /// database); an error when it cannot be read, which fails the
+    /// confirmation with the reason (its row is dropped a day later,
+    /// `drop_unsettled`, and the next upload sends the items again).
+    fn pending_items(&self, name: &str, hash: Option<i64>) -> Result<Option<Vec<u64>>> {
+        let Some(hash) = hash else {
+            tracing::warn!(
+                file = name,
+                "a pending row names a file of items without its hash"
+            );
+            return Ok(None);
+        };
         let dir = self.pending_dir();
-        let read = hash.map(|hash| pending_file::read(&dir, name, hash));
-        let read = read
-            .transpose()
-            .map_err(|source| Error::Io { path: dir, source })?;
-        Ok(into_sorted(read.flatten().unwrap_or_default()))
+        let read = pending_file::read(&dir, name, hash).map_err(|source| Error::Io {
+            path: dir.join(name),
+            source,
+        })?;
+        Ok(read.map(into_sorted))
     }
 
     /// The server confirmed the import of `batch`: its items join the
@@ -479,14 +422,15 @@ impl Store {
     pub fn ledger_confirm(&self, batch: &str) -> Result<bool> {
         let db = |e| Error::db(self.path(), e);
         // The items are taken out (tens of megabytes read, a pass and a
-        // sort) before the write lock: neither the check nor the file can
-        // go while the row names it, and a file never changes.
+        // sort) before the write lock: the check cannot go while the row
+        // names it, and a file found whole by its name and hash is what the
+        // row wrote. Anything else is decided under the lock.
         let early = match held_by(self.conn(), batch).map_err(db)? {
             Some((Some(row), _, _)) => Some(Early::Log(row, self.went_in(row)?)),
-            Some((None, Some(name), hash)) => {
-                let items = self.pending_items(&name, hash)?;
-                Some(Early::File(name, items))
-            }
+            Some((None, Some(name), Some(hash))) => match self.pending_items(&name, Some(hash)) {
+                Ok(Some(items)) => Some(Early::File(name, hash, items)),
+                _ => None,
+            },
             _ => None,
         };
         // Taken out of the table first, a write: see `write_pending`.
@@ -525,14 +469,23 @@ impl Store {
         else {
             return Ok(false);
         };
-        let items = match (kept, &file, early) {
-            (Some(row), _, Some(Early::Log(taken_from, items))) if row == taken_from => items,
+        let items = match early {
+            Some(Early::Log(row, items)) if kept == Some(row) => items,
+            Some(Early::File(name, read_with, items))
+                if kept.is_none() && file.as_ref() == Some(&name) && hash == Some(read_with) =>
+            {
+                items
+            }
             // Written again meanwhile, naming another check or file.
-            (Some(row), _, _) => self.went_in(row)?,
-            (None, Some(name), Some(Early::File(read_from, items))) if *name == read_from => items,
-            (None, Some(name), _) => self.pending_items(name, hash)?,
-            // In the row itself, written before migration 13.
-            (None, None, _) => into_sorted(decode_items(&listed)),
+            early => {
+                drop(early);
+                match (kept, &file) {
+                    (Some(row), _) => self.went_in(row)?,
+                    (None, Some(name)) => self.pending_items(name, hash)?.unwrap_or_default(),
+                    // In the row itself, written before migration 13.
+                    (None, None) => into_sorted(decode_items(&listed)),
+                }
+            }
         };
         drop(listed);
         let before = self.ledger(&server, &user_id)?.unwrap_or_default();
@@ -559,18 +512,5 @@ impl Store {
     /// not the server's.
     pub fn ledger_discard(&self, batch: &str) -> Result<()> {
         self.drop_pending("batch = ?", [batch])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merging_keeps_one_of_each_in_order() {
-        assert_eq!(merged(&[1, 3, 5], &[2, 3, 6]), [1, 2, 3, 5, 6]);
-        assert_eq!(merged::<u64>(&[], &[4]), [4]);
-        assert_eq!(decode_items(&encode_items(&[u64::MAX, 7])), [u64::MAX, 7]);
-        assert_eq!(decode_workouts(&encode_workouts(&[(-5, 9)])), [(-5, 9)]);
     }
 }
