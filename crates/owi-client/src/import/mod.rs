@@ -344,12 +344,21 @@ impl Importer {
         let to_expect = serde_json::to_string(&expected)
             .map_err(|e| Error::Local(format!("cannot keep what to expect: {e}")))?;
         let expecting = batch.clone();
+        // The bytes went: the store failing now (a full disk) costs a later
+        // `owi status` its comparison, or the ledger its write ahead, never
+        // the outcome the server gives.
         let pending = self
             .store(move |s| {
-                s.expect(&expecting, &to_expect)?;
+                if let Err(e) = s.expect(&expecting, &to_expect) {
+                    tracing::warn!(error = %e, "could not keep what the upload should leave on the server");
+                }
                 Ok(written && s.ledger_sent(&expecting)?)
             })
-            .await?;
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not mark the upload's items sent; keeping them again");
+                false
+            });
         let went = ahead::Went {
             batch: &batch,
             selection,

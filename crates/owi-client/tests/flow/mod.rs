@@ -448,27 +448,41 @@ async fn a_kept_log_found_damaged_while_sending_fills_the_ledger_by_a_read() {
     assert_eq!(kept_ledger, ledger(&s, &unseen));
 }
 
-/// An import the server completed is a success though the ledger cannot
-/// record it — its file refuses the write, as a full disk would, or the
-/// upload's items cannot be kept pending, beside the bytes nor after: the
-/// server's word decides, and the items stay out of the ledger.
+/// An import the server completed is a success though the store cannot
+/// record it — the ledger's file refuses the write, as a full disk would;
+/// the upload's items cannot be kept pending, beside the bytes nor after;
+/// what the upload should leave on the server cannot be kept once it is
+/// sent: the server's word decides, and only what was kept is recorded.
 #[tokio::test]
-async fn an_import_that_went_through_is_a_success_whatever_the_ledger() {
+async fn an_import_that_went_through_is_a_success_whatever_the_store() {
     let s = server().await;
     let dir = tempfile::tempdir().unwrap();
     let m = sample_export(dir.path(), 2_000, false);
-    for refused in ["the ledger", "pending items"] {
+    for refused in ["the ledger", "pending items", "expectations"] {
         let f = flow(&s).await;
         match refused {
             "the ledger" => refuse_ledger_writes(f._db.path()),
             // Where their folder goes, a file.
-            _ => std::fs::write(f._db.path().join("owi.pending"), b"").unwrap(),
+            "pending items" => std::fs::write(f._db.path().join("owi.pending"), b"").unwrap(),
+            _ => rusqlite::Connection::open(f._db.path().join("owi.journal.sqlite"))
+                .unwrap()
+                .execute_batch(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON upload_expectations
+                     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+                )
+                .unwrap(),
         }
         let (report, _, _) = run(&f, &ImportRequest::new(&m.xml_path, &f.user)).await;
         let report = report.expect(refused);
         assert!(report.pieces[0].import.as_ref().unwrap().succeeded());
         assert_eq!(report.compared, Some((6, 6)));
-        assert!(ledger(&s, &f).is_empty(), "{refused}: nothing recorded");
+        let recorded = ledger(&s, &f).len() as u64;
+        let want = if refused == "expectations" {
+            report.checked.items_sent
+        } else {
+            0
+        };
+        assert_eq!(recorded, want, "{refused}: what the ledger recorded");
     }
 }
 
