@@ -151,7 +151,11 @@ fn read_checked(path: &Path, hash: i64) -> io::Result<Option<Vec<u64>>> {
     let mut left = len;
     while left > 0 {
         let part = &mut chunk[..left.min(ITEMS_PER_CHUNK * 8)];
-        file.read_exact(part)?;
+        match file.read_exact(part) {
+            // Cut between the two passes, by a hand.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+            read => read?,
+        }
         again.update(part);
         items.extend(
             part.chunks_exact(8)
