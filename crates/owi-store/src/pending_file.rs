@@ -83,11 +83,15 @@ impl PendingItems {
     /// names it: the sweep takes only files a day old, and one this old
     /// could have been swept by another process while this one slept. An
     /// error when it was.
-    pub(crate) fn claim(&self) -> io::Result<()> {
+    pub(crate) fn claim(&self) -> Result<()> {
         File::options()
             .write(true)
-            .open(&self.path)?
-            .set_modified(SystemTime::now())
+            .open(&self.path)
+            .and_then(|file| file.set_modified(SystemTime::now()))
+            .map_err(|source| Error::Io {
+                path: self.path.to_path_buf(),
+                source,
+            })
     }
 
     /// A row names the file now: it stays.

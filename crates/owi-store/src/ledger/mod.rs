@@ -71,6 +71,35 @@ fn lenient<T: rusqlite::types::FromSql>(r: &rusqlite::Row<'_>, i: usize) -> Opti
     r.get::<_, Option<T>>(i).ok().flatten()
 }
 
+/// Where a pending row's items are: the log of a kept check, a file of
+/// their own (and the xxh3 of its bytes), or, written before migration 13,
+/// the row itself.
+#[derive(Debug, PartialEq, Eq)]
+struct Holder {
+    kept: Option<i64>,
+    file: Option<String>,
+    hash: Option<i64>,
+}
+
+/// A holder's columns, in the order [`Holder::read`] takes them.
+const HOLDER: &str = "kept_check, items_file, items_hash";
+
+impl Holder {
+    /// The [`HOLDER`] columns of `r`, from column `first` on.
+    fn read(r: &rusqlite::Row<'_>, first: usize) -> Holder {
+        Holder {
+            kept: lenient(r, first),
+            file: lenient(r, first + 1),
+            hash: lenient(r, first + 2),
+        }
+    }
+
+    /// Anything to read apart from the row.
+    fn apart(&self) -> bool {
+        self.kept.is_some() || self.file.is_some()
+    }
+}
+
 /// A pending row, taken by the server's word.
 struct Taken {
     server: String,
@@ -78,33 +107,18 @@ struct Taken {
     /// Its items, when written before migration 13.
     listed: Vec<u8>,
     workouts: Vec<(i64, i64)>,
-    kept: Option<i64>,
-    file: Option<String>,
-    hash: Option<i64>,
+    holder: Holder,
 }
 
 /// The pending row of batch `?1` once its upload is sent: the only one
 /// the server's word may confirm.
 const SENT_ROW: &str = "batch = ?1 AND NOT EXISTS (SELECT 1 FROM ledger_sending WHERE batch = ?1)";
 
-/// Where the items pending for `batch` are once its upload is sent: the
-/// kept check whose log holds them, or the file (and its hash).
-type HeldBy = (Option<i64>, Option<String>, Option<i64>);
-
-fn held_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<HeldBy>> {
-    let sent =
-        format!("SELECT kept_check, items_file, items_hash FROM ledger_pending WHERE {SENT_ROW}");
-    conn.query_row(&sent, [batch], |r| {
-        Ok((r.get(0)?, lenient(r, 1), lenient(r, 2)))
-    })
-    .optional()
-}
-
-/// Items taken out before the write lock, and where from: a file by its
-/// name and hash, read whole.
-enum Early {
-    Log(i64, Vec<u64>),
-    File(String, i64, Vec<u64>),
+/// Where the items pending for `batch` are once its upload is sent.
+fn held_by(conn: &rusqlite::Connection, batch: &str) -> rusqlite::Result<Option<Holder>> {
+    let sent = format!("SELECT {HOLDER} FROM ledger_pending WHERE {SENT_ROW}");
+    conn.query_row(&sent, [batch], |r| Ok(Holder::read(r, 0)))
+        .optional()
 }
 
 /// Drops what is pending for `batch`, giving the kept check and the file
@@ -322,10 +336,7 @@ impl Store {
         if let Some(file) = &file {
             // Swept by another process while this one slept a day, an
             // error: the caller keeps the items again.
-            file.claim().map_err(|source| Error::Io {
-                path: self.pending_dir().join(&file.name),
-                source,
-            })?;
+            file.claim()?;
         }
         // A kept check named must still be there: the row is written only
         // if it is.
@@ -359,12 +370,11 @@ impl Store {
         };
         tx.execute(mark, [batch]).map_err(db)?;
         tx.commit().map_err(db)?;
-        let written_name = file.as_ref().map(|f| f.name.clone());
+        // A name given again once its file was gone is the new row's.
+        let replaced_file = replaced_file.filter(|old| file.as_ref().map(|f| &f.name) != Some(old));
         if let Some(file) = file {
             file.kept();
         }
-        // A name given again once its file was gone is the new row's.
-        let replaced_file = replaced_file.filter(|old| Some(old) != written_name.as_ref());
         pending_file::remove(&self.pending_dir(), replaced_file);
         Ok(true)
     }
@@ -396,6 +406,17 @@ impl Store {
         Ok(into_sorted(went.unwrap_or_default()))
     }
 
+    /// The items `holder` says a pending row holds (those in `listed`, the
+    /// row's own, when it names nothing else), sorted; `None` when a file
+    /// of them is gone or damaged.
+    fn held_items(&self, holder: &Holder, listed: &[u8]) -> Result<Option<Vec<u64>>> {
+        match (holder.kept, &holder.file) {
+            (Some(row), _) => self.went_in(row).map(Some),
+            (None, Some(name)) => self.pending_items(name, holder.hash),
+            (None, None) => Ok(Some(into_sorted(decode_items(listed)))),
+        }
+    }
+
     /// The items in the file `name` of a pending row, sorted; `None` when
     /// it is gone or damaged, or the row has no hash for it (a hand on the
     /// database); an error when it cannot be read, which fails the
@@ -425,13 +446,16 @@ impl Store {
         // sort) before the write lock: the check cannot go while the row
         // names it, and a file found whole by its name and hash is what the
         // row wrote. Anything else is decided under the lock.
-        let early = match held_by(self.conn(), batch).map_err(db)? {
-            Some((Some(row), _, _)) => Some(Early::Log(row, self.went_in(row)?)),
-            Some((None, Some(name), Some(hash))) => match self.pending_items(&name, Some(hash)) {
-                Ok(Some(items)) => Some(Early::File(name, hash, items)),
+        let early = match held_by(self.conn(), batch)
+            .map_err(db)?
+            .filter(Holder::apart)
+        {
+            // A failure here is met again, and reported, under the lock.
+            Some(holder) => match self.held_items(&holder, &[]) {
+                Ok(Some(items)) => Some((items, holder)),
                 _ => None,
             },
-            _ => None,
+            None => None,
         };
         // Taken out of the table first, a write: see `write_pending`.
         let tx = self.conn().unchecked_transaction().map_err(db)?;
@@ -439,8 +463,7 @@ impl Store {
             .query_row(
                 &format!(
                     "DELETE FROM ledger_pending WHERE {SENT_ROW}
-                     RETURNING server, user_id, items, workouts, kept_check, items_file,
-                               items_hash"
+                     RETURNING server, user_id, items, workouts, {HOLDER}"
                 ),
                 [batch],
                 |r| {
@@ -449,9 +472,7 @@ impl Store {
                         user_id: r.get(1)?,
                         listed: r.get(2)?,
                         workouts: decode_workouts(&r.get::<_, Vec<u8>>(3)?),
-                        kept: r.get(4)?,
-                        file: lenient(r, 5),
-                        hash: lenient(r, 6),
+                        holder: Holder::read(r, 4),
                     })
                 },
             )
@@ -462,30 +483,16 @@ impl Store {
             user_id,
             listed,
             workouts,
-            kept,
-            file,
-            hash,
+            holder,
         }) = pending
         else {
             return Ok(false);
         };
-        let items = match early {
-            Some(Early::Log(row, items)) if kept == Some(row) => items,
-            Some(Early::File(name, read_with, items))
-                if kept.is_none() && file.as_ref() == Some(&name) && hash == Some(read_with) =>
-            {
-                items
-            }
-            // Written again meanwhile, naming another check or file.
-            early => {
-                drop(early);
-                match (kept, &file) {
-                    (Some(row), _) => self.went_in(row)?,
-                    (None, Some(name)) => self.pending_items(name, hash)?.unwrap_or_default(),
-                    // In the row itself, written before migration 13.
-                    (None, None) => into_sorted(decode_items(&listed)),
-                }
-            }
+        // Else written again meanwhile, naming another check or file; what
+        // was read early goes before the new read.
+        let items = match early.filter(|(_, from)| *from == holder) {
+            Some((items, _)) => items,
+            None => self.held_items(&holder, &listed)?.unwrap_or_default(),
         };
         drop(listed);
         let before = self.ledger(&server, &user_id)?.unwrap_or_default();
@@ -502,9 +509,9 @@ impl Store {
             ],
         )
         .map_err(db)?;
-        drop_if_unserved(&tx, kept).map_err(db)?;
+        drop_if_unserved(&tx, holder.kept).map_err(db)?;
         tx.commit().map_err(db)?;
-        pending_file::remove(&self.pending_dir(), file);
+        pending_file::remove(&self.pending_dir(), holder.file);
         Ok(true)
     }
 
